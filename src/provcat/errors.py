@@ -1,0 +1,58 @@
+"""The one error hierarchy provcat raises; the CLI catches CatalogueError and prints one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CatalogueError(Exception):
+    """Base class of every error provcat raises on purpose."""
+
+
+class InputError(CatalogueError):
+    """An input file could not be used; carries the file and the reason.
+
+    Attributes:
+        path: The file that was refused.
+        reason: Why, in words a person can act on.
+        line: The 1-based line in the file the problem is on, when known.
+    """
+
+    def __init__(self, path: str | Path, reason: str, *, line: int | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class ImageRejected(InputError):
+    """An image file that cannot be decoded safely (not an image, truncated, too many pixels)."""
+
+
+class MetadataError(InputError):
+    """Embedded metadata (EXIF, IPTC-IIM, XMP) that is malformed or hostile."""
+
+
+class ManifestError(InputError):
+    """A manifest that is not valid TOML or does not follow docs/manifest.md."""
+
+
+class ArticleError(InputError):
+    """A scraped article (plain text or HTML) that cannot be read."""
+
+
+class NotFound(CatalogueError):
+    """A lookup (SHA-256 prefix, article, agent) that matched nothing."""
+
+
+class AmbiguousPrefix(CatalogueError):
+    """A SHA-256 prefix that matches more than one image."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        self.prefix = prefix
+        self.candidates = candidates
+        shown = ", ".join(c[:16] for c in candidates[:5])
+        super().__init__(
+            f"prefix {prefix!r} matches {len(candidates)} images ({shown}); give more characters"
+        )
