@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provcat.catalogue import Catalogue
 from provcat.errors import (
     AmbiguousPrefix,
     ArticleError,
@@ -12,11 +13,14 @@ from provcat.errors import (
     MetadataError,
     NotFound,
 )
+from provcat.queries import ImageQuery
 
 __all__ = [
     "AmbiguousPrefix",
     "ArticleError",
+    "Catalogue",
     "CatalogueError",
+    "ImageQuery",
     "ImageRejected",
     "InputError",
     "ManifestError",

@@ -12,7 +12,7 @@ DATABASE_URL_ENV = "PROVCAT_DATABASE_URL"
 DEFAULT_DATABASE_FILE = "provcat.db"
 
 #: Decoding refuses images with more pixels than this (a decompression-bomb guard).
-MAX_IMAGE_PIXELS = 100_000_000
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own default warning limit, so the two agree
 
 
 def database_url(explicit: str | None = None) -> str:

@@ -1,0 +1,39 @@
+# provcat: `make demo` and `make test` work on a fresh machine with only Python 3.11 installed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := demo-output
+# The demo catalogue: $PROVCAT_DATABASE_URL when set (e.g. PostgreSQL), else an SQLite file.
+DEMO_DB := $(if $(PROVCAT_DATABASE_URL),$(PROVCAT_DATABASE_URL),sqlite:///$(CURDIR)/$(DEMO_DIR)/provcat.db)
+
+.PHONY: install demo test lint standins clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/provcat --db '$(DEMO_DB)' ingest catalogue/
+	$(BIN)/provcat --db '$(DEMO_DB)' images
+	@echo
+	@echo "Catalogue database: $(DEMO_DB)"
+	@echo "Look an image up with: $(BIN)/provcat --db '$(DEMO_DB)' show SHA256-PREFIX"
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts alembic
+	$(BIN)/mypy
+
+# Re-render the Montenegro stand-in images (committed; deterministic).
+standins: $(STAMP)
+	$(BIN)/python scripts/render_standins.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

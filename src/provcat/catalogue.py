@@ -1,0 +1,211 @@
+"""The Catalogue: open a database, ingest into it, and ask it questions from Python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import numpy as np
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from provcat import models as m
+from provcat import queries
+from provcat.config import database_url
+from provcat.db import make_engine, migrate
+from provcat.fingerprints import BitHash, hamming_many, pack
+from provcat.ingest import Ingester, IngestResult, ProgressCallback
+from provcat.queries import AgentInfo, ArticleInfo, ImageQuery, ImageRecord, ImageSummary
+from provcat.errors import CatalogueError
+from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
+from provcat.reports.captions import CaptionGroup, CaptionReport, build_report, load_occurrences
+
+#: Bits in each stored fingerprint, by algorithm.
+HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}
+
+
+class Catalogue:
+    """A provcat catalogue database.
+
+    Args:
+        url: An SQLAlchemy URL; ``None`` means ``$PROVCAT_DATABASE_URL`` or ``./provcat.db``.
+        migrate_schema: Bring the schema to the newest revision on open (the default).
+
+    Example:
+        >>> cat = Catalogue("sqlite:///example.db")  # doctest: +SKIP
+        >>> cat.ingest(["catalogue/"]).images_added  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, migrate_schema: bool = True) -> None:
+        self.url = database_url(url)
+        self.engine: Engine = make_engine(self.url)
+        if migrate_schema:
+            migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new session for custom queries over :mod:`provcat.models` (a context manager)."""
+        return self._sessions()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalogue({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Iterable[str | Path], *, progress: ProgressCallback | None = None
+    ) -> IngestResult:
+        """Ingest manifests, folders, image files and scraped articles.
+
+        Each item is committed on its own; an item that cannot be read is recorded as a
+        rejection (see :meth:`rejections`) and the others still go in. Ingesting the same input
+        again changes nothing.
+
+        Args:
+            paths: Files and folders (folders are walked recursively).
+            progress: Called after each item with (done, total, path).
+
+        Returns:
+            Counts of what was added and known, and the rejections.
+        """
+        return Ingester(self._sessions).run([Path(p) for p in paths], progress=progress)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def images(self, options: ImageQuery | None = None, **filters: Any) -> list[ImageSummary]:
+        """Images matching the filters of an :class:`ImageQuery` (or its fields as keywords)."""
+        query = options or ImageQuery()
+        if filters:
+            query = replace(query, **filters)
+        with self.session() as session:
+            return queries.list_images(query, session=session)
+
+    def image(self, sha256_prefix: str) -> ImageRecord:
+        """Everything about one image, found by a prefix of its SHA-256 (at least 4 digits)."""
+        with self.session() as session:
+            return queries.image_record(sha256_prefix, session=session)
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every article in the catalogue."""
+        with self.session() as session:
+            return queries.list_articles(session=session)
+
+    def agents(self) -> list[AgentInfo]:
+        """Every agent credited or publishing, with its roles."""
+        with self.session() as session:
+            return queries.list_agents(session=session)
+
+    def rejections(self) -> list[m.Rejection]:
+        """Every file or record that could not be ingested, newest first."""
+        with self.session() as session:
+            return list(queries.list_rejections(session=session))
+
+    def caption_report(self, *, threshold: float | None = None) -> CaptionReport:
+        """The duplicate-caption report: groups of printings of one caption, and photos printed
+        under several captions.
+
+        Args:
+            threshold: Near-duplicate similarity (0-1); default
+                :data:`provcat.duplicates.NEAR_THRESHOLD`.
+        """
+        with self.session() as session:
+            occurrences = load_occurrences(session=session)
+        if threshold is None:
+            return build_report(occurrences)
+        return build_report(occurrences, threshold=threshold)
+
+    def duplicate_captions(self, *, threshold: float | None = None) -> list[CaptionGroup]:
+        """The duplicated caption groups (the same groups the caption report shows)."""
+        return list(self.caption_report(threshold=threshold).groups)
+
+    def write_caption_report(
+        self, out: TextIO, *, fmt: str = "html", threshold: float | None = None
+    ) -> CaptionReport:
+        """Build the duplicate-caption report and write it to ``out`` in ``fmt``.
+
+        Args:
+            out: A text stream.
+            fmt: "html", "md", "json" or "csv".
+            threshold: Near-duplicate similarity; default NEAR_THRESHOLD.
+
+        Returns:
+            The report that was written.
+        """
+        writer = CAPTION_WRITERS.get(fmt)
+        if writer is None:
+            raise CatalogueError(f"unknown report format {fmt!r}")
+        report = self.caption_report(threshold=threshold)
+        extra: dict[str, Any] = {}
+        if fmt == "html":
+            shas = {o.image for g in report.groups for o in g.occurrences if o.image}
+            shas |= {sha for p in report.photos for sha in p.images}
+            extra["thumbnails"] = {
+                sha: thumbnail_uri(paths) for sha, paths in self.image_paths(shas).items()
+            }
+        writer(report, out, **extra)
+        return report
+
+    def image_paths(self, sha256s: Iterable[str]) -> dict[str, list[str]]:
+        """Where each image's file was seen, for the given SHA-256s."""
+        wanted = sorted(set(sha256s))
+        out: dict[str, list[str]] = {sha: [] for sha in wanted}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                rows = session.execute(
+                    select(m.Image.sha256, m.ImagePath.path)
+                    .join(m.ImagePath, m.ImagePath.image_id == m.Image.id)
+                    .where(m.Image.sha256.in_(wanted[start : start + 500]))
+                    .order_by(m.ImagePath.id)
+                ).all()
+                for sha, path in rows:
+                    out[sha].append(path)
+        return out
+
+    def nearest(
+        self, fingerprint: BitHash | str, *, algorithm: str = "phash", max_distance: int = 10
+    ) -> list[tuple[str, int]]:
+        """Images whose stored fingerprint is within ``max_distance`` bits, nearest first.
+
+        The stored hashes are loaded once and compared in numpy: a Hamming scan in SQL row by
+        row is orders of magnitude slower.
+
+        Returns:
+            (sha256, distance) pairs.
+        """
+        if algorithm not in HASH_BITS:
+            raise ValueError(f"unknown fingerprint algorithm {algorithm!r}")
+        query = (
+            fingerprint
+            if isinstance(fingerprint, BitHash)
+            else BitHash.from_hex(fingerprint, HASH_BITS[algorithm])
+        )
+        with self.session() as session:
+            rows = session.execute(
+                select(m.Image.sha256, m.Fingerprint.value)
+                .join(m.Fingerprint, m.Fingerprint.image_id == m.Image.id)
+                .where(m.Fingerprint.algorithm == algorithm)
+            ).all()
+        if not rows:
+            return []
+        stored = pack([BitHash.from_hex(value, HASH_BITS[algorithm]) for _, value in rows])
+        distances = hamming_many(query, stored)
+        order = np.argsort(distances, kind="stable")
+        return [(rows[i][0], int(distances[i])) for i in order if distances[i] <= max_distance]

@@ -1,0 +1,339 @@
+"""The provcat command: parses arguments, calls one library function, renders the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from provcat.catalogue import Catalogue
+from provcat.config import DATABASE_URL_ENV
+from provcat.errors import CatalogueError
+from provcat.ingest import ProgressCallback
+from provcat.queries import ImageQuery, ImageRecord
+from provcat.reports.writers import FORMATS, choose_format
+
+#: Exit status when an ingest rejected something (1 is left for errors that stop a command).
+EXIT_REJECTED = 3
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _console() -> Console:
+    # highlight=False: captions are data and must be shown as they are, not colourised guesses.
+    return Console(highlight=False, soft_wrap=True)
+
+
+class _Group(click.Group):
+    """Turns provcat's own errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CatalogueError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_url",
+    envvar=DATABASE_URL_ENV,
+    metavar="URL",
+    help=f"Catalogue database (SQLAlchemy URL). Default: ${DATABASE_URL_ENV}, else ./provcat.db.",
+)
+@click.version_option(package_name="provcat")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    """provcat: an image caption and provenance catalogue."""
+    ctx.obj = db_url
+
+
+@contextmanager
+def _catalogue(ctx: click.Context) -> Iterator[Catalogue]:
+    catalogue = Catalogue(ctx.obj)
+    try:
+        yield catalogue
+    finally:
+        catalogue.close()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+
+    def update(done: int, total: int, path: str) -> None:
+        bar.update(task, completed=done, total=total, description=escape(Path(path).name))
+
+    with bar:
+        yield update
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest manifests, folders of images, image files and scraped articles.
+
+    Exits with status 3 when anything was rejected; the rest is still catalogued.
+    """
+    show_bar = not as_json and sys.stderr.isatty()
+    with _catalogue(ctx) as catalogue, _progress(show_bar) as progress:
+        result = catalogue.ingest(paths, progress=progress)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(
+            f"images: {result.images_added} added, {result.images_known} already known; "
+            f"appearances: {result.appearances_added} added, {result.appearances_known} known; "
+            f"articles: {result.articles_added} added, {result.articles_known} known; "
+            f"rejected: {len(result.rejected)}"
+        )
+        for rejected in result.rejected:
+            where = f"{rejected.path}:{rejected.line}" if rejected.line else rejected.path
+            click.echo(f"rejected {where}: {rejected.reason}", err=True)
+    if result.rejected:
+        ctx.exit(EXIT_REJECTED)
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@cli.command()
+@click.option("--article", help="Article key, URL, or text in its title.")
+@click.option("--agent", help="Text in the name of a credited agent or publisher.")
+@click.option("--person", help="Name or alias of a person shown.")
+@click.option("--from", "date_from", callback=_date, help="Printed on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=_date, help="Printed on or before (YYYY-MM-DD).")
+@click.option("--caption", help="Text in a printed or embedded caption.")
+@click.option("--limit", type=int, help="At most this many images.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def images(ctx: click.Context, as_json: bool, **filters: Any) -> None:
+    """List catalogued images, filtered."""
+    query = ImageQuery(**filters)
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.images(query)
+    if as_json:
+        _echo_json([image.to_dict() for image in found])
+        return
+    table = Table("sha256", "size", "articles", "captions", show_lines=True)
+    for image in found:
+        label = " (stand-in)" if image.stand_in else ""
+        table.add_row(
+            image.sha256[:12],
+            f"{image.width}x{image.height} {image.format}{label}",
+            escape("\n".join(image.articles)),
+            escape("\n".join(image.captions)),
+        )
+    _console().print(table)
+    click.echo(f"{len(found)} image(s)")
+
+
+@cli.command()
+@click.argument("prefix")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@click.pass_context
+def show(ctx: click.Context, prefix: str, as_json: bool) -> None:
+    """Show everything about one image, by a prefix of its SHA-256."""
+    with _catalogue(ctx) as catalogue:
+        record = catalogue.image(prefix)
+    if as_json:
+        _echo_json(record.to_dict())
+        return
+    _print_record(record)
+
+
+def _print_record(record: ImageRecord) -> None:
+    console = _console()
+
+    def out(text: str) -> None:
+        # Data is printed without markup: a caption holding "[bold]" stays text.
+        console.print(text, markup=False)
+
+    def heading(text: str) -> None:
+        console.print(f"\n{text}", style="bold", markup=False)
+
+    stand_in = " - STAND-IN, not the original photograph" if record.stand_in else ""
+    console.print(f"{record.sha256}{stand_in}", style="bold", markup=False)
+    out(f"{record.format} {record.width}x{record.height}, {record.file_size} bytes")
+    if record.note:
+        out(f"note: {record.note}")
+    for path in record.paths:
+        out(f"seen at: {path}")
+    if record.same_pixels:
+        out("same pixels as: " + ", ".join(s[:12] for s in record.same_pixels))
+    heading("Appearances")
+    for a in record.appearances:
+        title = a.article.title or a.article.key
+        out(
+            f"  {title} ({a.article.publisher or 'publisher unknown'}, "
+            f"{a.article.published or 'date unknown'}) #{a.position}"
+        )
+        out(f"    caption: {a.caption if a.caption else '(none printed)'}")
+        out(f"    credit:  {a.credit if a.credit else '(none stated)'}")
+    heading("Captions")
+    for c in record.captions:
+        where = f" - {c.article} #{c.position}" if c.article else ""
+        out(f"  [{c.origin}{where}] {c.text}")
+    heading("Provenance")
+    chains: dict[int, list[str]] = {}
+    heads: dict[int, str] = {}
+    for link in record.provenance:
+        name = link.agent if link.agent else "(unknown: no credit stated)"
+        chains.setdefault(link.chain, []).append(f"{name} [{link.role}]")
+        heads[link.chain] = f"{link.origin}" + (f" in {link.article}" if link.article else "")
+    for number, links in chains.items():
+        out(f"  {heads[number]}: " + " -> ".join(links))
+    if record.people:
+        heading("People shown")
+        for p in record.people:
+            cue = f" ({p.cue})" if p.cue else ""
+            out(f"  {p.name}{cue} - {p.source}")
+    heading("Embedded metadata")
+    for f in record.metadata:
+        flag = " [TRUNCATED]" if f.truncated else ""
+        lang = f" ({f.lang})" if f.lang else ""
+        out(f"  {f.standard:9} {f.key}{lang}: {f.value}{flag}")
+    heading("Fingerprints")
+    for name, value in record.fingerprints.items():
+        quality = f" (quality {record.pdq_quality})" if name == "pdq" else ""
+        out(f"  {name}: {value}{quality}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def articles(ctx: click.Context, as_json: bool) -> None:
+    """List catalogued articles."""
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.articles()
+    if as_json:
+        _echo_json([a.__dict__ for a in found])
+        return
+    table = Table("key", "title", "publisher", "published", "printings")
+    for a in found:
+        table.add_row(
+            escape(a.key),
+            escape(a.title or ""),
+            escape(a.publisher or ""),
+            a.published or "unknown",
+            str(a.appearances),
+        )
+    _console().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def agents(ctx: click.Context, as_json: bool) -> None:
+    """List agents: who has been credited for images, in which role."""
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.agents()
+    if as_json:
+        _echo_json([a.__dict__ for a in found])
+        return
+    table = Table("agent", "kind", "roles", "images")
+    for a in found:
+        roles = ", ".join(f"{role} x{n}" for role, n in sorted(a.roles.items()))
+        table.add_row(escape(a.name), a.kind, roles, str(a.images))
+    _console().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def rejections(ctx: click.Context, as_json: bool) -> None:
+    """List files and records that could not be ingested, and why."""
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.rejections()
+    rows = [
+        {
+            "path": r.path,
+            "reason": r.reason,
+            "line": r.line,
+            "last_at": r.last_at.isoformat(),
+            "attempts": r.attempts,
+        }
+        for r in found
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        where = f"{row['path']}:{row['line']}" if row["line"] else row["path"]
+        click.echo(f"{where}: {row['reason']} (seen {row['attempts']}x, last {row['last_at']})")
+
+
+@cli.group()
+def report() -> None:
+    """Write reports: duplicate captions (more to come)."""
+
+
+@report.command("captions")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from -o's ending, else html."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+@click.option(
+    "--threshold", type=click.FloatRange(0.5, 1.0), help="Near-duplicate similarity (0.5-1)."
+)
+@click.pass_context
+def report_captions(
+    ctx: click.Context, fmt: str | None, output: Path | None, threshold: float | None
+) -> None:
+    """Duplicate captions: groups of printings of one caption, with flags.
+
+    Exact duplicates differ only in quotes, dashes, spacing or case; near duplicates differ by
+    a few letters, a dropped word, a label or a credit (docs/duplicates.md).
+    """
+    chosen = choose_format(fmt, output)
+    with _catalogue(ctx) as catalogue:
+        if output is None:
+            catalogue.write_caption_report(sys.stdout, fmt=chosen, threshold=threshold)
+            return
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            found = catalogue.write_caption_report(stream, fmt=chosen, threshold=threshold)
+    click.echo(
+        f"wrote {output} ({chosen}): {len(found.groups)} duplicated caption group(s)", err=True
+    )
+
+
+def main() -> None:
+    """Entry point of the ``provcat`` console script."""
+    cli()

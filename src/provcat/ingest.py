@@ -1,0 +1,476 @@
+"""Ingest: manifests, folders and image files into the catalogue; knows nothing of the terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from provcat import models as m
+from provcat.credits import CreditChain, agent_key, parse_credit, with_publisher
+from provcat.decode import DecodedImage, open_image
+from provcat.errors import InputError
+from provcat.fingerprints import compute
+from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
+from provcat.metadata import MetadataField, read_metadata
+
+#: File name endings a folder walk takes as images; other files in a folder are skipped.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".mpo"}
+)
+#: Explicit files with these endings are read as manifests.
+MANIFEST_SUFFIXES = frozenset({".toml"})
+
+#: Called after each work item: (items done, items in all, path just handled).
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A file or record that was not ingested."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+
+@dataclass
+class IngestResult:
+    """What an ingest run did; ``rejected`` is empty when everything went in."""
+
+    articles_added: int = 0
+    articles_known: int = 0
+    images_added: int = 0
+    images_known: int = 0
+    appearances_added: int = 0
+    appearances_known: int = 0
+    skipped: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def merge(self, other: IngestResult) -> None:
+        """Add another result's counts and lists to this one."""
+        for name in (
+            "articles_added",
+            "articles_known",
+            "images_added",
+            "images_known",
+            "appearances_added",
+            "appearances_known",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped.extend(other.skipped)
+        self.rejected.extend(other.rejected)
+
+    def to_dict(self) -> dict[str, object]:
+        """The summary as plain data (what ``provcat ingest --json`` prints)."""
+        data = asdict(self)
+        data["rejected"] = [
+            {k: v for k, v in asdict(r).items() if v is not None} for r in self.rejected
+        ]
+        return data
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing to ingest: a manifest, an image file or a scraped article."""
+
+    kind: str  # "manifest" | "image" | "article" | "missing"
+    path: Path
+
+
+def plan(paths: Iterable[Path]) -> list[WorkItem]:
+    """Expand the paths a user gave into work items, in a stable order.
+
+    A folder is walked recursively (hidden entries skipped). A folder holding a
+    ``manifest.toml`` is that manifest's record: its images are ingested through the manifest,
+    not again as loose files. Other folders contribute their image files.
+    """
+    items: list[WorkItem] = []
+    for path in paths:
+        if path.is_dir():
+            items.extend(_walk(path))
+        elif not path.exists():
+            items.append(WorkItem("missing", path))
+        elif path.suffix.lower() in MANIFEST_SUFFIXES:
+            items.append(WorkItem("manifest", path))
+        elif path.suffix.lower() in ARTICLE_SUFFIXES:
+            items.append(WorkItem("article", path))
+        else:
+            items.append(WorkItem("image", path))
+    return items
+
+
+def _walk(root: Path) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(directory)
+        if MANIFEST_NAME in filenames:
+            items.append(WorkItem("manifest", here / MANIFEST_NAME))
+            dirnames[:] = []
+            continue
+        for name in sorted(filenames):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                items.append(WorkItem("image", here / name))
+    return items
+
+
+class Ingester:
+    """Ingests work items through sessions that the caller provides and commits.
+
+    Args:
+        session_factory: Returns a new session; the ingester commits each work item in its own
+            transaction so that one bad item never costs the others.
+    """
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self._sessions = session_factory
+
+    def run(
+        self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
+    ) -> IngestResult:
+        """Ingest every path; rejections are recorded in the database and in the result."""
+        items = plan(paths)
+        result = IngestResult()
+        for done, item in enumerate(items, start=1):
+            part = self._one(item)
+            if part.rejected:
+                self._record_rejections(part.rejected)
+            result.merge(part)
+            if progress is not None:
+                progress(done, len(items), str(item.path))
+        return result
+
+    def _one(self, item: WorkItem) -> IngestResult:
+        part = IngestResult()
+        if item.kind == "missing":
+            part.rejected.append(Rejected(str(item.path), "no such file or folder"))
+            return part
+        with self._sessions() as session:
+            try:
+                if item.kind == "manifest":
+                    _ingest_manifest(load_manifest(item.path), session=session, result=part)
+                elif item.kind == "article":
+                    _ingest_article(item.path, session=session, result=part)
+                else:
+                    _image, added = _ingest_image(open_image(item.path), session=session)
+                    part.images_added += added
+                    part.images_known += not added
+                session.commit()
+            except InputError as exc:
+                session.rollback()
+                return IngestResult(rejected=[Rejected(exc.path, exc.reason, exc.line)])
+        return part
+
+    def _record_rejections(self, rejected: Sequence[Rejected]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with self._sessions() as session:
+            for r in rejected:
+                row = session.scalar(
+                    select(m.Rejection).where(
+                        m.Rejection.path == r.path, m.Rejection.reason == r.reason
+                    )
+                )
+                if row is None:
+                    session.add(m.Rejection(path=r.path, reason=r.reason, line=r.line))
+                else:
+                    row.last_at = now
+                    row.attempts += 1
+            session.commit()
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+def _ingest_image(
+    decoded: DecodedImage,
+    *,
+    session: Session,
+    stand_in: bool = False,
+    note: str | None = None,
+) -> tuple[m.Image, bool]:
+    """Catalogue one decoded image; returns its row and whether it was new."""
+    path = str(decoded.path.resolve())
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
+    if image is not None:
+        if path not in {p.path for p in image.paths}:
+            image.paths.append(m.ImagePath(path=path))
+        if stand_in and not image.stand_in:
+            image.stand_in = True
+            image.note = note
+        return image, False
+    # Everything that can fail on bad input happens before any row is written.
+    fields = read_metadata(decoded.path, decoded.source)
+    prints = compute(decoded.pixels)
+    image = m.Image(
+        sha256=decoded.sha256,
+        format=decoded.format,
+        mime=decoded.mime,
+        width=decoded.width,
+        height=decoded.height,
+        file_size=decoded.file_size,
+        pixel_digest=decoded.pixel_digest,
+        orientation=decoded.orientation,
+        stand_in=stand_in,
+        note=note,
+    )
+    image.paths.append(m.ImagePath(path=path))
+    image.metadata_fields.extend(
+        m.MetadataField(
+            standard=f.standard,
+            key=f.key,
+            property=f.property,
+            value=f.value,
+            ordinal=f.ordinal,
+            lang=f.lang,
+            truncated=f.truncated,
+        )
+        for f in fields
+    )
+    image.fingerprints.extend(
+        [
+            m.Fingerprint(algorithm="phash", value=str(prints.phash)),
+            m.Fingerprint(algorithm="dhash", value=str(prints.dhash)),
+            m.Fingerprint(algorithm="pdq", value=str(prints.pdq), quality=prints.pdq_quality),
+        ]
+    )
+    try:
+        with session.begin_nested():
+            session.add(image)
+    except IntegrityError:
+        # Another writer catalogued the same bytes between our look-up and insert.
+        existing = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
+        if existing is None:
+            raise
+        return _ingest_image(decoded, session=session, stand_in=stand_in, note=note)
+    _embedded_provenance(image, fields, session=session)
+    return image, True
+
+
+def _embedded_provenance(
+    image: m.Image, fields: Sequence[MetadataField], *, session: Session
+) -> None:
+    """Chains from embedded credit lines, and people named in embedded metadata."""
+    seen: set[str] = set()
+    for f in fields:
+        if f.property != "credit_line" or f.truncated or not f.value.strip():
+            continue
+        if f.value in seen:
+            continue
+        seen.add(f.value)
+        _chain(
+            image,
+            None,
+            parse_credit(f.value),
+            origin=f"{f.standard} {f.key}",
+            session=session,
+        )
+    for f in fields:
+        if f.property == "person_in_image" and f.value.strip():
+            person = _person(f.value.strip(), session=session)
+            _depict(image, person, None, f"{f.standard} {f.key}", session=session)
+
+
+def _chain(
+    image: m.Image,
+    article: m.Article | None,
+    chain: CreditChain,
+    *,
+    origin: str,
+    session: Session,
+) -> m.ProvenanceChain:
+    signature = hashlib.sha256(
+        "\x1f".join(
+            [image.sha256, article.key if article else "", origin, chain.raw or ""]
+        ).encode()
+    ).hexdigest()
+    row = session.scalar(select(m.ProvenanceChain).where(m.ProvenanceChain.signature == signature))
+    if row is not None:
+        return row
+    links: list[tuple[m.Agent | None, str]] = []
+    if not chain.known:
+        # No credit was stated: the maker stays unknown rather than being guessed.
+        links.append((None, "credited"))
+    publisher = article.publisher if article else None
+    for link in with_publisher(chain, publisher).links:
+        ref = link.agent
+        agent = _agent(ref.name, ref.key, ref.kind, ref.anonymous, session=session)
+        links.append((agent, link.role))
+    # The chain is built only after every agent exists, so no half-made chain is flushed.
+    row = m.ProvenanceChain(
+        signature=signature, image=image, article=article, credit_raw=chain.raw, origin=origin
+    )
+    for ordinal, (agent, role) in enumerate(links):
+        row.links.append(m.ProvenanceLink(ordinal=ordinal, agent=agent, role=role))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _agent(name: str, key: str, kind: str, anonymous: bool, *, session: Session) -> m.Agent:
+    agent = session.scalar(select(m.Agent).where(m.Agent.key == key))
+    if agent is not None:
+        return agent
+    agent = m.Agent(key=key, name=name, kind=kind, anonymous=anonymous)
+    try:
+        with session.begin_nested():
+            session.add(agent)
+    except IntegrityError:
+        found = session.scalar(select(m.Agent).where(m.Agent.key == key))
+        if found is None:
+            raise
+        return found
+    return agent
+
+
+def person_key(name: str) -> str:
+    """Identity of a person's name: the same folding as agents'."""
+    return agent_key(name)
+
+
+def _person(name: str, *, session: Session, description: str | None = None) -> m.Person:
+    key = person_key(name)
+    person = session.scalar(select(m.Person).where(m.Person.key == key))
+    if person is None:
+        alias = session.scalar(select(m.PersonAlias).where(m.PersonAlias.key == key))
+        if alias is not None:
+            return alias.person
+        person = m.Person(key=key, name=name, description=description)
+        with session.begin_nested():
+            session.add(person)
+    elif description and not person.description:
+        person.description = description
+    return person
+
+
+def _depict(
+    image: m.Image, person: m.Person, cue: str | None, source: str, *, session: Session
+) -> None:
+    existing = session.scalar(
+        select(m.Depiction).where(
+            m.Depiction.image_id == image.id,
+            m.Depiction.person_id == person.id,
+            m.Depiction.source == source,
+        )
+    )
+    if existing is None:
+        session.add(m.Depiction(image=image, person=person, cue=cue, source=source))
+    else:
+        existing.cue = cue
+    session.flush()
+
+
+# -- manifests --------------------------------------------------------------------------------
+
+
+def _ingest_manifest(manifest: Manifest, *, session: Session, result: IngestResult) -> None:
+    entry = manifest.article
+    article = session.scalar(select(m.Article).where(m.Article.key == entry.id))
+    if article is None:
+        article = m.Article(key=entry.id, source_kind="manifest")
+        session.add(article)
+        result.articles_added += 1
+    else:
+        result.articles_known += 1
+    article.title = entry.title
+    article.publisher = entry.publisher
+    article.url = entry.url
+    article.published = entry.published
+    article.published_until = entry.published_until
+    article.published_precision = entry.published_precision
+    article.published_note = entry.published_note
+    article.note = entry.note
+    article.source = str(manifest.path.resolve())
+    session.flush()
+
+    for listed in manifest.people:
+        person = _person(listed.name, session=session, description=listed.description)
+        for alias in listed.aliases:
+            key = person_key(alias)
+            if (
+                key != person.key
+                and session.scalar(select(m.PersonAlias).where(m.PersonAlias.key == key)) is None
+            ):
+                person.aliases.append(m.PersonAlias(alias=alias, key=key))
+    session.flush()
+
+    folder = manifest.path.parent
+    for image_entry in manifest.images:
+        image = _manifest_image(folder, image_entry, session=session, result=result)
+        _manifest_printings(article, image, image_entry, session=session, result=result)
+
+
+def _manifest_image(
+    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult
+) -> m.Image | None:
+    """The image of one manifest entry, or None (and a rejection) if its file is unusable."""
+    try:
+        with session.begin_nested():
+            image, added = _ingest_image(
+                open_image(folder / entry.file),
+                session=session,
+                stand_in=entry.stand_in,
+                note=entry.note,
+            )
+    except InputError as exc:
+        # The printings are still recorded (without the image): the captions are not lost.
+        result.rejected.append(Rejected(exc.path, exc.reason, exc.line))
+        return None
+    result.images_added += added
+    result.images_known += not added
+    return image
+
+
+def _manifest_printings(
+    article: m.Article,
+    image: m.Image | None,
+    entry: ImageEntry,
+    *,
+    session: Session,
+    result: IngestResult,
+) -> None:
+    for printing in entry.printings:
+        row = session.scalar(
+            select(m.Appearance).where(
+                m.Appearance.article_id == article.id,
+                m.Appearance.position == printing.position,
+            )
+        )
+        if row is None:
+            row = m.Appearance(article=article, position=printing.position)
+            session.add(row)
+            result.appearances_added += 1
+        else:
+            result.appearances_known += 1
+        row.image = image
+        row.occurrence = printing.position
+        row.caption = printing.caption
+        row.caption_origin = "manifest"
+        row.credit = printing.credit
+        row.image_ref = entry.file.as_posix()
+        row.note = printing.note
+        if image is not None:
+            row.chain = _chain(
+                image, article, parse_credit(printing.credit), origin="printed", session=session
+            )
+    if image is None:
+        return
+    for shown in entry.people:
+        person = _person(shown.name, session=session)
+        _depict(image, person, shown.cue, f"manifest {article.key}", session=session)
+
+
+ARTICLE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm"})
+
+
+def _ingest_article(path: Path, *, session: Session, result: IngestResult) -> None:
+    from provcat.article_ingest import ingest_article
+
+    ingest_article(path, session=session, result=result)

@@ -1,0 +1,102 @@
+"""Shared fixtures: a fresh database per test (SQLite, or PostgreSQL when asked), catalogues."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from provcat.catalogue import Catalogue
+from provcat.config import database_url
+from provcat.db import make_engine, migrate
+
+from .paths import CATALOGUE_DIR
+
+#: Set to a PostgreSQL URL to run every test against PostgreSQL instead of SQLite.
+PG_ENV = "PROVCAT_TEST_DATABASE_URL"
+
+
+def _admin_engine(base: str):  # type: ignore[no-untyped-def]
+    return create_engine(base, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """On PostgreSQL, a database migrated once that each test's database is copied from."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield None
+        return
+    base = database_url(base)
+    name = f"provcat_tmpl_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(base).set(database=name).render_as_string(hide_password=False))
+    migrate(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
+    """A fresh, empty-of-data catalogue database for one test.
+
+    SQLite in the test's temporary folder by default; with PROVCAT_TEST_DATABASE_URL set, a new
+    PostgreSQL database copied from the migrated template and dropped afterwards.
+    """
+    base = os.environ.get(PG_ENV)
+    if not base or pg_template is None:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = database_url(base)
+    name = f"provcat_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all (for migration tests), SQLite or PostgreSQL."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = database_url(base)
+    name = f"provcat_empty_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def catalogue(db_url: str) -> Iterator[Catalogue]:
+    """An open, migrated, empty catalogue."""
+    cat = Catalogue(db_url)
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def montenegro(catalogue: Catalogue) -> Catalogue:
+    """A catalogue holding the Montenegro record from catalogue/."""
+    result = catalogue.ingest([CATALOGUE_DIR])
+    assert result.rejected == [], result.rejected
+    return catalogue

@@ -1,0 +1,138 @@
+"""The provcat command: help everywhere, JSON shapes, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from provcat.cli import EXIT_REJECTED, cli
+
+from .imagegen import photo
+from .paths import CATALOGUE_DIR
+
+
+def run(db_url: str, *args: str) -> tuple[int, str, str]:
+    """Run provcat against ``db_url``; return (exit status, stdout, stderr)."""
+    result = CliRunner().invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def all_commands(group: click.Group) -> list[str]:
+    """Every command name of the CLI."""
+    return sorted(group.commands)
+
+
+@pytest.mark.parametrize("command", all_commands(cli))
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: cli " + command in result.output or f"Usage: provcat {command}" in result.output
+    assert cli.commands[command].help
+
+
+def test_ingest_json_summary(db_url: str) -> None:
+    status, out, _ = run(db_url, "ingest", "--json", str(CATALOGUE_DIR))
+    assert status == 0
+    summary = json.loads(out)
+    assert summary["images_added"] == 4
+    assert summary["images_known"] == 0
+    assert summary["appearances_added"] == 7
+    assert summary["rejected"] == []
+    status, out, _ = run(db_url, "ingest", "--json", str(CATALOGUE_DIR))
+    again = json.loads(out)
+    assert (again["images_added"], again["images_known"], again["appearances_added"]) == (0, 4, 0)
+
+
+def test_ingest_exit_status_says_something_was_rejected(db_url: str, tmp_path: Path) -> None:
+    photo(0).save(tmp_path / "fine.png")
+    (tmp_path / "fake.jpg").write_bytes(b"nope")
+    status, out, err = run(db_url, "ingest", str(tmp_path))
+    assert status == EXIT_REJECTED
+    assert out.startswith("images: 1 added, 0 already known;")
+    assert out.rstrip().endswith("rejected: 1")
+    assert err.startswith(f"rejected {tmp_path / 'fake.jpg'}: not an image (Pillow cannot")
+    assert err.count("\n") == 1
+    status, out, _ = run(db_url, "ingest", "--json", str(tmp_path))
+    assert status == EXIT_REJECTED
+    [rejected] = json.loads(out)["rejected"]
+    assert rejected["path"] == str(tmp_path / "fake.jpg")
+    assert rejected["reason"].startswith("not an image (Pillow cannot identify it")
+
+
+def test_images_json_and_show_json(db_url: str) -> None:
+    run(db_url, "ingest", str(CATALOGUE_DIR))
+    status, out, _ = run(db_url, "images", "--json", "--caption", "Plotters")
+    assert status == 0
+    [image] = json.loads(out)
+    assert {"sha256", "captions"} <= set(image)
+    status, out, _ = run(db_url, "show", "--json", image["sha256"][:10])
+    assert status == 0
+    record = json.loads(out)
+    assert {
+        "sha256",
+        "width",
+        "height",
+        "appearances",
+        "provenance",
+        "metadata",
+        "fingerprints",
+    } <= set(record)
+    assert {"title", "publisher", "url"} <= set(record["appearances"][0]["article"])
+    assert {"position", "caption", "credit"} <= set(record["appearances"][0])
+    assert {"agent", "role"} <= set(record["provenance"][0])
+    assert {"standard", "key", "value"} <= set(record["metadata"][0])
+    assert {"phash", "dhash", "pdq"} == set(record["fingerprints"])
+
+
+def test_show_text_lists_printings_chain_and_truncation(db_url: str) -> None:
+    run(db_url, "ingest", str(CATALOGUE_DIR))
+    _, out, _ = run(db_url, "images", "--json", "--caption", "Plotters")
+    sha = json.loads(out)[0]["sha256"]
+    status, out, _ = run(db_url, "show", sha[:8])
+    assert status == 0
+    assert "STAND-IN, not the original photograph" in out
+    assert out.count("caption: 'Plotters':Shishmakov") == 1
+    assert out.count("caption: \u2018Plotters\u2019:Shishmakov") == 2
+    assert (
+        "unnamed European security service [originator] -> Sky News [supplier] -> "
+        "DailyMail.co.uk [publisher]" in out
+    )
+    assert "2:110: unnamed European security servic [TRUNCATED]" in out
+
+
+def test_errors_are_one_line(db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["--db", db_url, "show", "abcdef"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no image's SHA-256 starts with 'abcdef'\n"
+    result = CliRunner().invoke(cli, ["--db", db_url, "images", "--from", "2017-02-30"])
+    assert result.exit_code == 2
+    assert "is not a date" in result.stderr
+
+
+def test_db_from_environment(db_url: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["ingest", "--json", str(CATALOGUE_DIR)], env={"PROVCAT_DATABASE_URL": db_url}
+    )
+    assert result.exit_code == 0
+    _status, out, _ = run(db_url, "articles", "--json")
+    assert [a["key"] for a in json.loads(out)] == ["montenegro-coup-2017"]
+
+
+def test_agents_and_rejections_commands(db_url: str, tmp_path: Path) -> None:
+    run(db_url, "ingest", str(CATALOGUE_DIR))
+    status, out, _ = run(db_url, "agents", "--json")
+    assert status == 0
+    assert {a["name"] for a in json.loads(out)} == {
+        "unnamed European security service",
+        "Sky News",
+        "DailyMail.co.uk",
+    }
+    (tmp_path / "x.jpg").write_bytes(b"")
+    run(db_url, "ingest", str(tmp_path / "x.jpg"))
+    status, out, _ = run(db_url, "rejections")
+    assert status == 0
+    assert out.startswith(f"{tmp_path / 'x.jpg'}: empty file")

@@ -1,0 +1,213 @@
+"""Ingest: the Montenegro record, idempotence, known images, and batches with bad files in them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from provcat import models as m
+from provcat.catalogue import Catalogue
+
+from .imagegen import photo
+from .paths import CATALOGUE_DIR, MONTENEGRO
+
+PLOTTERS_FILE = MONTENEGRO / "images" / "02-surveillance-belgrade-meeting.jpg"
+CHAIN = ["unnamed European security service", "Sky News", "DailyMail.co.uk"]
+
+
+def row_counts(catalogue: Catalogue) -> dict[str, int]:
+    """How many rows each table holds."""
+    with catalogue.session() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in m.Base.metadata.sorted_tables
+        }
+
+
+def sha_of(catalogue: Catalogue, path: Path) -> str:
+    """The SHA-256 the catalogue stored for a file."""
+    with catalogue.session() as session:
+        sha = session.scalar(
+            select(m.Image.sha256).join(m.ImagePath).where(m.ImagePath.path == str(path.resolve()))
+        )
+    assert sha is not None
+    return sha
+
+
+def test_montenegro_record_counts(catalogue: Catalogue) -> None:
+    result = catalogue.ingest([CATALOGUE_DIR])
+    assert result.rejected == []
+    assert (result.articles_added, result.images_added, result.appearances_added) == (1, 4, 7)
+
+
+def test_plotters_record(montenegro: Catalogue) -> None:
+    record = montenegro.image(sha_of(montenegro, PLOTTERS_FILE)[:8])
+    assert record.stand_in
+    printed = [a.caption for a in record.appearances]
+    assert len(printed) == 3
+    assert printed[0] is not None
+    assert printed[0].startswith("'Plotters':Shishmakov, left,")
+    assert printed[1] is not None
+    assert printed[1].startswith("\u2018Plotters\u2019:Shishmakov, left,")
+    assert printed[1] == printed[2]
+    assert {a.article.publisher for a in record.appearances} == {"DailyMail.co.uk"}
+    printed_chain = [link for link in record.provenance if link.origin == "printed"]
+    assert [link.agent for link in printed_chain] == CHAIN
+    assert [link.role for link in printed_chain] == ["originator", "supplier", "publisher"]
+    embedded = {c.origin: c.text for c in record.captions if not c.origin.startswith("printed")}
+    assert len(embedded) == 3
+    assert any(origin.startswith("EXIF") for origin in embedded)
+    assert any(origin.startswith("IPTC-IIM") for origin in embedded)
+    assert any(origin.startswith("XMP") for origin in embedded)
+    truncated = [f for f in record.metadata if f.truncated]
+    assert [(f.standard, f.key, f.value) for f in truncated] == [
+        ("IPTC-IIM", "2:110", "unnamed European security servic")
+    ]
+    assert {(p.name, p.cue) for p in record.people if p.source.startswith("manifest")} == {
+        ("Eduard Shishmakov", "left"),
+        ("Aleksandar Sindjelic", None),
+    }
+    assert set(record.fingerprints) == {"phash", "dhash", "pdq"}
+    assert len(record.fingerprints["pdq"]) == 64
+
+
+def test_missing_credit_is_unknown_not_guessed(montenegro: Catalogue) -> None:
+    portrait = MONTENEGRO / "images" / "01-portraits-shishmakov-popov.jpg"
+    record = montenegro.image(sha_of(montenegro, portrait))
+    printed = [link for link in record.provenance if link.origin == "printed"]
+    assert [(link.agent, link.role) for link in printed] == [
+        (None, "credited"),
+        ("DailyMail.co.uk", "publisher"),
+    ]
+    assert all(link.credit is None for link in printed)
+    assert record.appearances[0].credit is None
+
+
+def test_ingest_twice_changes_nothing(catalogue: Catalogue) -> None:
+    catalogue.ingest([CATALOGUE_DIR])
+    before = row_counts(catalogue)
+    again = catalogue.ingest([CATALOGUE_DIR])
+    assert (again.images_added, again.appearances_added, again.articles_added) == (0, 0, 0)
+    assert (again.images_known, again.appearances_known, again.articles_known) == (4, 7, 1)
+    assert row_counts(catalogue) == before
+
+
+def test_second_article_adds_an_appearance_not_an_image(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    catalogue.ingest([CATALOGUE_DIR])
+    folder = tmp_path / "sky"
+    folder.mkdir()
+    shutil.copy(PLOTTERS_FILE, folder / "still.jpg")
+    (folder / "manifest.toml").write_text(
+        '[article]\nid = "second"\ntitle = "Another story"\npublisher = "Sky News"\n'
+        'url = "https://example.org/second"\npublished = "2017-02-20"\n\n'
+        '[[images]]\nfile = "still.jpg"\n  [[images.printings]]\n  position = 1\n'
+        '  caption = "A different caption"\n  credit = "Sky News"\n',
+        encoding="utf-8",
+    )
+    result = catalogue.ingest([folder])
+    assert (result.images_added, result.images_known, result.appearances_added) == (0, 1, 1)
+    record = catalogue.image(sha_of(catalogue, PLOTTERS_FILE))
+    assert len(record.appearances) == 4
+    assert len(record.paths) == 2
+    assert {a.article.publisher for a in record.appearances} == {"DailyMail.co.uk", "Sky News"}
+
+
+def test_batch_with_broken_files_keeps_the_rest(catalogue: Catalogue, tmp_path: Path) -> None:
+    for seed in range(5):
+        photo(seed).save(tmp_path / f"good{seed}.jpg", quality=90)
+    (tmp_path / "notes.jpg").write_text("this is not a picture", encoding="utf-8")
+    whole = (tmp_path / "good0.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 3])
+    (tmp_path / "readme.txt").write_text("skipped by a folder walk", encoding="utf-8")
+    result = catalogue.ingest([tmp_path])
+    assert result.images_added == 5
+    assert sorted(Path(r.path).name for r in result.rejected) == ["cut.jpg", "notes.jpg"]
+    stored = {Path(r.path).name: r.reason for r in catalogue.rejections()}
+    assert set(stored) == {"cut.jpg", "notes.jpg"}
+    assert "not an image" in stored["notes.jpg"]
+    assert "truncated" in stored["cut.jpg"]
+    assert row_counts(catalogue)["image"] == 5
+
+
+def test_rejection_recorded_once_per_reason(catalogue: Catalogue, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    catalogue.ingest([bad])
+    catalogue.ingest([bad])
+    rows = catalogue.rejections()
+    assert len(rows) == 1
+    assert rows[0].attempts == 2
+
+
+def test_missing_path_is_rejected(catalogue: Catalogue, tmp_path: Path) -> None:
+    result = catalogue.ingest([tmp_path / "nowhere.jpg"])
+    assert [(Path(r.path).name, r.reason) for r in result.rejected] == [
+        ("nowhere.jpg", "no such file or folder")
+    ]
+
+
+def test_manifest_with_a_broken_image_keeps_its_captions(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    photo(1).save(tmp_path / "ok.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"GIF89a" + b"\x00" * 10)
+    (tmp_path / "manifest.toml").write_text(
+        '[article]\nid = "half"\npublisher = "Paper"\n\n'
+        '[[images]]\nfile = "ok.jpg"\n  [[images.printings]]\n  position = 1\n'
+        '  caption = "fine"\n\n'
+        '[[images]]\nfile = "broken.jpg"\n  [[images.printings]]\n  position = 2\n'
+        '  caption = "its caption survives"\n',
+        encoding="utf-8",
+    )
+    result = catalogue.ingest([tmp_path])
+    assert result.images_added == 1
+    assert result.appearances_added == 2
+    assert [Path(r.path).name for r in result.rejected] == ["broken.jpg"]
+    with catalogue.session() as session:
+        orphan = session.scalar(select(m.Appearance).where(m.Appearance.position == 2))
+        assert orphan is not None
+        assert orphan.image_id is None
+        assert orphan.caption == "its caption survives"
+
+
+def test_bad_manifest_is_rejected_with_its_line(catalogue: Catalogue, tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    photo(2).save(good / "a.png")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.toml").write_text('[article]\nid = "x"\nwho = 1\n', encoding="utf-8")
+    result = catalogue.ingest([tmp_path])
+    assert result.images_added == 1
+    assert len(result.rejected) == 1
+    assert result.rejected[0].line == 3
+    assert "unknown key 'who'" in result.rejected[0].reason
+
+
+def test_same_pixels_new_metadata_is_known_as_the_same_picture(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    picture = photo(3)
+    first, second = PngInfo(), PngInfo()
+    first.add_text("Description", "first caption")
+    second.add_text("Description", "second caption")
+    picture.save(tmp_path / "a.png", pnginfo=first)
+    picture.save(tmp_path / "b.png", pnginfo=second)
+    result = catalogue.ingest([tmp_path])
+    assert result.images_added == 2
+    record = catalogue.image(sha_of(catalogue, tmp_path / "a.png"))
+    assert record.same_pixels == [sha_of(catalogue, tmp_path / "b.png")]
+
+
+def test_progress_callback_sees_every_item(catalogue: Catalogue, tmp_path: Path) -> None:
+    for seed in range(3):
+        photo(seed).save(tmp_path / f"{seed}.png")
+    seen: list[tuple[int, int]] = []
+    catalogue.ingest([tmp_path], progress=lambda done, total, _path: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -1,0 +1,143 @@
+"""Python queries: filters, one image by prefix, articles, agents, Hamming look-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from provcat.catalogue import Catalogue
+from provcat.errors import AmbiguousPrefix, CatalogueError, NotFound
+from provcat.queries import ImageQuery
+
+
+def names(found: list) -> list[str]:  # type: ignore[type-arg]
+    """The file names of a listing, sorted."""
+    return sorted(p.rsplit("/", 1)[-1] for image in found for p in image.paths)
+
+
+def test_every_image_without_filters(montenegro: Catalogue) -> None:
+    assert len(montenegro.images()) == 4
+
+
+def test_filter_by_article(montenegro: Catalogue) -> None:
+    assert len(montenegro.images(article="montenegro-coup-2017")) == 4
+    assert len(montenegro.images(article="spies conspiring")) == 4
+    assert montenegro.images(article="no such article") == []
+
+
+def test_filter_by_agent(montenegro: Catalogue) -> None:
+    assert names(montenegro.images(agent="Sky News")) == [
+        "02-surveillance-belgrade-meeting.jpg",
+        "04-surveillance-bench.jpg",
+    ]
+    assert len(montenegro.images(agent="dailymail")) == 4
+
+
+def test_filter_by_person_and_alias(montenegro: Catalogue) -> None:
+    assert names(montenegro.images(person="Aleksandar Sindjelic")) == [
+        "02-surveillance-belgrade-meeting.jpg"
+    ]
+    assert names(montenegro.images(person="alexsandar sindjelic")) == [
+        "02-surveillance-belgrade-meeting.jpg"
+    ]
+    assert len(montenegro.images(person="Eduard Shishmakov")) == 3
+
+
+def test_filter_by_date_range_overlaps_the_month(montenegro: Catalogue) -> None:
+    assert len(montenegro.images(date_from=dt.date(2017, 4, 20))) == 4
+    assert len(montenegro.images(date_to=dt.date(2017, 4, 1))) == 4
+    assert montenegro.images(date_from=dt.date(2017, 5, 1)) == []
+    assert montenegro.images(date_to=dt.date(2017, 3, 31)) == []
+
+
+def test_filter_by_caption_printed_or_embedded(montenegro: Catalogue) -> None:
+    assert names(montenegro.images(caption="deadly PLANS")) == ["03-portrait-djukanovic.jpg"]
+    # "CCTV still" is only in the stand-ins' EXIF ImageDescription, which is a caption too.
+    assert len(montenegro.images(caption="cctv still")) == 2
+    # LIKE wildcards in the text are literal.
+    assert montenegro.images(caption="%") == []
+
+
+def test_filters_combine_and_limit(montenegro: Catalogue) -> None:
+    query = ImageQuery(agent="Sky News", person="Vladimir Popov")
+    assert names(montenegro.images(query)) == ["04-surveillance-bench.jpg"]
+    assert len(montenegro.images(limit=2)) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"caption": "  "},
+        {"date_from": dt.date(2020, 1, 2), "date_to": dt.date(2020, 1, 1)},
+        {"limit": 0},
+    ],
+)
+def test_query_options_are_validated_once(kwargs: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(CatalogueError):
+        ImageQuery(**kwargs)
+
+
+def test_image_by_prefix_errors(montenegro: Catalogue) -> None:
+    with pytest.raises(CatalogueError, match="not a SHA-256 prefix"):
+        montenegro.image("xyz!")
+    with pytest.raises(NotFound):
+        montenegro.image("ffffffffffffffffffff")
+    shas = [image.sha256 for image in montenegro.images()]
+    common = next(
+        (a[:i] for a in shas for b in shas if a != b for i in (4, 3, 2, 1) if a[:i] == b[:i]),
+        None,
+    )
+    if common is not None and len(common) >= 4:
+        with pytest.raises(AmbiguousPrefix):
+            montenegro.image(common)
+
+
+def test_ambiguous_prefix_names_the_candidates() -> None:
+    error = AmbiguousPrefix("abcd", ["abcd" + "0" * 60, "abcd" + "1" * 60])
+    assert "matches 2 images" in str(error)
+
+
+def test_articles(montenegro: Catalogue) -> None:
+    [article] = montenegro.articles()
+    assert article.publisher == "DailyMail.co.uk"
+    assert article.published == "2017-04"
+    assert article.published_precision == "month"
+    assert article.url is None
+    assert article.appearances == 7
+
+
+def test_agents(montenegro: Catalogue) -> None:
+    agents = {a.name: a for a in montenegro.agents()}
+    assert set(agents) == {"unnamed European security service", "Sky News", "DailyMail.co.uk"}
+    assert agents["unnamed European security service"].anonymous
+    assert agents["unnamed European security service"].roles == {"originator": 2}
+    assert agents["Sky News"].roles == {"supplier": 2}
+    assert agents["DailyMail.co.uk"].roles == {"publisher": 4}
+
+
+def test_nearest_finds_the_image_itself(montenegro: Catalogue) -> None:
+    image = montenegro.images()[0]
+    record = montenegro.image(image.sha256)
+    found = montenegro.nearest(record.fingerprints["pdq"], algorithm="pdq", max_distance=31)
+    assert found[0] == (image.sha256, 0)
+    assert all(distance <= 31 for _sha, distance in found)
+    with pytest.raises(ValueError, match="unknown fingerprint"):
+        montenegro.nearest("00", algorithm="md5")
+
+
+def test_custom_query_through_the_models(montenegro: Catalogue) -> None:
+    from sqlalchemy import func, select
+
+    from provcat import models as m
+
+    with montenegro.session() as session:
+        counts = {
+            origin: n
+            for origin, n in session.execute(
+                select(m.Appearance.caption_origin, func.count()).group_by(
+                    m.Appearance.caption_origin
+                )
+            )
+        }
+    assert counts == {"manifest": 7}
