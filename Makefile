@@ -20,8 +20,13 @@ demo: $(STAMP)
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/provcat --db '$(DEMO_DB)' ingest catalogue/
 	$(BIN)/provcat --db '$(DEMO_DB)' images
+	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.html
+	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.json
+	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.csv
+	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.md
 	@echo
 	@echo "Catalogue database: $(DEMO_DB)"
+	@echo "Duplicate-caption report: $(CURDIR)/$(DEMO_DIR)/captions.html (and .json, .csv, .md)"
 	@echo "Look an image up with: $(BIN)/provcat --db '$(DEMO_DB)' show SHA256-PREFIX"
 
 test: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,8 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None) -> None:
     """provcat: an image caption and provenance catalogue."""
+    # exifread logs a warning for every file without EXIF; that is normal, not news.
+    logging.getLogger("exifread").setLevel(logging.ERROR)
     ctx.obj = db_url
 
 
@@ -139,7 +142,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
 @click.option("--limit", type=int, help="At most this many images.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
-def images(ctx: click.Context, as_json: bool, **filters: Any) -> None:
+def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
     """List catalogued images, filtered."""
     query = ImageQuery(**filters)
     with _catalogue(ctx) as catalogue:

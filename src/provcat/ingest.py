@@ -301,14 +301,15 @@ def _chain(
     publisher = article.publisher if article else None
     for link in with_publisher(chain, publisher).links:
         ref = link.agent
-        agent = _agent(ref.name, ref.key, ref.kind, ref.anonymous, session=session)
-        links.append((agent, link.role))
+        links.append(
+            (_agent(ref.name, ref.key, ref.kind, ref.anonymous, session=session), link.role)
+        )
     # The chain is built only after every agent exists, so no half-made chain is flushed.
     row = m.ProvenanceChain(
         signature=signature, image=image, article=article, credit_raw=chain.raw, origin=origin
     )
-    for ordinal, (agent, role) in enumerate(links):
-        row.links.append(m.ProvenanceLink(ordinal=ordinal, agent=agent, role=role))
+    for ordinal, (linked, role) in enumerate(links):
+        row.links.append(m.ProvenanceLink(ordinal=ordinal, agent=linked, role=role))
     session.add(row)
     session.flush()
     return row

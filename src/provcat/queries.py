@@ -212,7 +212,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered(query: ImageQuery) -> Select[tuple[m.Image]]:
+def _filtered(query: ImageQuery) -> Select[Any]:
     stmt = select(m.Image)
     if query.article is not None:
         pattern = _like(query.article.lower())
@@ -286,6 +286,7 @@ def list_images(query: ImageQuery, *, session: Session) -> list[ImageSummary]:
         selectinload(m.Image.metadata_fields),
     )
     out = []
+    image: m.Image
     for image in session.scalars(stmt):
         out.append(
             ImageSummary(
