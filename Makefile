@@ -30,6 +30,7 @@ demo: $(STAMP)
 	@echo "Look an image up with: $(BIN)/provcat --db '$(DEMO_DB)' show SHA256-PREFIX"
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || echo "note: chromium is not installed, so the browser test is skipped (apt-get install chromium)"
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

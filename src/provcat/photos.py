@@ -1,0 +1,110 @@
+"""Which stored images are the same photo: identical pixels, or PDQ hashes within Meta's threshold.
+
+This is the global-hash notion of "same photo": it catches byte copies, re-saves with new
+metadata, re-encodes and resizes. Crops, mirrors, borders and rotations need local features and
+are the reuse matcher's job; until then they count as different photos here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from provcat import models as m
+from provcat.fingerprints import BitHash, hamming_many, pack
+
+#: PDQ distance (of 256 bits) up to which two images are the same photo (Meta's match threshold).
+PDQ_SAME_PHOTO = 31
+#: PDQ hashes of lower quality (flat or tiny images) are not trusted to match (Meta's rule).
+PDQ_MIN_QUALITY = 50
+
+
+@dataclass(frozen=True)
+class StoredPrint:
+    """What photo grouping needs of one image."""
+
+    image_id: int
+    pixel_digest: str
+    pdq: BitHash | None
+    pdq_quality: int | None
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def group_photos(prints: Sequence[StoredPrint]) -> dict[int, int]:
+    """Map each image id to a photo id (the smallest image id of its photo).
+
+    Args:
+        prints: The images to group.
+
+    Returns:
+        ``{image_id: photo_id}`` for every image given.
+    """
+    n = len(prints)
+    sets = _UnionFind(n)
+    by_digest: dict[str, int] = {}
+    for i, p in enumerate(prints):
+        first = by_digest.setdefault(p.pixel_digest, i)
+        if first != i:
+            sets.union(first, i)
+    usable = [
+        i
+        for i, p in enumerate(prints)
+        if p.pdq is not None and (p.pdq_quality or 0) >= PDQ_MIN_QUALITY
+    ]
+    if len(usable) > 1:
+        hashes = [prints[i].pdq for i in usable]
+        stored = pack([h for h in hashes if h is not None])
+        for row, i in enumerate(usable[:-1]):
+            query = prints[i].pdq
+            assert query is not None
+            distances = hamming_many(query, stored[row + 1 :])
+            for offset in np.flatnonzero(distances <= PDQ_SAME_PHOTO):
+                sets.union(i, usable[row + 1 + int(offset)])
+    return {p.image_id: prints[sets.find(i)].image_id for i, p in enumerate(prints)}
+
+
+def load_prints(*, session: Session) -> list[StoredPrint]:
+    """Every image's pixel digest and PDQ hash, ordered by image id."""
+    pdq = (
+        select(m.Fingerprint.image_id, m.Fingerprint.value, m.Fingerprint.quality)
+        .where(m.Fingerprint.algorithm == "pdq")
+        .subquery()
+    )
+    rows = session.execute(
+        select(m.Image.id, m.Image.pixel_digest, pdq.c.value, pdq.c.quality)
+        .outerjoin(pdq, pdq.c.image_id == m.Image.id)
+        .order_by(m.Image.id)
+    ).all()
+    return [
+        StoredPrint(
+            image_id=image_id,
+            pixel_digest=digest,
+            pdq=BitHash.from_hex(value, 256) if value else None,
+            pdq_quality=quality,
+        )
+        for image_id, digest, value, quality in rows
+    ]
+
+
+def photo_ids(*, session: Session) -> dict[int, int]:
+    """``{image_id: photo_id}`` for the whole catalogue."""
+    return group_photos(load_prints(session=session))

@@ -1,0 +1,365 @@
+"""The duplicate-caption report's data: caption groups with their printings, flags and photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from provcat import models as m
+from provcat.captions import ParsedCaption
+from provcat.credits import credits_conflict
+from provcat.duplicates import NEAR_THRESHOLD, group_keys, parse_all
+from provcat.photos import photo_ids
+
+#: What each flag code means, in words (the HTML and Markdown reports print these).
+FLAG_WORDS = {
+    "repeated_in_article": "printed more than once in one article",
+    "different_articles": "printed in more than one article",
+    "different_publishers": "printed by more than one publisher",
+    "different_photos": "the same caption under different photos",
+    "credit_conflict": "the credits disagree",
+    "label_differs": "the leading label differs",
+    "credit_differs": "the trailing credit differs",
+    "text_differs": "the wording differs",
+    "different_captions": "the same photo under different captions",
+}
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    """The article an occurrence was printed in."""
+
+    key: str
+    title: str | None
+    url: str | None
+    publisher: str | None
+    published: str | None
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One printing of a caption."""
+
+    article: ArticleRef
+    image: str | None
+    position: int
+    occurrence: int
+    caption: str
+    origin: str
+    credit: str | None
+    stand_in: bool
+    photo: int | None = field(default=None, compare=False)
+    key: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One distinct caption text of a group, with its differences from the group's text."""
+
+    text: str
+    count: int
+    label: str | None
+    credit: str | None
+    similarity: float
+    #: The text cut into (segment, differs from the group's text) pieces, for highlighting.
+    segments: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class CaptionGroup:
+    """Printings of one caption: identical after normalisation (exact) or nearly so (near)."""
+
+    key: str
+    text: str
+    match: str
+    similarity: float
+    occurrences: tuple[Occurrence, ...]
+    variants: tuple[Variant, ...]
+    flags: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The group as docs/report-schemas.md describes it."""
+        return {
+            "key": self.key,
+            "text": self.text,
+            "match": self.match,
+            "similarity": round(self.similarity, 4),
+            "flags": list(self.flags),
+            "occurrences": [_occurrence_dict(o) for o in self.occurrences],
+            "variants": [
+                {
+                    "text": v.text,
+                    "count": v.count,
+                    "label": v.label,
+                    "credit": v.credit,
+                    "similarity": round(v.similarity, 4),
+                }
+                for v in self.variants
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PhotoCaptions:
+    """A photo (one or more stored images) printed under more than one caption."""
+
+    images: tuple[str, ...]
+    captions: tuple[str, ...]
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaptionReport:
+    """Every duplicated caption group and every photo under several captions."""
+
+    groups: tuple[CaptionGroup, ...]
+    photos: tuple[PhotoCaptions, ...]
+    captions_considered: int
+    threshold: float
+    generated_at: str
+    stand_ins: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as plain data (the JSON format)."""
+        return {
+            "report": "duplicate-captions",
+            "generated_at": self.generated_at,
+            "threshold": self.threshold,
+            "captions_considered": self.captions_considered,
+            "contains_stand_ins": self.stand_ins,
+            "groups": [g.to_dict() for g in self.groups],
+            "photos": [asdict(p) for p in self.photos],
+        }
+
+
+def _occurrence_dict(o: Occurrence) -> dict[str, Any]:
+    return {
+        "article": {
+            "title": o.article.title,
+            "url": o.article.url,
+            "publisher": o.article.publisher,
+            "key": o.article.key,
+            "published": o.article.published,
+        },
+        "image": o.image,
+        "stand_in": o.stand_in,
+        "position": o.position,
+        "caption": o.caption,
+        "origin": o.origin,
+        "credit": o.credit,
+    }
+
+
+def _published(article: m.Article) -> str | None:
+    if article.published is None:
+        return None
+    digits = {"day": 10, "month": 7, "year": 4}.get(article.published_precision, 10)
+    return article.published.isoformat()[:digits]
+
+
+def load_occurrences(*, session: Session) -> list[Occurrence]:
+    """Every printed caption in the catalogue, with its article, image and photo."""
+    photos = photo_ids(session=session)
+    rows = session.scalars(
+        select(m.Appearance)
+        .where(m.Appearance.caption.is_not(None))
+        .options(joinedload(m.Appearance.article), joinedload(m.Appearance.image))
+        .order_by(m.Appearance.article_id, m.Appearance.position)
+    ).all()
+    out = []
+    for a in rows:
+        assert a.caption is not None
+        article = a.article
+        out.append(
+            Occurrence(
+                article=ArticleRef(
+                    key=article.key,
+                    title=article.title,
+                    url=article.url,
+                    publisher=article.publisher,
+                    published=_published(article),
+                ),
+                image=a.image.sha256 if a.image else None,
+                position=a.position,
+                occurrence=a.occurrence,
+                caption=a.caption,
+                origin=a.caption_origin,
+                credit=a.credit,
+                stand_in=bool(a.image and a.image.stand_in),
+                photo=photos.get(a.image_id) if a.image_id is not None else None,
+            )
+        )
+    return out
+
+
+def _drop_alt_echoes(occurrences: list[Occurrence]) -> list[Occurrence]:
+    """Alt text that repeats a caption printed with the same image is not another printing."""
+    printed = {
+        (o.article.key, o.image, o.key) for o in occurrences if o.origin != "alt" and o.image
+    }
+    return [
+        o
+        for o in occurrences
+        if not (o.origin == "alt" and (o.article.key, o.image, o.key) in printed)
+    ]
+
+
+def build_report(
+    occurrences: Sequence[Occurrence], *, threshold: float = NEAR_THRESHOLD
+) -> CaptionReport:
+    """Group printed captions and flag what a photo desk needs to see.
+
+    A group is reported when it holds two or more distinct printings (article and caption
+    occurrence); a photo is reported when its printings fall into two or more groups.
+    """
+    keys, counts, parsed = parse_all(o.caption for o in occurrences)
+    keyed = [_with_key(o, k) for o, k in zip(occurrences, keys, strict=True)]
+    keyed = _drop_alt_echoes(keyed)
+    counts = Counter(o.key for o in keyed)
+    groups = group_keys(counts, parsed, threshold=threshold)
+    group_of = {key: number for number, group in enumerate(groups) for key in group.keys}
+    members: dict[int, list[Occurrence]] = {}
+    for o in keyed:
+        members.setdefault(group_of[o.key], []).append(o)
+
+    reported: list[CaptionGroup] = []
+    for number, group in enumerate(groups):
+        printed = members.get(number, [])
+        if len({(o.article.key, o.occurrence) for o in printed}) < 2:
+            continue
+        reported.append(_group(group.keys, group.similarities, printed, parsed, counts))
+    reported.sort(key=lambda g: (-len(g.occurrences), g.key))
+    return CaptionReport(
+        groups=tuple(reported),
+        photos=_photos(keyed, group_of, parsed),
+        captions_considered=len(keyed),
+        threshold=threshold,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        stand_ins=any(o.stand_in for o in keyed),
+    )
+
+
+def _with_key(o: Occurrence, key: str) -> Occurrence:
+    return Occurrence(**{**o.__dict__, "key": key})
+
+
+def _group(
+    keys: Sequence[str],
+    similarities: Sequence[float],
+    printed: list[Occurrence],
+    parsed: dict[str, ParsedCaption],
+    counts: Counter[str],
+) -> CaptionGroup:
+    lead = parsed[keys[0]]
+    texts = Counter(o.caption for o in printed)
+    similarity_of = dict(zip(keys, similarities, strict=True))
+    variants = tuple(
+        Variant(
+            text=text,
+            count=n,
+            label=parsed[_key_of(text, printed)].label,
+            credit=parsed[_key_of(text, printed)].credit,
+            similarity=similarity_of[_key_of(text, printed)],
+            segments=diff_segments(lead.display, text),
+        )
+        for text, n in sorted(texts.items(), key=lambda item: (-item[1], item[0]))
+    )
+    flags = []
+    per_article = Counter(
+        o.article.key for o in {(o.article.key, o.occurrence): o for o in printed}.values()
+    )
+    if any(n > 1 for n in per_article.values()):
+        flags.append("repeated_in_article")
+    if len(per_article) > 1:
+        flags.append("different_articles")
+    if len({o.article.publisher for o in printed if o.article.publisher}) > 1:
+        flags.append("different_publishers")
+    if len({o.photo for o in printed if o.photo is not None}) > 1:
+        flags.append("different_photos")
+    if credits_disagree(sorted({o.credit for o in printed if o.credit})):
+        flags.append("credit_conflict")
+    if len(keys) > 1:
+        members = [parsed[k] for k in keys]
+        if len({p.label for p in members}) > 1:
+            flags.append("label_differs")
+        if len({p.credit for p in members}) > 1:
+            flags.append("credit_differs")
+        if len({p.body_key for p in members}) > 1:
+            flags.append("text_differs")
+    return CaptionGroup(
+        key=keys[0],
+        text=lead.display,
+        match="exact" if len(keys) == 1 else "near",
+        similarity=min(similarities),
+        occurrences=tuple(printed),
+        variants=variants,
+        flags=tuple(flags),
+    )
+
+
+def credits_disagree(credits: Sequence[str]) -> bool:
+    """True when two credits conflict and no third credit in the set reconciles them.
+
+    "Sky News" and a 32-byte cut "unnamed European security servic" do not agree with each
+    other, but both agree with "unnamed European security service via Sky News": no conflict.
+    """
+    for i, a in enumerate(credits):
+        for b in credits[i + 1 :]:
+            if credits_conflict(a, b) and not any(
+                not credits_conflict(a, c) and not credits_conflict(b, c) for c in credits
+            ):
+                return True
+    return False
+
+
+def _key_of(text: str, printed: list[Occurrence]) -> str:
+    return next(o.key for o in printed if o.caption == text)
+
+
+def _photos(
+    keyed: list[Occurrence], group_of: dict[str, int], parsed: dict[str, ParsedCaption]
+) -> tuple[PhotoCaptions, ...]:
+    by_photo: dict[int, list[Occurrence]] = {}
+    for o in keyed:
+        if o.photo is not None:
+            by_photo.setdefault(o.photo, []).append(o)
+    out = []
+    for printed in by_photo.values():
+        groups = {group_of[o.key]: o for o in printed}
+        if len(groups) < 2:
+            continue
+        out.append(
+            PhotoCaptions(
+                images=tuple(sorted({o.image for o in printed if o.image})),
+                captions=tuple(parsed[o.key].display for o in groups.values()),
+                flags=("different_captions",),
+            )
+        )
+    return tuple(out)
+
+
+_PIECE = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def diff_segments(base: str, text: str) -> tuple[tuple[str, bool], ...]:
+    """Cut ``text`` into pieces marked True where they differ from ``base`` (word by word)."""
+    old, new = _PIECE.findall(base), _PIECE.findall(text)
+    segments: list[tuple[str, bool]] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, _a0, _a1, b0, b1 in matcher.get_opcodes():
+        piece = "".join(new[b0:b1])
+        if piece:
+            changed = tag != "equal" and bool(piece.strip())
+            if segments and segments[-1][1] == changed:
+                segments[-1] = (segments[-1][0] + piece, changed)
+            else:
+                segments.append((piece, changed))
+    return tuple(segments)

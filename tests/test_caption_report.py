@@ -1,0 +1,193 @@
+"""The duplicate-caption report: the demo's groups, flags, and every format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+from provcat.catalogue import Catalogue
+from provcat.cli import cli
+from provcat.errors import CatalogueError
+from provcat.reports.captions import diff_segments
+from provcat.reports.writers import choose_format
+
+from .imagegen import photo
+from .paths import CATALOGUE_DIR, REPO
+from .records import write_record
+
+SCHEMA = json.loads((REPO / "docs" / "schemas" / "captions.schema.json").read_text("utf-8"))
+PLOTTERS = "'Plotters':Shishmakov, left, is pictured meeting Serbian agent"
+DEADLY = "Deadly plans: The plot to kill then-Prime Minister Milo Djukanovic"
+
+
+def render(catalogue: Catalogue, fmt: str) -> str:
+    """The caption report as text in one format."""
+    out = io.StringIO()
+    catalogue.write_caption_report(out, fmt=fmt)
+    return out.getvalue()
+
+
+def test_demo_report_has_exactly_the_two_repeated_captions(montenegro: Catalogue) -> None:
+    groups = montenegro.duplicate_captions()
+    assert [g.text[:62] for g in groups] == [PLOTTERS, DEADLY[:62]]
+    plotters, deadly = groups
+    assert plotters.match == "exact"
+    assert len(plotters.occurrences) == 3
+    assert {o.caption[0] for o in plotters.occurrences} == {"'", "\u2018"}
+    assert len({o.image for o in plotters.occurrences}) == 1
+    assert plotters.flags == ("repeated_in_article",)
+    assert len(deadly.occurrences) == 2
+    assert deadly.flags == ("repeated_in_article",)
+    report = montenegro.caption_report()
+    assert report.photos == ()
+    assert report.captions_considered == 6
+
+
+def test_json_follows_the_schema(montenegro: Catalogue) -> None:
+    data = json.loads(render(montenegro, "json"))
+    jsonschema.validate(data, SCHEMA)
+    assert [len(g["occurrences"]) for g in data["groups"]] == [3, 2]
+    first = data["groups"][0]["occurrences"][0]
+    assert first["article"]["publisher"] == "DailyMail.co.uk"
+    assert first["article"]["url"] is None
+    assert first["origin"] == "manifest"
+    assert data["contains_stand_ins"] is True
+
+
+def test_csv_has_one_row_per_occurrence(montenegro: Catalogue) -> None:
+    rows = list(csv.DictReader(io.StringIO(render(montenegro, "csv"))))
+    assert len(rows) == 5
+    assert [r["group"] for r in rows] == ["1", "1", "1", "2", "2"]
+    assert rows[0]["caption"].startswith("'Plotters'")
+    assert rows[0]["credit"] == "unnamed European security service via Sky News"
+    assert rows[3]["credit"] == ""
+
+
+def test_markdown_reads_in_a_terminal(montenegro: Catalogue) -> None:
+    text = render(montenegro, "md")
+    assert text.startswith("# Duplicate captions\n")
+    assert "2 duplicated caption(s) among 6 printed caption(s)" in text
+    assert "## 1. 'Plotters':Shishmakov" in text
+    assert "- flag: printed more than once in one article" in text
+    assert "stand-in" in text
+
+
+def test_html_is_self_contained_and_escaped(catalogue: Catalogue, tmp_path: Path) -> None:
+    hostile = '<script>alert("x")</script> <img src=x onerror=alert(1)> & co'
+    write_record(
+        tmp_path / "a",
+        article_id="hostile",
+        publisher="<b>Paper</b>",
+        images=[("a.png", photo(1), [(1, hostile, "=cmd|' /C calc'!A0"), (2, hostile, None)])],
+    )
+    catalogue.ingest([tmp_path / "a"])
+    page = render(catalogue, "html")
+    soup = BeautifulSoup(page, "lxml")
+    assert soup.find_all("script") == []
+    assert [tag.name for tag in soup.find_all(attrs={"onerror": True})] == []
+    assert soup.find_all("b") == []
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "&lt;b&gt;Paper&lt;/b&gt;" in page
+    # Self-contained: every image is inline, nothing is fetched from anywhere.
+    sources = [img["src"] for img in soup.find_all("img")]
+    assert sources
+    assert all(src.startswith("data:image/jpeg;base64,") for src in sources)
+    assert soup.find_all("link") == []
+    rows = list(csv.reader(io.StringIO(render(catalogue, "csv"))))
+    assert rows[1][-1] == "'=cmd|' /C calc'!A0"
+
+
+def test_flags_across_articles_photos_and_credits(catalogue: Catalogue, tmp_path: Path) -> None:
+    caption = "Firefighters battle the blaze that tore through a warehouse in the docklands"
+    write_record(
+        tmp_path / "one",
+        article_id="one",
+        publisher="Daily Example",
+        images=[("fire.png", photo(10), [(1, caption, "Reuters")])],
+    )
+    write_record(
+        tmp_path / "two",
+        article_id="two",
+        publisher="Evening Sample",
+        images=[
+            ("other.png", photo(11), [(1, caption.replace("warehouse", "ware house"), "AP")]),
+            ("fire-again.png", photo(10), [(2, "A different claim about this photo", None)]),
+        ],
+    )
+    catalogue.ingest([tmp_path])
+    report = catalogue.caption_report()
+    [group] = report.groups
+    assert group.match == "near"
+    assert set(group.flags) >= {
+        "different_articles",
+        "different_publishers",
+        "different_photos",
+        "credit_conflict",
+        "text_differs",
+    }
+    assert "repeated_in_article" not in group.flags
+    [photo_signal] = report.photos
+    assert photo_signal.flags == ("different_captions",)
+    assert len(photo_signal.captions) == 2
+    jsonschema.validate(json.loads(render(catalogue, "json")), SCHEMA)
+
+
+def test_truncated_and_sub_chain_credits_do_not_conflict(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    caption = "Protesters gather outside parliament demanding the resignation of the minister"
+    write_record(
+        tmp_path / "r",
+        article_id="r",
+        publisher="Paper",
+        images=[
+            (
+                "p.png",
+                photo(3),
+                [
+                    (1, caption, "unnamed European security service via Sky News"),
+                    (2, caption, "Sky News"),
+                    (3, caption, "unnamed European security servic"),
+                ],
+            ),
+        ],
+    )
+    catalogue.ingest([tmp_path])
+    [group] = catalogue.duplicate_captions()
+    assert "credit_conflict" not in group.flags
+
+
+def test_diff_segments_mark_only_the_changes() -> None:
+    segments = diff_segments("Shishmakov meets Sindjelic", "Shishmakov meets Sindjelich")
+    assert segments == (("Shishmakov meets ", False), ("Sindjelich", True))
+    assert "".join(s for s, _ in segments) == "Shishmakov meets Sindjelich"
+
+
+def test_format_choice() -> None:
+    assert choose_format(None, Path("r.MD")) == "md"
+    assert choose_format("csv", Path("r.html")) == "csv"
+    assert choose_format(None, None) == "html"
+    with pytest.raises(CatalogueError, match="cannot tell the format"):
+        choose_format(None, Path("report.txt"))
+
+
+def test_cli_report_writes_each_format(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["--db", db_url, "ingest", str(CATALOGUE_DIR)], catch_exceptions=False)
+    for suffix in ("html", "json", "csv", "md"):
+        target = tmp_path / f"captions.{suffix}"
+        result = runner.invoke(
+            cli, ["--db", db_url, "report", "captions", "-o", str(target)], catch_exceptions=False
+        )
+        assert result.exit_code == 0
+        assert result.stderr == f"wrote {target} ({suffix}): 2 duplicated caption group(s)\n"
+        assert target.stat().st_size > 0
+    result = runner.invoke(cli, ["--db", db_url, "report", "captions", "--format", "json"])
+    assert json.loads(result.stdout)["groups"][0]["match"] == "exact"
