@@ -16,12 +16,12 @@ from provcat import models as m
 from provcat import queries
 from provcat.config import database_url
 from provcat.db import make_engine, migrate
+from provcat.errors import CatalogueError
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
 from provcat.queries import AgentInfo, ArticleInfo, ImageQuery, ImageRecord, ImageSummary
-from provcat.errors import CatalogueError
-from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
 from provcat.reports.captions import CaptionGroup, CaptionReport, build_report, load_occurrences
+from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
 
 #: Bits in each stored fingerprint, by algorithm.
 HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}
@@ -71,7 +71,11 @@ class Catalogue:
     # -- ingest ------------------------------------------------------------------------------
 
     def ingest(
-        self, paths: Iterable[str | Path], *, progress: ProgressCallback | None = None
+        self,
+        paths: Iterable[str | Path],
+        *,
+        progress: ProgressCallback | None = None,
+        images_dir: str | Path | None = None,
     ) -> IngestResult:
         """Ingest manifests, folders, image files and scraped articles.
 
@@ -82,11 +86,15 @@ class Catalogue:
         Args:
             paths: Files and folders (folders are walked recursively).
             progress: Called after each item with (done, total, path).
+            images_dir: Where the images of scraped articles (.txt, .html) are; by default the
+                page's folder and the ``<name>_files`` folder beside it.
 
         Returns:
             Counts of what was added and known, and the rejections.
         """
-        return Ingester(self._sessions).run([Path(p) for p in paths], progress=progress)
+        folder = Path(images_dir) if images_dir is not None else None
+        ingester = Ingester(self._sessions, images_dir=folder)
+        return ingester.run([Path(p) for p in paths], progress=progress)
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,15 +98,25 @@ def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder holding the images of scraped articles (default: beside the page).",
+)
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+def ingest(
+    ctx: click.Context, paths: tuple[Path, ...], as_json: bool, images_dir: Path | None
+) -> None:
     """Ingest manifests, folders of images, image files and scraped articles.
 
-    Exits with status 3 when anything was rejected; the rest is still catalogued.
+    A folder is walked for manifest.toml files and images; scraped articles (.txt, .html) are
+    ingested when named. Exits with status 3 when anything was rejected; the rest is still
+    catalogued.
     """
     show_bar = not as_json and sys.stderr.isatty()
     with _catalogue(ctx) as catalogue, _progress(show_bar) as progress:
-        result = catalogue.ingest(paths, progress=progress)
+        result = catalogue.ingest(paths, progress=progress, images_dir=images_dir)
     if as_json:
         _echo_json(result.to_dict())
     else:

@@ -14,12 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.articles.model import KINDS_BY_SUFFIX
 from provcat.credits import CreditChain, agent_key, parse_credit, with_publisher
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.fingerprints import compute
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
 from provcat.metadata import MetadataField, read_metadata
+from provcat.scraped import ingest_scraped
 
 #: File name endings a folder walk takes as images; other files in a folder are skipped.
 IMAGE_SUFFIXES = frozenset(
@@ -27,6 +29,8 @@ IMAGE_SUFFIXES = frozenset(
 )
 #: Explicit files with these endings are read as manifests.
 MANIFEST_SUFFIXES = frozenset({".toml"})
+#: Explicit files with these endings are read as scraped articles (plain text or HTML).
+ARTICLE_SUFFIXES = frozenset(KINDS_BY_SUFFIX)
 
 #: Called after each work item: (items done, items in all, path just handled).
 ProgressCallback = Callable[[int, int, str], None]
@@ -128,10 +132,15 @@ class Ingester:
     Args:
         session_factory: Returns a new session; the ingester commits each work item in its own
             transaction so that one bad item never costs the others.
+        images_dir: Where the images of scraped articles are; by default the page's folder and
+            the ``<name>_files`` folder beside it.
     """
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], *, images_dir: Path | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._images_dir = images_dir
 
     def run(
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
@@ -158,7 +167,9 @@ class Ingester:
                 if item.kind == "manifest":
                     _ingest_manifest(load_manifest(item.path), session=session, result=part)
                 elif item.kind == "article":
-                    _ingest_article(item.path, session=session, result=part)
+                    _ingest_article(
+                        item.path, session=session, result=part, images_dir=self._images_dir
+                    )
                 else:
                     _image, added = _ingest_image(open_image(item.path), session=session)
                     part.images_added += added
@@ -468,10 +479,30 @@ def _manifest_printings(
         _depict(image, person, shown.cue, f"manifest {article.key}", session=session)
 
 
-ARTICLE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm"})
-
-
-def _ingest_article(path: Path, *, session: Session, result: IngestResult) -> None:
-    from provcat.article_ingest import ingest_article
-
-    ingest_article(path, session=session, result=result)
+def _ingest_article(
+    path: Path, *, session: Session, result: IngestResult, images_dir: Path | None
+) -> None:
+    counts = ingest_scraped(
+        path,
+        session=session,
+        catalogue_image=lambda file: _ingest_image(open_image(file), session=session),
+        images_dir=images_dir,
+    )
+    result.articles_added += counts.article_added
+    result.articles_known += not counts.article_added
+    result.appearances_added += counts.appearances_added
+    result.appearances_known += counts.appearances_known
+    result.images_added += counts.images_added
+    result.images_known += counts.images_known
+    result.rejected.extend(Rejected(p, reason) for p, reason in counts.rejected)
+    article = session.scalar(select(m.Article).where(m.Article.key == counts.article_key))
+    assert article is not None
+    for appearance in article.appearances:
+        if appearance.image is not None:
+            appearance.chain = _chain(
+                appearance.image,
+                article,
+                parse_credit(appearance.credit),
+                origin="printed",
+                session=session,
+            )
