@@ -117,7 +117,7 @@ def test_flags_across_articles_photos_and_credits(catalogue: Catalogue, tmp_path
         article_id="two",
         publisher="Evening Sample",
         images=[
-            ("other.png", photo(11), [(1, caption.replace("warehouse", "ware house"), "AP")]),
+            ("other.png", photo(11), [(1, caption.replace("docklands", "docklans"), "AP")]),
             ("fire-again.png", photo(10), [(2, "A different claim about this photo", None)]),
         ],
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from provcat.credits import is_known_organisation, parse_credit
 
-__all__ = ["ParsedCaption", "PersonCue", "normalise", "parse_caption", "tokens"]
+__all__ = ["ParsedCaption", "PersonCue", "match_keys", "normalise", "parse_caption", "tokens"]
 
 # The same folding as provcat.credits uses for agent keys.
 _QUOTE_DASH_FOLD = str.maketrans("‘’‚‛′‹›`“”„‟″«»‐‑‒–—―−﹘", "'" * 8 + '"' * 7 + "-" * 8)
@@ -173,7 +173,8 @@ def normalise(text: str) -> str:
 def _normalise_once(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_QUOTE_DASH_FOLD)
     text = unicodedata.normalize("NFKC", text.casefold()).translate(_QUOTE_DASH_FOLD)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    if not text.isascii():  # ASCII holds no format characters; skip the per-character scan
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = _SPACE_BEFORE_PUNCT_RE.sub(_keep_punct, " ".join(text.split()))
     return text.rstrip(". ")
 
@@ -188,6 +189,17 @@ def tokens(key: str) -> list[str]:
         The tokens in order, e.g. ["then-prime", "minister", "milo", "djukanovic"].
     """
     return re.findall(r"\w+(?:['-]\w+)*", key)
+
+
+def match_keys(raw: str) -> tuple[str, str]:
+    """The match key and body key of a caption, without the rest of :func:`parse_caption`.
+
+    The duplicate finder needs only these two for every caption; skipping the display form
+    and the position cues roughly halves the time per caption.
+    """
+    _label, rest = _split_label(_display(raw))
+    body, _credit = _split_credit(rest)
+    return normalise(raw), normalise(body)
 
 
 def parse_caption(raw: str) -> ParsedCaption:

@@ -1,40 +1,158 @@
-"""Duplicate captions: exact groups by match key, near groups through a prefix-filtered token index.
+"""Duplicate captions: exact groups by match key, near groups through a rare-token index.
 
 Two captions are *exact* duplicates when their match keys (provcat.captions.normalise) are equal:
 quotes, dashes, spacing and case do not count. They are *near* duplicates when their bodies
-(label and trailing credit split off) are alike: the similarity is rapidfuzz's normalised Indel
-similarity of the two body keys, and it must reach :data:`NEAR_THRESHOLD`, chosen on the labelled
-set in ``tests/data/caption_pairs.py`` (see docs/duplicates.md).
+(label and trailing credit split off, so a changed label or credit alone is near) differ only by
+the edits a republished caption picks up, word by word:
 
-Comparing every pair is quadratic. Candidates come instead from an inverted index with prefix
-filtering (the AllPairs set-similarity join): under one fixed token order, two token sets whose
-Jaccard similarity is at least ``t`` share a token among the first ``n - ceil(t * n) + 1`` of
-each. Only those prefixes are indexed, rare tokens first, so a query touches a few short posting
-lists. Near pairs below the Jaccard floor are never proposed: a short caption is not a copy of a
-longer one that contains it.
+- at most :data:`MAX_DROPPED` words dropped or added, and
+- at most :data:`MAX_SPELLING` words respelt, each by a letter or two (``Sindjelic`` /
+  ``Sindjelich``, ``Aleksandar`` / ``Alexsandar``); a word replaced by another word, or any
+  change to a number, is a different claim and never near;
+- in all no more than :func:`edit_budget` of the shorter caption's distinct words (one per
+  four words, one at least, :data:`MAX_EDITS` at most): dropping two words of a five-word
+  caption makes another caption;
+
+and their similarity (rapidfuzz's normalised Indel similarity of the body keys, 0-1) reaches
+:data:`NEAR_THRESHOLD`. The threshold was chosen on the labelled pairs in
+``tests/data/caption_pairs.py`` (``bench/caption_threshold.py``; docs/duplicates.md).
+
+Comparing every pair is quadratic. A caption ``x`` near ``y`` has at most ``edit_budget(|x|)``
+of its distinct words missing from ``y`` (and the other way round), so under one fixed word
+order the two share at least two of each other's ``edit_budget(n) + 2`` rarest words (the
+prefix filter of set-similarity joins; every caption long enough to be matched has two words
+in common with any caption near it). Each caption is indexed under the *pairs* of its rarest
+words: pairs of rare words are far more selective than single words, so the lists a query
+reads stay short as the catalogue grows. A query looks up its own pairs and verifies the few
+entries it finds. Word subsets are not near: a short caption is not a copy of a longer one.
 
 Grouping is leader clustering: distinct keys are taken most-printed first; each joins the best
-existing group representative it reaches the threshold with, or starts a group. A chain of
-small edits therefore cannot drift a group away from its representative.
+existing group leader it is near, or starts a group, so a chain of small edits cannot drift a
+group away from its leader.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import gc
+import itertools
+import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Indel
+from rapidfuzz.distance import Indel, Levenshtein
 
-from provcat.captions import ParsedCaption, parse_caption, tokens
+from provcat.captions import match_keys, tokens
 
-#: Body similarity (0-1) from which two captions are near duplicates.
+#: Body similarity (0-1) a near duplicate must also reach.
 NEAR_THRESHOLD = 0.85
-#: Token-set Jaccard similarity below which two bodies are never compared.
-JACCARD_FLOOR = 0.5
-#: Bodies with fewer tokens than this are matched exactly only ("Pictured", "File photo").
+#: Words that may be dropped (or added) between near duplicates.
+MAX_DROPPED = 2
+#: Words that may be respelt between near duplicates.
+MAX_SPELLING = 2
+#: Letters a respelt word may differ by (and at most a third of the word).
+MAX_LETTERS = 2
+#: Bodies with fewer words than this are matched exactly only ("Pictured", "File photo").
 MIN_NEAR_TOKENS = 3
+#: Words a near caption has in common with the other among their indexed words.
+SHARED = 2
+
+
+#: Added to word ranks (negative for words first seen after the index was built) so that two
+#: ranks pack into one non-negative int.
+_RANK_OFFSET = 1 << 31
+
+
+#: Most dropped-plus-respelt words allowed between near captions of any length.
+MAX_EDITS = 3
+
+
+def edit_budget(distinct_words: int) -> int:
+    """Most dropped-plus-respelt words allowed between near captions, by the shorter's length."""
+    return min(MAX_EDITS, max(1, distinct_words // 4))
+
+
+@dataclass(frozen=True)
+class WordEdits:
+    """How two bodies differ, word by word."""
+
+    dropped: int
+    respelt: int
+    replaced: int
+
+    def near(self, distinct_words: int) -> bool:
+        """Within the edits a republished caption picks up, for a caption of this length."""
+        return (
+            self.replaced == 0
+            and self.dropped <= MAX_DROPPED
+            and self.respelt <= MAX_SPELLING
+            and self.dropped + self.respelt <= edit_budget(distinct_words)
+        )
+
+
+def _respelling(a: str, b: str) -> bool:
+    if any(ch.isdigit() for ch in a + b):
+        return False  # 2016 and 2017 are different claims, not a typo
+    letters = Levenshtein.distance(a, b)
+    return letters <= MAX_LETTERS and letters <= max(len(a), len(b)) // 3
+
+
+def word_edits(a: Sequence[str], b: Sequence[str]) -> WordEdits:
+    """Align two word sequences and count dropped, respelt and replaced words.
+
+    A word-level Levenshtein alignment is optimal for plain edit counts but not unique, and
+    which one it picks depends on the direction; the kinder of the two directions is taken,
+    so the answer is the same either way round.
+    """
+    one, other = _word_edits(a, b), _word_edits(b, a)
+    return min(one, other, key=lambda e: (e.replaced, e.dropped, e.respelt))
+
+
+def _word_edits(a: Sequence[str], b: Sequence[str]) -> WordEdits:
+    dropped = respelt = replaced = 0
+    stretches: list[tuple[int, int, int, int]] = []
+    for op in Levenshtein.opcodes(list(a), list(b)):
+        if op.tag == "equal":
+            continue
+        a0, a1, b0, b1 = op.src_start, op.src_end, op.dest_start, op.dest_end
+        # Adjacent changes (a replace next to a delete) are one changed stretch, so the
+        # pairing inside it can be chosen as a whole.
+        if stretches and stretches[-1][1] == a0 and stretches[-1][3] == b0:
+            stretches[-1] = (stretches[-1][0], a1, stretches[-1][2], b1)
+        else:
+            stretches.append((a0, a1, b0, b1))
+    for a0, a1, b0, b1 in stretches:
+        block = _align_block(a[a0:a1], b[b0:b1])
+        dropped += block.dropped
+        respelt += block.respelt
+        replaced += block.replaced
+    return WordEdits(dropped=dropped, respelt=respelt, replaced=replaced)
+
+
+def _align_block(a: Sequence[str], b: Sequence[str]) -> WordEdits:
+    """Pair the words of one replaced stretch so that as many pairs as possible are respellings.
+
+    Every word of the shorter side is paired, in order, with a word of the longer side; the
+    longer side's other words are dropped. "ship Aurora" against "Aurorra" is then a dropped
+    word and a respelling, not a replacement.
+    """
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    extra = len(long_) - len(short)
+    if len(short) * (extra + 1) > 400:  # a long rewritten stretch is no near duplicate anyway
+        return WordEdits(dropped=extra, respelt=0, replaced=len(short))
+    # best[i][k]: most respellings pairing short[i:] when k of the extra words are still unused
+    best = [[0] * (extra + 1) for _ in range(len(short) + 1)]
+    for i in range(len(short) - 1, -1, -1):
+        for k in range(extra + 1):
+            # short[i] pairs with long_[i + (extra - k)]; or skip one more long word first.
+            j = i + (extra - k)
+            take = best[i + 1][k] + _respelling(short[i], long_[j])
+            skip = best[i][k - 1] if k > 0 else -1
+            best[i][k] = max(take, skip)
+    respelt = best[0][extra] if short else 0
+    return WordEdits(dropped=extra, respelt=respelt, replaced=len(short) - respelt)
 
 
 @dataclass(frozen=True)
@@ -46,84 +164,103 @@ class Match:
 
 
 class NearIndex:
-    """Finds stored caption bodies similar to a query without comparing it with all of them.
+    """Finds stored caption bodies near a query without comparing it with all of them.
 
     Args:
-        threshold: Similarity a match must reach.
-        jaccard_floor: Token-set Jaccard similarity a candidate must reach first.
-        token_counts: Optional document frequencies used to order tokens rarest first, which
+        threshold: Similarity a match must also reach.
+        token_counts: Optional document frequencies used to order words rarest first, which
             keeps posting lists short; any fixed order is correct.
     """
 
     def __init__(
-        self,
-        *,
-        threshold: float = NEAR_THRESHOLD,
-        jaccard_floor: float = JACCARD_FLOOR,
-        token_counts: Counter[str] | None = None,
+        self, *, threshold: float = NEAR_THRESHOLD, token_counts: Counter[str] | None = None
     ) -> None:
-        if not 0 < jaccard_floor <= 1 or not 0 < threshold <= 1:
-            raise ValueError("threshold and jaccard_floor must be in (0, 1]")
+        if not 0 < threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
-        self.jaccard_floor = jaccard_floor
         self._rank: dict[str, int] = {}
         if token_counts:
             ordered = sorted(token_counts, key=lambda t: (token_counts[t], t))
             self._rank = {token: i for i, token in enumerate(ordered)}
         self._unseen = 0
-        self._postings: dict[str, list[int]] = {}
+        self._pairs: dict[int, list[int]] = {}
         self._bodies: list[str] = []
+        self._words: list[list[str]] = []
         self._sets: list[frozenset[str]] = []
 
     def __len__(self) -> int:
         return len(self._bodies)
 
-    def _ordered(self, token_set: frozenset[str]) -> list[str]:
-        for token in token_set:
-            if token not in self._rank:
-                # A token never seen is rarer than all seen; its rank, once given, never changes.
+    def _prefix(self, words: Iterable[str]) -> list[int]:
+        """The ranks of a body's rarest distinct words, rarest first."""
+        rank = self._rank
+        ranks = []
+        for token in set(words):
+            r = rank.get(token)
+            if r is None:
+                # A word never seen is rarer than all seen; its rank, once given, never changes.
                 self._unseen -= 1
-                self._rank[token] = self._unseen
-        return sorted(token_set, key=self._rank.__getitem__)
+                r = rank[token] = self._unseen
+            ranks.append(r)
+        ranks.sort()
+        return ranks[: edit_budget(len(ranks)) + SHARED]
 
-    def _prefix(self, token_set: frozenset[str]) -> list[str]:
-        ordered = self._ordered(token_set)
-        size = len(ordered) - math.ceil(self.jaccard_floor * len(ordered)) + 1
-        return ordered[:size]
+    @staticmethod
+    def _pair_keys(prefix: list[int]) -> Iterator[int]:
+        # One int per pair of ranks: hashing an int is much cheaper than a tuple of strings.
+        for a, b in itertools.combinations(prefix, 2):
+            yield ((a + _RANK_OFFSET) << 32) | (b + _RANK_OFFSET)
 
-    def add(self, body_key: str) -> int:
-        """Store a body key; returns its entry number."""
-        token_set = frozenset(tokens(body_key))
+    def add(self, body_key: str, words: list[str] | None = None) -> int:
+        """Store a body key (and its words, if the caller has them); returns its entry number."""
+        if words is None:
+            words = tokens(body_key)
         entry = len(self._bodies)
         self._bodies.append(body_key)
-        self._sets.append(token_set)
-        for token in self._prefix(token_set):
-            self._postings.setdefault(token, []).append(entry)
+        self._words.append(words)
+        self._sets.append(frozenset(words))
+        postings = self._pairs
+        for key in self._pair_keys(self._prefix(words)):
+            found = postings.get(key)
+            if found is None:
+                postings[key] = [entry]
+            else:
+                found.append(entry)
         return entry
 
-    def candidates(self, body_key: str) -> set[int]:
-        """Entries that share a prefix token with the query (a superset of its matches)."""
-        token_set = frozenset(tokens(body_key))
+    def candidates(self, body_key: str, words: list[str] | None = None) -> set[int]:
+        """Entries that share a pair of the query's rarest words (a superset of its matches)."""
+        if words is None:
+            words = tokens(body_key)
         found: set[int] = set()
-        for token in self._prefix(token_set):
-            found.update(self._postings.get(token, ()))
+        postings = self._pairs
+        for key in self._pair_keys(self._prefix(words)):
+            entries = postings.get(key)
+            if entries is not None:
+                found.update(entries)
         return found
 
-    def matches(self, body_key: str) -> list[Match]:
-        """Stored entries similar to ``body_key``, most similar first."""
-        query_set = frozenset(tokens(body_key))
-        if len(query_set) < MIN_NEAR_TOKENS:
+    def matches(self, body_key: str, words: list[str] | None = None) -> list[Match]:
+        """Stored entries near ``body_key``, most similar first."""
+        if words is None:
+            words = tokens(body_key)
+        if len(words) < MIN_NEAR_TOKENS:
             return []
         out = []
-        for entry in self.candidates(body_key):
-            other = self._sets[entry]
-            if len(other) < MIN_NEAR_TOKENS:
+        word_set = frozenset(words)
+        for entry in self.candidates(body_key, words):
+            other = self._words[entry]
+            if len(other) < MIN_NEAR_TOKENS or abs(len(other) - len(words)) > MAX_DROPPED:
                 continue
-            overlap = len(query_set & other)
-            if overlap < self.jaccard_floor * (len(query_set) + len(other) - overlap):
+            # Cheap necessary condition before the alignment: few distinct words differ.
+            other_set = self._sets[entry]
+            budget = edit_budget(min(len(word_set), len(other_set)))
+            if len(word_set - other_set) > budget or len(other_set - word_set) > budget:
                 continue
             similarity = Indel.normalized_similarity(body_key, self._bodies[entry])
-            if similarity >= self.threshold:
+            if similarity < self.threshold:
+                continue
+            if word_edits(words, other).near(min(len(word_set), len(other_set))):
                 out.append(Match(entry, similarity))
         out.sort(key=lambda m: (-m.similarity, m.entry))
         return out
@@ -131,7 +268,21 @@ class NearIndex:
 
 def similarity(a: str, b: str) -> float:
     """Similarity of two captions' bodies (what NEAR_THRESHOLD applies to), 0-1."""
-    return Indel.normalized_similarity(parse_caption(a).body_key, parse_caption(b).body_key)
+    return Indel.normalized_similarity(match_keys(a)[1], match_keys(b)[1])
+
+
+def are_near(a: str, b: str, *, threshold: float = NEAR_THRESHOLD) -> bool:
+    """Whether two captions are the same caption, exactly or nearly (the rule above)."""
+    key_a, body_a = match_keys(a)
+    key_b, body_b = match_keys(b)
+    if key_a == key_b:
+        return True
+    words_a, words_b = tokens(body_a), tokens(body_b)
+    if min(len(words_a), len(words_b)) < MIN_NEAR_TOKENS:
+        return body_a == body_b and bool(body_a)
+    return Indel.normalized_similarity(body_a, body_b) >= threshold and word_edits(
+        words_a, words_b
+    ).near(min(len(set(words_a)), len(set(words_b))))
 
 
 @dataclass(frozen=True)
@@ -154,8 +305,8 @@ class KeyGroup:
 
 
 def group_keys(
-    counts: Counter[str] | dict[str, int],
-    parsed: dict[str, ParsedCaption],
+    counts: Mapping[str, int],
+    bodies: Mapping[str, str],
     *,
     threshold: float = NEAR_THRESHOLD,
 ) -> list[KeyGroup]:
@@ -163,27 +314,49 @@ def group_keys(
 
     Args:
         counts: How many occurrences each key has (most-printed keys lead groups).
-        parsed: A parsed caption for each key (any raw text with that key).
+        bodies: The body key (label and credit split off) of each key.
         threshold: Near-duplicate similarity threshold.
 
     Returns:
         Every group, including single keys; the caller decides which are duplicated.
     """
+    with _paused_gc():
+        return _group_keys(counts, bodies, threshold)
+
+
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small acyclic objects are built.
+
+    Each collection walks every live container, so building the index with it running costs
+    about as much again as the work itself; nothing built here forms cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _group_keys(
+    counts: Mapping[str, int], bodies: Mapping[str, str], threshold: float
+) -> list[KeyGroup]:
+    words_of = {key: tokens(bodies[key]) for key in counts}
     body_counts: Counter[str] = Counter()
-    for key in counts:
-        body_counts.update(set(tokens(parsed[key].body_key)))
+    for words in words_of.values():
+        body_counts.update(set(words))
     index = NearIndex(threshold=threshold, token_counts=body_counts)
-    leaders: list[str] = []
     members: list[list[tuple[str, float]]] = []
     order = sorted(counts, key=lambda k: (-counts[k], -len(k), k))
     for key in order:
-        body = parsed[key].body_key
-        found = index.matches(body)
+        body, words = bodies[key], words_of[key]
+        found = index.matches(body, words)
         if found:
             members[found[0].entry].append((key, found[0].similarity))
             continue
-        index.add(body)
-        leaders.append(key)
+        index.add(body, words)
         members.append([(key, 1.0)])
     return [
         KeyGroup(keys=tuple(k for k, _ in group), similarities=tuple(s for _, s in group))
@@ -191,33 +364,66 @@ def group_keys(
     ]
 
 
-def parse_all(texts: Iterable[str]) -> tuple[list[str], Counter[str], dict[str, ParsedCaption]]:
-    """Parse captions once each: their keys in order, how often each key occurs, and one
-    parsed caption per key (the first seen)."""
-    keys: list[str] = []
-    counts: Counter[str] = Counter()
-    parsed: dict[str, ParsedCaption] = {}
-    cache: dict[str, str] = {}
-    for text in texts:
-        key = cache.get(text)
-        if key is None:
-            caption = parse_caption(text)
-            key = cache[text] = caption.key
-            parsed.setdefault(key, caption)
-        keys.append(key)
-        counts[key] += 1
-    return keys, counts, parsed
+@dataclass(frozen=True)
+class ParsedSet:
+    """Captions reduced to what grouping needs."""
+
+    #: The match key of each caption, in input order.
+    keys: list[str]
+    #: How many captions have each key.
+    counts: Counter[str]
+    #: The body key of each distinct key.
+    bodies: dict[str, str]
+    #: The first raw text seen with each key.
+    raw: dict[str, str]
 
 
-def find_duplicates(texts: Sequence[str], *, threshold: float = NEAR_THRESHOLD) -> list[list[int]]:
+#: Above this many distinct texts, parsing is spread over worker processes.
+PARALLEL_FROM = 50_000
+
+
+def parse_all(texts: Iterable[str], *, workers: int | None = None) -> ParsedSet:
+    """Compute every caption's keys once per distinct text.
+
+    Args:
+        texts: Raw captions.
+        workers: Processes to parse with; default: one per CPU when there are more than
+            PARALLEL_FROM distinct texts, else none.
+    """
+    texts = list(texts)
+    distinct = list(dict.fromkeys(texts))
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(distinct) > PARALLEL_FROM else 1
+    if workers > 1:
+        chunk = max(1000, len(distinct) // (workers * 8))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            computed = list(pool.map(match_keys, distinct, chunksize=chunk))
+    else:
+        computed = [match_keys(text) for text in distinct]
+    with _paused_gc():
+        of_text = dict(zip(distinct, computed, strict=True))
+        keys: list[str] = []
+        bodies: dict[str, str] = {}
+        raw: dict[str, str] = {}
+        for text in texts:
+            key, body = of_text[text]
+            keys.append(key)
+            bodies.setdefault(key, body)
+            raw.setdefault(key, text)
+        return ParsedSet(keys=keys, counts=Counter(keys), bodies=bodies, raw=raw)
+
+
+def find_duplicates(
+    texts: Sequence[str], *, threshold: float = NEAR_THRESHOLD, workers: int | None = None
+) -> list[list[int]]:
     """Indices of ``texts`` grouped into duplicated captions (groups of two or more).
 
     The plain-text entry point used by the benchmark and by anyone with a list of captions.
     """
-    keys, counts, parsed = parse_all(texts)
-    groups = group_keys(counts, parsed, threshold=threshold)
+    parsed = parse_all(texts, workers=workers)
+    groups = group_keys(parsed.counts, parsed.bodies, threshold=threshold)
     group_of = {key: number for number, group in enumerate(groups) for key in group.keys}
     by_group: dict[int, list[int]] = {}
-    for i, key in enumerate(keys):
+    for i, key in enumerate(parsed.keys):
         by_group.setdefault(group_of[key], []).append(i)
     return [ids for ids in by_group.values() if len(ids) > 1]

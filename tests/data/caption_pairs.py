@@ -131,6 +131,20 @@ FAMILIES = {
 }
 
 
+REPLACEMENT_NAMES = ["Novak", "Ferreira", "Lindqvist", "Okafor", "Castellanos", "Weber"]
+
+
+def _name_replaced(text: str, rng: random.Random) -> str | None:
+    names = [name for name in FIRST_NAMES_SWAP if re.search(rf"\b{name}\b", text)]
+    if not names:
+        return None
+    return re.sub(rf"\b{rng.choice(names)}\b", rng.choice(REPLACEMENT_NAMES), text, count=1)
+
+
+def _number_changed(text: str, rng: random.Random) -> tuple[str, str]:
+    return f"{text} in {rng.randint(1990, 2010)}", f"{text} in {rng.randint(2011, 2025)}"
+
+
 def labelled_pairs(seed: int = 2017) -> list[tuple[str, str, bool, str]]:
     """(a, b, same caption?, family) for every base and edit family, and every negative."""
     rng = random.Random(seed)
@@ -144,4 +158,11 @@ def labelled_pairs(seed: int = 2017) -> list[tuple[str, str, bool, str]]:
         if twice is not None and twice != base:
             pairs.append((base, twice, True, "spelling+dropped_word"))
     pairs.extend((a, b, False, "negative") for a, b in NEGATIVES)
+    # Generated negatives: the same caption about someone else, or about another year.
+    for base in BASES:
+        other = _name_replaced(base, rng)
+        if other is not None:
+            pairs.append((base, other, False, "negative:name_replaced"))
+        first, second = _number_changed(base, rng)
+        pairs.append((first, second, False, "negative:year_changed"))
     return pairs

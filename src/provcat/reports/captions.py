@@ -6,7 +6,7 @@ import datetime as dt
 import difflib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from provcat import models as m
-from provcat.captions import ParsedCaption
+from provcat.captions import ParsedCaption, parse_caption
 from provcat.credits import credits_conflict
 from provcat.duplicates import NEAR_THRESHOLD, group_keys, parse_all
 from provcat.photos import photo_ids
@@ -220,11 +220,12 @@ def build_report(
     A group is reported when it holds two or more distinct printings (article and caption
     occurrence); a photo is reported when its printings fall into two or more groups.
     """
-    keys, counts, parsed = parse_all(o.caption for o in occurrences)
-    keyed = [_with_key(o, k) for o, k in zip(occurrences, keys, strict=True)]
+    parsed_set = parse_all(o.caption for o in occurrences)
+    keyed = [_with_key(o, k) for o, k in zip(occurrences, parsed_set.keys, strict=True)]
     keyed = _drop_alt_echoes(keyed)
     counts = Counter(o.key for o in keyed)
-    groups = group_keys(counts, parsed, threshold=threshold)
+    groups = group_keys(counts, parsed_set.bodies, threshold=threshold)
+    parsed = _Parsed(parsed_set.raw)
     group_of = {key: number for number, group in enumerate(groups) for key in group.keys}
     members: dict[int, list[Occurrence]] = {}
     for o in keyed:
@@ -247,6 +248,18 @@ def build_report(
     )
 
 
+class _Parsed(dict[str, ParsedCaption]):
+    """Full parses of caption keys, made only for the keys a report shows."""
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def __missing__(self, key: str) -> ParsedCaption:
+        parsed = self[key] = parse_caption(self._raw[key])
+        return parsed
+
+
 def _with_key(o: Occurrence, key: str) -> Occurrence:
     return Occurrence(**{**o.__dict__, "key": key})
 
@@ -256,7 +269,7 @@ def _group(
     similarities: Sequence[float],
     printed: list[Occurrence],
     parsed: dict[str, ParsedCaption],
-    counts: Counter[str],
+    counts: Mapping[str, int],
 ) -> CaptionGroup:
     lead = parsed[keys[0]]
     texts = Counter(o.caption for o in printed)
