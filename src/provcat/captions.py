@@ -164,8 +164,10 @@ def normalise(text: str) -> str:
     # NFKC and casefold do not commute for a few characters; iterate to the fixed point.
     for _ in range(8):
         folded = _normalise_once(text)
-        if folded == text:
-            break
+        # ASCII output is already a fixed point (no NFKC, case or quote folding left to do),
+        # which spares most captions the second pass.
+        if folded == text or folded.isascii():
+            return folded
         text = folded
     return text
 

@@ -37,6 +37,7 @@ import contextlib
 import gc
 import itertools
 import os
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -185,14 +186,13 @@ class NearIndex:
         self._unseen = 0
         self._pairs: dict[int, list[int]] = {}
         self._bodies: list[str] = []
-        self._words: list[list[str]] = []
-        self._sets: list[frozenset[str]] = []
+        self._lengths = array("i")
 
     def __len__(self) -> int:
         return len(self._bodies)
 
-    def _prefix(self, words: Iterable[str]) -> list[int]:
-        """The ranks of a body's rarest distinct words, rarest first."""
+    def prefix(self, words: Iterable[str]) -> list[int]:
+        """The ranks of a body's rarest distinct words, rarest first (what is indexed)."""
         rank = self._rank
         ranks = []
         for token in set(words):
@@ -211,16 +211,20 @@ class NearIndex:
         for a, b in itertools.combinations(prefix, 2):
             yield ((a + _RANK_OFFSET) << 32) | (b + _RANK_OFFSET)
 
-    def add(self, body_key: str, words: list[str] | None = None) -> int:
-        """Store a body key (and its words, if the caller has them); returns its entry number."""
+    def add(
+        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
+    ) -> int:
+        """Store a body key (and its words and prefix, if the caller has them); returns its
+        entry number."""
         if words is None:
             words = tokens(body_key)
+        if prefix is None:
+            prefix = self.prefix(words)
         entry = len(self._bodies)
         self._bodies.append(body_key)
-        self._words.append(words)
-        self._sets.append(frozenset(words))
+        self._lengths.append(len(words))
         postings = self._pairs
-        for key in self._pair_keys(self._prefix(words)):
+        for key in self._pair_keys(prefix):
             found = postings.get(key)
             if found is None:
                 postings[key] = [entry]
@@ -228,19 +232,23 @@ class NearIndex:
                 found.append(entry)
         return entry
 
-    def candidates(self, body_key: str, words: list[str] | None = None) -> set[int]:
+    def candidates(
+        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
+    ) -> set[int]:
         """Entries that share a pair of the query's rarest words (a superset of its matches)."""
-        if words is None:
-            words = tokens(body_key)
+        if prefix is None:
+            prefix = self.prefix(tokens(body_key) if words is None else words)
         found: set[int] = set()
         postings = self._pairs
-        for key in self._pair_keys(self._prefix(words)):
+        for key in self._pair_keys(prefix):
             entries = postings.get(key)
             if entries is not None:
                 found.update(entries)
         return found
 
-    def matches(self, body_key: str, words: list[str] | None = None) -> list[Match]:
+    def matches(
+        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
+    ) -> list[Match]:
         """Stored entries near ``body_key``, most similar first."""
         if words is None:
             words = tokens(body_key)
@@ -248,16 +256,19 @@ class NearIndex:
             return []
         out = []
         word_set = frozenset(words)
-        for entry in self.candidates(body_key, words):
-            other = self._words[entry]
-            if len(other) < MIN_NEAR_TOKENS or abs(len(other) - len(words)) > MAX_DROPPED:
+        for entry in self.candidates(body_key, words, prefix):
+            length = self._lengths[entry]
+            if length < MIN_NEAR_TOKENS or abs(length - len(words)) > MAX_DROPPED:
                 continue
+            # Candidates are few, so their words are recomputed here rather than kept for all.
+            other_body = self._bodies[entry]
+            other = tokens(other_body)
+            other_set = frozenset(other)
             # Cheap necessary condition before the alignment: few distinct words differ.
-            other_set = self._sets[entry]
             budget = edit_budget(min(len(word_set), len(other_set)))
             if len(word_set - other_set) > budget or len(other_set - word_set) > budget:
                 continue
-            similarity = Indel.normalized_similarity(body_key, self._bodies[entry])
+            similarity = Indel.normalized_similarity(body_key, other_body)
             if similarity < self.threshold:
                 continue
             if word_edits(words, other).near(min(len(word_set), len(other_set))):
@@ -343,20 +354,21 @@ def _paused_gc() -> Iterator[None]:
 def _group_keys(
     counts: Mapping[str, int], bodies: Mapping[str, str], threshold: float
 ) -> list[KeyGroup]:
-    words_of = {key: tokens(bodies[key]) for key in counts}
     body_counts: Counter[str] = Counter()
-    for words in words_of.values():
-        body_counts.update(set(words))
+    for key in counts:
+        body_counts.update(set(tokens(bodies[key])))
     index = NearIndex(threshold=threshold, token_counts=body_counts)
     members: list[list[tuple[str, float]]] = []
     order = sorted(counts, key=lambda k: (-counts[k], -len(k), k))
     for key in order:
-        body, words = bodies[key], words_of[key]
-        found = index.matches(body, words)
+        body = bodies[key]
+        words = tokens(body)
+        prefix = index.prefix(words)
+        found = index.matches(body, words, prefix)
         if found:
             members[found[0].entry].append((key, found[0].similarity))
             continue
-        index.add(body, words)
+        index.add(body, words, prefix)
         members.append([(key, 1.0)])
     return [
         KeyGroup(keys=tuple(k for k, _ in group), similarities=tuple(s for _, s in group))
