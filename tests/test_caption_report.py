@@ -191,3 +191,41 @@ def test_cli_report_writes_each_format(db_url: str, tmp_path: Path) -> None:
         assert target.stat().st_size > 0
     result = runner.invoke(cli, ["--db", db_url, "report", "captions", "--format", "json"])
     assert json.loads(result.stdout)["groups"][0]["match"] == "exact"
+
+
+def test_match_caption_finds_exact_and_near_printings(montenegro: Catalogue) -> None:
+    curly = (
+        "\u2018Plotters\u2019: Shishmakov, left, is pictured meeting Serbian agent Aleksandar "
+        "Sindjelic in Belgrade at the time of the assassination attempt"
+    )
+    [match] = montenegro.match_caption(curly)
+    assert match.match == "near"
+    assert len(match.occurrences) == 3
+    exact = montenegro.match_caption(
+        "DEADLY PLANS: The plot to kill then-Prime Minister Milo Djukanovic, pictured, was meant "
+        "to trigger a collapse of the government which would stop Montenegro from joining NATO."
+    )
+    assert [(m.match, m.similarity, len(m.occurrences)) for m in exact] == [("exact", 1.0, 2)]
+    assert montenegro.match_caption("Popov leaves a bank in Moscow") == []
+
+
+def test_match_caption_command(db_url: str) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["--db", db_url, "ingest", str(CATALOGUE_DIR)], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            db_url,
+            "match-caption",
+            "--json",
+            "Accusations: Eduard Shishmakov, left, "
+            "and Vladimir Popov, right, are two Russian nationals who have been implicated in a "
+            "foiled attempt to assassinate the former Prime Minister of Montenegro as part of a "
+            "plot to overthrow the government",
+        ],
+        catch_exceptions=False,
+    )
+    [match] = json.loads(result.stdout)["matches"]
+    assert match["match"] == "exact"
+    assert len(match["occurrences"]) == 1

@@ -20,7 +20,14 @@ from provcat.errors import CatalogueError
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
 from provcat.queries import AgentInfo, ArticleInfo, ImageQuery, ImageRecord, ImageSummary
-from provcat.reports.captions import CaptionGroup, CaptionReport, build_report, load_occurrences
+from provcat.reports.captions import (
+    CaptionGroup,
+    CaptionMatch,
+    CaptionReport,
+    build_report,
+    load_occurrences,
+    match_caption,
+)
 from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
 
 #: Bits in each stored fingerprint, by algorithm.
@@ -139,6 +146,18 @@ class Catalogue:
         if threshold is None:
             return build_report(occurrences)
         return build_report(occurrences, threshold=threshold)
+
+    def match_caption(self, text: str, *, threshold: float | None = None) -> list[CaptionMatch]:
+        """Printed captions in the catalogue that ``text`` is the same caption as, best first.
+
+        Exact matches differ only in quotes, dashes, spacing or case; near matches as in the
+        caption report. An empty list when nothing matches.
+        """
+        with self.session() as session:
+            occurrences = load_occurrences(session=session)
+        if threshold is None:
+            return match_caption(text, occurrences)
+        return match_caption(text, occurrences, threshold=threshold)
 
     def duplicate_captions(self, *, threshold: float | None = None) -> list[CaptionGroup]:
         """The duplicated caption groups (the same groups the caption report shows)."""

@@ -308,6 +308,28 @@ def rejections(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{where}: {row['reason']} (seen {row['attempts']}x, last {row['last_at']})")
 
 
+@cli.command("match-caption")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def match_caption_command(ctx: click.Context, text: str, as_json: bool) -> None:
+    """Find where a caption (or a near variant of it) was printed before."""
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.match_caption(text)
+    if as_json:
+        _echo_json({"matches": [match.to_dict() for match in found]})
+        return
+    console = _console()
+    if not found:
+        click.echo("no printed caption matches")
+    for match in found:
+        console.print(f"{match.match} ({match.similarity:.2f}): {match.text}", markup=False)
+        for o in match.occurrences:
+            title = o.article.title or o.article.key
+            publisher = o.article.publisher or "publisher unknown"
+            console.print(f"  {title} ({publisher}) #{o.position} [{o.origin}]", markup=False)
+
+
 @cli.group()
 def report() -> None:
     """Write reports: duplicate captions (more to come)."""

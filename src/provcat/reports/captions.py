@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from provcat import models as m
-from provcat.captions import ParsedCaption, parse_caption
+from provcat.captions import ParsedCaption, match_keys, parse_caption
 from provcat.credits import credits_conflict
-from provcat.duplicates import NEAR_THRESHOLD, group_keys, parse_all
+from provcat.duplicates import NEAR_THRESHOLD, NearIndex, group_keys, parse_all
 from provcat.photos import photo_ids
 
 #: What each flag code means, in words (the HTML and Markdown reports print these).
@@ -376,3 +376,55 @@ def diff_segments(base: str, text: str) -> tuple[tuple[str, bool], ...]:
             else:
                 segments.append((piece, changed))
     return tuple(segments)
+
+
+@dataclass(frozen=True)
+class CaptionMatch:
+    """A caption in the catalogue that a given text is the same caption as."""
+
+    text: str
+    match: str
+    similarity: float
+    occurrences: tuple[Occurrence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "text": self.text,
+            "match": self.match,
+            "similarity": round(self.similarity, 4),
+            "occurrences": [_occurrence_dict(o) for o in self.occurrences],
+        }
+
+
+def match_caption(
+    text: str, occurrences: Sequence[Occurrence], *, threshold: float = NEAR_THRESHOLD
+) -> list[CaptionMatch]:
+    """Every printed caption that ``text`` is the same caption as, exactly or nearly, best first.
+
+    The printed captions are indexed once (the same rare-word-pair index the report uses) and
+    the text is looked up in it: it is not compared with every caption.
+    """
+    parsed_set = parse_all(o.caption for o in occurrences)
+    by_key: dict[str, list[Occurrence]] = {}
+    for o, key in zip(occurrences, parsed_set.keys, strict=True):
+        by_key.setdefault(key, []).append(o)
+    key, body = match_keys(text)
+    keys = list(by_key)
+    index = NearIndex(threshold=threshold)
+    for k in keys:
+        index.add(parsed_set.bodies[k])
+    found: dict[str, float] = {}
+    if key in by_key:
+        found[key] = 1.0
+    for near in index.matches(body):
+        found.setdefault(keys[near.entry], near.similarity)
+    return [
+        CaptionMatch(
+            text=parse_caption(parsed_set.raw[k]).display,
+            match="exact" if k == key else "near",
+            similarity=similarity,
+            occurrences=tuple(by_key[k]),
+        )
+        for k, similarity in sorted(found.items(), key=lambda item: (-item[1], item[0]))
+    ]
