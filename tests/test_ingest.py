@@ -211,3 +211,28 @@ def test_progress_callback_sees_every_item(catalogue: Catalogue, tmp_path: Path)
     seen: list[tuple[int, int]] = []
     catalogue.ingest([tmp_path], progress=lambda done, total, _path: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_hostile_files_are_rejected_and_the_rest_catalogued(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    from .test_decode import png_declaring
+
+    for seed in range(3):
+        photo(seed).save(tmp_path / f"fine{seed}.jpg")
+    (tmp_path / "bomb.png").write_bytes(png_declaring(50_000, 50_000))
+    billion_laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/">&lol2;</x:xmpmeta>'
+    )
+    photo(9).save(tmp_path / "entities.jpg", xmp=billion_laughs)
+    photo(10).save(tmp_path / "broken-xmp.jpg", xmp=b"<x:xmpmeta><unclosed>")
+    result = catalogue.ingest([tmp_path])
+    assert result.images_added == 3
+    reasons = {Path(r.path).name: r.reason for r in result.rejected}
+    assert set(reasons) == {"bomb.png", "entities.jpg", "broken-xmp.jpg"}
+    assert reasons["bomb.png"].startswith("decompression bomb")
+    assert "XMP" in reasons["entities.jpg"]
+    assert "XMP" in reasons["broken-xmp.jpg"]
+    assert row_counts(catalogue)["rejection"] == 3
