@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,22 @@ from .paths import CATALOGUE_DIR
 PG_ENV = "PROVCAT_TEST_DATABASE_URL"
 
 
-def _admin_engine(base: str):  # type: ignore[no-untyped-def]
-    return create_engine(base, isolation_level="AUTOCOMMIT")
+@contextmanager
+def _pg_database(base: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database next to ``base`` (copied from ``template`` if given), dropped
+    afterwards; yields its URL."""
+    base = database_url(base)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +47,11 @@ def pg_template() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    base = database_url(base)
-    name = f"provcat_tmpl_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine(base)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(base).set(database=name).render_as_string(hide_password=False))
-    migrate(engine)
-    engine.dispose()
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _pg_database(base, "provcat_tmpl") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield make_url(url).database
 
 
 @pytest.fixture
@@ -57,15 +65,8 @@ def db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
     if not base or pg_template is None:
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    base = database_url(base)
-    name = f"provcat_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(base)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _pg_database(base, "provcat_test", template=pg_template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -75,15 +76,8 @@ def empty_db_url(tmp_path: Path) -> Iterator[str]:
     if not base:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    base = database_url(base)
-    name = f"provcat_empty_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(base)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _pg_database(base, "provcat_empty") as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,40 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFile, ImageFilter, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 
 from provcat.decode import DecodedImage, _check_dimensions, decode_bytes, open_image
 from provcat.errors import ImageRejected
 from provcat.fingerprints import compute
 
+from .imagegen import synthetic_photo
+
 Array = np.ndarray
-
-
-def synthetic_photo(seed: int = 5, size: tuple[int, int] = (480, 360)) -> Image.Image:
-    """A deterministic photo-like RGB image: a gradient, solid shapes, soft edges, grain."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    base = np.stack([60 + 120 * x / width, 40 + 150 * y / height, 200 - 90 * x / width], axis=-1)
-    img = Image.fromarray(base.astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(10):
-        x0, y0 = int(rng.integers(0, width - 30)), int(rng.integers(0, height - 30))
-        x1 = x0 + int(rng.integers(15, width // 3))
-        y1 = y0 + int(rng.integers(15, height // 3))
-        box = (x0, y0, x1, y1)
-        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    img = img.filter(ImageFilter.GaussianBlur(1.0))
-    grain = rng.normal(0, 5, (height, width, 3))
-    noisy = np.asarray(img, dtype=np.float64) + grain
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
 @pytest.fixture
 def photo() -> Image.Image:
     """A 480 x 360 landscape photo, so a 90 degree turn changes the size."""
-    return synthetic_photo()
+    return synthetic_photo(5, (480, 360))
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -196,7 +177,7 @@ def test_lossless_containers_share_the_pixel_digest(
     tmp_path: Path, fmt: str, params: dict[str, object]
 ) -> None:
     # 64 colours so that GIF's palette holds the picture exactly.
-    picture = synthetic_photo().quantize(64).convert("RGB")
+    picture = synthetic_photo(5, (480, 360)).quantize(64).convert("RGB")
     png = open_image(write(tmp_path, "a.png", encode(picture, "PNG")))
     other = open_image(write(tmp_path, f"a.{fmt.lower()}", encode(picture, fmt, **params)))
     assert other.format == fmt

@@ -11,7 +11,7 @@ import pdqhash
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from provcat.fingerprints import (
     PDQ_DIHEDRAL,
@@ -22,41 +22,10 @@ from provcat.fingerprints import (
     pdq_dihedral,
 )
 
+from .imagegen import synthetic_photo
+
 #: PDQ's usual match threshold: hashes within this many of 256 bits are "the same picture".
 PDQ_MATCH = 31
-
-
-def synthetic_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A deterministic photo-like RGB image: gradients, blotches, shapes, soft edges, grain."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    base = np.empty((height, width, 3))
-    for channel in range(3):
-        a, b, d = rng.uniform(-1, 1, 3)
-        base[..., channel] = (
-            120 + 60 * (a * x / width + b * y / height) + 30 * np.sin(d * 6 * x / width + channel)
-        )
-    coarse = rng.normal(0, 25, (height // 40 + 2, width // 40 + 2, 3))
-    blotches = Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
-        (width, height), Image.Resampling.BICUBIC
-    )
-    arr = base + (np.asarray(blotches, dtype=np.float64) - 128)
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x0, y0 = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
-        x1 = x0 + int(rng.integers(20, width // 3))
-        y1 = y0 + int(rng.integers(20, height // 3))
-        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-        if rng.random() < 0.5:
-            draw.ellipse((x0, y0, x1, y1), fill=fill)
-        else:
-            draw.rectangle((x0, y0, x1, y1), fill=fill)
-    img = img.filter(ImageFilter.GaussianBlur(1.2))
-    grain = rng.normal(0, 6, (height, width, 3))
-    noisy = np.asarray(img, dtype=np.float64) + grain
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
 @pytest.fixture
