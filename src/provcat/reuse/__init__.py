@@ -1,0 +1,1 @@
+"""Reused-photo detection: local features, a candidate index, geometric verification."""

@@ -1,0 +1,228 @@
+"""Local features (ORB keypoints and descriptors) of an upright image, and their storage form.
+
+Choices, so that stored images and queries are always described the same way:
+
+- The input is ``DecodedImage.pixels`` (RGB, upright). It is converted to Pillow's "L" grey and
+  resized (Lanczos, aspect kept) so its longer side is :data:`FEATURE_SIDE` pixels, up or down:
+  a copy at half or a quarter of the size is then described at the same scale as its original,
+  and ORB's 12-level pyramid (factor 1.2, about 7.4x) is left for crops and zooms.
+- ORB is asked for several times more corners than kept; the kept ones are spread over an 8 x 8
+  grid (the strongest of every cell first, then the second strongest, ...). Without that, text
+  and fine texture take most of the budget, and a banner or a crop removes most features.
+- Keypoints are stored in the coordinates of the original upright image (pixel centres at
+  integer positions), so a verified transform maps one original image onto the other.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps
+
+#: The longer side, in pixels, of the grey image ORB runs on.
+FEATURE_SIDE: Final = 512
+
+#: Grid the kept keypoints are spread over (cells per side).
+_GRID: Final = 8
+
+#: ORB is asked for this many times the keypoints kept, so every grid cell has candidates.
+_OVERSAMPLE: Final = 4
+
+#: FAST threshold: far lower than OpenCV's 20 so low-contrast photographs still give corners
+#: (the grid spread keeps the weak ones from crowding out strong ones).
+_FAST_THRESHOLD: Final = 5
+
+#: Pyramid levels at factor 1.2: 12 levels span 7.4x, room for a quarter-size crop of a photo.
+_LEVELS: Final = 12
+
+#: ORB's patch size and border margin. 19 rather than 31: crops and borders cut keypoints near
+#: the edges away, and on crops of test photographs 19 gave the most RANSAC inliers.
+_PATCH: Final = 19
+
+#: Storage form: magic, format version, keypoint count, original width and height.
+_MAGIC: Final = b"PVCF"
+_VERSION: Final = 1
+_HEADER: Final = struct.Struct("<4sBxxxIII")
+
+FloatArray = npt.NDArray[np.float32]
+ByteMatrix = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """ORB keypoints and descriptors of one upright image.
+
+    Attributes:
+        keypoints: ``(N, 2)`` float32 x, y in the original upright image's pixel coordinates.
+        descriptors: ``(N, 32)`` uint8 ORB descriptors (256 bits each), row i for keypoint i.
+        width: Width of the original upright image.
+        height: Height of the original upright image.
+    """
+
+    keypoints: FloatArray
+    descriptors: ByteMatrix
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        """Check shapes and types, and make the arrays read-only."""
+        kp, desc = self.keypoints, self.descriptors
+        if kp.dtype != np.float32 or kp.ndim != 2 or kp.shape[1] != 2:
+            raise ValueError(f"keypoints must be (N, 2) float32, got {kp.dtype} {kp.shape}")
+        if desc.dtype != np.uint8 or desc.ndim != 2 or desc.shape[1] != 32:
+            raise ValueError(f"descriptors must be (N, 32) uint8, got {desc.dtype} {desc.shape}")
+        if kp.shape[0] != desc.shape[0]:
+            raise ValueError(f"{kp.shape[0]} keypoints but {desc.shape[0]} descriptors")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"image size must be positive, got {self.width} x {self.height}")
+        kp.flags.writeable = False
+        desc.flags.writeable = False
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def to_bytes(self) -> bytes:
+        """The features as bytes for a database BLOB (about 40 bytes per keypoint).
+
+        Layout: ``b"PVCF"``, a version byte, three pad bytes, then little-endian uint32 count,
+        width and height, the keypoints as little-endian float32 x, y pairs, and the
+        descriptors' raw bytes.
+        """
+        buffer = io.BytesIO()
+        buffer.write(_HEADER.pack(_MAGIC, _VERSION, len(self), self.width, self.height))
+        buffer.write(self.keypoints.astype("<f4").tobytes())
+        buffer.write(self.descriptors.tobytes())
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Features:
+        """Parse what :meth:`to_bytes` wrote.
+
+        Raises:
+            ValueError: ``data`` is not features in a known version, or has the wrong length.
+        """
+        if len(data) < _HEADER.size:
+            raise ValueError(f"features data too short: {len(data)} bytes")
+        magic, version, count, width, height = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError(f"not provcat features data (magic {magic!r})")
+        if version != _VERSION:
+            raise ValueError(f"unsupported features version {version} (expected {_VERSION})")
+        expected = _HEADER.size + count * (8 + 32)
+        if len(data) != expected:
+            raise ValueError(f"features data is {len(data)} bytes, expected {expected}")
+        offset = _HEADER.size
+        keypoints = np.frombuffer(data, dtype="<f4", count=count * 2, offset=offset)
+        descriptors = np.frombuffer(
+            data, dtype=np.uint8, count=count * 32, offset=offset + count * 8
+        )
+        return cls(
+            keypoints=keypoints.astype(np.float32).reshape(count, 2),
+            descriptors=descriptors.reshape(count, 32).copy(),
+            width=width,
+            height=height,
+        )
+
+
+def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
+    """ORB features of a decoded image.
+
+    Args:
+        pixels: ``DecodedImage.pixels``: RGB, upright.
+        n_features: The most keypoints to keep. Flat or tiny images give fewer, possibly none.
+
+    Returns:
+        The features, keypoints in ``pixels``' coordinates.
+
+    Raises:
+        ValueError: The image is not RGB, has no pixels, or ``n_features`` is not positive.
+    """
+    if pixels.mode != "RGB":
+        raise ValueError(f"features need the RGB image from provcat.decode, got {pixels.mode!r}")
+    width, height = pixels.size
+    if width == 0 or height == 0:
+        raise ValueError(f"features need pixels, got a {width} x {height} image")
+    if n_features <= 0:
+        raise ValueError(f"n_features must be positive, got {n_features}")
+    scale = FEATURE_SIDE / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    grey = np.ascontiguousarray(
+        np.asarray(pixels.convert("L").resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
+    )
+    orb = cv2.ORB.create(
+        nfeatures=n_features * _OVERSAMPLE,
+        nlevels=_LEVELS,
+        edgeThreshold=_PATCH,
+        patchSize=_PATCH,
+        fastThreshold=_FAST_THRESHOLD,
+        scoreType=cv2.ORB_FAST_SCORE,
+    )
+    found = orb.detect(grey, None)
+    chosen = _spread(found, size, n_features)
+    kept, descriptors = orb.compute(grey, chosen)
+    if descriptors is None or not kept:
+        return Features(
+            keypoints=np.zeros((0, 2), dtype=np.float32),
+            descriptors=np.zeros((0, 32), dtype=np.uint8),
+            width=width,
+            height=height,
+        )
+    points = np.array([kp.pt for kp in kept], dtype=np.float64)
+    # Map pixel centres of the resized image back to pixel centres of the original.
+    ratio = np.array([width / size[0], height / size[1]])
+    original = (points + 0.5) * ratio - 0.5
+    return Features(
+        keypoints=original.astype(np.float32),
+        descriptors=np.ascontiguousarray(descriptors, dtype=np.uint8),
+        width=width,
+        height=height,
+    )
+
+
+def mirrored(pixels: Image.Image, *, n_features: int = 1000) -> Features:
+    """Features of the left-right mirror of an image, in the mirror image's own coordinates.
+
+    ORB descriptors are not symmetric, so the mirror's features cannot be derived from the
+    image's features: they are extracted again from the mirrored pixels (a few milliseconds).
+    :func:`provcat.reuse.verify.verify` takes them as ``b_mirrored`` and maps the result back
+    to the unmirrored copy; the index takes them as a second query.
+
+    Args:
+        pixels: ``DecodedImage.pixels``: RGB, upright.
+        n_features: As for :func:`extract`.
+
+    Returns:
+        ``extract(ImageOps.mirror(pixels))``.
+
+    Raises:
+        ValueError: As for :func:`extract`.
+    """
+    return extract(ImageOps.mirror(pixels), n_features=n_features)
+
+
+def _spread(
+    keypoints: Sequence[cv2.KeyPoint], size: tuple[int, int], limit: int
+) -> list[cv2.KeyPoint]:
+    """Keep ``limit`` keypoints, the strongest of each grid cell first (round robin)."""
+    if len(keypoints) <= limit:
+        return list(keypoints)
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float64)
+    response = np.array([kp.response for kp in keypoints], dtype=np.float64)
+    cols = np.minimum((points[:, 0] * _GRID / size[0]).astype(np.int64), _GRID - 1)
+    rows = np.minimum((points[:, 1] * _GRID / size[1]).astype(np.int64), _GRID - 1)
+    cell = rows * _GRID + cols
+    # Order by cell, then by response (strongest first), to number keypoints within each cell.
+    order = np.lexsort((-response, cell))
+    sorted_cells = cell[order]
+    starts = np.searchsorted(sorted_cells, sorted_cells, side="left")
+    rank = np.empty(len(keypoints), dtype=np.int64)
+    rank[order] = np.arange(len(keypoints)) - starts
+    keep = np.lexsort((-response, rank))[:limit]
+    return [keypoints[i] for i in sorted(keep.tolist())]

@@ -1,0 +1,169 @@
+"""Pixel checks after a verified fit: warp the copy onto the original, find where they disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+#: The original is compared at this longer side: enough for banners and moved objects,
+#: small enough that a residual misfit of a pixel or two at full size disappears.
+COMPARE_SIDE: Final = 256
+
+#: Cells per side of the disagreement grid.
+GRID: Final = 16
+
+#: A cell disagrees when the median absolute grey difference in it exceeds this (0-255, after
+#: fitting the copy's brightness and contrast to the original's).
+CELL_LIMIT: Final = 24.0
+
+#: A cell takes part when this share of its pixels lies inside the overlap.
+CELL_VALID: Final = 0.6
+
+#: At least this many disagreeing cells are an overlay (fewer: noise on strong edges).
+OVERLAY_MIN: Final = 3
+
+#: A border strip is uniform when the standard deviation of its grey values is below this.
+BORDER_STD: Final = 10.0
+#: Side in pixels of the blocks a border strip is judged in.
+BORDER_BLOCK: Final = 16
+#: Share of a border's blocks that must be plain (the rest may hold a label or logo).
+BORDER_SHARE: Final = 0.8
+
+FloatImage = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Where a copy warped onto the original disagrees with it.
+
+    Attributes:
+        overlay_share: Share of the overlap's cells where the copy shows something else (a
+            banner, a logo, a ticker); 0 below OVERLAY_MIN cells.
+        difference: Median absolute grey difference over agreeing cells (0 for equal pixels).
+    """
+
+    overlay_share: float
+    difference: float
+
+
+def compare(
+    a_pixels: Image.Image, b_pixels: Image.Image, matrix: npt.NDArray[np.float64]
+) -> Comparison:
+    """Warp ``b`` onto ``a`` with ``matrix`` (b coordinates to a) and compare them cell by cell.
+
+    Args:
+        a_pixels: The original, RGB upright.
+        b_pixels: The copy, RGB upright.
+        matrix: 3 x 3 affine matrix from b's pixel coordinates to a's.
+
+    Returns:
+        The comparison.
+    """
+    shrink = COMPARE_SIDE / max(a_pixels.size)
+    size = (max(1, round(a_pixels.width * shrink)), max(1, round(a_pixels.height * shrink)))
+    a_grey = _grey(a_pixels.resize(size, Image.Resampling.BILINEAR))
+    to_small = np.diag([shrink, shrink, 1.0]) @ matrix
+    factor = float(np.sqrt(abs(np.linalg.det(to_small[:2, :2]))))
+    b_image = b_pixels
+    if factor < 1:
+        # Shrink b first with an area filter: warpAffine alone would alias.
+        b_size = (max(1, round(b_pixels.width * factor)), max(1, round(b_pixels.height * factor)))
+        b_image = b_pixels.resize(b_size, Image.Resampling.BILINEAR)
+        back = np.diag([b_pixels.width / b_size[0], b_pixels.height / b_size[1], 1.0])
+        to_small = to_small @ back
+    b_grey = _grey(b_image)
+    affine = to_small[:2].astype(np.float64)
+    warped = cv2.warpAffine(b_grey, affine, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    ones = np.ones(b_grey.shape, dtype=np.uint8)
+    inside = cv2.warpAffine(ones, affine, size, flags=cv2.INTER_NEAREST, borderValue=0)
+    valid: npt.NDArray[np.bool_] = np.asarray(
+        cv2.erode(inside, np.ones((5, 5), np.uint8)), dtype=np.bool_
+    )
+    if valid.sum() < 64:
+        return Comparison(0.0, 255.0)
+    a_blur: FloatImage = np.asarray(cv2.GaussianBlur(a_grey, (0, 0), 1.2), dtype=np.float32)
+    b_blur: FloatImage = np.asarray(cv2.GaussianBlur(warped, (0, 0), 1.2), dtype=np.float32)
+    gain, offset = _fit_levels(a_blur[valid], b_blur[valid])
+    diff: FloatImage = np.abs(a_blur - (gain * b_blur + offset)).astype(np.float32)
+    return _judge(diff, valid)
+
+
+def margin_is_uniform(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
+    """Whether every strip of ``pixels`` outside ``box`` is a plain border (low variation)."""
+    grey = np.asarray(pixels.convert("L"), dtype=np.float32)
+    height, width = grey.shape
+    left, top, right, bottom = box
+    seam = max(2, round(0.01 * max(width, height)))
+    strips = [
+        grey[:, : max(0, left - seam)],
+        grey[:, min(width, right + seam) :],
+        grey[: max(0, top - seam), :],
+        grey[min(height, bottom + seam) :, :],
+    ]
+    plain = total = 0
+    for strip in strips:
+        flat, blocks = _plain_blocks(strip)
+        plain += flat
+        total += blocks
+    # Letterbox bars often carry a line of text or a logo; most of a bar is still plain.
+    return total == 0 or plain >= BORDER_SHARE * total
+
+
+def _plain_blocks(strip: FloatImage) -> tuple[int, int]:
+    """How many of a strip's BORDER_BLOCK-pixel blocks are plain, and how many there are."""
+    height, width = strip.shape
+    if height == 0 or width == 0:
+        return 0, 0
+    rows, cols = max(1, height // BORDER_BLOCK), max(1, width // BORDER_BLOCK)
+    cut = strip[: rows * (height // rows), : cols * (width // cols)]
+    blocks = cut.reshape(rows, height // rows, cols, width // cols).std(axis=(1, 3))
+    return int((blocks < BORDER_STD).sum()), rows * cols
+
+
+def _grey(image: Image.Image) -> FloatImage:
+    return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.float32))
+
+
+def _fit_levels(a: FloatImage, b: FloatImage) -> tuple[float, float]:
+    """Gain and offset taking b's grey levels to a's, refitted without the worst fifth."""
+    gain, offset = 1.0, 0.0
+    keep = np.ones(a.shape, dtype=bool)
+    for _ in range(2):
+        x, y = b[keep], a[keep]
+        spread = float(x.std())
+        if spread < 1e-3:
+            return 1.0, float(y.mean() - x.mean())
+        gain = float(((x - x.mean()) * (y - y.mean())).mean() / spread**2)
+        offset = float(y.mean() - gain * x.mean())
+        residual = np.abs(a - (gain * b + offset))
+        keep = residual <= np.quantile(residual, 0.8)
+    return gain, offset
+
+
+def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
+    height, width = diff.shape
+    rows = np.linspace(0, height, GRID + 1).astype(int)
+    cols = np.linspace(0, width, GRID + 1).astype(int)
+    usable = bad = 0
+    medians: list[float] = []
+    for i in range(GRID):
+        for j in range(GRID):
+            cell_valid = valid[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+            if cell_valid.size == 0 or cell_valid.mean() < CELL_VALID:
+                continue
+            usable += 1
+            value = float(np.median(diff[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_valid]))
+            if value > CELL_LIMIT:
+                bad += 1
+            else:
+                medians.append(value)
+    if not usable:
+        return Comparison(0.0, 255.0)
+    overlay_share = bad / usable if bad >= OVERLAY_MIN else 0.0
+    difference = float(np.median(medians)) if medians else 255.0
+    return Comparison(overlay_share, difference)

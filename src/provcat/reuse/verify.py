@@ -1,0 +1,314 @@
+"""Is a copy the same photo as a reference image, and how was it edited? (geometric verification).
+
+The rule for "same photo" (docs/reuse.md explains the measurements behind the numbers):
+
+1. A similarity transform (rotation, uniform scale, translation; with a left-right flip when
+   the copy's mirror matches better) fitted with RANSAC is supported by at least
+   :data:`MIN_INLIERS` matches, and
+2. the inliers cover the overlap: of the cells of a 6 x 6 grid over the overlap (in the
+   reference's coordinates) where both images have keypoints, at least :data:`MIN_COVERAGE`
+   hold an inlier (:data:`WEAK_FIT_COVERAGE` when there are fewer than
+   :data:`STRONG_INLIERS` inliers). Shared text strips or a shared drawn face match a small
+   part of the picture; a copy matches nearly all of it, and
+3. the matches the transform leaves out do not fit a second, different similarity with
+   :data:`SECOND_SHARE` of the first one's inliers: two viewpoints of one scene (a stereo pair)
+   match plane by plane at different shifts, a copy has a single motion.
+
+4. when both images' pixels are given, the copy warped onto the reference disagrees with it
+   (after levelling brightness and contrast) over at most :data:`MAX_DISAGREEMENT` of the
+   overlap; a banner covers a fifth.
+
+Rules 1-3 use features alone, so stored images need not be decoded again to be re-verified;
+pixels add rule 4 and the names "overlaid" and (more surely) "padded".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from PIL import Image
+
+from provcat.reuse.features import Features, mirrored
+from provcat.reuse.geometry import Fit, apply, clip_to_rectangle, fit, polygon_area, rectangle
+from provcat.reuse.pixels import Comparison, compare, margin_is_uniform
+
+#: Fewest RANSAC inliers for "same photo" (unrelated photographs give up to about 20, but only
+#: in a corner of the picture, which the coverage rule rejects).
+MIN_INLIERS: Final = 15
+
+#: Least share of feature-bearing overlap cells holding an inlier; a fit with fewer than
+#: STRONG_INLIERS inliers needs WEAK_FIT_COVERAGE (a shared drawing or logo at another scale
+#: gave 37 inliers covering 43%; heavy JPEG and quarter-area crops of real copies 46-47%
+#: with 60 or more inliers).
+MIN_COVERAGE: Final = 0.4
+WEAK_FIT_COVERAGE: Final = 0.5
+STRONG_INLIERS: Final = 50
+
+#: Fewest grid cells with keypoints in both images for the coverage to mean anything.
+MIN_CELLS: Final = 6
+
+#: With pixels: a copy disagreeing with the original over more than this share of the
+#: overlap (after levelling brightness and contrast) is not the same photo.
+MAX_DISAGREEMENT: Final = 0.5
+
+#: A second motion with at least this share of the first one's inliers (and at least
+#: MIN_INLIERS + 5) means two exposures.
+SECOND_SHARE: Final = 0.2
+
+#: Cells per side of the coverage grid over the overlap.
+COVERAGE_GRID: Final = 6
+
+#: A copy covering less than this share of the original's area is "cropped".
+CROP_AREA: Final = 0.95
+
+#: Rotation (degrees) above which a copy is "rotated"; scale off 1 by more than this: "resized".
+ROTATION_MIN: Final = 1.5
+SCALE_TOLERANCE: Final = 0.03
+
+#: Copies scaled beyond this (either way) are not believed: features cannot span such ratios.
+MIN_SCALE: Final = 0.05
+
+#: A margin of the copy outside the original, as a share of the copy's side, that is "padded".
+PADDING_MIN: Final = 0.01
+
+#: A margin with less than this share of the picture's keypoint density is a border.
+BORDER_DENSITY: Final = 0.1
+
+KINDS: Final = (
+    "identical_file",
+    "same_pixels",
+    "reencoded",
+    "resized",
+    "cropped",
+    "mirrored",
+    "rotated",
+    "overlaid",
+    "padded",
+)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How a copy ``b`` relates to a reference image ``a``.
+
+    Attributes:
+        same_photo: The two show the same exposure (see the module docstring for the rule).
+        kinds: The edits found, a subset of :data:`KINDS` in that order; empty when not the
+            same photo.
+        crop_box: ``(left, top, right, bottom)`` of the smaller picture's content in the
+            pixel coordinates of the larger one (of ``a`` when ``direction`` is
+            "a_contains_b", of ``b`` when "b_contains_a"); None when neither is a crop.
+        inliers: RANSAC inliers of the best fit (0 without one).
+        score: Confidence 0-1: the inlier coverage of the overlap times
+            ``min(1, inliers / (2 * MIN_INLIERS))``.
+        rotation_degrees: Rotation of the copy's content, counter-clockwise positive.
+        scale: Linear size of the copy's content relative to the original (b px per a px).
+        direction: "a_contains_b", "b_contains_a" or "same_extent": which one holds more of
+            the picture, or, at the same extent, more pixels of it.
+    """
+
+    same_photo: bool
+    kinds: tuple[str, ...]
+    crop_box: tuple[int, int, int, int] | None
+    inliers: int
+    score: float
+    rotation_degrees: float
+    scale: float
+    direction: str
+
+
+def verify(
+    a: Features,
+    b: Features,
+    *,
+    a_pixels: Image.Image | None = None,
+    b_pixels: Image.Image | None = None,
+    b_mirrored: Features | None = None,
+    identical_file: bool = False,
+    same_pixels: bool = False,
+) -> Relation:
+    """Decide whether ``b`` is a copy of the photo ``a`` and classify the edits.
+
+    Args:
+        a: Features of the reference (stored) image.
+        b: Features of the copy (query).
+        a_pixels: ``a``'s decoded pixels (RGB, upright). With both pixel sets the copy is
+            warped onto ``a`` to find overlays; without them "overlaid" is never reported.
+        b_pixels: ``b``'s decoded pixels.
+        b_mirrored: :func:`provcat.reuse.features.mirrored` of ``b``. When absent it is
+            computed from ``b_pixels`` if given; without either, mirrored copies are not found.
+        identical_file: The caller found equal SHA-256 of the files.
+        same_pixels: The caller found equal pixel digests.
+
+    Returns:
+        The relation.
+    """
+    if identical_file or same_pixels:
+        kinds = ("identical_file", "same_pixels") if identical_file else ("same_pixels",)
+        return Relation(True, kinds, None, len(b), 1.0, 0.0, 1.0, "same_extent")
+    if b_mirrored is None and b_pixels is not None:
+        b_mirrored = mirrored(b_pixels)
+    fits = [fit(a, b)]
+    if b_mirrored is not None:
+        fits.append(fit(a, b_mirrored, mirrored=True))
+    found = [f for f in fits if f is not None]
+    if not found:
+        return _no_relation(0)
+    best = max(found, key=lambda f: f.inliers)
+    if best.inliers < MIN_INLIERS:
+        return _no_relation(best.inliers)
+    if not MIN_SCALE <= best.scale <= 1 / MIN_SCALE:
+        return _no_relation(best.inliers)
+    coverage = _coverage(a, b, best)
+    score = coverage * min(1.0, best.inliers / (2 * MIN_INLIERS))
+    one_motion = best.second_inliers < max(MIN_INLIERS + 5, SECOND_SHARE * best.inliers)
+    needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
+    comparison = None
+    if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
+        comparison = compare(a_pixels, b_pixels, best.matrix)
+    agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    if coverage < needed or not one_motion or not agrees:
+        return Relation(
+            False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
+        )
+    return _classify(a, b, best, score, comparison, b_pixels)
+
+
+def _no_relation(inliers: int) -> Relation:
+    return Relation(False, (), None, inliers, 0.0, 0.0, 1.0, "same_extent")
+
+
+def _coverage(a: Features, b: Features, best: Fit) -> float:
+    """Share of the overlap's feature-bearing grid cells that hold an inlier."""
+    overlap = clip_to_rectangle(apply(best.matrix, rectangle(b.width, b.height)), a.width, a.height)
+    if overlap.shape[0] < 3:
+        return 0.0
+    low, high = overlap.min(axis=0), overlap.max(axis=0)
+    span = np.maximum(high - low, 1e-6)
+    inverse = np.asarray(np.linalg.inv(best.matrix), dtype=np.float64)
+
+    def cells(points: np.ndarray) -> set[int]:
+        inside = np.all((points >= low) & (points <= high), axis=1)
+        index = np.minimum(((points[inside] - low) / span * COVERAGE_GRID).astype(int), 5)
+        return set((index[:, 1] * COVERAGE_GRID + index[:, 0]).tolist())
+
+    a_kp = a.keypoints.astype(np.float64)
+    # Only a's keypoints that fall inside b's picture once mapped: the overlap itself.
+    in_b = apply(inverse, a_kp)
+    a_inside = a_kp[
+        (in_b[:, 0] >= -0.5)
+        & (in_b[:, 0] <= b.width - 0.5)
+        & (in_b[:, 1] >= -0.5)
+        & (in_b[:, 1] <= b.height - 0.5)
+    ]
+    b_kp = apply(best.matrix, b.keypoints.astype(np.float64))
+    both = cells(a_inside) & cells(b_kp)
+    if len(both) < MIN_CELLS:
+        return 0.0
+    covered = cells(best.a_points) & both
+    return len(covered) / len(both)
+
+
+def _classify(
+    a: Features,
+    b: Features,
+    best: Fit,
+    score: float,
+    comparison: Comparison | None,
+    b_pixels: Image.Image | None,
+) -> Relation:
+    """Name the edits that turn ``a`` into ``b`` (or the reverse), given a verified fit."""
+    a_area = float(a.width * a.height)
+    b_rect_in_a = apply(best.matrix, rectangle(b.width, b.height))
+    overlap = clip_to_rectangle(b_rect_in_a, a.width, a.height)
+    a_covered = polygon_area(overlap) / a_area
+    # The part of b's frame showing a's picture, in b's coordinates.
+    inverse = np.asarray(np.linalg.inv(best.matrix), dtype=np.float64)
+    a_in_b = clip_to_rectangle(apply(inverse, rectangle(a.width, a.height)), b.width, b.height)
+    if overlap.shape[0] < 3 or a_in_b.shape[0] < 3:
+        return Relation(
+            False, (), None, best.inliers, 0.0, best.rotation_degrees, best.scale, "same_extent"
+        )
+    b_area = float(b.width * b.height)
+    b_covered = polygon_area(a_in_b) / b_area
+    # The corners a rotation leaves are part of rotating, not padding: compare boxes.
+    left, top, right, bottom = _box(a_in_b, b.width, b.height)
+    boxed = (right - left) * (bottom - top) / b_area
+
+    padded = False
+    if boxed < 1 - PADDING_MIN:
+        padded = _margin_is_border(b, a_in_b, b_pixels)
+    kinds: list[str] = []
+    scale = best.scale
+    rotation = best.rotation_degrees
+    cropped_b = a_covered < CROP_AREA
+    b_has_more = b_covered < CROP_AREA and not padded and boxed < CROP_AREA
+    if b_has_more and not cropped_b:
+        direction = "b_contains_a"
+    elif cropped_b and not b_has_more:
+        direction = "a_contains_b"
+    elif cropped_b and b_has_more:
+        # Two overlapping crops of a larger photo: the one holding more of the picture first.
+        direction = (
+            "a_contains_b"
+            if a_covered * a_area > b_covered * b.width * b.height / (scale * scale)
+            else "b_contains_a"
+        )
+    elif scale < 1 - SCALE_TOLERANCE:
+        direction = "a_contains_b"
+    elif scale > 1 + SCALE_TOLERANCE:
+        direction = "b_contains_a"
+    else:
+        direction = "same_extent"
+
+    crop_box: tuple[int, int, int, int] | None = None
+    if cropped_b or b_has_more:
+        kinds.append("cropped")
+        if direction == "a_contains_b":
+            crop_box = _box(overlap, a.width, a.height)
+        else:
+            crop_box = _box(a_in_b, b.width, b.height)
+    if abs(scale - 1) > SCALE_TOLERANCE:
+        kinds.append("resized")
+    if best.mirrored:
+        kinds.append("mirrored")
+    if abs(rotation) > ROTATION_MIN:
+        kinds.append("rotated")
+    if comparison is not None and comparison.overlay_share > 0:
+        kinds.append("overlaid")
+    if padded:
+        kinds.append("padded")
+    if not kinds:
+        # Same geometry and no overlay, yet not the same pixels: encoded again (or retouched
+        # in colour, which features cannot tell apart from compression).
+        kinds.append("reencoded")
+    ordered = tuple(kind for kind in KINDS if kind in kinds)
+    return Relation(True, ordered, crop_box, best.inliers, score, rotation, scale, direction)
+
+
+def _box(polygon: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    low, high = polygon.min(axis=0), polygon.max(axis=0)
+    left, top = max(0, round(low[0] + 0.5)), max(0, round(low[1] + 0.5))
+    right, bottom = min(width, round(high[0] + 0.5)), min(height, round(high[1] + 0.5))
+    return (int(left), int(top), int(right), int(bottom))
+
+
+def _margin_is_border(b: Features, a_in_b: np.ndarray, b_pixels: Image.Image | None) -> bool:
+    """Whether b's frame outside the original's picture is a plain border, not more picture."""
+    left, top, right, bottom = _box(a_in_b, b.width, b.height)
+    if b_pixels is not None and margin_is_uniform(b_pixels, (left, top, right, bottom)):
+        return True
+    # A border, even a blurred fill, gives no corners; more picture gives its share of them.
+    # Keypoints on the seam between border and picture are allowed for by 2% of the side.
+    pad_x, pad_y = 0.02 * b.width, 0.02 * b.height
+    x, y = b.keypoints[:, 0], b.keypoints[:, 1]
+    outside = (x < left - pad_x) | (x > right + pad_x) | (y < top - pad_y) | (y > bottom + pad_y)
+    inner = max(1.0, float((right - left) * (bottom - top)))
+    margin_area = float(b.width * b.height) - inner
+    if margin_area <= 0 or len(b) == 0:
+        return True
+    margin_density = float(outside.sum()) / margin_area
+    picture_density = float((~outside).sum()) / inner
+    return margin_density <= BORDER_DENSITY * picture_density

@@ -1,0 +1,149 @@
+"""Generated fixtures for the reuse tests: textured scenes, their edits, and burst-like frames."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+#: Size of the generated reference photos.
+SIZE = (640, 480)
+
+
+def scene(
+    seed: int,
+    size: tuple[int, int] = SIZE,
+    *,
+    moved: dict[int, tuple[int, int]] | None = None,
+    grain_seed: int | None = None,
+) -> Image.Image:
+    """A photo-like scene: smooth colour field, blotches, 40 textured shapes, blur and grain.
+
+    Args:
+        seed: Chooses the scene.
+        size: Width and height.
+        moved: Shape number -> (dx, dy) pixel displacement, for burst-like frames in which
+            some subjects moved.
+        grain_seed: Seed of the sensor grain (defaults to ``seed``): two exposures of one
+            scene differ in their grain.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    base = np.empty((height, width, 3))
+    for channel in range(3):
+        a, b, d = rng.uniform(-1, 1, 3)
+        base[..., channel] = (
+            120 + 60 * (a * x / width + b * y / height) + 30 * np.sin(d * 6 * x / width + channel)
+        )
+    coarse = rng.normal(0, 25, (height // 32 + 2, width // 32 + 2, 3))
+    blotches = Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
+    image = Image.fromarray(
+        np.clip(base + np.asarray(blotches, dtype=np.float64) - 128, 0, 255).astype(np.uint8)
+    )
+    draw = ImageDraw.Draw(image)
+    for number in range(40):
+        x0, y0 = int(rng.integers(0, width - 30)), int(rng.integers(0, height - 30))
+        x1 = x0 + int(rng.integers(15, width // 5))
+        y1 = y0 + int(rng.integers(15, height // 5))
+        dx, dy = (moved or {}).get(number, (0, 0))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        outline = tuple(int(v) for v in rng.integers(0, 256, 3))
+        box = (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+        kind = rng.random()
+        if kind < 0.4:
+            draw.ellipse(box, fill=fill, outline=outline, width=3)
+        elif kind < 0.8:
+            draw.rectangle(box, fill=fill, outline=outline, width=3)
+        else:
+            draw.polygon(
+                [(box[0], box[3]), ((box[0] + box[2]) // 2, box[1]), (box[2], box[3])],
+                fill=fill,
+                outline=outline,
+            )
+    image = image.filter(ImageFilter.GaussianBlur(0.8))
+    grain = np.random.default_rng(seed if grain_seed is None else grain_seed).normal(
+        0, 5, (height, width, 3)
+    )
+    return Image.fromarray(
+        np.clip(np.asarray(image, dtype=np.float64) + grain, 0, 255).astype(np.uint8)
+    )
+
+
+def jpeg(image: Image.Image, quality: int) -> Image.Image:
+    """The image after a JPEG round trip at ``quality``."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def crop_area(
+    image: Image.Image, share: float, fx: float, fy: float
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """A crop keeping ``share`` of the area (same aspect) at offset (fx, fy) of the slack; + box."""
+    width, height = image.size
+    cw, ch = round(width * share**0.5), round(height * share**0.5)
+    left, top = round((width - cw) * fx), round((height - ch) * fy)
+    box = (left, top, left + cw, top + ch)
+    return image.crop(box), box
+
+
+def banner(image: Image.Image, share: float = 0.2) -> Image.Image:
+    """A broadcaster-style banner with text over the bottom ``share`` of the image."""
+    copy = image.copy()
+    width, height = copy.size
+    draw = ImageDraw.Draw(copy)
+    top = round(height * (1 - share))
+    draw.rectangle((0, top, width, height), fill=(180, 16, 24))
+    draw.rectangle((0, top, width // 5, height), fill=(250, 250, 250))
+    draw.text(
+        (width // 5 + 12, top + (height - top) // 3),
+        "BREAKING: MINISTER RESIGNS",
+        fill=(255, 255, 255),
+    )
+    return copy
+
+
+def letterbox(image: Image.Image, share: float = 0.2) -> Image.Image:
+    """The image centred on a black canvas ``share`` taller (a letterbox)."""
+    width, height = image.size
+    pad = round(height * share / 2)
+    canvas = Image.new("RGB", (width, height + 2 * pad), (0, 0, 0))
+    canvas.paste(image, (0, pad))
+    return canvas
+
+
+def rotate(image: Image.Image, degrees: float) -> Image.Image:
+    """Rotated counter-clockwise, canvas enlarged, corners black."""
+    return image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True)
+
+
+def mirror(image: Image.Image) -> Image.Image:
+    """The left-right mirror."""
+    return ImageOps.mirror(image)
+
+
+def parallax_frame(seed: int, background_shift: int, foreground_shift: int) -> Image.Image:
+    """One frame of a camera moving sideways past a scene with depth (burst-like).
+
+    The distant layer (a textured scene) moves by ``background_shift`` pixels between frames,
+    the near layer (12 large shapes) by ``foreground_shift``: parallax, as in real bursts
+    shot while walking and in stereo pairs.
+    """
+    width, height = SIZE
+    far = scene(seed, (width + 120, height), grain_seed=seed + background_shift)
+    frame = far.crop((background_shift, 0, background_shift + width, height))
+    rng = np.random.default_rng(seed + 1000)
+    draw = ImageDraw.Draw(frame)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height - 80))
+        w, h = int(rng.integers(50, 130)), int(rng.integers(50, 130))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        outline = tuple(int(v) for v in rng.integers(0, 256, 3))
+        left = x0 - foreground_shift
+        draw.rectangle((left, y0, left + w, y0 + h), fill=fill, outline=outline, width=5)
+        draw.ellipse((left + w // 4, y0 + h // 4, left + 3 * w // 4, y0 + 3 * h // 4), fill=outline)
+    return frame
