@@ -7,7 +7,7 @@ DEMO_DIR := demo-output
 # The demo catalogue: $PROVCAT_DATABASE_URL when set (e.g. PostgreSQL), else an SQLite file.
 DEMO_DB := $(if $(PROVCAT_DATABASE_URL),$(PROVCAT_DATABASE_URL),sqlite:///$(CURDIR)/$(DEMO_DIR)/provcat.db)
 
-.PHONY: install demo test lint standins clean
+.PHONY: install demo test lint standins derive clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,14 @@ demo: $(STAMP)
 	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.json
 	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.csv
 	$(BIN)/provcat --db '$(DEMO_DB)' report captions -o $(DEMO_DIR)/captions.md
+	$(BIN)/provcat --db '$(DEMO_DB)' report reuse -o $(DEMO_DIR)/reuse.html
+	$(BIN)/provcat --db '$(DEMO_DB)' report reuse -o $(DEMO_DIR)/reuse.json
+	$(BIN)/provcat --db '$(DEMO_DB)' report reuse -o $(DEMO_DIR)/reuse.csv
+	$(BIN)/provcat --db '$(DEMO_DB)' report reuse -o $(DEMO_DIR)/reuse.md
 	@echo
 	@echo "Catalogue database: $(DEMO_DB)"
 	@echo "Duplicate-caption report: $(CURDIR)/$(DEMO_DIR)/captions.html (and .json, .csv, .md)"
+	@echo "Reused-photo report: $(CURDIR)/$(DEMO_DIR)/reuse.html (and .json, .csv, .md)"
 	@echo "Look an image up with: $(BIN)/provcat --db '$(DEMO_DB)' show SHA256-PREFIX"
 
 test: $(STAMP)
@@ -40,6 +45,10 @@ lint: $(STAMP)
 # Re-render the Montenegro stand-in images (committed; deterministic).
 standins: $(STAMP)
 	$(BIN)/python scripts/render_standins.py
+
+# Re-derive the synthetic reuse demonstration from the stand-ins (committed; deterministic).
+derive: $(STAMP)
+	$(BIN)/python scripts/derive_copies.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
