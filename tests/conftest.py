@@ -16,7 +16,7 @@ from provcat.catalogue import Catalogue
 from provcat.config import database_url
 from provcat.db import make_engine, migrate
 
-from .paths import CATALOGUE_DIR
+from .paths import MONTENEGRO
 
 #: Set to a PostgreSQL URL to run every test against PostgreSQL instead of SQLite.
 PG_ENV = "PROVCAT_TEST_DATABASE_URL"
@@ -90,7 +90,7 @@ def catalogue(db_url: str) -> Iterator[Catalogue]:
 
 @pytest.fixture
 def montenegro(catalogue: Catalogue) -> Catalogue:
-    """A catalogue holding the Montenegro record from catalogue/."""
-    result = catalogue.ingest([CATALOGUE_DIR])
+    """A catalogue holding the Montenegro record (catalogue/montenegro-coup-2017) alone."""
+    result = catalogue.ingest([MONTENEGRO])
     assert result.rejected == [], result.rejected
     return catalogue

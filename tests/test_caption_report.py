@@ -19,7 +19,7 @@ from provcat.reports.captions import diff_segments
 from provcat.reports.writers import choose_format
 
 from .imagegen import photo
-from .paths import CATALOGUE_DIR, REPO
+from .paths import MONTENEGRO, REPO
 from .records import write_record
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "captions.schema.json").read_text("utf-8"))
@@ -180,7 +180,7 @@ def test_format_choice() -> None:
 
 def test_cli_report_writes_each_format(db_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["--db", db_url, "ingest", str(CATALOGUE_DIR)], catch_exceptions=False)
+    runner.invoke(cli, ["--db", db_url, "ingest", str(MONTENEGRO)], catch_exceptions=False)
     for suffix in ("html", "json", "csv", "md"):
         target = tmp_path / f"captions.{suffix}"
         result = runner.invoke(
@@ -211,7 +211,7 @@ def test_match_caption_finds_exact_and_near_printings(montenegro: Catalogue) -> 
 
 def test_match_caption_command(db_url: str) -> None:
     runner = CliRunner()
-    runner.invoke(cli, ["--db", db_url, "ingest", str(CATALOGUE_DIR)], catch_exceptions=False)
+    runner.invoke(cli, ["--db", db_url, "ingest", str(MONTENEGRO)], catch_exceptions=False)
     result = runner.invoke(
         cli,
         [

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from provcat.cli import EXIT_REJECTED, cli
 
 from .imagegen import photo
-from .paths import CATALOGUE_DIR
+from .paths import MONTENEGRO
 
 
 def run(db_url: str, *args: str) -> tuple[int, str, str]:
@@ -35,14 +35,14 @@ def test_every_command_has_help(command: str) -> None:
 
 
 def test_ingest_json_summary(db_url: str) -> None:
-    status, out, _ = run(db_url, "ingest", "--json", str(CATALOGUE_DIR))
+    status, out, _ = run(db_url, "ingest", "--json", str(MONTENEGRO))
     assert status == 0
     summary = json.loads(out)
     assert summary["images_added"] == 4
     assert summary["images_known"] == 0
     assert summary["appearances_added"] == 7
     assert summary["rejected"] == []
-    status, out, _ = run(db_url, "ingest", "--json", str(CATALOGUE_DIR))
+    status, out, _ = run(db_url, "ingest", "--json", str(MONTENEGRO))
     again = json.loads(out)
     assert (again["images_added"], again["images_known"], again["appearances_added"]) == (0, 4, 0)
 
@@ -64,7 +64,7 @@ def test_ingest_exit_status_says_something_was_rejected(db_url: str, tmp_path: P
 
 
 def test_images_json_and_show_json(db_url: str) -> None:
-    run(db_url, "ingest", str(CATALOGUE_DIR))
+    run(db_url, "ingest", str(MONTENEGRO))
     status, out, _ = run(db_url, "images", "--json", "--caption", "Plotters")
     assert status == 0
     [image] = json.loads(out)
@@ -89,7 +89,7 @@ def test_images_json_and_show_json(db_url: str) -> None:
 
 
 def test_show_text_lists_printings_chain_and_truncation(db_url: str) -> None:
-    run(db_url, "ingest", str(CATALOGUE_DIR))
+    run(db_url, "ingest", str(MONTENEGRO))
     _, out, _ = run(db_url, "images", "--json", "--caption", "Plotters")
     sha = json.loads(out)[0]["sha256"]
     status, out, _ = run(db_url, "show", sha[:8])
@@ -115,7 +115,7 @@ def test_errors_are_one_line(db_url: str) -> None:
 
 def test_db_from_environment(db_url: str) -> None:
     result = CliRunner().invoke(
-        cli, ["ingest", "--json", str(CATALOGUE_DIR)], env={"PROVCAT_DATABASE_URL": db_url}
+        cli, ["ingest", "--json", str(MONTENEGRO)], env={"PROVCAT_DATABASE_URL": db_url}
     )
     assert result.exit_code == 0
     _status, out, _ = run(db_url, "articles", "--json")
@@ -123,7 +123,7 @@ def test_db_from_environment(db_url: str) -> None:
 
 
 def test_agents_and_rejections_commands(db_url: str, tmp_path: Path) -> None:
-    run(db_url, "ingest", str(CATALOGUE_DIR))
+    run(db_url, "ingest", str(MONTENEGRO))
     status, out, _ = run(db_url, "agents", "--json")
     assert status == 0
     assert {a["name"] for a in json.loads(out)} == {

@@ -11,7 +11,7 @@ from provcat import models as m
 from provcat.catalogue import Catalogue
 
 from .imagegen import photo
-from .paths import CATALOGUE_DIR, MONTENEGRO
+from .paths import MONTENEGRO
 
 PLOTTERS_FILE = MONTENEGRO / "images" / "02-surveillance-belgrade-meeting.jpg"
 CHAIN = ["unnamed European security service", "Sky News", "DailyMail.co.uk"]
@@ -37,7 +37,7 @@ def sha_of(catalogue: Catalogue, path: Path) -> str:
 
 
 def test_montenegro_record_counts(catalogue: Catalogue) -> None:
-    result = catalogue.ingest([CATALOGUE_DIR])
+    result = catalogue.ingest([MONTENEGRO])
     assert result.rejected == []
     assert (result.articles_added, result.images_added, result.appearances_added) == (1, 4, 7)
 
@@ -86,9 +86,9 @@ def test_missing_credit_is_unknown_not_guessed(montenegro: Catalogue) -> None:
 
 
 def test_ingest_twice_changes_nothing(catalogue: Catalogue) -> None:
-    catalogue.ingest([CATALOGUE_DIR])
+    catalogue.ingest([MONTENEGRO])
     before = row_counts(catalogue)
-    again = catalogue.ingest([CATALOGUE_DIR])
+    again = catalogue.ingest([MONTENEGRO])
     assert (again.images_added, again.appearances_added, again.articles_added) == (0, 0, 0)
     assert (again.images_known, again.appearances_known, again.articles_known) == (4, 7, 1)
     assert row_counts(catalogue) == before
@@ -97,7 +97,7 @@ def test_ingest_twice_changes_nothing(catalogue: Catalogue) -> None:
 def test_second_article_adds_an_appearance_not_an_image(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:
-    catalogue.ingest([CATALOGUE_DIR])
+    catalogue.ingest([MONTENEGRO])
     folder = tmp_path / "sky"
     folder.mkdir()
     shutil.copy(PLOTTERS_FILE, folder / "still.jpg")

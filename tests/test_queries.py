@@ -132,12 +132,8 @@ def test_custom_query_through_the_models(montenegro: Catalogue) -> None:
     from provcat import models as m
 
     with montenegro.session() as session:
-        counts = {
-            origin: n
-            for origin, n in session.execute(
-                select(m.Appearance.caption_origin, func.count()).group_by(
-                    m.Appearance.caption_origin
-                )
-            )
-        }
+        rows = session.execute(
+            select(m.Appearance.caption_origin, func.count()).group_by(m.Appearance.caption_origin)
+        ).all()
+    counts = {row[0]: row[1] for row in rows}
     assert counts == {"manifest": 7}

@@ -16,9 +16,11 @@ from provcat import models as m
 from provcat import queries
 from provcat.config import database_url
 from provcat.db import make_engine, migrate
+from provcat.decode import open_image
 from provcat.errors import CatalogueError
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
+from provcat.matching import Matcher, SimilarMatch, extract_features
 from provcat.queries import AgentInfo, ArticleInfo, ImageQuery, ImageRecord, ImageSummary
 from provcat.reports.captions import (
     CaptionGroup,
@@ -28,7 +30,8 @@ from provcat.reports.captions import (
     load_occurrences,
     match_caption,
 )
-from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
+from provcat.reports.reuse import Cluster, ReuseReport, build_reuse_report
+from provcat.reports.writers import CAPTION_WRITERS, REUSE_WRITERS, thumbnail_uri
 
 #: Bits in each stored fingerprint, by algorithm.
 HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}
@@ -189,6 +192,54 @@ class Catalogue:
             }
         writer(report, out, **extra)
         return report
+
+    def reuse_report(self) -> ReuseReport:
+        """The reused-photo report: clusters of stored images that are one photo."""
+        with self.session() as session:
+            return build_reuse_report(session=session)
+
+    def reused_photos(self) -> list[Cluster]:
+        """The photos the catalogue holds more than one image of (the report's clusters)."""
+        return list(self.reuse_report().clusters)
+
+    def write_reuse_report(self, out: TextIO, *, fmt: str = "html") -> ReuseReport:
+        """Build the reused-photo report and write it to ``out`` in ``fmt``."""
+        writer = REUSE_WRITERS.get(fmt)
+        if writer is None:
+            raise CatalogueError(f"unknown report format {fmt!r}")
+        report = self.reuse_report()
+        extra: dict[str, Any] = {}
+        if fmt == "html":
+            boxes: dict[str, list[tuple[int, int, int, int]]] = {}
+            for cluster in report.clusters:
+                boxes[cluster.root] = [
+                    x.crop_box for x in cluster.members if x.crop_box and x.via is None
+                ]
+            paths = self.image_paths({x.sha256 for c in report.clusters for x in c.members})
+            extra["thumbnails"] = {
+                sha: thumbnail_uri(found, boxes=boxes.get(sha, ()), side=240)
+                for sha, found in paths.items()
+            }
+        writer(report, out, **extra)
+        return report
+
+    def similar(self, path: str | Path) -> list[SimilarMatch]:
+        """Stored images that show the same photo as the image file at ``path``, best first.
+
+        The file is not ingested. An empty list when nothing is the same photo.
+
+        Raises:
+            ImageRejected: The file cannot be decoded safely.
+        """
+        decoded = open_image(Path(path))
+        matcher = Matcher(self._sessions)
+        found = matcher.find(
+            decoded.pixels,
+            extract_features(decoded),
+            sha256=decoded.sha256,
+            pixel_digest=decoded.pixel_digest,
+        )
+        return [SimilarMatch.from_found(f) for f in found]
 
     def image_paths(self, sha256s: Iterable[str]) -> dict[str, list[str]]:
         """Where each image's file was seen, for the given SHA-256s."""

@@ -330,9 +330,35 @@ def match_caption_command(ctx: click.Context, text: str, as_json: bool) -> None:
             console.print(f"  {title} ({publisher}) #{o.position} [{o.origin}]", markup=False)
 
 
+@cli.command()
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
+@click.pass_context
+def similar(ctx: click.Context, image: Path, as_json: bool) -> None:
+    """Find stored images that show the same photo as IMAGE (which is not ingested).
+
+    Finds copies through crops, mirrors, banners, borders, rotation and re-encoding, and says
+    how IMAGE relates to each.
+    """
+    with _catalogue(ctx) as catalogue:
+        found = catalogue.similar(image)
+    if as_json:
+        _echo_json({"matches": [match.to_dict() for match in found]})
+        return
+    if not found:
+        click.echo("no stored image is the same photo")
+    for match in found:
+        box = f", crop box {match.crop_box}" if match.crop_box else ""
+        distance = f", PDQ distance {match.distance}" if match.distance is not None else ""
+        click.echo(
+            f"{match.sha256[:12]}: {', '.join(match.relation) or 'same photo'}{box}"
+            f" (score {match.score:.2f}, {match.inliers} inliers{distance})"
+        )
+
+
 @cli.group()
 def report() -> None:
-    """Write reports: duplicate captions (more to come)."""
+    """Write reports: duplicate captions, reused photos."""
 
 
 @report.command("captions")
@@ -367,6 +393,34 @@ def report_captions(
     click.echo(
         f"wrote {output} ({chosen}): {len(found.groups)} duplicated caption group(s)", err=True
     )
+
+
+@report.command("reuse")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from -o's ending, else html."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+@click.pass_context
+def report_reuse(ctx: click.Context, fmt: str | None, output: Path | None) -> None:
+    """Reused photos: images that are one photo, how each copy relates to the root.
+
+    Each photo lists its copies (cropped with the crop box, mirrored, resized, overlaid,
+    padded, rotated, re-encoded), every caption and credit it carried, and its earliest
+    appearance in the catalogue with the kind of evidence that dates it.
+    """
+    chosen = choose_format(fmt, output)
+    with _catalogue(ctx) as catalogue:
+        if output is None:
+            catalogue.write_reuse_report(sys.stdout, fmt=chosen)
+            return
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            found = catalogue.write_reuse_report(stream, fmt=chosen)
+    click.echo(f"wrote {output} ({chosen}): {len(found.clusters)} reused photo(s)", err=True)
 
 
 def main() -> None:

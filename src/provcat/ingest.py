@@ -20,6 +20,7 @@ from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.fingerprints import compute
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
+from provcat.matching import Fresh, Matcher, extract_features, features_row, fresh_from
 from provcat.metadata import MetadataField, read_metadata
 from provcat.scraped import ingest_scraped
 
@@ -55,6 +56,8 @@ class IngestResult:
     images_known: int = 0
     appearances_added: int = 0
     appearances_known: int = 0
+    #: Pairs of stored images newly found to be the same photo.
+    matches_added: int = 0
     skipped: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
@@ -67,6 +70,7 @@ class IngestResult:
             "images_known",
             "appearances_added",
             "appearances_known",
+            "matches_added",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped.extend(other.skipped)
@@ -141,6 +145,7 @@ class Ingester:
     ) -> None:
         self._sessions = session_factory
         self._images_dir = images_dir
+        self._matcher: Matcher | None = None
 
     def run(
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
@@ -162,22 +167,38 @@ class Ingester:
         if item.kind == "missing":
             part.rejected.append(Rejected(str(item.path), "no such file or folder"))
             return part
+        fresh: list[Fresh] = []
         with self._sessions() as session:
             try:
                 if item.kind == "manifest":
-                    _ingest_manifest(load_manifest(item.path), session=session, result=part)
+                    _ingest_manifest(
+                        load_manifest(item.path), session=session, result=part, fresh=fresh
+                    )
                 elif item.kind == "article":
                     _ingest_article(
-                        item.path, session=session, result=part, images_dir=self._images_dir
+                        item.path,
+                        session=session,
+                        result=part,
+                        images_dir=self._images_dir,
+                        fresh=fresh,
                     )
                 else:
-                    _image, added = _ingest_image(open_image(item.path), session=session)
+                    _image, added = _ingest_image(
+                        open_image(item.path), session=session, fresh=fresh
+                    )
                     part.images_added += added
                     part.images_known += not added
                 session.commit()
             except InputError as exc:
                 session.rollback()
                 return IngestResult(rejected=[Rejected(exc.path, exc.reason, exc.line)])
+        if fresh:
+            # The images are committed; matching them is a second step that cannot cost them.
+            if self._matcher is None:
+                self._matcher = Matcher(self._sessions)
+            with self._sessions() as session:
+                part.matches_added += self._matcher.add_and_match(fresh, session=session)
+                session.commit()
         return part
 
     def _record_rejections(self, rejected: Sequence[Rejected]) -> None:
@@ -204,10 +225,14 @@ def _ingest_image(
     decoded: DecodedImage,
     *,
     session: Session,
+    fresh: list[Fresh],
     stand_in: bool = False,
     note: str | None = None,
 ) -> tuple[m.Image, bool]:
-    """Catalogue one decoded image; returns its row and whether it was new."""
+    """Catalogue one decoded image; returns its row and whether it was new.
+
+    A new image is appended to ``fresh``, for reuse matching once its transaction commits.
+    """
     path = str(decoded.path.resolve())
     image = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
     if image is not None:
@@ -220,6 +245,7 @@ def _ingest_image(
     # Everything that can fail on bad input happens before any row is written.
     fields = read_metadata(decoded.path, decoded.source)
     prints = compute(decoded.pixels)
+    features = extract_features(decoded)
     image = m.Image(
         sha256=decoded.sha256,
         format=decoded.format,
@@ -260,8 +286,10 @@ def _ingest_image(
         existing = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
         if existing is None:
             raise
-        return _ingest_image(decoded, session=session, stand_in=stand_in, note=note)
+        return _ingest_image(decoded, session=session, fresh=fresh, stand_in=stand_in, note=note)
+    session.add(features_row(image.id, features))
     _embedded_provenance(image, fields, session=session)
+    fresh.append(fresh_from(image, decoded, features, prints.pdq))
     return image, True
 
 
@@ -382,7 +410,9 @@ def _depict(
 # -- manifests --------------------------------------------------------------------------------
 
 
-def _ingest_manifest(manifest: Manifest, *, session: Session, result: IngestResult) -> None:
+def _ingest_manifest(
+    manifest: Manifest, *, session: Session, result: IngestResult, fresh: list[Fresh]
+) -> None:
     entry = manifest.article
     article = session.scalar(select(m.Article).where(m.Article.key == entry.id))
     if article is None:
@@ -415,12 +445,12 @@ def _ingest_manifest(manifest: Manifest, *, session: Session, result: IngestResu
 
     folder = manifest.path.parent
     for image_entry in manifest.images:
-        image = _manifest_image(folder, image_entry, session=session, result=result)
+        image = _manifest_image(folder, image_entry, session=session, result=result, fresh=fresh)
         _manifest_printings(article, image, image_entry, session=session, result=result)
 
 
 def _manifest_image(
-    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult
+    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult, fresh: list[Fresh]
 ) -> m.Image | None:
     """The image of one manifest entry, or None (and a rejection) if its file is unusable."""
     try:
@@ -428,6 +458,7 @@ def _manifest_image(
             image, added = _ingest_image(
                 open_image(folder / entry.file),
                 session=session,
+                fresh=fresh,
                 stand_in=entry.stand_in,
                 note=entry.note,
             )
@@ -480,12 +511,17 @@ def _manifest_printings(
 
 
 def _ingest_article(
-    path: Path, *, session: Session, result: IngestResult, images_dir: Path | None
+    path: Path,
+    *,
+    session: Session,
+    result: IngestResult,
+    images_dir: Path | None,
+    fresh: list[Fresh],
 ) -> None:
     counts = ingest_scraped(
         path,
         session=session,
-        catalogue_image=lambda file: _ingest_image(open_image(file), session=session),
+        catalogue_image=lambda file: _ingest_image(open_image(file), session=session, fresh=fresh),
         images_dir=images_dir,
     )
     result.articles_added += counts.article_added

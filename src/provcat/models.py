@@ -15,9 +15,11 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -337,3 +339,47 @@ class Rejection(Base):
     first_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
     last_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Feature(Base):
+    """An image's local features (ORB keypoints and descriptors), for finding edited copies."""
+
+    __tablename__ = "feature"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), unique=True)
+    #: "orb" (provcat.reuse.features); the blob's own header carries its format version.
+    algorithm: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PhotoMatch(Base):
+    """Two stored images found to be the same photo, and how the copy relates to the reference."""
+
+    __tablename__ = "photo_match"
+    __table_args__ = (UniqueConstraint("reference_id", "copy_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The larger or less edited of the two; crop boxes are in its pixel coordinates.
+    reference_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), index=True
+    )
+    copy_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    #: Space-separated relation kinds: identical_file, same_pixels, reencoded, resized,
+    #: cropped, mirrored, rotated, overlaid, padded.
+    kinds: Mapped[str] = mapped_column(String(255))
+    crop_left: Mapped[int | None] = mapped_column(Integer)
+    crop_top: Mapped[int | None] = mapped_column(Integer)
+    crop_right: Mapped[int | None] = mapped_column(Integer)
+    crop_bottom: Mapped[int | None] = mapped_column(Integer)
+    inliers: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    rotation_degrees: Mapped[float] = mapped_column(Float)
+    scale: Mapped[float] = mapped_column(Float)
+    #: Smallest Hamming distance between the two PDQ hashes over the 8 rotations and flips.
+    pdq_distance: Mapped[int | None] = mapped_column(Integer)
+    found_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+
+    reference: Mapped[Image] = relationship(foreign_keys=[reference_id])
+    copy: Mapped[Image] = relationship(foreign_keys=[copy_id])

@@ -1,8 +1,8 @@
 """Which stored images are the same photo: identical pixels, or PDQ hashes within Meta's threshold.
 
-This is the global-hash notion of "same photo": it catches byte copies, re-saves with new
-metadata, re-encodes and resizes. Crops, mirrors, borders and rotations need local features and
-are the reuse matcher's job; until then they count as different photos here.
+Global hashes catch byte copies, re-saves with new metadata, re-encodes and resizes; crops,
+mirrors, borders and rotations come from the matches the reuse matcher recorded
+(provcat.matching), which :func:`photo_ids` joins in.
 """
 
 from __future__ import annotations
@@ -106,5 +106,20 @@ def load_prints(*, session: Session) -> list[StoredPrint]:
 
 
 def photo_ids(*, session: Session) -> dict[int, int]:
-    """``{image_id: photo_id}`` for the whole catalogue."""
-    return group_photos(load_prints(session=session))
+    """``{image_id: photo_id}`` for the whole catalogue.
+
+    Global hashes group re-encodes and resizes; the recorded reuse matches (local features,
+    verified geometrically) add crops, mirrors, banners and borders.
+    """
+    prints = load_prints(session=session)
+    photos = group_photos(prints)
+    index = {p.image_id: i for i, p in enumerate(prints)}
+    sets = _UnionFind(len(prints))
+    for image_id, photo in photos.items():
+        sets.union(index[image_id], index[photo])
+    for reference, copy in session.execute(
+        select(m.PhotoMatch.reference_id, m.PhotoMatch.copy_id)
+    ):
+        if reference in index and copy in index:
+            sets.union(index[reference], index[copy])
+    return {p.image_id: prints[sets.find(i)].image_id for i, p in enumerate(prints)}

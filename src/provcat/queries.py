@@ -451,9 +451,7 @@ def list_agents(*, session: Session) -> list[AgentInfo]:
     images = {
         agent_id: int(n)
         for agent_id, n in session.execute(
-            select(
-                m.ProvenanceLink.agent_id, func.count(func.distinct(m.ProvenanceChain.image_id))
-            )
+            select(m.ProvenanceLink.agent_id, func.count(func.distinct(m.ProvenanceChain.image_id)))
             .join(m.ProvenanceChain, m.ProvenanceChain.id == m.ProvenanceLink.chain_id)
             .where(m.ProvenanceLink.agent_id.is_not(None))
             .group_by(m.ProvenanceLink.agent_id)

@@ -6,15 +6,17 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from PIL import Image
+from PIL import Image, ImageDraw, ImageOps
 
 from provcat.errors import CatalogueError
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
+from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
+from provcat.reports.reuse import ReuseReport
 
 FORMATS = ("html", "md", "json", "csv")
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
@@ -46,14 +48,37 @@ def choose_format(fmt: str | None, output: Path | None) -> str:
     return "html"
 
 
-def thumbnail_uri(paths: list[str]) -> str | None:
-    """A small JPEG data URI of the first of ``paths`` that can be read, or None."""
+def thumbnail_uri(
+    paths: Sequence[str],
+    *,
+    boxes: Sequence[tuple[int, int, int, int]] = (),
+    side: int = THUMBNAIL_SIDE,
+) -> str | None:
+    """A small JPEG data URI of the first of ``paths`` that can be read, or None.
+
+    Args:
+        paths: Candidate files of one image.
+        boxes: Rectangles in the image's upright pixel coordinates to draw on the thumbnail
+            (where crops of it came from).
+        side: Longest side of the thumbnail.
+    """
     for path in paths:
         try:
             with Image.open(path) as image:
-                image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))
-                small = image.convert("RGB")
-                small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+                turned = image.getexif().get(0x0112) in (5, 6, 7, 8)
+                full_width = image.height if turned else image.width
+                image.draft("RGB", (side * 2, side * 2))
+                small = ImageOps.exif_transpose(image).convert("RGB")
+                small.thumbnail((side, side))
+                # Boxes are in full-size upright pixels; draft() may already have shrunk it.
+                scale = small.width / full_width
+                draw = ImageDraw.Draw(small)
+                for left, top, right, bottom in boxes:
+                    draw.rectangle(
+                        (left * scale, top * scale, right * scale, bottom * scale),
+                        outline=(255, 40, 40),
+                        width=2,
+                    )
                 buffer = io.BytesIO()
                 small.save(buffer, "JPEG", quality=80)
         except (OSError, ValueError, Image.DecompressionBombError):
@@ -188,4 +213,108 @@ CAPTION_WRITERS: dict[str, Writer] = {
     "csv": write_caption_csv,
     "md": write_caption_markdown,
     "html": write_caption_html,
+}
+
+
+def write_reuse_csv(report: ReuseReport, out: TextIO, **_: Any) -> None:
+    """One row per stored image of a reused photo."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "cluster",
+            "root",
+            "sha256",
+            "relation",
+            "crop_box",
+            "via",
+            "score",
+            "width",
+            "height",
+            "stand_in",
+            "flags",
+            "earliest_published",
+            "earliest_publisher",
+        ]
+    )
+    for number, cluster in enumerate(report.clusters, start=1):
+        observed = cluster.earliest.get("observed") or {}
+        for member in cluster.members:
+            writer.writerow(
+                [
+                    number,
+                    cluster.root,
+                    member.sha256,
+                    " ".join(member.relation),
+                    " ".join(map(str, member.crop_box)) if member.crop_box else "",
+                    member.via or "",
+                    f"{member.score:.4f}" if member.score is not None else "",
+                    member.width,
+                    member.height,
+                    "yes" if member.stand_in else "no",
+                    " ".join(cluster.flags),
+                    observed.get("published") or "",
+                    _cell(observed.get("publisher") or ""),
+                ]
+            )
+
+
+def write_reuse_markdown(report: ReuseReport, out: TextIO, **_: Any) -> None:
+    """Readable in a terminal and in a notes app."""
+    out.write("# Reused photos\n\n")
+    if report.stand_ins:
+        out.write("Some images in this catalogue are stand-ins, not the original photographs.\n\n")
+    out.write(f"{len(report.clusters)} photo(s) held as more than one image.\n")
+    for number, cluster in enumerate(report.clusters, start=1):
+        out.write(f"\n## {number}. Photo {cluster.root[:12]} ({len(cluster.members)} images)\n\n")
+        for flag in cluster.flags:
+            out.write(f"- flag: {REUSE_FLAG_WORDS[flag]}\n")
+        out.write("\nImages:\n\n")
+        for member in cluster.members:
+            box = f", crop box {member.crop_box}" if member.crop_box else ""
+            via = f", measured against {member.via[:12]}" if member.via else ""
+            stand_in = " (stand-in)" if member.stand_in else ""
+            relation = ", ".join(member.relation) or "same photo"
+            out.write(
+                f"- {member.sha256[:12]}{stand_in} {member.width}x{member.height}: "
+                f"{relation}{box}{via}\n"
+            )
+        observed = cluster.earliest.get("observed")
+        if observed:
+            out.write(
+                f"\nEarliest in this catalogue: {observed['published']} "
+                f"({observed['evidence']}), {_md(observed['publisher'] or 'publisher unknown')}, "
+                f"{_md(observed['article'] or '')}\n"
+            )
+        claimed = cluster.earliest.get("claimed")
+        if claimed:
+            out.write(f"Earliest claimed: {_md(claimed['value'])} ({claimed['field']})\n")
+        if cluster.captions:
+            out.write("\nCaptions:\n\n")
+            for caption in cluster.captions:
+                out.write(f"- [{caption['origin']}] {_md(caption['text'])}\n")
+        if cluster.credits:
+            out.write("\nCredits:\n\n")
+            for credit in cluster.credits:
+                chain = " -> ".join(
+                    (link["agent"] or "(unknown)") + f" [{link['role']}]"
+                    for link in credit["chain"]
+                )
+                out.write(f"- [{credit['origin']}] {_md(chain)}\n")
+
+
+def write_reuse_html(
+    report: ReuseReport, out: TextIO, *, thumbnails: Mapping[str, str | None] | None = None
+) -> None:
+    """One self-contained page: each photo's images, crop boxes drawn on the root."""
+    template = _ENV.get_template("reuse.html.j2")
+    out.write(
+        template.render(report=report, flag_words=REUSE_FLAG_WORDS, thumbnails=thumbnails or {})
+    )
+
+
+REUSE_WRITERS: dict[str, Writer] = {
+    "json": write_json,
+    "csv": write_reuse_csv,
+    "md": write_reuse_markdown,
+    "html": write_reuse_html,
 }

@@ -1,0 +1,158 @@
+"""Reused photos in the catalogue: matches found at ingest, clusters, the report, `similar`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageOps
+from sqlalchemy import func, select
+
+from provcat import models as m
+from provcat.catalogue import Catalogue
+from provcat.cli import cli
+
+from .imagegen import photo
+from .paths import CATALOGUE_DIR, MONTENEGRO, REPO
+
+DEMO = CATALOGUE_DIR / "montenegro-reuse-demo"
+SCHEMA = json.loads((REPO / "docs" / "schemas" / "reuse.schema.json").read_text("utf-8"))
+#: Relation kinds the matcher reports (re-encoding is implied by any other edit, and a banner
+#: drawn inside a padded border is no overlay of the picture).
+REPORTED = {"resized", "cropped", "mirrored", "rotated", "overlaid", "padded"}
+
+
+@pytest.fixture
+def demo(catalogue: Catalogue) -> Catalogue:
+    """A catalogue holding the Montenegro record and its synthetic republished copies."""
+    result = catalogue.ingest([CATALOGUE_DIR])
+    assert result.rejected == []
+    return catalogue
+
+
+def truth() -> list[dict]:  # type: ignore[type-arg]
+    """What scripts/derive_copies.py did to each copy."""
+    return json.loads((DEMO / "expected.json").read_text("utf-8"))["copies"]
+
+
+def sha_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_derived_copy_is_found_with_its_relation(demo: Catalogue) -> None:
+    clusters = demo.reused_photos()
+    member_of = {x.sha256: (c, x) for c in clusters for x in c.members}
+    for copy in truth():
+        source = sha_of(MONTENEGRO / "images" / copy["source"])
+        derived = sha_of(DEMO / copy["file"])
+        cluster, member = member_of[derived]
+        assert cluster.root == source, copy["file"]
+        assert member.via is None
+        assert set(member.relation) == set(copy["kinds"]) & REPORTED, copy["file"]
+        if copy["crop_box"] is None:
+            assert member.crop_box is None
+        else:
+            assert member.crop_box is not None
+            for got, want in zip(member.crop_box, copy["crop_box"], strict=True):
+                assert abs(got - want) <= 8, (copy["file"], member.crop_box, copy["crop_box"])
+    # The four originals are four different photos; nothing else is joined.
+    assert len(clusters) == 4
+    assert sum(len(c.members) for c in clusters) == 4 + len(truth())
+
+
+def test_cluster_gathers_captions_credits_and_earliest(demo: Catalogue) -> None:
+    plotters = sha_of(MONTENEGRO / "images" / "02-surveillance-belgrade-meeting.jpg")
+    [cluster] = [c for c in demo.reused_photos() if c.root == plotters]
+    texts = {c["text"] for c in cluster.captions}
+    assert any(t.startswith("'Plotters':") for t in texts)
+    assert any(t.startswith("Synthetic demo caption") for t in texts)
+    assert "different_captions" in cluster.flags
+    assert "different_publishers" in cluster.flags
+    assert "edited_copies" in cluster.flags
+    observed = cluster.earliest["observed"]
+    assert observed["publisher"] == "DailyMail.co.uk"
+    assert observed["published"] == "2017-04"
+    assert observed["evidence"] == "publication date"
+    assert "not necessarily" in cluster.earliest["note"]
+
+
+def test_reuse_report_formats(demo: Catalogue) -> None:
+    out = io.StringIO()
+    demo.write_reuse_report(out, fmt="json")
+    data = json.loads(out.getvalue())
+    jsonschema.validate(data, SCHEMA)
+    assert len(data["clusters"]) == 4
+    for fmt, start in (("md", "# Reused photos\n"), ("csv", "cluster,root,sha256,relation")):
+        out = io.StringIO()
+        demo.write_reuse_report(out, fmt=fmt)
+        assert out.getvalue().startswith(start)
+    out = io.StringIO()
+    demo.write_reuse_report(out, fmt="html")
+    page = out.getvalue()
+    assert page.count('class="member root"') == 4
+    assert page.count('src="data:image/jpeg;base64,') == 9
+
+
+def test_matching_is_incremental(catalogue: Catalogue) -> None:
+    first = catalogue.ingest([MONTENEGRO])
+    assert first.matches_added == 0
+    second = catalogue.ingest([DEMO])
+    # Each copy matches its original; copies of one photo may also match each other.
+    assert second.matches_added >= len(truth())
+    with catalogue.session() as session:
+        before = session.scalar(select(func.count()).select_from(m.PhotoMatch))
+    again = catalogue.ingest([CATALOGUE_DIR])
+    assert again.matches_added == 0
+    with catalogue.session() as session:
+        assert session.scalar(select(func.count()).select_from(m.PhotoMatch)) == before
+
+
+def test_similar_answers_for_an_outside_image(demo: Catalogue, tmp_path: Path) -> None:
+    source = MONTENEGRO / "images" / "04-surveillance-bench.jpg"
+    with Image.open(source) as image:
+        ImageOps.mirror(image.crop((100, 40, 600, 400))).save(tmp_path / "q.jpg", quality=70)
+    matches = demo.similar(tmp_path / "q.jpg")
+    assert matches
+    best = matches[0]
+    assert best.sha256 in {sha_of(source), sha_of(DEMO / "images" / "cropped-banner-reencoded.jpg")}
+    top = next(x for x in matches if x.sha256 == sha_of(source))
+    assert {"cropped", "mirrored"} <= set(top.relation)
+    assert top.crop_box is not None
+    photo(5).save(tmp_path / "unrelated.jpg")
+    assert demo.similar(tmp_path / "unrelated.jpg") == []
+
+
+def test_different_stand_ins_are_not_the_same_photo(catalogue: Catalogue) -> None:
+    """The four stand-ins share drawn labels and a face: a hard negative among themselves."""
+    catalogue.ingest([MONTENEGRO])
+    assert catalogue.reused_photos() == []
+    for path in sorted((MONTENEGRO / "images").glob("*.jpg")):
+        found = catalogue.similar(path)
+        assert [x.sha256 for x in found] == [sha_of(path)]
+        assert found[0].relation == ("identical_file", "same_pixels")
+
+
+def test_similar_cli(db_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["--db", db_url, "ingest", str(MONTENEGRO)], catch_exceptions=False)
+    with Image.open(MONTENEGRO / "images" / "03-portrait-djukanovic.jpg") as image:
+        image.resize((320, 213)).save(tmp_path / "small.jpg", quality=60)
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "similar", "--json", str(tmp_path / "small.jpg")],
+        catch_exceptions=False,
+    )
+    [match] = json.loads(result.stdout)["matches"]
+    assert set(match) >= {"sha256", "relation", "distance", "crop_box", "score"}
+    assert "resized" in match["relation"]
+    assert match["distance"] is not None
+    assert match["distance"] <= 31
+    result = runner.invoke(cli, ["--db", db_url, "similar", str(tmp_path / "nope.jpg")])
+    assert result.exit_code == 1
+    assert "nope.jpg" in result.stderr
