@@ -67,3 +67,43 @@ def test_caption_report_renders_with_thumbnails(
     assert errors == []
     page.screenshot(path=str(tmp_path / "captions.png"), full_page=True)
     page.close()
+
+
+def test_reuse_report_renders_roots_and_crop_boxes(
+    catalogue: Catalogue, tmp_path: Path, browser: object
+) -> None:
+    from .paths import CATALOGUE_DIR
+
+    catalogue.ingest([CATALOGUE_DIR])
+    target = tmp_path / "reuse.html"
+    with target.open("w", encoding="utf-8") as out:
+        catalogue.write_reuse_report(out, fmt="html")
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(target.as_uri())
+    assert page.locator("section.cluster").count() == 4
+    assert page.locator("figure.root").count() == 4
+    images = page.evaluate(
+        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    assert len(images) == 9
+    assert all(done and width > 0 and height > 0 for done, width, height in images)
+    relations = page.locator("figure.member:not(.root) .relation").all_inner_texts()
+    assert any("cropped" in r for r in relations)
+    assert any("mirrored" in r for r in relations)
+    assert any("padded" in r for r in relations)
+    # The crop boxes are drawn on the roots: their thumbnails hold the red outline colour.
+    roots_with_boxes = page.evaluate(
+        """Array.from(document.querySelectorAll('figure.root img')).map(img => {
+             const c = document.createElement('canvas');
+             c.width = img.naturalWidth; c.height = img.naturalHeight;
+             const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+             const d = g.getImageData(0, 0, c.width, c.height).data;
+             let red = 0;
+             for (let i = 0; i < d.length; i += 4)
+               if (d[i] > 200 && d[i + 1] < 90 && d[i + 2] < 90) red++;
+             return red;
+           })"""
+    )
+    assert sum(1 for red in roots_with_boxes if red > 50) == 2
+    page.screenshot(path=str(tmp_path / "reuse.png"), full_page=True)
+    page.close()
