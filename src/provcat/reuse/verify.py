@@ -43,6 +43,9 @@ MIN_INLIERS: Final = 15
 #: gave 37 inliers covering 43%; heavy JPEG and quarter-area crops of real copies 46-47%
 #: with 60 or more inliers).
 MIN_COVERAGE: Final = 0.4
+#: How close (share of the reference's diagonal) mapped frame corners must be to count as the
+#: whole frame mapped onto the whole frame.
+FRAME_TOLERANCE: Final = 0.015
 WEAK_FIT_COVERAGE: Final = 0.5
 STRONG_INLIERS: Final = 50
 
@@ -165,6 +168,11 @@ def verify(
     score = coverage * min(1.0, best.inliers / (2 * MIN_INLIERS))
     one_motion = best.second_inliers < max(MIN_INLIERS + 5, SECOND_SHARE * best.inliers)
     needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
+    if _frame_aligned(a, b, best):
+        # The fit maps b's whole frame onto a's whole frame: the same picture at another size
+        # (or mirrored). Keypoints of a flat, heavily re-encoded picture may bunch in a few
+        # cells; the frames' agreement is evidence enough that the rest is the same too.
+        needed = 0.0
     comparison = None
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
@@ -174,6 +182,15 @@ def verify(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
         )
     return _classify(a, b, best, score, comparison, b_pixels)
+
+
+def _frame_aligned(a: Features, b: Features, best: Fit) -> bool:
+    """Whether every corner of b's frame lands within FRAME_TOLERANCE of a corner of a's."""
+    mapped = apply(best.matrix, rectangle(b.width, b.height))
+    corners = rectangle(a.width, a.height)
+    tolerance = FRAME_TOLERANCE * float(np.hypot(a.width, a.height))
+    distances = np.linalg.norm(mapped[:, None, :] - corners[None, :, :], axis=2)
+    return bool((distances.min(axis=1) <= tolerance).all())
 
 
 def _no_relation(inliers: int) -> Relation:
