@@ -1,4 +1,4 @@
-"""Is a copy the same photo as a reference image, and how was it edited? (geometric verification).
+"""Is a copy the same photo as a reference image, and how was it edited? (verification).
 
 The rule for "same photo" (docs/reuse.md explains the measurements behind the numbers):
 
@@ -9,7 +9,10 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    reference's coordinates) where both images have keypoints, at least :data:`MIN_COVERAGE`
    hold an inlier (:data:`WEAK_FIT_COVERAGE` when there are fewer than
    :data:`STRONG_INLIERS` inliers). Shared text strips or a shared drawn face match a small
-   part of the picture; a copy matches nearly all of it, and
+   part of the picture; a copy matches nearly all of it. Coverage is not asked for when the
+   fit maps the copy's whole frame onto the reference's whole frame (corners within
+   :data:`FRAME_TOLERANCE` of the diagonal): a flat picture compressed hard may keep its
+   keypoints in a few cells, and a crop, a moved camera or a stereo view never does that; and
 3. the matches the transform leaves out do not fit a second, different similarity with
    :data:`SECOND_SHARE` of the first one's inliers: two viewpoints of one scene (a stereo pair)
    match plane by plane at different shifts, a copy has a single motion.
