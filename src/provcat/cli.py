@@ -6,10 +6,10 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from rich.console import Console
@@ -383,16 +383,31 @@ def report_captions(
     Exact duplicates differ only in quotes, dashes, spacing or case; near duplicates differ by
     a few letters, a dropped word, a label or a credit (docs/duplicates.md).
     """
+    _write_report(
+        ctx,
+        fmt,
+        output,
+        lambda cat, out, chosen: cat.write_caption_report(out, fmt=chosen, threshold=threshold),
+        lambda report: f"{len(report.groups)} duplicated caption group(s)",
+    )
+
+
+def _write_report(
+    ctx: click.Context,
+    fmt: str | None,
+    output: Path | None,
+    write: Callable[[Catalogue, TextIO, str], Any],
+    summary: Callable[[Any], str],
+) -> None:
+    """Write a report to ``output`` (or standard output) in the chosen format."""
     chosen = choose_format(fmt, output)
     with _catalogue(ctx) as catalogue:
         if output is None:
-            catalogue.write_caption_report(sys.stdout, fmt=chosen, threshold=threshold)
+            write(catalogue, sys.stdout, chosen)
             return
         with output.open("w", encoding="utf-8", newline="") as stream:
-            found = catalogue.write_caption_report(stream, fmt=chosen, threshold=threshold)
-    click.echo(
-        f"wrote {output} ({chosen}): {len(found.groups)} duplicated caption group(s)", err=True
-    )
+            report = write(catalogue, stream, chosen)
+    click.echo(f"wrote {output} ({chosen}): {summary(report)}", err=True)
 
 
 @report.command("reuse")
@@ -413,14 +428,13 @@ def report_reuse(ctx: click.Context, fmt: str | None, output: Path | None) -> No
     padded, rotated, re-encoded), every caption and credit it carried, and its earliest
     appearance in the catalogue with the kind of evidence that dates it.
     """
-    chosen = choose_format(fmt, output)
-    with _catalogue(ctx) as catalogue:
-        if output is None:
-            catalogue.write_reuse_report(sys.stdout, fmt=chosen)
-            return
-        with output.open("w", encoding="utf-8", newline="") as stream:
-            found = catalogue.write_reuse_report(stream, fmt=chosen)
-    click.echo(f"wrote {output} ({chosen}): {len(found.clusters)} reused photo(s)", err=True)
+    _write_report(
+        ctx,
+        fmt,
+        output,
+        lambda cat, out, chosen: cat.write_reuse_report(out, fmt=chosen),
+        lambda report: f"{len(report.clusters)} reused photo(s)",
+    )
 
 
 def main() -> None:
