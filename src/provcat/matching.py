@@ -213,8 +213,15 @@ class Matcher:
             if image_id == exclude or image_id not in self._features:
                 continue
             stored = self._features[image_id]
-            stored_pixels = self._pixels_of(image_id)
             identical = sha256 is not None and self._stored.shas[image_id] == sha256
+            same = image_id in same_digest
+            if not (identical or same):
+                # Features alone settle most candidates; only a likely match is worth
+                # decoding the stored file for the pixel checks (overlays, borders).
+                first = verify(stored, features, b_mirrored=flipped)
+                if not first.same_photo:
+                    continue
+            stored_pixels = self._pixels_of(image_id)
             relation = verify(
                 stored,
                 features,
@@ -222,7 +229,7 @@ class Matcher:
                 b_pixels=pixels,
                 b_mirrored=flipped,
                 identical_file=identical,
-                same_pixels=image_id in same_digest,
+                same_pixels=same,
             )
             query_is_reference = False
             larger_picture = relation.direction == "b_contains_a" and "padded" not in relation.kinds
