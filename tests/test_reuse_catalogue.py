@@ -156,3 +156,39 @@ def test_similar_cli(db_url: str, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--db", db_url, "similar", str(tmp_path / "nope.jpg")])
     assert result.exit_code == 1
     assert "nope.jpg" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("2016:10:20 12:00:00", "2016-10-20"),
+        ("20161020", "2016-10-20"),
+        ("2016-10-20T12:00:00+01:00", "2016-10-20"),
+        ("2016:02:30 00:00:00", None),
+        ("0000:00:00 00:00:00", None),
+        ("last Tuesday", None),
+    ],
+)
+def test_claimed_dates_compare_as_days(value: str, day: str | None) -> None:
+    from provcat.reports.reuse import claimed_day
+
+    assert claimed_day(value) == day
+
+
+def test_earliest_claimed_date_across_copies(catalogue: Catalogue, tmp_path: Path) -> None:
+    picture = photo(21, (640, 480))
+    for name, size, stamp in (
+        ("big.jpg", (640, 480), "2019:05:02 10:00:00"),
+        ("small.jpg", (320, 240), "2018:12:31 23:00:00"),
+    ):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = stamp  # DateTimeOriginal
+        picture.resize(size).save(tmp_path / name, quality=90, exif=exif)
+    catalogue.ingest([tmp_path])
+    [cluster] = catalogue.reused_photos()
+    claimed = cluster.earliest["claimed"]
+    assert claimed["value"] == "2018-12-31"
+    assert claimed["as_written"] == "2018:12:31 23:00:00"
+    assert claimed["image"] == sha_of(tmp_path / "small.jpg")
+    assert cluster.earliest["observed"] is None
+    assert cluster.root == sha_of(tmp_path / "big.jpg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -265,9 +266,9 @@ def _earliest(images: Iterable[m.Image]) -> dict[str, Any]:
             if observed is None or article.published < observed[0]:
                 observed = (article.published, article, image.sha256)
         for f in image.metadata_fields:
-            dated = f.property == "date_created" and f.value.strip()
-            if dated and (claimed is None or f.value < claimed[0]):
-                claimed = (f.value, f, image.sha256)
+            day = claimed_day(f.value) if f.property == "date_created" else None
+            if day is not None and (claimed is None or day < claimed[0]):
+                claimed = (day, f, image.sha256)
     out: dict[str, Any] = {"note": EARLIEST_NOTE, "observed": None, "claimed": None}
     if observed is not None:
         _, article, sha = observed
@@ -281,14 +282,33 @@ def _earliest(images: Iterable[m.Image]) -> dict[str, Any]:
             "image": sha,
         }
     if claimed is not None:
-        value, f, sha = claimed
+        day, f, sha = claimed
         out["claimed"] = {
             "evidence": "embedded metadata date (anyone can edit it)",
-            "value": value,
+            "value": day,
+            "as_written": f.value,
             "field": f"{f.standard} {f.key}",
             "image": sha,
         }
     return out
+
+
+_DAY = re.compile(r"(\d{4})[:\-]?(\d{2})[:\-]?(\d{2})")
+
+
+def claimed_day(value: str) -> str | None:
+    """The day a metadata date names, as YYYY-MM-DD, whatever the standard's format.
+
+    EXIF writes "2016:10:20 12:00:00", IIM "20161020", XMP "2016-10-20T12:00:00+01:00"; they
+    are compared as days. None when the value names no valid day.
+    """
+    match = _DAY.search(value)
+    if match is None:
+        return None
+    try:
+        return dt.date(*map(int, match.groups())).isoformat()
+    except ValueError:
+        return None
 
 
 def _flags(
