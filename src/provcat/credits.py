@@ -8,6 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from provcat.credit_words import (
+    ALIASES,
+    ANONYMOUS_WORDS,
+    GENERIC,
+    KNOWN_ORGANISATIONS,
+    MARKERS,
+    NOTES,
+    ORG_WORDS,
+    PARTICLES,
+    QUOTE_DASH_FOLD,
+)
+
 __all__ = [
     "PROV_TERMS",
     "ROLES",
@@ -35,103 +47,6 @@ PROV_TERMS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-# fmt: off
-# Keys (see agent_key) of wire agencies, picture libraries, broadcasters and platforms. A
-# slash is split only when one side is one of these: that is what makes it the wire convention.
-_KNOWN_ORGANISATIONS = frozenset(
-    {
-        # wire agencies and picture agencies
-        "reuters", "ap", "afp", "getty images", "epa", "efe", "epa efe", "pa", "dpa", "ansa",
-        "anp", "xinhua", "tass", "itar tass", "ria novosti", "sputnik", "anadolu",
-        "anadolu agency", "kyodo", "kyodo news", "yonhap", "aap", "canadian press", "bloomberg",
-        "nurphoto", "sipa", "sipa usa", "zuma press", "zuma wire", "rex", "rex features",
-        "shutterstock", "alamy", "alamy live news", "istock", "corbis", "magnum photos",
-        "polaris", "redux", "abaca", "splash news", "backgrid", "ukrinform", "unian", "interfax",
-        "tasnim", "wana", "imago", "picture alliance", "belga", "tt", "ntb", "lehtikuva",
-        "ritzau", "ctk", "pap", "mti", "hina", "tanjug", "beta", "mina", "pixsell",
-        "unsplash", "pexels", "dreamstime", "adobe stock", "maxar technologies",
-        "planet labs", "airbus",
-        # broadcasters and newsrooms commonly credited as suppliers
-        "sky news", "bbc", "bbc news", "cnn", "itv news", "channel 4 news", "al jazeera",
-        "nbc news", "abc news", "cbs news", "fox news", "france 24", "euronews", "dw", "rt",
-        # platforms a picture is taken from
-        "facebook", "twitter", "instagram", "telegram", "youtube", "tiktok", "whatsapp",
-        "vkontakte", "vk", "reddit", "snapchat", "weibo", "wechat", "flickr",
-        "wikimedia commons", "google maps", "google earth",
-    }
-)
-
-# Spellings of one organisation that must compare equal; targets are never themselves keys here,
-# which keeps agent_key idempotent.
-_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "associated press": "ap", "ap photo": "ap", "agence france presse": "afp",
-        "afp photo": "afp", "thomson reuters": "reuters", "european pressphoto agency": "epa",
-        "press association": "pa", "pa wire": "pa", "pa images": "pa", "pa media": "pa",
-        "getty": "getty images", "deutsche presse agentur": "dpa", "istockphoto": "istock",
-        "twitter x": "twitter", "x twitter": "twitter", "x formerly twitter": "twitter",
-        "x formerly known as twitter": "twitter", "maxar": "maxar technologies",
-        "planet labs pbc": "planet labs",
-    }
-)
-
-# Words that say a name is an organisation; the text says so, so this is not a guess.
-_ORG_WORDS = frozenset(
-    {
-        "news", "agency", "agencies", "press", "images", "photos", "pictures", "media", "tv",
-        "television", "radio", "broadcasting", "broadcaster", "network", "channel", "times",
-        "post", "herald", "telegraph", "guardian", "journal", "gazette", "tribune", "daily",
-        "ministry", "department", "office", "service", "services", "police", "army", "military",
-        "forces", "navy", "government", "council", "committee", "commission", "bureau",
-        "institute", "university", "foundation", "association", "federation", "organisation",
-        "organization", "company", "corporation", "corp", "inc", "ltd", "llc", "plc", "gmbh",
-        "group", "society", "trust", "union", "party", "parliament", "kremlin", "presidency",
-        "administration", "embassy", "museum", "library", "archive", "archives", "collection",
-        "studio", "studios", "productions", "centre", "center", "centres", "centers",
-        "hospital", "command", "directorate", "authority", "authorities", "club", "nasa", "nato",
-    }
-)
-
-# Words that say the agent is deliberately or necessarily not named.
-_ANONYMOUS_WORDS = frozenset(
-    {
-        "unnamed", "anonymous", "anon", "undisclosed", "unidentified", "unknown", "withheld",
-        "unspecified", "unattributed", "uncredited", "stringer",
-    }
-)
-
-# Credits that describe how a picture came, not who made it ("Handout via Reuters"). They stay
-# in the chain as agents of kind "unknown", except inside a wire group that names the party
-# that handed the picture out ("Ministry of Defence/Handout"), where they only qualify it.
-_MARKERS = frozenset(
-    {
-        "handout", "handout photo", "handout picture", "handout image", "family handout",
-        "supplied", "supplied photo", "supplied picture", "supplied image", "social media",
-        "pool", "pool photo", "pool picture", "collect", "collect picture", "courtesy",
-    }
-)
-
-# Annotations that name no one: dropped from the chain.
-_NOTES = frozenset({"file", "file photo", "file picture", "file image", "archive photo"})
-
-# Words that stand for "the picture" before a "via": "Photo via Reuters" names no originator.
-_GENERIC = frozenset(
-    {
-        "photo", "photos", "photograph", "picture", "pictures", "pic", "image", "images",
-        "video", "footage", "still", "screenshot", "screengrab", "screen grab",
-    }
-)
-
-_PARTICLES = frozenset(
-    {
-        "de", "da", "di", "del", "della", "der", "den", "van", "von", "bin", "ibn", "al", "el",
-        "le", "la", "du", "dos", "das", "ter", "ten", "abu", "ben", "st", "mac",
-    }
-)
-
-_QUOTE_DASH_FOLD = str.maketrans("‘’‚‛′‹›`“”„‟″«»‐‑‒–—―−﹘", "'" * 8 + '"' * 7 + "-" * 8)
-
-# fmt: on
 _LABEL_RE = re.compile(
     r"^(?:(?:photo(?:graph)?s?|photography|pic(?:ture)?s?|images?|video|footage"
     r"|credits?|sources?)(?:\s+(?:credits?|sources?))?\s*[:\-–—]\s*"
@@ -225,7 +140,7 @@ def agent_key(name: str) -> str:
 
 
 def _key_once(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTE_DASH_FOLD)
+    text = unicodedata.normalize("NFKC", text).translate(QUOTE_DASH_FOLD)
     text = unicodedata.normalize("NFKC", text.casefold())
     out: list[str] = []
     for ch in text:
@@ -240,7 +155,7 @@ def _key_once(text: str) -> str:
     key = " ".join("".join(out).split())
     while key.startswith("the "):
         key = key[4:]
-    return _ALIASES.get(key, key)
+    return ALIASES.get(key, key)
 
 
 def is_known_organisation(name: str) -> bool:
@@ -250,7 +165,7 @@ def is_known_organisation(name: str) -> bool:
     Args:
         name: An agent name as written ("REUTERS", "The Associated Press", "Twitter/X").
     """
-    return agent_key(name) in _KNOWN_ORGANISATIONS
+    return agent_key(name) in KNOWN_ORGANISATIONS
 
 
 def parse_credit(raw: str | None) -> CreditChain:
@@ -289,7 +204,7 @@ def parse_credit(raw: str | None) -> CreditChain:
     groups: list[list[AgentRef]] = []
     for index, segment in enumerate(segments):
         tidy, _ = _tidy(segment)
-        if not tidy or agent_key(tidy) in _GENERIC:
+        if not tidy or agent_key(tidy) in GENERIC:
             groups.append([])
         else:
             groups.append(_parse_group(tidy, person_label=person_label and index == 0))
@@ -370,7 +285,7 @@ def _contiguous(short: list[str], long: list[str]) -> bool:
 
 
 def _light_fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTE_DASH_FOLD).casefold()
+    text = unicodedata.normalize("NFKC", text).translate(QUOTE_DASH_FOLD).casefold()
     return " ".join(text.split())
 
 
@@ -450,12 +365,12 @@ def _outer_pair(text: str) -> bool:
 def _make_agent(name: str, *, kind: str | None = None) -> AgentRef:
     key = agent_key(name)
     tokens = key.split()
-    if any(t in _ANONYMOUS_WORDS for t in tokens):
+    if any(t in ANONYMOUS_WORDS for t in tokens):
         return AgentRef(name=name, key=key, kind="anonymous", anonymous=True)
     if kind is None:
-        if key in _MARKERS:
+        if key in MARKERS:
             kind = "unknown"
-        elif key in _KNOWN_ORGANISATIONS or any(t in _ORG_WORDS for t in tokens):
+        elif key in KNOWN_ORGANISATIONS or any(t in ORG_WORDS for t in tokens):
             kind = "organisation"
         else:
             kind = "unknown"
@@ -465,9 +380,9 @@ def _make_agent(name: str, *, kind: str | None = None) -> AgentRef:
 def _parse_group(text: str, *, person_label: bool) -> list[AgentRef]:
     """Agents of one via-segment: a wire slash group, "Name for Outlet", or one name."""
     key = agent_key(text)
-    if key in _NOTES:
+    if key in NOTES:
         return []
-    if key in _KNOWN_ORGANISATIONS or key in _MARKERS:
+    if key in KNOWN_ORGANISATIONS or key in MARKERS:
         return [_make_agent(text)]
     photo = _PHOTO_SUFFIX_RE.match(text)
     if photo and is_known_organisation(photo.group(1)):
@@ -503,15 +418,15 @@ def _parse_slashes(text: str) -> list[AgentRef] | None:
         part = _WIRE_SUFFIX_RE.sub("", part)
         key = agent_key(part)
         photo = _PHOTO_SUFFIX_RE.match(part)
-        if key in _NOTES:
+        if key in NOTES:
             wire = True
-        elif key in _MARKERS:
+        elif key in MARKERS:
             wire = True
             markers.append(_make_agent(part))
         elif photo:
             wire = True
             orgs.append(_make_agent(photo.group(1), kind="organisation"))
-        elif key in _KNOWN_ORGANISATIONS:
+        elif key in KNOWN_ORGANISATIONS:
             wire = True
             orgs.append(_make_agent(part))
         else:
@@ -540,5 +455,5 @@ def _name_like(text: str) -> bool:
     return (
         2 <= len(capitals) <= 4
         and words[0][:1].isupper()
-        and all(w[:1].isupper() or w.casefold().rstrip(".") in _PARTICLES for w in words)
+        and all(w[:1].isupper() or w.casefold().rstrip(".") in PARTICLES for w in words)
     )
