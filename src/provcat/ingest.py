@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,13 +14,20 @@ from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.articles.model import KINDS_BY_SUFFIX
-from provcat.credits import CreditChain, agent_key, parse_credit, with_publisher
+from provcat.credits import parse_credit
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.fingerprints import compute
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
 from provcat.matching import Fresh, Matcher, extract_features, features_row, fresh_from
-from provcat.metadata import MetadataField, read_metadata
+from provcat.metadata import read_metadata
+from provcat.provenance import (
+    embedded_provenance,
+    person_key,
+    person_row,
+    record_chain,
+    record_depiction,
+)
 from provcat.scraped import ingest_scraped
 
 #: File name endings a folder walk takes as images; other files in a folder are skipped.
@@ -288,123 +294,9 @@ def _ingest_image(
             raise
         return _ingest_image(decoded, session=session, fresh=fresh, stand_in=stand_in, note=note)
     session.add(features_row(image.id, features))
-    _embedded_provenance(image, fields, session=session)
+    embedded_provenance(image, fields, session=session)
     fresh.append(fresh_from(image, decoded, features, prints.pdq))
     return image, True
-
-
-def _embedded_provenance(
-    image: m.Image, fields: Sequence[MetadataField], *, session: Session
-) -> None:
-    """Chains from embedded credit lines, and people named in embedded metadata."""
-    seen: set[str] = set()
-    for f in fields:
-        if f.property != "credit_line" or f.truncated or not f.value.strip():
-            continue
-        if f.value in seen:
-            continue
-        seen.add(f.value)
-        _chain(
-            image,
-            None,
-            parse_credit(f.value),
-            origin=f"{f.standard} {f.key}",
-            session=session,
-        )
-    for f in fields:
-        if f.property == "person_in_image" and f.value.strip():
-            person = _person(f.value.strip(), session=session)
-            _depict(image, person, None, f"{f.standard} {f.key}", session=session)
-
-
-def _chain(
-    image: m.Image,
-    article: m.Article | None,
-    chain: CreditChain,
-    *,
-    origin: str,
-    session: Session,
-) -> m.ProvenanceChain:
-    signature = hashlib.sha256(
-        "\x1f".join(
-            [image.sha256, article.key if article else "", origin, chain.raw or ""]
-        ).encode()
-    ).hexdigest()
-    row = session.scalar(select(m.ProvenanceChain).where(m.ProvenanceChain.signature == signature))
-    if row is not None:
-        return row
-    links: list[tuple[m.Agent | None, str]] = []
-    if not chain.known:
-        # No credit was stated: the maker stays unknown rather than being guessed.
-        links.append((None, "credited"))
-    publisher = article.publisher if article else None
-    for link in with_publisher(chain, publisher).links:
-        ref = link.agent
-        links.append(
-            (_agent(ref.name, ref.key, ref.kind, ref.anonymous, session=session), link.role)
-        )
-    # The chain is built only after every agent exists, so no half-made chain is flushed.
-    row = m.ProvenanceChain(
-        signature=signature, image=image, article=article, credit_raw=chain.raw, origin=origin
-    )
-    for ordinal, (linked, role) in enumerate(links):
-        row.links.append(m.ProvenanceLink(ordinal=ordinal, agent=linked, role=role))
-    session.add(row)
-    session.flush()
-    return row
-
-
-def _agent(name: str, key: str, kind: str, anonymous: bool, *, session: Session) -> m.Agent:
-    agent = session.scalar(select(m.Agent).where(m.Agent.key == key))
-    if agent is not None:
-        return agent
-    agent = m.Agent(key=key, name=name, kind=kind, anonymous=anonymous)
-    try:
-        with session.begin_nested():
-            session.add(agent)
-    except IntegrityError:
-        found = session.scalar(select(m.Agent).where(m.Agent.key == key))
-        if found is None:
-            raise
-        return found
-    return agent
-
-
-def person_key(name: str) -> str:
-    """Identity of a person's name: the same folding as agents'."""
-    return agent_key(name)
-
-
-def _person(name: str, *, session: Session, description: str | None = None) -> m.Person:
-    key = person_key(name)
-    person = session.scalar(select(m.Person).where(m.Person.key == key))
-    if person is None:
-        alias = session.scalar(select(m.PersonAlias).where(m.PersonAlias.key == key))
-        if alias is not None:
-            return alias.person
-        person = m.Person(key=key, name=name, description=description)
-        with session.begin_nested():
-            session.add(person)
-    elif description and not person.description:
-        person.description = description
-    return person
-
-
-def _depict(
-    image: m.Image, person: m.Person, cue: str | None, source: str, *, session: Session
-) -> None:
-    existing = session.scalar(
-        select(m.Depiction).where(
-            m.Depiction.image_id == image.id,
-            m.Depiction.person_id == person.id,
-            m.Depiction.source == source,
-        )
-    )
-    if existing is None:
-        session.add(m.Depiction(image=image, person=person, cue=cue, source=source))
-    else:
-        existing.cue = cue
-    session.flush()
 
 
 # -- manifests --------------------------------------------------------------------------------
@@ -433,7 +325,7 @@ def _ingest_manifest(
     session.flush()
 
     for listed in manifest.people:
-        person = _person(listed.name, session=session, description=listed.description)
+        person = person_row(listed.name, session=session, description=listed.description)
         for alias in listed.aliases:
             key = person_key(alias)
             if (
@@ -500,14 +392,14 @@ def _manifest_printings(
         row.image_ref = entry.file.as_posix()
         row.note = printing.note
         if image is not None:
-            row.chain = _chain(
+            row.chain = record_chain(
                 image, article, parse_credit(printing.credit), origin="printed", session=session
             )
     if image is None:
         return
     for shown in entry.people:
-        person = _person(shown.name, session=session)
-        _depict(image, person, shown.cue, f"manifest {article.key}", session=session)
+        person = person_row(shown.name, session=session)
+        record_depiction(image, person, shown.cue, f"manifest {article.key}", session=session)
 
 
 def _ingest_article(
@@ -535,7 +427,7 @@ def _ingest_article(
     assert article is not None
     for appearance in article.appearances:
         if appearance.image is not None:
-            appearance.chain = _chain(
+            appearance.chain = record_chain(
                 appearance.image,
                 article,
                 parse_credit(appearance.credit),
