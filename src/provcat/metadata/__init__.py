@@ -8,10 +8,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from provcat.metadata.c2pa import read_c2pa
 from provcat.metadata.exif import read_exif
 from provcat.metadata.field import MetadataField
 from provcat.metadata.iim import read_iim
 from provcat.metadata.tables import (
+    C2PA,
     CAPTION_PROPERTIES,
     CREDIT_PROPERTIES,
     EXIF,
@@ -26,6 +28,7 @@ from provcat.metadata.tables import (
 from provcat.metadata.xmp import read_xmp
 
 __all__ = [
+    "C2PA",
     "CAPTION_PROPERTIES",
     "CREDIT_PROPERTIES",
     "EXIF",
@@ -49,6 +52,8 @@ def read_metadata(path: Path, image: Image.Image) -> list[MetadataField]:
     Fields come EXIF first, then IIM, then XMP, each in file order, and nothing is merged:
     three different captions in one file are three fields. Empty and whitespace-only values
     are left out. IIM values cut at their dataset maximum are marked (see `mark_truncated`).
+    C2PA manifest fields come last (see `provcat.metadata.c2pa.read_c2pa`); a damaged manifest
+    store is reported as a ``validation_state`` field, not raised.
 
     IIM text is decoded by the 1:90 coded character set (``ESC % G`` = UTF-8). Without 1:90
     the standard says Latin-1, but many writers put UTF-8 anyway, so: if every non-ASCII
@@ -71,6 +76,7 @@ def read_metadata(path: Path, image: Image.Image) -> list[MetadataField]:
     iim_fields, iim_encoding = read_iim(path, image)
     fields += iim_fields
     fields += read_xmp(path, image)
+    fields += read_c2pa(path)
     return mark_truncated(fields, iim_encoding=iim_encoding)
 
 

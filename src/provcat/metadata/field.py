@@ -10,10 +10,12 @@ class MetadataField:
     """One embedded metadata value and where it came from.
 
     Attributes:
-        standard: ``"EXIF"``, ``"IPTC-IIM"`` or ``"XMP"``.
+        standard: ``"EXIF"``, ``"IPTC-IIM"``, ``"XMP"`` or ``"C2PA"``.
         key: EXIF: exifread's ``"IFD Name"`` (``"Image ImageDescription"``); IIM:
             ``"record:dataset"`` without zero padding (``"2:120"``); XMP: ``"prefix:Local"``
-            with canonical prefixes, nested structure fields joined by ``/``.
+            with canonical prefixes, nested structure fields joined by ``/``; C2PA:
+            ``"title"``, ``"signature.issuer"``, ``"validation_state"``, ``"assertion:<label>"``
+            ... (provcat.metadata.c2pa).
         value: The text, decoded; never empty.
         property: The IPTC property carried (``"description"``, ``"credit_line"``...), else None.
         ordinal: Position among repeated values (IIM repeated datasets, XMP array items).

@@ -9,6 +9,7 @@ from typing import Final
 EXIF: Final = "EXIF"
 IIM: Final = "IPTC-IIM"
 XMP: Final = "XMP"
+C2PA: Final = "C2PA"
 
 
 #: XMP namespaces by canonical prefix; keys are reported with these prefixes whatever the file
