@@ -117,15 +117,18 @@ def test_second_article_adds_an_appearance_not_an_image(
 
 
 def test_batch_with_broken_files_keeps_the_rest(catalogue: Catalogue, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
     for seed in range(5):
-        photo(seed).save(tmp_path / f"good{seed}.jpg", quality=90)
-    (tmp_path / "notes.jpg").write_text("this is not a picture", encoding="utf-8")
-    whole = (tmp_path / "good0.jpg").read_bytes()
-    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 3])
-    (tmp_path / "readme.txt").write_text("skipped by a folder walk", encoding="utf-8")
-    result = catalogue.ingest([tmp_path])
+        photo(seed).save(folder / f"good{seed}.jpg", quality=90)
+    (folder / "notes.jpg").write_text("this is not a picture", encoding="utf-8")
+    whole = (folder / "good0.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(whole[: len(whole) // 3])
+    (folder / "readme.txt").write_text("skipped by a folder walk", encoding="utf-8")
+    result = catalogue.ingest([folder])
     assert result.images_added == 5
     assert sorted(Path(r.path).name for r in result.rejected) == ["cut.jpg", "notes.jpg"]
+    assert [Path(p).name for p in result.skipped] == ["readme.txt"]
     stored = {Path(r.path).name: r.reason for r in catalogue.rejections()}
     assert set(stored) == {"cut.jpg", "notes.jpg"}
     assert "not an image" in stored["notes.jpg"]
@@ -206,10 +209,12 @@ def test_same_pixels_new_metadata_is_known_as_the_same_picture(
 
 
 def test_progress_callback_sees_every_item(catalogue: Catalogue, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
     for seed in range(3):
-        photo(seed).save(tmp_path / f"{seed}.png")
+        photo(seed).save(folder / f"{seed}.png")
     seen: list[tuple[int, int]] = []
-    catalogue.ingest([tmp_path], progress=lambda done, total, _path: seen.append((done, total)))
+    catalogue.ingest([folder], progress=lambda done, total, _path: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 

@@ -124,7 +124,7 @@ def ingest(
             f"images: {result.images_added} added, {result.images_known} already known; "
             f"appearances: {result.appearances_added} added, {result.appearances_known} known; "
             f"articles: {result.articles_added} added, {result.articles_known} known; "
-            f"rejected: {len(result.rejected)}"
+            f"skipped: {len(result.skipped)}; rejected: {len(result.rejected)}"
         )
         for rejected in result.rejected:
             where = f"{rejected.path}:{rejected.line}" if rejected.line else rejected.path

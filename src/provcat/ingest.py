@@ -95,14 +95,15 @@ class IngestResult:
 class WorkItem:
     """One thing to ingest: a manifest, an image file or a scraped article."""
 
-    kind: str  # "manifest" | "image" | "article" | "missing"
+    kind: str  # "manifest" | "image" | "article" | "missing" | "skipped"
     path: Path
 
 
 def plan(paths: Iterable[Path]) -> list[WorkItem]:
     """Expand the paths a user gave into work items, in a stable order.
 
-    A folder is walked recursively (hidden entries skipped). A folder holding a
+    A folder is walked recursively (hidden entries ignored; other files that are not images are
+    listed as skipped, so the summary shows what was passed over). A folder holding a
     ``manifest.toml`` is that manifest's record: its images are ingested through the manifest,
     not again as loose files. Other folders contribute their image files.
     """
@@ -131,8 +132,10 @@ def _walk(root: Path) -> list[WorkItem]:
             dirnames[:] = []
             continue
         for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                items.append(WorkItem("image", here / name))
+            if name.startswith("."):
+                continue
+            kind = "image" if Path(name).suffix.lower() in IMAGE_SUFFIXES else "skipped"
+            items.append(WorkItem(kind, here / name))
     return items
 
 
@@ -170,6 +173,9 @@ class Ingester:
 
     def _one(self, item: WorkItem) -> IngestResult:
         part = IngestResult()
+        if item.kind == "skipped":
+            part.skipped.append(str(item.path))
+            return part
         if item.kind == "missing":
             part.rejected.append(Rejected(str(item.path), "no such file or folder"))
             return part
