@@ -192,3 +192,18 @@ def test_earliest_claimed_date_across_copies(catalogue: Catalogue, tmp_path: Pat
     assert claimed["image"] == sha_of(tmp_path / "small.jpg")
     assert cluster.earliest["observed"] is None
     assert cluster.root == sha_of(tmp_path / "big.jpg")
+
+
+def test_show_names_the_other_images_of_the_photo(demo: Catalogue) -> None:
+    source = sha_of(MONTENEGRO / "images" / "04-surveillance-bench.jpg")
+    copy = sha_of(DEMO / "images" / "cropped-banner-reencoded.jpg")
+    [twin] = demo.image(source).same_photo
+    assert (twin.sha256, twin.role) == (copy, "copy")
+    assert set(twin.relation) == {"cropped", "overlaid"}
+    assert twin.crop_box is not None
+    [back] = demo.image(copy).same_photo
+    assert (back.sha256, back.role) == (source, "reference")
+    result = CliRunner().invoke(cli, ["--db", demo.url, "show", copy[:10]])
+    assert f"same photo: this is a copy of {source[:12]} (cropped, overlaid, crop box" in (
+        result.stdout
+    )

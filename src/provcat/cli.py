@@ -206,6 +206,13 @@ def _print_record(record: ImageRecord) -> None:
         out(f"seen at: {path}")
     if record.same_pixels:
         out("same pixels as: " + ", ".join(s[:12] for s in record.same_pixels))
+    for twin in record.same_photo:
+        box = f", crop box {twin.crop_box}" if twin.crop_box else ""
+        edits = ", ".join(twin.relation)
+        if twin.role == "copy":
+            out(f"same photo: {twin.sha256[:12]} is a copy of this one ({edits}{box})")
+        else:
+            out(f"same photo: this is a copy of {twin.sha256[:12]} ({edits}{box})")
     heading("Appearances")
     for a in record.appearances:
         title = a.article.title or a.article.key

@@ -144,6 +144,24 @@ class ImageSummary:
 
 
 @dataclass(frozen=True)
+class PhotoLink:
+    """Another stored image of the same photo.
+
+    Attributes:
+        sha256: The other image.
+        role: "copy" when the other image is an edited copy of this one, "reference" when this
+            image is a copy of the other.
+        relation: The copy's edits relative to the reference.
+        crop_box: Where the copy's picture lies in the reference's pixels, for crops.
+    """
+
+    sha256: str
+    role: str
+    relation: list[str]
+    crop_box: tuple[int, int, int, int] | None
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """Everything the catalogue knows about one image."""
 
@@ -166,6 +184,8 @@ class ImageRecord:
     fingerprints: dict[str, str]
     pdq_quality: int | None
     same_pixels: list[str] = field(default_factory=list)
+    #: Other stored images found to be the same photo, with how they relate to this one.
+    same_photo: list[PhotoLink] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (what ``provcat show --json`` prints)."""
@@ -414,7 +434,34 @@ def image_record(prefix: str, *, session: Session) -> ImageRecord:
         fingerprints={f.algorithm: f.value for f in image.fingerprints},
         pdq_quality=pdq.quality if pdq else None,
         same_pixels=list(same_pixels),
+        same_photo=_photo_links(image, session=session),
     )
+
+
+def _photo_links(image: m.Image, *, session: Session) -> list[PhotoLink]:
+    matches = session.scalars(
+        select(m.PhotoMatch)
+        .where(or_(m.PhotoMatch.reference_id == image.id, m.PhotoMatch.copy_id == image.id))
+        .order_by(m.PhotoMatch.id)
+    ).all()
+    links = []
+    for match in matches:
+        is_reference = match.reference_id == image.id
+        other = match.copy if is_reference else match.reference
+        left, top = match.crop_left, match.crop_top
+        right, bottom = match.crop_right, match.crop_bottom
+        box = None
+        if left is not None and top is not None and right is not None and bottom is not None:
+            box = (left, top, right, bottom)
+        links.append(
+            PhotoLink(
+                sha256=other.sha256,
+                role="copy" if is_reference else "reference",
+                relation=match.kinds.split(),
+                crop_box=box,
+            )
+        )
+    return links
 
 
 def list_articles(*, session: Session) -> list[ArticleInfo]:
