@@ -43,7 +43,9 @@ class Fresh:
     image_id: int
     sha256: str
     pixel_digest: str
-    pixels: Image.Image
+    #: The file it was read from: its pixels are decoded again when it is matched, so that a
+    #: manifest of a thousand images does not hold a thousand decoded pictures in memory.
+    path: Path
     features: Features
     pdq: BitHash
 
@@ -268,12 +270,22 @@ class Matcher:
         the matches in ``session``, and add the images to the index. Returns matches recorded."""
         recorded = 0
         for item in fresh:
-            found = self.find(
-                item.pixels,
-                item.features,
-                sha256=item.sha256,
-                pixel_digest=item.pixel_digest,
-                exclude=item.image_id,
+            try:
+                pixels = open_image(item.path).pixels
+            except InputError:
+                # Gone or changed since it was ingested: it is still indexed for later images.
+                log.warning("cannot read %s again to match it; not matched", item.path)
+                pixels = None
+            found = (
+                []
+                if pixels is None
+                else self.find(
+                    pixels,
+                    item.features,
+                    sha256=item.sha256,
+                    pixel_digest=item.pixel_digest,
+                    exclude=item.image_id,
+                )
             )
             for match in found:
                 recorded += _record(item.image_id, match, session=session)
@@ -325,7 +337,7 @@ def fresh_from(image: m.Image, decoded: DecodedImage, features: Features, pdq: B
         image_id=image.id,
         sha256=image.sha256,
         pixel_digest=image.pixel_digest,
-        pixels=decoded.pixels,
+        path=decoded.path,
         features=features,
         pdq=pdq,
     )
