@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 PDQ_CANDIDATE = 31
 #: Candidates verified per new image at most (besides PDQ and pixel-digest candidates).
 CANDIDATES = 20
+#: Full feature sets kept in memory for re-use (the most recently stored or read).
+RECENT_FEATURES = 512
 
 
 @dataclass(frozen=True)
@@ -136,27 +138,49 @@ class Matcher:
         self._sessions = session_factory
         self._pixels_of = pixels_of or self._load_pixels
         self._index = FeatureIndex()
-        self._features: dict[int, Features] = {}
+        # Full feature sets are read from the database for the few candidates a query verifies;
+        # the index keeps only a sample of each image's descriptors in memory.
+        self._with_features: set[int] = set()
+        self._recent: dict[int, Features] = {}
         self._stored = _Stored()
         self._load()
 
     def _load(self) -> None:
         with self._sessions() as session:
+            prints: dict[int, str] = {
+                row[0]: row[1]
+                for row in session.execute(
+                    select(m.Fingerprint.image_id, m.Fingerprint.value).where(
+                        m.Fingerprint.algorithm == "pdq"
+                    )
+                ).all()
+            }
             rows = session.execute(
                 select(m.Image.id, m.Image.sha256, m.Image.pixel_digest, m.Feature.data)
                 .outerjoin(m.Feature, m.Feature.image_id == m.Image.id)
-                .order_by(m.Image.id)
-            ).all()
-            pdq_rows = session.execute(
-                select(m.Fingerprint.image_id, m.Fingerprint.value).where(
-                    m.Fingerprint.algorithm == "pdq"
-                )
-            ).all()
-        prints: dict[int, str] = {row[0]: row[1] for row in pdq_rows}
-        for image_id, sha, digest, data in rows:
-            features = Features.from_bytes(data) if data is not None else None
-            pdq = BitHash.from_hex(prints[image_id], 256) if image_id in prints else None
-            self._remember(image_id, sha, digest, features, pdq)
+                .order_by(m.Image.id),
+                execution_options={"yield_per": 500},
+            )
+            for image_id, sha, digest, data in rows:
+                features = Features.from_bytes(data) if data is not None else None
+                pdq = BitHash.from_hex(prints[image_id], 256) if image_id in prints else None
+                self._remember(image_id, sha, digest, features, pdq)
+
+    def _features_of(self, image_id: int) -> Features:
+        found = self._recent.get(image_id)
+        if found is not None:
+            return found
+        with self._sessions() as session:
+            data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
+        assert data is not None, f"image {image_id} is indexed but has no stored features"
+        features = Features.from_bytes(data)
+        self._keep(image_id, features)
+        return features
+
+    def _keep(self, image_id: int, features: Features) -> None:
+        if len(self._recent) >= RECENT_FEATURES:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[image_id] = features
 
     def _remember(
         self,
@@ -176,7 +200,8 @@ class Matcher:
             stored.pdq.append(pdq)
             stored.pdq_ids.append(image_id)
         if features is not None:
-            self._features[image_id] = features
+            self._with_features.add(image_id)
+            self._keep(image_id, features)
             self._index.add(image_id, features)
 
     def __len__(self) -> int:
@@ -212,9 +237,9 @@ class Matcher:
         )
         found: list[Found] = []
         for image_id, _votes in voted:
-            if image_id == exclude or image_id not in self._features:
+            if image_id == exclude or image_id not in self._with_features:
                 continue
-            stored = self._features[image_id]
+            stored = self._features_of(image_id)
             identical = sha256 is not None and self._stored.shas[image_id] == sha256
             same = image_id in same_digest
             if not (identical or same):
