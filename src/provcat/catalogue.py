@@ -21,7 +21,7 @@ from provcat.errors import CatalogueError
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
 from provcat.matching import Matcher, SimilarMatch, extract_features
-from provcat.queries import AgentInfo, ArticleInfo, ImageQuery, ImageRecord, ImageSummary
+from provcat.queries import ImageQuery
 from provcat.reports.captions import (
     CaptionGroup,
     CaptionMatch,
@@ -32,6 +32,7 @@ from provcat.reports.captions import (
 )
 from provcat.reports.reuse import Cluster, ReuseReport, build_reuse_report
 from provcat.reports.writers import CAPTION_WRITERS, REUSE_WRITERS, thumbnail_uri
+from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
 
 #: Bits in each stored fingerprint, by algorithm.
 HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}

@@ -21,8 +21,9 @@ from provcat.catalogue import Catalogue
 from provcat.config import DATABASE_URL_ENV
 from provcat.errors import CatalogueError
 from provcat.ingest import ProgressCallback
-from provcat.queries import ImageQuery, ImageRecord
+from provcat.queries import ImageQuery
 from provcat.reports.writers import FORMATS, choose_format
+from provcat.results import ImageRecord
 
 #: Exit status when an ingest rejected something (1 is left for errors that stop a command).
 EXIT_REJECTED = 3

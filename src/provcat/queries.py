@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
@@ -13,6 +13,18 @@ from sqlalchemy.orm import Session, selectinload
 from provcat import models as m
 from provcat.credits import PROV_TERMS, agent_key
 from provcat.errors import AmbiguousPrefix, CatalogueError, NotFound
+from provcat.results import (
+    AgentInfo,
+    AppearanceInfo,
+    ArticleInfo,
+    CaptionInfo,
+    ImageRecord,
+    ImageSummary,
+    LinkInfo,
+    MetadataInfo,
+    PersonShown,
+    PhotoLink,
+)
 
 #: IPTC properties whose embedded values are captions.
 CAPTION_PROPERTIES = ("description",)
@@ -51,156 +63,6 @@ class ImageQuery:
             )
         if self.limit is not None and self.limit < 1:
             raise CatalogueError("limit must be at least 1")
-
-
-@dataclass(frozen=True)
-class ArticleInfo:
-    """An article as queries return it."""
-
-    key: str
-    title: str | None
-    publisher: str | None
-    url: str | None
-    published: str | None
-    published_precision: str
-    published_note: str | None = None
-    source: str | None = None
-    appearances: int = 0
-
-
-@dataclass(frozen=True)
-class CaptionInfo:
-    """A caption an image carried, with where it was printed or embedded."""
-
-    text: str
-    origin: str
-    article: str | None = None
-    position: int | None = None
-
-
-@dataclass(frozen=True)
-class AppearanceInfo:
-    """One printing of an image in an article."""
-
-    article: ArticleInfo
-    position: int
-    caption: str | None
-    caption_origin: str
-    credit: str | None
-
-
-@dataclass(frozen=True)
-class LinkInfo:
-    """One link of a provenance chain."""
-
-    agent: str | None
-    role: str
-    prov: str
-    kind: str
-    credit: str | None
-    origin: str
-    article: str | None
-    chain: int
-
-
-@dataclass(frozen=True)
-class MetadataInfo:
-    """One embedded metadata value."""
-
-    standard: str
-    key: str
-    value: str
-    property: str | None
-    ordinal: int
-    lang: str | None
-    truncated: bool
-
-
-@dataclass(frozen=True)
-class PersonShown:
-    """A person shown in an image and which record says so."""
-
-    name: str
-    cue: str | None
-    source: str
-
-
-@dataclass(frozen=True)
-class ImageSummary:
-    """An image in a listing."""
-
-    sha256: str
-    format: str
-    width: int
-    height: int
-    stand_in: bool
-    paths: list[str]
-    captions: list[str]
-    articles: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class PhotoLink:
-    """Another stored image of the same photo.
-
-    Attributes:
-        sha256: The other image.
-        role: "copy" when the other image is an edited copy of this one, "reference" when this
-            image is a copy of the other.
-        relation: The copy's edits relative to the reference.
-        crop_box: Where the copy's picture lies in the reference's pixels, for crops.
-    """
-
-    sha256: str
-    role: str
-    relation: list[str]
-    crop_box: tuple[int, int, int, int] | None
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """Everything the catalogue knows about one image."""
-
-    sha256: str
-    format: str
-    mime: str | None
-    width: int
-    height: int
-    file_size: int
-    pixel_digest: str
-    orientation: int | None
-    stand_in: bool
-    note: str | None
-    paths: list[str]
-    appearances: list[AppearanceInfo]
-    captions: list[CaptionInfo]
-    provenance: list[LinkInfo]
-    people: list[PersonShown]
-    metadata: list[MetadataInfo]
-    fingerprints: dict[str, str]
-    pdq_quality: int | None
-    same_pixels: list[str] = field(default_factory=list)
-    #: Other stored images found to be the same photo, with how they relate to this one.
-    same_photo: list[PhotoLink] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (what ``provcat show --json`` prints)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class AgentInfo:
-    """An agent and how often each role was credited to it."""
-
-    name: str
-    kind: str
-    anonymous: bool
-    roles: dict[str, int]
-    images: int
 
 
 def _article_info(article: m.Article, appearances: int = 0) -> ArticleInfo:
