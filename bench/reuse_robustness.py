@@ -4,7 +4,7 @@ Needs the photographs that scikit-image, scikit-learn and matplotlib ship (the `
 they are read at run time and never stored in the repository. Run from the repository root:
 
     python3 -m venv /tmp/benchenv
-    /tmp/benchenv/bin/pip install -e '.[dev]' scikit-image scikit-learn matplotlib
+    /tmp/benchenv/bin/pip install -e '.[dev,bench]'
     /tmp/benchenv/bin/python bench/reuse_robustness.py
 
 For every photo and edit the copy is made by code, then judged by provcat
