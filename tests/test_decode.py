@@ -278,7 +278,7 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     error = rejected(tmp_path / "nowhere.jpg")
-    assert error.reason.startswith("cannot read file: ")
+    assert error.reason.startswith("cannot read image file: ")
     assert isinstance(error.__cause__, FileNotFoundError)
 
 

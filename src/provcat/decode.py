@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from provcat import config
 from provcat.errors import ImageRejected
+from provcat.files import read_regular
+
+log = logging.getLogger(__name__)
 
 #: The formats Image.open may try, in this order. Pillow knows about forty formats; each extra
 #: parser is extra attack surface for files scraped from the web, so only the raster formats news
@@ -67,6 +71,8 @@ class DecodedImage:
             tiff:Orientation when EXIF has none), or None.
         pixel_digest: Hex SHA-256 over mode, size and raw bytes of ``pixels``: equal for the
             same picture stored losslessly with different metadata or container.
+        data: The file bytes that were decoded (metadata is read from them, never from the
+            path again, so what is catalogued is what was hashed).
     """
 
     path: Path
@@ -80,26 +86,31 @@ class DecodedImage:
     height: int
     orientation: int | None
     pixel_digest: str
+    data: bytes = field(repr=False)
 
 
-def open_image(path: Path, *, max_pixels: int = config.MAX_IMAGE_PIXELS) -> DecodedImage:
+def open_image(
+    path: Path,
+    *,
+    max_pixels: int = config.MAX_IMAGE_PIXELS,
+    max_bytes: int = config.MAX_IMAGE_BYTES,
+) -> DecodedImage:
     """Read an image file once, hash it and decode it safely.
 
     Args:
         path: The image file.
         max_pixels: Refuse images whose declared width x height exceeds this.
+        max_bytes: Refuse files larger than this, before reading them.
 
     Returns:
         The decoded image.
 
     Raises:
-        ImageRejected: The file cannot be read, is empty, is not an image in an accepted
-            format, is truncated or corrupt, or declares too many pixels.
+        ImageRejected: The file cannot be read, is not a regular file (a FIFO, a device), is
+            larger than ``max_bytes``, is empty, is not an image in an accepted format, is
+            truncated or corrupt, or declares too many pixels.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageRejected(path, f"cannot read file: {exc.strerror or exc}") from exc
+    data = read_regular(path, limit=max_bytes, error=ImageRejected, what="image file")
     return _decode(data, path, str(path), max_pixels)
 
 
@@ -145,8 +156,9 @@ def _decode(data: bytes, path: Path, name: str, max_pixels: int) -> DecodedImage
     formats = _available_formats()
     # Pillow warns (rather than raises) between its limit and twice it. Recording locally turns
     # that warning into a rejection without touching Pillow's globals or the caller's filters;
-    # other warnings are passed on afterwards. catch_warnings is process-wide while it runs, so
-    # decode in parallel with processes, not threads.
+    # other warnings (odd EXIF, palette transparency) go to the log with the file's name, not
+    # to stderr, where a thousand of them would bury the progress bar. catch_warnings is
+    # process-wide while it runs, so decode in parallel with processes, not threads.
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -155,7 +167,7 @@ def _decode(data: bytes, path: Path, name: str, max_pixels: int) -> DecodedImage
     finally:
         for w in caught:
             if not issubclass(w.category, Image.DecompressionBombWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                log.warning("%s: %s: %s", name, w.category.__name__, w.message)
 
 
 def _decode_checked(
@@ -211,6 +223,7 @@ def _decode_checked(
         height=height,
         orientation=orientation,
         pixel_digest=pixel_digest(pixels),
+        data=data,
     )
 
 

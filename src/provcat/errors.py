@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -19,7 +20,9 @@ class InputError(CatalogueError):
     """
 
     def __init__(self, path: str | Path, reason: str, *, line: int | None = None) -> None:
-        self.path = str(path)
+        # A file name that is not UTF-8 is shown with \xNN escapes, so the message can be
+        # printed and stored (provcat.files.path_text; not imported, to keep this module bare).
+        self.path = os.fsencode(path).decode("utf-8", "backslashreplace")
         self.reason = reason
         self.line = line
         where = f"{self.path}:{line}" if line is not None else self.path
@@ -40,6 +43,10 @@ class ManifestError(InputError):
 
 class ArticleError(InputError):
     """A scraped article (plain text or HTML) that cannot be read."""
+
+
+class DatabaseUnavailable(CatalogueError):
+    """The catalogue database cannot be opened or used (refused connection, not a database)."""
 
 
 class NotFound(CatalogueError):

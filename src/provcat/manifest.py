@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provcat.config import MAX_MANIFEST_BYTES
 from provcat.errors import ManifestError
+from provcat.files import read_regular
 
 #: The file name a folder's manifest must have to be found by a folder walk.
 MANIFEST_NAME = "manifest.toml"
@@ -201,10 +203,11 @@ def load_manifest(path: Path) -> Manifest:
         ManifestError: The file cannot be read, is not TOML, or breaks docs/manifest.md; the
             message names the file, the line and the entry.
     """
+    raw = read_regular(path, limit=MAX_MANIFEST_BYTES, error=ManifestError, what="manifest")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(path, f"cannot read manifest: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, f"cannot read manifest: not UTF-8 text ({exc})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -19,6 +19,7 @@ from provcat.articles.model import (
 )
 from provcat.articles.text import parse_text
 from provcat.errors import ArticleError
+from provcat.files import read_regular
 
 __all__ = [
     "KINDS_BY_SUFFIX",
@@ -125,15 +126,7 @@ def read_article(path: Path) -> ScrapedArticle:
     if kind is None:
         expected = ", ".join(KINDS_BY_SUFFIX)
         raise ArticleError(path, f"unsupported suffix {path.suffix!r}; expected one of {expected}")
-    try:
-        size = path.stat().st_size
-        if size > MAX_ARTICLE_BYTES:
-            raise ArticleError(
-                path, f"{size} bytes is larger than the {MAX_ARTICLE_BYTES}-byte limit"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ArticleError(path, f"cannot read: {exc.strerror or exc}") from exc
+    data = read_regular(path, limit=MAX_ARTICLE_BYTES, error=ArticleError, what="article")
     if not data:
         raise ArticleError(path, "empty file")
     text = decode_article(data, kind=kind, path=path)

@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 
-def read_metadata(path: Path, image: Image.Image) -> list[MetadataField]:
+def read_metadata(
+    path: Path, image: Image.Image, data: bytes | None = None
+) -> list[MetadataField]:
     """Read every EXIF, IPTC-IIM and XMP field of one image file.
 
     Fields come EXIF first, then IIM, then XMP, each in file order, and nothing is merged:
@@ -62,6 +64,8 @@ def read_metadata(path: Path, image: Image.Image) -> list[MetadataField]:
     Args:
         path: The image file (EXIF is read from it with exifread).
         image: The same file opened with Pillow and not transposed (IIM and XMP come from it).
+        data: The file's bytes when already read: EXIF and C2PA are then read from them, and
+            the path is only used to name the file in errors.
 
     Returns:
         The fields; ``[]`` for a file without metadata.
@@ -72,11 +76,11 @@ def read_metadata(path: Path, image: Image.Image) -> list[MetadataField]:
             neither exifread nor Pillow can read). An APP13 segment that holds no IPTC-NAA
             resource is not an error: Pillow skips it and there is simply no IIM.
     """
-    fields = read_exif(path, image)
+    fields = read_exif(path, image, data)
     iim_fields, iim_encoding = read_iim(path, image)
     fields += iim_fields
     fields += read_xmp(path, image)
-    fields += read_c2pa(path)
+    fields += read_c2pa(path, data)
     return mark_truncated(fields, iim_encoding=iim_encoding)
 
 

@@ -23,6 +23,7 @@ exception.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -43,12 +44,11 @@ C2PA_PROPERTIES: Final[Mapping[str, str]] = MappingProxyType(
 #: superbox type (``jumb``) and the store's label (``c2pa``), stored uncompressed in every
 #: container (JPEG APP11, PNG caBX, ISO BMFF uuid box, RIFF C2PA chunk, TIFF tag).
 _MARKERS: Final = (b"jumb", b"c2pa")
-_CHUNK: Final = 1 << 20
 
 _OFFLINE_SETTINGS: Final = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 
 
-def read_c2pa(path: Path) -> list[MetadataField]:
+def read_c2pa(path: Path, data: bytes | None = None) -> list[MetadataField]:
     """Read the C2PA manifest store embedded in one file.
 
     Files without a JUMBF/C2PA marker anywhere in their bytes are not handed to the library:
@@ -57,6 +57,7 @@ def read_c2pa(path: Path) -> list[MetadataField]:
 
     Args:
         path: The image file.
+        data: Its bytes, when already read (then the path is not opened again).
 
     Returns:
         Fields with standard ``"C2PA"``, in this order: ``active_manifest``, ``title``,
@@ -68,10 +69,12 @@ def read_c2pa(path: Path) -> list[MetadataField]:
         embedded manifest; one ``validation_state`` field ``"unreadable: <reason>"`` for a
         store the library cannot read.
     """
-    if not _has_marker(path):
+    if data is None:
+        data = path.read_bytes()
+    if not any(marker in data for marker in _MARKERS):
         return []
     try:
-        store = _read_store(path)
+        store = _read_store(data)
     except c2pa_lib.C2paError as error:
         return [_field("validation_state", f"unreadable: {_reason(error)}")]
     except (ValueError, TypeError) as error:
@@ -82,22 +85,10 @@ def read_c2pa(path: Path) -> list[MetadataField]:
     return _store_fields(store)
 
 
-def _has_marker(path: Path) -> bool:
-    tail = b""
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
-            window = tail + chunk
-            if any(marker in window for marker in _MARKERS):
-                return True
-            # Keep enough of the previous chunk for a marker split across the boundary.
-            tail = chunk[-3:]
-    return False
-
-
-def _read_store(path: Path) -> dict[str, Any] | None:
+def _read_store(data: bytes) -> dict[str, Any] | None:
     with (
         c2pa_lib.Context.from_dict(_OFFLINE_SETTINGS) as context,
-        path.open("rb") as stream,
+        io.BytesIO(data) as stream,
     ):
         reader = c2pa_lib.Reader.try_create(stream, context=context)
         if reader is None:

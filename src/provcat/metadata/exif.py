@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -27,13 +28,14 @@ _ASCII, _UNDEFINED = 2, 7
 _EXIF_IFD, _GPS_IFD, _USER_COMMENT = 0x8769, 0x8825, 0x9286
 
 
-def read_exif(path: Path, image: Image.Image) -> list[MetadataField]:
+def read_exif(path: Path, image: Image.Image, data: bytes | None = None) -> list[MetadataField]:
     """Read the EXIF fields of one image, in file order.
 
     Args:
         path: The image file, read with exifread.
         image: The same file opened with Pillow: the fallback when exifread fails, and the
             source of ``UserComment``.
+        data: The file's bytes, when already read (then the path is not opened again).
 
     Returns:
         The fields; ``[]`` when the file has no EXIF.
@@ -43,7 +45,7 @@ def read_exif(path: Path, image: Image.Image) -> list[MetadataField]:
     """
     exifread_error: Exception | None = None
     try:
-        with path.open("rb") as handle:
+        with io.BytesIO(data) if data is not None else path.open("rb") as handle:
             tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
         if tags:
             fields = list(_exifread_fields(tags))
