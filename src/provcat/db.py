@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from provcat.errors import CatalogueError
 
-#: The migration scripts live beside the package in the checkout (alembic/ at the top level).
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+#: Where the migration scripts are in an installed wheel (pyproject maps alembic/ there).
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Where they are in a source checkout (an editable install): the top-level alembic/ folder.
+CHECKOUT_MIGRATIONS = Path(__file__).resolve().parents[2] / "alembic"
+
+#: PostgreSQL advisory lock key held while a catalogue's schema is checked and upgraded
+#: ("provcat" in ASCII), so two processes opening a fresh catalogue do not both create it.
+_MIGRATION_LOCK = 0x70726F76636174
+
+
+def migrations_dir() -> Path:
+    """The folder holding env.py and versions/: inside the package, else the checkout's."""
+    for folder in (PACKAGED_MIGRATIONS, CHECKOUT_MIGRATIONS):
+        if (folder / "env.py").is_file():
+            return folder
+    raise CatalogueError(
+        f"migration scripts not found in {PACKAGED_MIGRATIONS} or {CHECKOUT_MIGRATIONS}; "
+        "reinstall provcat"
+    )
+
+
+T = TypeVar("T")
+
+#: How many times in all a transaction that lost a race with a concurrent writer is tried.
+ATTEMPTS = 8
+
+#: SQLSTATEs of PostgreSQL errors that mean "another transaction got there first; try again":
+#: unique_violation, serialization_failure, deadlock_detected, lock_not_available.
+_RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01", "55P03"})
 
 
 def make_engine(url: str) -> Engine:
@@ -41,20 +72,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at provcat's migrations, optionally bound to a connection."""
-    if not (ALEMBIC_DIR / "env.py").is_file():
-        raise CatalogueError(
-            f"migration scripts not found at {ALEMBIC_DIR}; provcat runs from its source checkout"
-        )
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest schema revision (no-op when current)."""
+    """Upgrade the database behind ``engine`` to the newest schema revision (no-op when current).
+
+    The check and the upgrade run in one transaction that first takes a lock every other
+    provcat process takes too (an advisory lock on PostgreSQL, SQLite's write lock), so two
+    processes opening a fresh catalogue at once create it once: the second waits, then finds
+    it current.
+    """
     with engine.begin() as connection:
+        lock_for_writing(connection)
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg = alembic_config(connection)
         head = ScriptDirectory.from_config(cfg).get_current_head()
         if MigrationContext.configure(connection).get_current_revision() == head:
@@ -62,7 +98,58 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def lock_for_writing(connection: Connection) -> None:
+    """On SQLite, start the connection's transaction with the database's write lock held.
+
+    Python's sqlite3 module begins a transaction only at the first INSERT, UPDATE or DELETE,
+    and runs DDL outside any transaction: a schema upgrade would be neither atomic nor
+    exclusive. ``BEGIN IMMEDIATE`` takes the write lock at once (waiting up to the busy
+    timeout for another writer); every statement after it is in the transaction. No-op on
+    other databases.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run ``work`` (one whole transaction), again if it lost a race with another writer.
+
+    Two ingesters storing the same article or image both look it up, find nothing, and
+    insert; the second insert fails on the unique key. Run again from the start, the
+    transaction finds the row the other committed and takes the "already known" path. The
+    same holds for a deadlock or serialization failure on PostgreSQL and for SQLite's "database
+    is locked" after its busy timeout. Other errors, and the last attempt's, are raised.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return work()
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == ATTEMPTS or not lost_race(exc):
+                raise
+            # Jittered exponential back-off (random here is for spreading, not for secrets).
+            time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")
+
+
+def lost_race(exc: DBAPIError) -> bool:
+    """Whether a database error means a concurrent writer got in first (so a retry can work)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _RETRY_SQLSTATES
+    message = str(exc.orig).lower()
+    if isinstance(exc, IntegrityError):
+        return "unique constraint failed" in message
+    return "database is locked" in message or "database table is locked" in message
+
+
+def database_reason(exc: Exception) -> str:
+    """The database's own words for an error, on one line, without SQLAlchemy's boilerplate."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return "; ".join(lines) or type(orig).__name__

@@ -111,6 +111,10 @@ class Image(Base):
     stand_in: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    #: When reuse matching of this image finished: the value of the catalogue's match counter
+    #: (see CatalogueState) it was given. None while matching is pending, so an ingest that was
+    #: killed after storing the image but before matching it matches it on the next run.
+    match_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     paths: Mapped[list[ImagePath]] = relationship(
         back_populates="image", order_by="ImagePath.id", cascade="all, delete-orphan"
@@ -138,7 +142,10 @@ class ImagePath(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    #: The path as text; bytes of a file name that are not UTF-8 are written \xNN.
     path: Mapped[str] = mapped_column(Text)
+    #: The path's exact bytes when its name is not UTF-8 (else None): provcat.files.stored_path.
+    path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
 
     image: Mapped[Image] = relationship(back_populates="paths")
@@ -327,18 +334,39 @@ class Fingerprint(Base):
 
 
 class Rejection(Base):
-    """A file or record that could not be ingested, and why."""
+    """A file that could not be ingested, and why: one row per file, by its resolved path.
+
+    A later failure of the same file replaces the reason and counts an attempt; a later
+    success marks the row ``resolved_at`` (kept as history, listed only when asked for).
+    """
 
     __tablename__ = "rejection"
-    __table_args__ = (UniqueConstraint("path", "reason"),)
+    __table_args__ = (UniqueConstraint("path"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: The absolute path with symbolic links resolved (provcat.files.path_text).
     path: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     line: Mapped[int | None] = mapped_column(Integer)
     first_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
     last_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    #: When the file was later ingested successfully; None while the rejection stands.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class CatalogueState(Base):
+    """Named counters shared by every process writing to the catalogue.
+
+    ``match_seq`` counts finished reuse-matching turns. A turn takes its row lock first (an
+    UPDATE), so turns of concurrent ingesters run one at a time and each sees every image
+    committed before it: provcat.matching.
+    """
+
+    __tablename__ = "catalogue_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class Feature(Base):
