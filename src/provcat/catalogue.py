@@ -9,15 +9,16 @@ from types import TracebackType
 from typing import Any, TextIO
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, make_url, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from provcat import models as m
 from provcat import queries
 from provcat.config import database_url
-from provcat.db import make_engine, migrate
+from provcat.db import current_revision, database_reason, make_engine, migrate
 from provcat.decode import open_image
-from provcat.errors import CatalogueError
+from provcat.errors import CatalogueError, DatabaseUnavailable, NotFound
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
 from provcat.matching import Matcher, SimilarMatch, extract_features
@@ -42,20 +43,43 @@ class Catalogue:
     """A provcat catalogue database.
 
     Args:
-        url: An SQLAlchemy URL; ``None`` means ``$PROVCAT_DATABASE_URL`` or ``./provcat.db``.
+        url: An SQLAlchemy URL or the path of an SQLite file; ``None`` means
+            ``$PROVCAT_DATABASE_URL`` or ``./provcat.db``.
         migrate_schema: Bring the schema to the newest revision on open (the default).
+        create: Create the catalogue if the database holds none (the default). With False,
+            a missing SQLite file or an empty database raises NotFound instead: what a
+            read-only command wants.
+
+    Raises:
+        DatabaseUnavailable: The database cannot be reached or opened (a refused connection,
+            a file that is not an SQLite database, a folder that cannot be written).
+        NotFound: ``create`` is False and there is no catalogue at ``url``.
 
     Example:
         >>> cat = Catalogue("sqlite:///example.db")  # doctest: +SKIP
         >>> cat.ingest(["catalogue/"]).images_added  # doctest: +SKIP
     """
 
-    def __init__(self, url: str | None = None, *, migrate_schema: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, migrate_schema: bool = True, create: bool = True
+    ) -> None:
         self.url = database_url(url)
-        self.engine: Engine = make_engine(self.url)
-        if migrate_schema:
-            migrate(self.engine)
+        if not create:
+            _require_sqlite_file(self.url)
+        try:
+            self.engine: Engine = make_engine(self.url)
+            if not create and current_revision(self.engine) is None:
+                raise NotFound(f"{self._shown()} holds no provcat catalogue (run provcat ingest)")
+            if migrate_schema:
+                migrate(self.engine)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot open catalogue {self._shown()}: {database_reason(exc)}"
+            ) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _shown(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def session(self) -> Session:
         """A new session for custom queries over :mod:`provcat.models` (a context manager)."""
@@ -132,10 +156,11 @@ class Catalogue:
         with self.session() as session:
             return queries.list_agents(session=session)
 
-    def rejections(self) -> list[m.Rejection]:
-        """Every file or record that could not be ingested, newest first."""
+    def rejections(self, *, resolved: bool = False) -> list[m.Rejection]:
+        """Files that could not be ingested, newest first: those still rejected, or with
+        ``resolved=True`` also those ingested successfully since (``resolved_at`` set)."""
         with self.session() as session:
-            return list(queries.list_rejections(session=session))
+            return list(queries.list_rejections(resolved=resolved, session=session))
 
     def caption_report(self, *, threshold: float | None = None) -> CaptionReport:
         """The duplicate-caption report: groups of printings of one caption, and photos printed
@@ -288,3 +313,12 @@ class Catalogue:
         distances = hamming_many(query, stored)
         order = np.argsort(distances, kind="stable")
         return [(rows[i][0], int(distances[i])) for i in order if distances[i] <= max_distance]
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Raise NotFound when ``url`` names an SQLite file that does not exist."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if not Path(parsed.database).exists():
+        raise NotFound(f"no catalogue at {parsed.database} (run provcat ingest, or pass --db)")

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from PIL import Image
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.articles.model import KINDS_BY_SUFFIX
 from provcat.credits import parse_credit
+from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
-from provcat.errors import InputError
+from provcat.errors import ImageRejected, InputError
+from provcat.files import file_kind, is_inside, path_bytes, path_text
 from provcat.fingerprints import compute
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
-from provcat.matching import Fresh, Matcher, extract_features, features_row, fresh_from
+from provcat.matching import Matcher, extract_features, features_row, pending_exists
 from provcat.metadata import read_metadata
 from provcat.provenance import (
     embedded_provenance,
@@ -39,6 +43,9 @@ MANIFEST_SUFFIXES = frozenset({".toml"})
 #: Explicit files with these endings are read as scraped articles (plain text or HTML).
 ARTICLE_SUFFIXES = frozenset(KINDS_BY_SUFFIX)
 
+#: HEIC/HEIF photos (iPhones): ingested only when a HEIF plugin (pillow-heif) is registered.
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+
 #: Called after each work item: (items done, items in all, path just handled).
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -50,6 +57,14 @@ class Rejected:
     path: str
     reason: str
     line: int | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder a folder walk passed over, and why (nothing wrong with it)."""
+
+    path: str
+    reason: str
 
 
 @dataclass
@@ -64,7 +79,7 @@ class IngestResult:
     appearances_known: int = 0
     #: Pairs of stored images newly found to be the same photo.
     matches_added: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
     def merge(self, other: IngestResult) -> None:
@@ -85,6 +100,7 @@ class IngestResult:
     def to_dict(self) -> dict[str, object]:
         """The summary as plain data (what ``provcat ingest --json`` prints)."""
         data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
         data["rejected"] = [
             {k: v for k, v in asdict(r).items() if v is not None} for r in self.rejected
         ]
@@ -96,19 +112,24 @@ class WorkItem:
     """One thing to ingest: a manifest, an image file or a scraped article."""
 
     kind: str  # "manifest" | "image" | "article" | "missing" | "skipped"
+    #: Absolute, with symbolic links resolved: rejections are keyed by it.
     path: Path
+    #: Why a "skipped" item was passed over.
+    reason: str | None = None
 
 
 def plan(paths: Iterable[Path]) -> list[WorkItem]:
     """Expand the paths a user gave into work items, in a stable order.
 
-    A folder is walked recursively (hidden entries ignored; other files that are not images are
-    listed as skipped, so the summary shows what was passed over). A folder holding a
-    ``manifest.toml`` is that manifest's record: its images are ingested through the manifest,
-    not again as loose files. Other folders contribute their image files.
+    A folder is walked recursively; every file and folder it passes over is listed as skipped
+    with the reason (hidden, not an image, an article to name explicitly, a FIFO or device, a
+    folder that cannot be read, a link to a folder). A folder holding a ``manifest.toml`` is that
+    manifest's record: its images are ingested through the manifest, not again as loose files.
+    Other folders contribute their image files.
     """
     items: list[WorkItem] = []
-    for path in paths:
+    for given in paths:
+        path = given.resolve()
         if path.is_dir():
             items.extend(_walk(path))
         elif not path.exists():
@@ -124,27 +145,79 @@ def plan(paths: Iterable[Path]) -> list[WorkItem]:
 
 def _walk(root: Path) -> list[WorkItem]:
     items: list[WorkItem] = []
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        reason = f"cannot read folder: {exc.strerror or exc}"
+        items.append(WorkItem("skipped", where, reason))
+
+    for directory, dirnames, filenames in os.walk(root, onerror=unreadable):
         here = Path(directory)
+        walked = []
+        for name in sorted(dirnames):
+            reason = _folder_skip_reason(here / name)
+            if reason is None:
+                walked.append(name)
+            else:
+                items.append(WorkItem("skipped", here / name, reason))
+        dirnames[:] = walked
         if MANIFEST_NAME in filenames:
             items.append(WorkItem("manifest", here / MANIFEST_NAME))
             dirnames[:] = []
             continue
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            kind = "image" if Path(name).suffix.lower() in IMAGE_SUFFIXES else "skipped"
-            items.append(WorkItem(kind, here / name))
+            reason = _file_skip_reason(here / name)
+            if reason is None:
+                items.append(WorkItem("image", here / name))
+            else:
+                items.append(WorkItem("skipped", here / name, reason))
     return items
+
+
+def _folder_skip_reason(path: Path) -> str | None:
+    if path.name.startswith("."):
+        return "hidden folder"
+    if path.is_symlink():
+        return "symbolic link to a folder (not followed; name it to ingest it)"
+    return None
+
+
+def _file_skip_reason(path: Path) -> str | None:
+    """Why a folder walk passes over this file, or None to take it as an image."""
+    if path.name.startswith("."):
+        return "hidden file"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        broken = path.is_symlink()
+        return "broken symbolic link" if broken else f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file: it is {file_kind(mode)}"
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return None
+    if suffix in ARTICLE_SUFFIXES:
+        return "scraped article: name it on the command line to ingest it"
+    if suffix in HEIF_SUFFIXES and "HEIF" not in Image.registered_extensions().values():
+        return "HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif)"
+    if suffix in HEIF_SUFFIXES:
+        return None
+    if suffix in MANIFEST_SUFFIXES:
+        return f"TOML file not named {MANIFEST_NAME}"
+    return f"not an image file name ({suffix or 'no suffix'})"
 
 
 class Ingester:
     """Ingests work items through sessions that the caller provides and commits.
 
+    Each work item is stored in its own transaction, retried when a concurrent writer got in
+    first (the same article or image inserted by another process), so one bad item never costs
+    the others and concurrent ingesters end with what one would have. Reuse matching of the new
+    images follows in turns of one image each (provcat.matching.Matcher.match_next); images whose
+    matching did not finish (an ingest killed half-way) are matched first.
+
     Args:
-        session_factory: Returns a new session; the ingester commits each work item in its own
-            transaction so that one bad item never costs the others.
+        session_factory: Returns a new session.
         images_dir: Where the images of scraped articles are; by default the page's folder and
             the ``<name>_files`` folder beside it.
     """
@@ -162,72 +235,87 @@ class Ingester:
         """Ingest every path; rejections are recorded in the database and in the result."""
         items = plan(paths)
         result = IngestResult()
+        result.matches_added += self.match_pending()
         for done, item in enumerate(items, start=1):
             part = self._one(item)
             if part.rejected:
                 self._record_rejections(part.rejected)
+            if part.images_added:
+                part.matches_added += self.match_pending()
             result.merge(part)
             if progress is not None:
-                progress(done, len(items), str(item.path))
+                progress(done, len(items), path_text(item.path))
         return result
 
+    def match_pending(self) -> int:
+        """Match every stored image whose matching has not finished; returns matches recorded."""
+        if self._matcher is None:
+            with self._sessions() as session:
+                if not pending_exists(session=session):
+                    return 0
+            self._matcher = Matcher(self._sessions)
+        matcher = self._matcher
+        recorded = 0
+        while (found := retrying(matcher.match_next)) is not None:
+            recorded += found
+        return recorded
+
     def _one(self, item: WorkItem) -> IngestResult:
-        part = IngestResult()
         if item.kind == "skipped":
-            part.skipped.append(str(item.path))
-            return part
+            return IngestResult(skipped=[Skipped(path_text(item.path), item.reason or "")])
         if item.kind == "missing":
-            part.rejected.append(Rejected(str(item.path), "no such file or folder"))
-            return part
-        fresh: list[Fresh] = []
+            return IngestResult(rejected=[Rejected(path_text(item.path), "no such file or folder")])
+        return retrying(lambda: self._store(item))
+
+    def _store(self, item: WorkItem) -> IngestResult:
+        """One work item in one transaction; a rejection result if its input is bad."""
+        part = IngestResult()
         with self._sessions() as session:
             try:
                 if item.kind == "manifest":
-                    _ingest_manifest(
-                        load_manifest(item.path), session=session, result=part, fresh=fresh
-                    )
+                    _ingest_manifest(load_manifest(item.path), session=session, result=part)
                 elif item.kind == "article":
                     _ingest_article(
-                        item.path,
-                        session=session,
-                        result=part,
-                        images_dir=self._images_dir,
-                        fresh=fresh,
+                        item.path, session=session, result=part, images_dir=self._images_dir
                     )
                 else:
-                    _image, added = _ingest_image(
-                        open_image(item.path), session=session, fresh=fresh
-                    )
+                    _image, added = _ingest_image(open_image(item.path), session=session)
                     part.images_added += added
                     part.images_known += not added
+                resolve_rejections([path_text(item.path)], session=session)
                 session.commit()
             except InputError as exc:
                 session.rollback()
                 return IngestResult(rejected=[Rejected(exc.path, exc.reason, exc.line)])
-        if fresh:
-            # The images are committed; matching them is a second step that cannot cost them.
-            if self._matcher is None:
-                self._matcher = Matcher(self._sessions)
-            with self._sessions() as session:
-                part.matches_added += self._matcher.add_and_match(fresh, session=session)
-                session.commit()
         return part
 
     def _record_rejections(self, rejected: Sequence[Rejected]) -> None:
+        retrying(lambda: self._store_rejections(rejected))
+
+    def _store_rejections(self, rejected: Sequence[Rejected]) -> None:
         now = dt.datetime.now(dt.UTC)
         with self._sessions() as session:
             for r in rejected:
-                row = session.scalar(
-                    select(m.Rejection).where(
-                        m.Rejection.path == r.path, m.Rejection.reason == r.reason
-                    )
-                )
+                row = session.scalar(select(m.Rejection).where(m.Rejection.path == r.path))
                 if row is None:
                     session.add(m.Rejection(path=r.path, reason=r.reason, line=r.line))
+                    session.flush()
                 else:
+                    row.reason = r.reason
+                    row.line = r.line
                     row.last_at = now
                     row.attempts += 1
+                    row.resolved_at = None
             session.commit()
+
+
+def resolve_rejections(paths: Sequence[str], *, session: Session) -> None:
+    """Mark the standing rejections of these paths resolved (they were just ingested)."""
+    session.execute(
+        update(m.Rejection)
+        .where(m.Rejection.path.in_(paths), m.Rejection.resolved_at.is_(None))
+        .values(resolved_at=dt.datetime.now(dt.UTC))
+    )
 
 
 # -- images -----------------------------------------------------------------------------------
@@ -237,25 +325,26 @@ def _ingest_image(
     decoded: DecodedImage,
     *,
     session: Session,
-    fresh: list[Fresh],
     stand_in: bool = False,
     note: str | None = None,
 ) -> tuple[m.Image, bool]:
     """Catalogue one decoded image; returns its row and whether it was new.
 
-    A new image is appended to ``fresh``, for reuse matching once its transaction commits.
+    A new image is stored with its matching pending (``match_seq`` None); the ingester matches
+    it once this transaction has committed.
     """
-    path = str(decoded.path.resolve())
+    path = path_text(decoded.path)
+    resolve_rejections([path], session=session)
     image = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
     if image is not None:
         if path not in {p.path for p in image.paths}:
-            image.paths.append(m.ImagePath(path=path))
+            image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(decoded.path)))
         if stand_in and not image.stand_in:
             image.stand_in = True
             image.note = note
         return image, False
     # Everything that can fail on bad input happens before any row is written.
-    fields = read_metadata(decoded.path, decoded.source)
+    fields = read_metadata(decoded.path, decoded.source, decoded.data)
     prints = compute(decoded.pixels)
     features = extract_features(decoded)
     image = m.Image(
@@ -270,7 +359,7 @@ def _ingest_image(
         stand_in=stand_in,
         note=note,
     )
-    image.paths.append(m.ImagePath(path=path))
+    image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(decoded.path)))
     image.metadata_fields.extend(
         m.MetadataField(
             standard=f.standard,
@@ -298,10 +387,9 @@ def _ingest_image(
         existing = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
         if existing is None:
             raise
-        return _ingest_image(decoded, session=session, fresh=fresh, stand_in=stand_in, note=note)
+        return _ingest_image(decoded, session=session, stand_in=stand_in, note=note)
     session.add(features_row(image.id, features))
     embedded_provenance(image, fields, session=session)
-    fresh.append(fresh_from(image, decoded, features, prints.pdq))
     return image, True
 
 
@@ -309,7 +397,7 @@ def _ingest_image(
 
 
 def _ingest_manifest(
-    manifest: Manifest, *, session: Session, result: IngestResult, fresh: list[Fresh]
+    manifest: Manifest, *, session: Session, result: IngestResult
 ) -> None:
     entry = manifest.article
     article = session.scalar(select(m.Article).where(m.Article.key == entry.id))
@@ -343,20 +431,30 @@ def _ingest_manifest(
 
     folder = manifest.path.parent
     for image_entry in manifest.images:
-        image = _manifest_image(folder, image_entry, session=session, result=result, fresh=fresh)
+        image = _manifest_image(folder, image_entry, session=session, result=result)
         _manifest_printings(article, image, image_entry, session=session, result=result)
 
 
 def _manifest_image(
-    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult, fresh: list[Fresh]
+    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult
 ) -> m.Image | None:
-    """The image of one manifest entry, or None (and a rejection) if its file is unusable."""
+    """The image of one manifest entry, or None (and a rejection) if its file is unusable.
+
+    The file must lie inside the manifest's folder once symbolic links are resolved: a record
+    is a folder, and a link out of it would catalogue whatever it points at.
+    """
+    path = folder / entry.file
     try:
+        if not is_inside(path, folder):
+            raise ImageRejected(
+                path.resolve(),
+                f"manifest {folder / MANIFEST_NAME} lists {entry.file.as_posix()}, which "
+                "resolves outside the manifest's folder",
+            )
         with session.begin_nested():
             image, added = _ingest_image(
-                open_image(folder / entry.file),
+                open_image(path.resolve()),
                 session=session,
-                fresh=fresh,
                 stand_in=entry.stand_in,
                 note=entry.note,
             )
@@ -414,12 +512,11 @@ def _ingest_article(
     session: Session,
     result: IngestResult,
     images_dir: Path | None,
-    fresh: list[Fresh],
 ) -> None:
     counts = ingest_scraped(
         path,
         session=session,
-        catalogue_image=lambda file: _ingest_image(open_image(file), session=session, fresh=fresh),
+        catalogue_image=lambda file: _ingest_image(open_image(file.resolve()), session=session),
         images_dir=images_dir,
     )
     result.articles_added += counts.article_added

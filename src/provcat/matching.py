@@ -1,28 +1,37 @@
 """Reused photos in the catalogue: find and record which stored images are copies of one photo.
 
-Each image's ORB features are stored when it is ingested. A :class:`Matcher` holds an in-memory
-candidate index of every stored image (provcat.reuse.index) and their PDQ hashes; a new image
-is looked up there (local-feature votes, plus PDQ near matches over all eight rotations and
-flips, plus equal pixel digests), each candidate is verified geometrically
-(provcat.reuse.verify), and every verified pair is recorded as a ``photo_match`` with the
-relation of the copy to the reference. Adding images never recomputes the pairs already found.
+Each image's ORB features are stored when it is ingested, with its matching pending. A
+:class:`Matcher` holds an in-memory candidate index of every stored image (provcat.reuse.index)
+and their PDQ hashes; a pending image is looked up there (local-feature votes, plus PDQ near
+matches over all eight rotations and flips, plus equal pixel digests), each candidate is
+verified geometrically (provcat.reuse.verify), and every verified pair is recorded as a
+``photo_match`` with the relation of the copy to the reference. Adding images never recomputes
+the pairs already found.
+
+Matching runs in turns, one pending image per turn and transaction, one turn at a time across
+every process writing to the catalogue (:func:`take_match_turn`). A turn first brings the index
+up to date, so each image is compared with every image committed before its turn; of two images
+stored at the same time by two ingesters, the one matched second sees the first. An image whose
+turn never committed (the process was killed) is still pending and is matched by the next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.db import lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
+from provcat.files import stored_path
 from provcat.fingerprints import BitHash, hamming_many, pack, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.index import FeatureIndex
@@ -36,20 +45,8 @@ PDQ_CANDIDATE = 31
 CANDIDATES = 20
 #: Full feature sets kept in memory for re-use (the most recently stored or read).
 RECENT_FEATURES = 512
-
-
-@dataclass(frozen=True)
-class Fresh:
-    """A newly stored image waiting to be matched."""
-
-    image_id: int
-    sha256: str
-    pixel_digest: str
-    #: The file it was read from: its pixels are decoded again when it is matched, so that a
-    #: manifest of a thousand images does not hold a thousand decoded pictures in memory.
-    path: Path
-    features: Features
-    pdq: BitHash
+#: The catalogue_state row that numbers matching turns.
+MATCH_COUNTER = "match_seq"
 
 
 @dataclass(frozen=True)
@@ -108,6 +105,7 @@ class SimilarMatch:
 class _Stored:
     ids: list[int] = field(default_factory=list)
     shas: dict[int, str] = field(default_factory=dict)
+    digest_of: dict[int, str] = field(default_factory=dict)
     digests: dict[str, list[int]] = field(default_factory=dict)
     pdq: list[BitHash] = field(default_factory=list)
     pdq_ids: list[int] = field(default_factory=list)
@@ -118,6 +116,33 @@ def features_row(image_id: int, features: Features) -> m.Feature:
     return m.Feature(
         image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
     )
+
+
+def pending_exists(*, session: Session) -> bool:
+    """Whether any stored image waits to be matched."""
+    found = session.scalar(select(m.Image.id).where(m.Image.match_seq.is_(None)).limit(1))
+    return found is not None
+
+
+def take_match_turn(session: Session) -> int:
+    """Start a matching turn in ``session``'s transaction; returns the turn's number.
+
+    The turn's first statement updates the ``match_seq`` counter row, so the turn holds its
+    lock (a row lock on PostgreSQL; on SQLite the database's write lock, taken with
+    ``BEGIN IMMEDIATE``) until it commits: turns of concurrent ingesters run one at a time.
+    """
+    lock_for_writing(session.connection())
+    state = m.CatalogueState
+    done = session.execute(
+        update(state).where(state.key == MATCH_COUNTER).values(value=state.value + 1),
+        execution_options={"synchronize_session": False},
+    )
+    if getattr(done, "rowcount", 1) == 0:
+        session.add(state(key=MATCH_COUNTER, value=1))
+        session.flush()
+    value = session.scalar(select(state.value).where(state.key == MATCH_COUNTER))
+    assert value is not None
+    return int(value)
 
 
 class Matcher:
@@ -143,28 +168,101 @@ class Matcher:
         self._with_features: set[int] = set()
         self._recent: dict[int, Features] = {}
         self._stored = _Stored()
+        #: Every image matched in a turn numbered up to this is in the index.
+        self._seen_turn = 0
         self._load()
 
     def _load(self) -> None:
         with self._sessions() as session:
-            prints: dict[int, str] = {
-                row[0]: row[1]
-                for row in session.execute(
-                    select(m.Fingerprint.image_id, m.Fingerprint.value).where(
-                        m.Fingerprint.algorithm == "pdq"
-                    )
-                ).all()
-            }
-            rows = session.execute(
-                select(m.Image.id, m.Image.sha256, m.Image.pixel_digest, m.Feature.data)
-                .outerjoin(m.Feature, m.Feature.image_id == m.Image.id)
-                .order_by(m.Image.id),
-                execution_options={"yield_per": 500},
+            # The counter first: every image matched in a turn up to it was committed before
+            # the images are read below, so it is loaded now; later ones come in _refresh.
+            self._seen_turn = session.scalar(
+                select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
+            ) or 0
+            self._load_rows(select(m.Image.id), session=session)
+
+    def _load_rows(self, ids: Select[Any], *, session: Session) -> None:
+        """Add the images whose ids ``ids`` selects (with their features and PDQ hashes)."""
+        pdq = (
+            select(m.Fingerprint.image_id, m.Fingerprint.value)
+            .where(m.Fingerprint.algorithm == "pdq")
+            .subquery()
+        )
+        rows = session.execute(
+            select(m.Image.id, m.Image.sha256, m.Image.pixel_digest, m.Feature.data, pdq.c.value)
+            .outerjoin(m.Feature, m.Feature.image_id == m.Image.id)
+            .outerjoin(pdq, pdq.c.image_id == m.Image.id)
+            .where(m.Image.id.in_(ids.scalar_subquery()))
+            .order_by(m.Image.id),
+            execution_options={"yield_per": 500},
+        )
+        for image_id, sha, digest, data, pdq_hex in rows:
+            features = Features.from_bytes(data) if data is not None else None
+            pdq_hash = BitHash.from_hex(pdq_hex, 256) if pdq_hex else None
+            self._remember(image_id, sha, digest, features, pdq_hash)
+
+    def _refresh(self, turn: int, *, session: Session) -> None:
+        """Index every image committed since the last look: those matched in later turns and
+        those still pending (another process's new images, or ones an interrupted run left)."""
+        new = [
+            image_id
+            for image_id in session.scalars(
+                select(m.Image.id).where(
+                    m.Image.match_seq.is_(None) | (m.Image.match_seq > self._seen_turn)
+                )
             )
-            for image_id, sha, digest, data in rows:
-                features = Features.from_bytes(data) if data is not None else None
-                pdq = BitHash.from_hex(prints[image_id], 256) if image_id in prints else None
-                self._remember(image_id, sha, digest, features, pdq)
+            if image_id not in self._stored.shas
+        ]
+        for start in range(0, len(new), 500):
+            chunk = new[start : start + 500]
+            self._load_rows(select(m.Image.id).where(m.Image.id.in_(chunk)), session=session)
+        self._seen_turn = turn - 1
+
+    def match_next(self) -> int | None:
+        """Match the stored image that has waited longest, in one turn of its own.
+
+        The turn holds the matching lock (:func:`take_match_turn`), brings the index up to
+        date, matches the image against every other stored image, records the matches and
+        marks the image matched, all in one transaction: killed half-way, the turn leaves no
+        trace and the image is matched on the next run.
+
+        Returns:
+            Matches recorded, or None when no image was waiting.
+        """
+        with self._sessions() as session:
+            turn = take_match_turn(session)
+            image_id = session.scalar(
+                select(m.Image.id)
+                .where(m.Image.match_seq.is_(None))
+                .order_by(m.Image.id)
+                .limit(1)
+            )
+            if image_id is None:
+                session.rollback()
+                return None
+            self._refresh(turn, session=session)
+            recorded = 0
+            for match in self._match_stored(image_id):
+                recorded += _record(image_id, match, session=session)
+            session.execute(
+                update(m.Image).where(m.Image.id == image_id).values(match_seq=turn)
+            )
+            session.commit()
+            return recorded
+
+    def _match_stored(self, image_id: int) -> list[Found]:
+        pixels = self._pixels_of(image_id)
+        if pixels is None or image_id not in self._with_features:
+            # Its file is gone or changed since it was stored: nothing to verify against.
+            log.warning("image %d cannot be read again from its paths; not matched", image_id)
+            return []
+        return self.find(
+            pixels,
+            self._features_of(image_id),
+            sha256=self._stored.shas[image_id],
+            pixel_digest=self._stored.digest_of[image_id],
+            exclude=image_id,
+        )
 
     def _features_of(self, image_id: int) -> Features:
         found = self._recent.get(image_id)
@@ -195,6 +293,7 @@ class Matcher:
             return  # loaded from the database already (it was committed before the matcher)
         stored.ids.append(image_id)
         stored.shas[image_id] = sha
+        stored.digest_of[image_id] = digest
         stored.digests.setdefault(digest, []).append(image_id)
         if pdq is not None:
             stored.pdq.append(pdq)
@@ -209,14 +308,18 @@ class Matcher:
 
     def _load_pixels(self, image_id: int) -> Image.Image | None:
         with self._sessions() as session:
-            paths = session.scalars(
-                select(m.ImagePath.path).where(m.ImagePath.image_id == image_id)
+            paths = session.execute(
+                select(m.ImagePath.path, m.ImagePath.path_bytes)
+                .where(m.ImagePath.image_id == image_id)
+                .order_by(m.ImagePath.id)
             ).all()
-        for path in paths:
+        for text, raw in paths:
             try:
-                return open_image(Path(path)).pixels
+                decoded = open_image(stored_path(text, raw))
             except InputError:
                 continue
+            if decoded.sha256 == self._stored.shas.get(image_id, decoded.sha256):
+                return decoded.pixels
         return None
 
     def find(
@@ -290,33 +393,6 @@ class Matcher:
             best = np.minimum(best, hamming_many(hash_, matrix))
         return {stored.pdq_ids[i]: int(best[i]) for i in np.flatnonzero(best <= PDQ_CANDIDATE)}
 
-    def add_and_match(self, fresh: Sequence[Fresh], *, session: Session) -> int:
-        """Match each new image against everything stored (and the new ones before it), record
-        the matches in ``session``, and add the images to the index. Returns matches recorded."""
-        recorded = 0
-        for item in fresh:
-            try:
-                pixels = open_image(item.path).pixels
-            except InputError:
-                # Gone or changed since it was ingested: it is still indexed for later images.
-                log.warning("cannot read %s again to match it; not matched", item.path)
-                pixels = None
-            found = (
-                []
-                if pixels is None
-                else self.find(
-                    pixels,
-                    item.features,
-                    sha256=item.sha256,
-                    pixel_digest=item.pixel_digest,
-                    exclude=item.image_id,
-                )
-            )
-            for match in found:
-                recorded += _record(item.image_id, match, session=session)
-            self._remember(item.image_id, item.sha256, item.pixel_digest, item.features, item.pdq)
-        return recorded
-
 
 def _record(new_id: int, match: Found, *, session: Session) -> int:
     reference, copy = (
@@ -354,18 +430,6 @@ def _record(new_id: int, match: Found, *, session: Session) -> int:
         )
     )
     return 1
-
-
-def fresh_from(image: m.Image, decoded: DecodedImage, features: Features, pdq: BitHash) -> Fresh:
-    """What matching needs of an image just stored."""
-    return Fresh(
-        image_id=image.id,
-        sha256=image.sha256,
-        pixel_digest=image.pixel_digest,
-        path=decoded.path,
-        features=features,
-        pdq=pdq,
-    )
 
 
 def extract_features(decoded: DecodedImage) -> Features:

@@ -378,6 +378,9 @@ def list_agents(*, session: Session) -> list[AgentInfo]:
     ]
 
 
-def list_rejections(*, session: Session) -> Sequence[m.Rejection]:
-    """Every recorded rejection, newest first."""
-    return session.scalars(select(m.Rejection).order_by(m.Rejection.last_at.desc())).all()
+def list_rejections(*, resolved: bool = False, session: Session) -> Sequence[m.Rejection]:
+    """Standing rejections (with ``resolved``, also those since ingested), newest first."""
+    query = select(m.Rejection).order_by(m.Rejection.last_at.desc(), m.Rejection.id.desc())
+    if not resolved:
+        query = query.where(m.Rejection.resolved_at.is_(None))
+    return session.scalars(query).all()
