@@ -8,17 +8,21 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from provcat.catalogue import Catalogue
 from provcat.config import DATABASE_URL_ENV
+from provcat.db import database_reason
 from provcat.errors import CatalogueError
 from provcat.ingest import ProgressCallback
 from provcat.queries import ImageQuery
@@ -39,13 +43,67 @@ def _console() -> Console:
 
 
 class _Group(click.Group):
-    """Turns provcat's own errors into one line on stderr and exit status 1."""
+    """Turns provcat's own errors, and database errors, into one line on stderr and exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CatalogueError as exc:
             raise click.ClickException(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"database error: {database_reason(exc)}") from exc
+
+
+class _CountingHandler(logging.Handler):
+    """Counts the warnings logged while a command runs (shown or not)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@dataclass
+class _Options:
+    db_url: str | None
+    verbose: bool
+    #: The stderr console the progress bar and the shown log lines share.
+    console: Console
+    warnings: _CountingHandler
+
+
+#: Marks the handlers this CLI installed, so a second invocation in one process replaces them.
+_OURS = "_provcat_cli"
+
+
+def _setup_logging(console: Console, verbose: bool, log_file: Path | None) -> _CountingHandler:
+    """Send warnings (Python's too: Pillow's) to the log: counted always, shown with -v,
+    written to ``log_file`` when given. Nothing is printed raw across the progress bar."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(handler)
+    logging.captureWarnings(True)
+    # exifread logs a warning for every file without EXIF; that is normal, not news.
+    logging.getLogger("exifread").setLevel(logging.ERROR)
+    # Alembic narrates every schema check at INFO; only its warnings are news here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    counter = _CountingHandler()
+    handlers: list[logging.Handler] = [counter]
+    if verbose:
+        shown = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        shown.setLevel(logging.INFO)
+        handlers.append(shown)
+    if log_file is not None:
+        written = logging.FileHandler(log_file, encoding="utf-8")
+        written.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(written)
+    for handler in handlers:
+        setattr(handler, _OURS, True)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose or log_file else logging.WARNING)
+    return counter
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,20 +112,34 @@ class _Group(click.Group):
     "db_url",
     envvar=DATABASE_URL_ENV,
     metavar="URL",
-    help=f"Catalogue database (SQLAlchemy URL). Default: ${DATABASE_URL_ENV}, else ./provcat.db.",
+    help=(
+        "Catalogue database: an SQLAlchemy URL or an SQLite file's path. "
+        f"Default: ${DATABASE_URL_ENV}, else ./provcat.db."
+    ),
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show warnings (odd EXIF, decoder notes) as they come."
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append warnings and progress notes to this file.",
 )
 @click.version_option(package_name="provcat")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
+def cli(ctx: click.Context, db_url: str | None, verbose: bool, log_file: Path | None) -> None:
     """provcat: an image caption and provenance catalogue."""
-    # exifread logs a warning for every file without EXIF; that is normal, not news.
-    logging.getLogger("exifread").setLevel(logging.ERROR)
-    ctx.obj = db_url
+    console = Console(stderr=True, highlight=False)
+    counter = _setup_logging(console, verbose, log_file)
+    ctx.obj = _Options(db_url=db_url, verbose=verbose, console=console, warnings=counter)
 
 
 @contextmanager
-def _catalogue(ctx: click.Context) -> Iterator[Catalogue]:
-    catalogue = Catalogue(ctx.obj)
+def _catalogue(ctx: click.Context, *, create: bool = False) -> Iterator[Catalogue]:
+    """The catalogue the command works on. Only ingest creates one; a command that reads
+    reports a missing catalogue instead of creating an empty one."""
+    options: _Options = ctx.obj
+    catalogue = Catalogue(options.db_url, create=create)
     try:
         yield catalogue
     finally:
@@ -75,7 +147,7 @@ def _catalogue(ctx: click.Context) -> Iterator[Catalogue]:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
+def _progress(enabled: bool, console: Console) -> Iterator[ProgressCallback | None]:
     if not enabled:
         yield None
         return
@@ -84,7 +156,7 @@ def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
     task = bar.add_task("", total=None)
@@ -115,8 +187,12 @@ def ingest(
     ingested when named. Exits with status 3 when anything was rejected; the rest is still
     catalogued.
     """
+    options: _Options = ctx.obj
     show_bar = not as_json and sys.stderr.isatty()
-    with _catalogue(ctx) as catalogue, _progress(show_bar) as progress:
+    with (
+        _catalogue(ctx, create=True) as catalogue,
+        _progress(show_bar, options.console) as progress,
+    ):
         result = catalogue.ingest(paths, progress=progress, images_dir=images_dir)
     if as_json:
         _echo_json(result.to_dict())
@@ -130,6 +206,16 @@ def ingest(
         for rejected in result.rejected:
             where = f"{rejected.path}:{rejected.line}" if rejected.line else rejected.path
             click.echo(f"rejected {where}: {rejected.reason}", err=True)
+        if options.verbose:
+            for skipped in result.skipped:
+                click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+        elif result.skipped:
+            click.echo(f"{len(result.skipped)} file(s) skipped; -v lists them", err=True)
+    if options.warnings.count and not options.verbose:
+        click.echo(
+            f"{options.warnings.count} warning(s) logged; -v shows them, --log-file keeps them",
+            err=True,
+        )
     if result.rejected:
         ctx.exit(EXIT_REJECTED)
 
@@ -293,11 +379,14 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also list files ingested successfully since."
+)
 @click.pass_context
-def rejections(ctx: click.Context, as_json: bool) -> None:
-    """List files and records that could not be ingested, and why."""
+def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """List files that could not be ingested, and why (one line per file)."""
     with _catalogue(ctx) as catalogue:
-        found = catalogue.rejections()
+        found = catalogue.rejections(resolved=show_all)
     rows = [
         {
             "path": r.path,
@@ -305,6 +394,7 @@ def rejections(ctx: click.Context, as_json: bool) -> None:
             "line": r.line,
             "last_at": r.last_at.isoformat(),
             "attempts": r.attempts,
+            "resolved_at": r.resolved_at.isoformat() if r.resolved_at else None,
         }
         for r in found
     ]
@@ -313,7 +403,10 @@ def rejections(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         where = f"{row['path']}:{row['line']}" if row["line"] else row["path"]
-        click.echo(f"{where}: {row['reason']} (seen {row['attempts']}x, last {row['last_at']})")
+        resolved = f"; RESOLVED, ingested {row['resolved_at']}" if row["resolved_at"] else ""
+        click.echo(
+            f"{where}: {row['reason']} (seen {row['attempts']}x, last {row['last_at']}{resolved})"
+        )
 
 
 @cli.command("match-caption")
