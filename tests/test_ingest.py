@@ -128,7 +128,9 @@ def test_batch_with_broken_files_keeps_the_rest(catalogue: Catalogue, tmp_path: 
     result = catalogue.ingest([folder])
     assert result.images_added == 5
     assert sorted(Path(r.path).name for r in result.rejected) == ["cut.jpg", "notes.jpg"]
-    assert [Path(p).name for p in result.skipped] == ["readme.txt"]
+    assert [(Path(s.path).name, s.reason) for s in result.skipped] == [
+        ("readme.txt", "scraped article: name it on the command line to ingest it")
+    ]
     stored = {Path(r.path).name: r.reason for r in catalogue.rejections()}
     assert set(stored) == {"cut.jpg", "notes.jpg"}
     assert "not an image" in stored["notes.jpg"]
