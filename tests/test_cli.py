@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
+from provcat.db import make_engine
 
 from .imagegen import photo
 from .paths import MONTENEGRO
@@ -138,3 +141,99 @@ def test_agents_and_rejections_commands(db_url: str, tmp_path: Path) -> None:
     status, out, _ = run(db_url, "rejections")
     assert status == 0
     assert out.startswith(f"{tmp_path / 'x.jpg'}: empty file")
+
+
+def test_db_takes_a_plain_sqlite_path(tmp_path: Path) -> None:
+    photo(0).save(tmp_path / "one.png")
+    db = tmp_path / "cats" / "my catalogue.db"
+    db.parent.mkdir()
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "one.png")])
+    assert result.exit_code == 0, result.output
+    assert db.is_file()
+    listed = CliRunner().invoke(cli, ["--db", str(db), "images", "--json"])
+    assert len(json.loads(listed.stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("folder", "unable to open database file"),
+        ("text", "file is not a database"),
+        ("postgresql://postgres@127.0.0.1:1/nowhere", "Connection refused"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line(
+    tmp_path: Path, target: str, reason: str
+) -> None:
+    if target == "folder":
+        target = str(tmp_path)
+    elif target == "text":
+        (tmp_path / "notes.db").write_text("not a database\n" * 200, encoding="utf-8")
+        target = str(tmp_path / "notes.db")
+    for args in (["ingest", str(MONTENEGRO)], ["articles"]):
+        result = CliRunner().invoke(cli, ["--db", target, *args])
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: cannot open catalogue ")
+        assert reason in result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["images"],
+        ["articles"],
+        ["agents"],
+        ["rejections"],
+        ["show", "abcd"],
+        ["report", "captions", "--format", "json"],
+        ["report", "reuse", "--format", "json"],
+        ["match-caption", "Plotters"],
+    ],
+)
+def test_read_commands_do_not_create_a_catalogue(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "absent.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), *args])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: no catalogue at {db} (run provcat ingest, or pass --db)\n"
+    assert not db.exists()
+
+
+def test_read_commands_refuse_an_empty_database(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
+    with engine.connect() as connection:  # an SQLite file now exists, with no tables
+        connection.exec_driver_sql("SELECT 1")
+    engine.dispose()
+    result = CliRunner().invoke(cli, ["--db", empty_db_url, "articles"])
+    assert result.exit_code == 1
+    assert "holds no provcat catalogue (run provcat ingest)" in result.stderr
+
+
+def _warning_jpeg(path: Path) -> None:
+    """A JPEG whose EXIF points past its end: Pillow decodes it and warns 'Truncated File Read'."""
+    exif = Image.Exif()
+    exif[0x010E] = "description"
+    buffer = io.BytesIO()
+    photo(1).save(buffer, "JPEG", exif=exif.tobytes())
+    data = bytearray(buffer.getvalue())
+    tiff = data.find(b"Exif\x00\x00") + 6
+    data[tiff + 18 : tiff + 22] = (0x7FFF).to_bytes(4, "big")  # the value's offset
+    path.write_bytes(bytes(data))
+
+
+def test_decoder_warnings_go_to_the_log_not_across_the_output(
+    db_url: str, tmp_path: Path
+) -> None:
+    _warning_jpeg(tmp_path / "odd.jpg")
+    quiet = CliRunner().invoke(cli, ["--db", db_url, "ingest", str(tmp_path / "odd.jpg")])
+    assert quiet.exit_code == 0
+    assert "Truncated File Read" not in quiet.stderr
+    assert "warning(s) logged; -v shows them" in quiet.stderr
+    log = tmp_path / "provcat.log"
+    shown = CliRunner().invoke(
+        cli,
+        ["--db", db_url, "-v", "--log-file", str(log), "similar", str(tmp_path / "odd.jpg")],
+    )
+    assert shown.exit_code == 0
+    assert "odd.jpg: UserWarning: Truncated File Read" in " ".join(shown.stderr.split())
+    assert "odd.jpg: UserWarning: Truncated File Read" in log.read_text(encoding="utf-8")
