@@ -29,5 +29,5 @@ def test_queries_doc_examples_run(
     out = capsys.readouterr().out
     assert "4 images" in out
     assert "DailyMail.co.uk 2017-04 month" in out
-    assert "exact 3 ('repeated_in_article',) 'Plotters':Shishmakov" in out
+    assert "exact 2 ('repeated_in_article',) 'Plotters':Shishmakov" in out
     assert "0 photos held as more than one image" in out
