@@ -89,6 +89,10 @@ class Bank:
     bullets: tuple[str, ...]
     headlines: dict[str, tuple[str, ...]]
     credits: tuple[str, ...]
+    #: Subheads of six words or more, without a full stop: they look like captions.
+    long_crossheads: tuple[str, ...]
+    #: What embedded social media posts leave behind in a copy-paste ("{handle}" is filled).
+    embeds: tuple[str, ...]
 
 
 _DEV = Bank(
@@ -255,6 +259,17 @@ _DEV = Bank(
         "money": ("Bills to rise again as families in {place} feel the squeeze",),
     },
     credits=("(Image: Getty)", "Credit: Reuters", "(Photo: PA)", "Picture: Solent News"),
+    long_crossheads=(
+        "Why the warnings were ignored for so long",
+        "The moment everything changed for the family",
+        "How the drama unfolded on the final day",
+        "What the experts make of the new findings",
+    ),
+    embeds=(
+        "\u2014 {name} (@{handle}) June 3, 2024",
+        "A post shared by {name} (@{handle})",
+        "pic.twitter.com/{handle}Q7x",
+    ),
 )
 
 _HELD_OUT = Bank(
@@ -387,6 +402,16 @@ _HELD_OUT = Bank(
         "money": ("High street in {place} loses another bank branch",),
     },
     credits=("(Image: SWNS)", "Photo: Alamy", "(Picture: Facebook)"),
+    long_crossheads=(
+        "Inside the race to save the historic pier",
+        "What the new rules mean for drivers",
+        "A lifelong passion for the sea and its creatures",
+    ),
+    embeds=(
+        "\u2014 {name} (@{handle}) 12 May 2023",
+        "View this post on Instagram",
+        "{name} shared the picture with her followers on Instagram yesterday",
+    ),
 )
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -593,6 +618,12 @@ def _article(rng: random.Random, bank: Bank, split: str, number: int) -> Synthet
         )
     if rng.random() < 0.4:
         insert([rng.choice(bank.quotes)], [], "quote")
+    if rng.random() < 0.4:
+        insert([rng.choice(bank.long_crossheads)], [], "long-crosshead")
+    if rng.random() < 0.25:
+        handle = rng.choice(bank.last).lower() + str(rng.randint(1, 99))
+        embed = rng.choice(bank.embeds).replace("{handle}", handle)
+        insert([w.fill(embed)], [], "embed")
     if rng.random() < 0.3:
         repeat = body_lines[rng.randrange(len(body_lines))]
         insert([repeat], [], "repeated-body")
