@@ -34,7 +34,10 @@ _BOILERPLATE = re.compile(
     r"^(?:advertisement|scroll down for (?:video|more)|share this article|share or comment on "
     r"this article:?|share|comments?|read more\b.*|related\b.*:.*|see also\b.*|click here\b.*|"
     r"sign up\b.*|follow us\b.*|watch:.*|listen:.*|view comments|e-?mail|related articles|"
-    r"previous|next|[\d.,]+k?\s+(?:shares?|comments?|views?))$",
+    r"previous|next|[\d.,]+k?\s+(?:shares?|comments?|views?)|"
+    # What an embedded social media post leaves in a copy-paste: "- Name (@handle) date",
+    # "pic.twitter.com/...", "A post shared by Name (@handle)".
+    r".*\(@\w{1,30}\).*|pic\.twitter\.com/\S*|a post shared by\b.*)$",
     re.I,
 )
 # Summary bullets ("• Police launch appeal", "- Star joined by co-star"): never captions.

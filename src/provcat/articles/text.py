@@ -86,6 +86,8 @@ REPEAT_SIMILARITY = 90.0
 #: (fewer is a crosshead: "Questions remain") and this many or fewer.
 SHAPE_MIN_WORDS = 6
 SHAPE_MAX_WORDS = 45
+#: Below this many words a caption-shaped line must name someone, somewhere or a number.
+CONCRETE_WORDS = 10
 #: The body "punctuates its sentences" when at least this many paragraphs of 8 or more words
 #: end with a full stop, and at least half as many as those that do not.
 MIN_STOPPED_BODY = 3
@@ -346,11 +348,24 @@ def classify_paragraphs(paragraphs: Sequence[str]) -> list[ParagraphEvidence]:
 
 
 def _caption_shaped(paragraph: str) -> bool:
-    """A line of its own, without a final full stop, long enough not to be a crosshead."""
+    """A line of its own, without a final full stop, that is not a subhead.
+
+    Subheads are short and name nothing ("Why the warnings were ignored for so long");
+    captions show someone or somewhere ("... outside the house in Bexhill on Sunday"). So a
+    line under ``CONCRETE_WORDS`` words needs a name (a capitalised word after the first), a
+    number or "pictured".
+    """
     words = paragraph.split()
     letters = [ch for ch in paragraph if ch.isalpha()]
+    concrete = len(words) >= CONCRETE_WORDS or any(
+        (word.lstrip(_OPEN_QUOTES + "(")[:1].isupper() and word != "I")
+        or any(ch.isdigit() for ch in word)
+        or word.casefold().startswith("pictured")
+        for word in words[1:]
+    )
     return (
         SHAPE_MIN_WORDS <= len(words) <= SHAPE_MAX_WORDS
+        and concrete
         and ends_without_full_stop(paragraph)
         and paragraph[:1] not in _OPEN_QUOTES
         and not all(ch.isupper() for ch in letters)
