@@ -367,7 +367,7 @@ def _caption_shaped(paragraph: str) -> bool:
         SHAPE_MIN_WORDS <= len(words) <= SHAPE_MAX_WORDS
         and concrete
         and ends_without_full_stop(paragraph)
-        and paragraph[:1] not in _OPEN_QUOTES
+        and (paragraph[:1] not in _OPEN_QUOTES or label_of(paragraph) is not None)
         and not all(ch.isupper() for ch in letters)
     )
 
