@@ -168,7 +168,6 @@ def corpus_table() -> None:
         blamed = sorted({k for (what, k) in before + after if what == "spurious"})
         rows = [(p, [p]) for p in PATTERNS]
         rows += [(f"non-caption: {k}", [k]) for k in blamed if k not in PATTERNS]
-        caption_patterns = [p for p in PATTERNS if p != "flattened"]
         everything = list(PATTERNS) + [k for k in blamed if k not in PATTERNS]
         without_flat = [k for k in everything if k != "flattened"]
         rows += [("**all but flattened**", without_flat), ("**all**", everything)]
@@ -177,11 +176,11 @@ def corpus_table() -> None:
             for counts in (before, after):
                 truth, matched, spurious = _pr(counts, keys)
                 cells += [ratio(matched, truth), ratio(matched, matched + spurious)]
-            truth = _pr(after, keys)[0]
+            truth_cell = str(_pr(after, keys)[0])
             if label.startswith("non-caption"):
+                truth_cell = "-"
                 cells = ["", f"{_pr(before, keys)[2]} wrong", "", f"{_pr(after, keys)[2]} wrong"]
-            print(f"| {name} | {label} | {truth} | " + " | ".join(cells) + " |")
-        del caption_patterns
+            print(f"| {name} | {label} | {truth_cell} | " + " | ".join(cells) + " |")
         summaries.append((name, before, after))
     print(
         "\n| split | articles | title right (baseline / now) | publisher right | "
