@@ -13,8 +13,11 @@ from pathlib import Path
 
 import jsonschema
 from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provcat.articles import ScrapedArticle, parse_text, read_article
+from provcat.articles.labels import split_glued
 from provcat.catalogue import Catalogue
 
 from .data.news_corpus import (
@@ -100,6 +103,32 @@ def test_glued_split_keeps_credits_and_speech_whole() -> None:
     speech = "Abandoned: A car left in the ford, where Mr Abney said: 'It was madness'"
     assert _captions(_story(credited)) == [credited]
     assert "Abandoned" not in " ".join(_captions(_story(speech))).split(": 'It")[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Soaked", "Caught on camera", "'Proud'", "PICTURED", "Q", "He said"]),
+            st.text(alphabet=st.sampled_from("ab A:.(') 1"), max_size=40),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_glued_split_keeps_every_word_in_order(parts: list[tuple[str, str]]) -> None:
+    """Splitting a line never loses, adds or reorders text: only the gaps change."""
+    line = " ".join(f"{label}: {rest}" for label, rest in parts)
+    pieces = split_glued(line)
+    assert all(piece.strip() for piece in pieces)
+    assert "".join("".join(pieces).split()) == "".join(line.split())
+
+
+def test_huge_line_with_many_colons_parses() -> None:
+    """A hostile labelled line with 20,000 colons is read in linear time, not quadratic."""
+    line = "Soaked: " + "as he said: A " * 20_000 + "end"
+    assert split_glued(line) == [line]
+    assert _read(line).captions == ()
 
 
 def test_section_labels_quote_fragments_and_repeated_body_are_not_captions() -> None:

@@ -68,6 +68,9 @@ _CREDIT_TAILS = (
 
 _SPEECH_WORD = re.compile(r"\b" + _SPEECH_VERBS + r"\b", re.I)
 
+#: How far before a colon a glued label is looked for (characters): five words and the one
+#: before them.
+_LABEL_WINDOW = 120
 #: A label printed on a line of its own: at most this many words before the colon.
 MAX_LABEL_WORDS = 5
 # Section labels are printed in capitals ("EXPERT VERDICT:", "KEY FACTS:") and head body copy;
@@ -169,6 +172,9 @@ def split_glued(paragraph: str) -> list[str]:
 
 def _glued_label_start(paragraph: str, floor: int, colon: int) -> int | None:
     """Where a label ending at ``colon`` starts, or None when the colon opens no label."""
+    # Only the few words before the colon matter; looking no further keeps a hostile line
+    # with thousands of colons linear.
+    floor = max(floor, colon - _LABEL_WINDOW)
     before = paragraph[floor:colon]
     words = list(re.finditer(r"\S+", before))
     for count in range(1, min(MAX_LABEL_WORDS, len(words) - 1) + 1):
