@@ -181,6 +181,11 @@ def test_first_line_caption_label_is_not_the_title() -> None:
     ]
 
 
+def test_lone_label_line_is_never_the_title() -> None:
+    article = _read("Fighter ace:\n\nTribute:\n\n" + _story())
+    assert article.title is None
+
+
 def test_read_more_trailer_names_the_publisher_and_url() -> None:
     plain = _read(
         _story(tail=("Read more at DailyMail.co.uk", "Share or comment on this article:"))

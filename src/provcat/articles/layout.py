@@ -97,12 +97,14 @@ def split_paragraphs(text: str) -> list[str]:
 
 
 def looks_like_headline(paragraph: str) -> bool:
-    """Whether a first line reads as a headline: short, no closing full stop, not a by/dateline."""
+    """Whether a first line reads as a headline: short, no closing full stop or colon (a line
+    ending in a colon is a label: "Fighter ace:"), not a by/dateline or boilerplate."""
     words = paragraph.split()
     return (
         0 < len(words) <= 25
         and len(paragraph) <= 200
         and not paragraph.rstrip(_CLOSE_QUOTES).endswith(".")
+        and not paragraph.rstrip().endswith(":")
         and not _BYLINE.match(paragraph)
         and not _DATELINE_LABEL.match(paragraph)
         and not _BOILERPLATE.match(paragraph)

@@ -19,7 +19,6 @@ from provcat.articles.labels import (
     credit_tail,
     join_lone_labels,
     label_of,
-    lone_label,
     split_glued,
     strip_credit_tail,
     strip_label,
@@ -306,8 +305,9 @@ def classify_paragraphs(paragraphs: Sequence[str]) -> list[ParagraphEvidence]:
     """
     first_roles = _header_roles(paragraphs)
     stops = [role in ("byline", "dateline", "boilerplate") for role in first_roles]
-    joined_first = len(paragraphs) > 1 and lone_label(paragraphs[0]) is not None and not stops[1]
-    paragraphs = join_lone_labels(paragraphs, stop=stops)
+    joined = join_lone_labels(paragraphs, stop=stops)
+    joined_first = bool(paragraphs) and joined[0] != paragraphs[0]
+    paragraphs = joined
     roles = _header_roles(paragraphs)
     title = _title_index(paragraphs, roles, joined_first)
     if title is not None:
