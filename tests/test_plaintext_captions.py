@@ -87,6 +87,19 @@ def test_label_on_its_own_line_is_joined_to_its_caption() -> None:
     assert found == ["Soaked: Pensioner Wilf Abney wades to his front door on Sunday"]
 
 
+def test_label_in_capitals_is_joined_only_to_a_caption() -> None:
+    """'DEADLY PLANS:' then an unpunctuated line is a caption; 'EXPERT VERDICT:' then a
+    sentence is a section of body copy."""
+    found = _captions(_story("DEADLY PLANS:", "The route the plotters mapped along the coast road"))
+    assert found == ["DEADLY PLANS: The route the plotters mapped along the coast road"]
+    assert _captions(_story("EXPERT VERDICT:", "The culvert was too small for heavy rain.")) == []
+
+
+def test_interview_questions_and_answers_are_not_split() -> None:
+    line = "Q: Where were you on the night of the storm? A: At home with my two dogs."
+    assert _captions(_story(line)) == []
+
+
 def test_two_captions_glued_on_one_line_are_split() -> None:
     line = (
         "Caught on camera: A van ploughs through the floodwater on the high street "

@@ -71,10 +71,12 @@ _SPEECH_WORD = re.compile(r"\b" + _SPEECH_VERBS + r"\b", re.I)
 #: How far before a colon a glued label is looked for (characters): five words and the one
 #: before them.
 _LABEL_WINDOW = 120
+# Interview markers ("Q: ... A: ...") are labels too short to start a glued caption.
+_MIN_GLUED_LABEL_LETTERS = 3
 #: A label printed on a line of its own: at most this many words before the colon.
 MAX_LABEL_WORDS = 5
 # Section labels are printed in capitals ("EXPERT VERDICT:", "KEY FACTS:") and head body copy;
-# a caption label in capitals is almost always this one word.
+# these words in capitals are caption labels all the same.
 _CAPTION_LABELS_IN_CAPITALS = frozenset(("pictured", "inset", "above", "below", "left", "right"))
 _CREDIT_LABEL = re.compile(r"^" + _CREDIT_KEYWORD + r"$")
 # A colon inside a labelled paragraph where a second labelled caption may start: the colon
@@ -96,18 +98,23 @@ def is_section_label(label: str) -> bool:
 
 
 def lone_label(paragraph: str) -> str | None:
-    """The caption label a paragraph consists of ("Terrified:" gives "Terrified"), if any.
+    """The label a paragraph consists of ("Terrified:" gives "Terrified"), if any.
 
-    Section labels in capitals ("EXPERT VERDICT:") and navigation words ("Related:") are not
-    caption labels.
+    Navigation words ("Related:"), speech ("He said:") and credit keywords ("Photo:") are not
+    labels. A label in capitals may be a section label ("EXPERT VERDICT:"): see
+    ``join_lone_labels``.
     """
     stripped = paragraph.strip()
     if not stripped.endswith(":"):
         return None
     label = label_of(stripped + " x")
-    if label is None or is_section_label(label) or _CREDIT_LABEL.match(label):
+    if label is None or _CREDIT_LABEL.match(label):
         return None
     return label
+
+
+def _ends_sentence(paragraph: str) -> bool:
+    return paragraph.rstrip().rstrip(_CLOSE_QUOTES + ")]").endswith((".", "!", "?", "…"))
 
 
 def join_lone_labels(paragraphs: Sequence[str], *, stop: Sequence[bool] = ()) -> list[str]:
@@ -118,6 +125,9 @@ def join_lone_labels(paragraphs: Sequence[str], *, stop: Sequence[bool] = ()) ->
         stop: Optional, one flag per paragraph: True where the next paragraph must not be
             joined on (a byline, a dateline, boilerplate).
 
+    A label in capitals followed by a sentence that ends with a full stop is a section
+    label and is not joined.
+
     Returns:
         The paragraphs, "Terrified:" and the line after it made one paragraph,
         "Terrified: <caption>" (joined with one space).
@@ -127,11 +137,16 @@ def join_lone_labels(paragraphs: Sequence[str], *, stop: Sequence[bool] = ()) ->
     while index < len(paragraphs):
         paragraph = paragraphs[index]
         following = index + 1
+        label = lone_label(paragraph)
         if (
-            following < len(paragraphs)
-            and lone_label(paragraph) is not None
+            label is not None
+            and following < len(paragraphs)
             and not (stop and stop[following])
             and lone_label(paragraphs[following]) is None
+            # A label in capitals heads body copy ("EXPERT VERDICT:", then sentences) unless
+            # what follows is caption-shaped, without a full stop ("DEADLY PLANS:", then a
+            # caption).
+            and not (is_section_label(label) and _ends_sentence(paragraphs[following]))
         ):
             out.append(f"{paragraph.strip()} {paragraphs[following]}")
             index += 2
@@ -188,7 +203,12 @@ def _glued_label_start(paragraph: str, floor: int, colon: int) -> int | None:
             return None
         label_text = before[first_word.start() :]
         label = label_of(f"{label_text}: x")
-        if label is None or is_section_label(label) or _CREDIT_LABEL.match(label):
+        if (
+            label is None
+            or is_section_label(label)
+            or _CREDIT_LABEL.match(label)
+            or sum(ch.isalpha() for ch in label) < _MIN_GLUED_LABEL_LETTERS
+        ):
             return None
         return floor + first_word.start()
     return None
