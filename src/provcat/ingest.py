@@ -81,6 +81,8 @@ class IngestResult:
     matches_added: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    #: Files that went in but may have lost something (a flattened article: no captions read).
+    warnings: list[Rejected] = field(default_factory=list)
 
     def merge(self, other: IngestResult) -> None:
         """Add another result's counts and lists to this one."""
@@ -96,6 +98,7 @@ class IngestResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped.extend(other.skipped)
         self.rejected.extend(other.rejected)
+        self.warnings.extend(other.warnings)
 
     def to_dict(self) -> dict[str, object]:
         """The summary as plain data (what ``provcat ingest --json`` prints)."""
@@ -526,6 +529,7 @@ def _ingest_article(
     result.images_added += counts.images_added
     result.images_known += counts.images_known
     result.rejected.extend(Rejected(p, reason) for p, reason in counts.rejected)
+    result.warnings.extend(Rejected(p, warning) for p, warning in counts.warnings)
     article = session.scalar(select(m.Article).where(m.Article.key == counts.article_key))
     assert article is not None
     for appearance in article.appearances:

@@ -33,6 +33,9 @@ class ScrapedCounts:
     images_known: int
     #: Image files that were found but could not be used: (path, reason).
     rejected: tuple[tuple[str, str], ...]
+    #: Why captions may be missing although the article went in (a flattened plain-text
+    #: scrape): (path of the article, warning).
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def image_folders(page: Path, images_dir: Path | None) -> list[Path]:
@@ -84,7 +87,8 @@ def ingest_scraped(
     Each caption occurrence becomes one appearance per image it belongs to (a gallery caption
     belongs to several), or one appearance without an image when the page names none or the
     file is not found locally. Images the page shows without any caption are recorded as
-    printings without a caption. Ingesting the same file again changes nothing.
+    printings without a caption. Ingesting the same file again changes nothing. The reader's
+    warnings (a plain-text scrape flattened to one paragraph) come back on the counts.
 
     Raises:
         ArticleError: The file cannot be read as an article.
@@ -171,4 +175,5 @@ def ingest_scraped(
         images_added=new_images,
         images_known=known_images,
         rejected=tuple(rejected),
+        warnings=tuple((str(path), warning) for warning in article.warnings),
     )

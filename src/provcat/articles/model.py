@@ -82,6 +82,8 @@ class ScrapedArticle:
         published_precision: "day", "month", "year" or "unknown" (then ``published`` is None).
         images: The article's images, each reference once, in order of first appearance.
         captions: Every caption occurrence, repeats included, in order of appearance.
+        warnings: Why the reader may have missed captions (a plain-text scrape flattened to
+            one paragraph), one sentence each; empty when nothing looked wrong.
     """
 
     source_path: Path
@@ -93,6 +95,7 @@ class ScrapedArticle:
     published_precision: str
     images: tuple[ScrapedImage, ...]
     captions: tuple[CaptionOccurrence, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def caption_to_dict(caption: CaptionOccurrence) -> dict[str, Any]:

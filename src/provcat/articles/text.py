@@ -11,8 +11,47 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from provcat.articles.dates import UNKNOWN, parse_text_date
+from provcat.articles.labels import (
+    _CLOSE_QUOTES,
+    _LABEL,
+    _OPEN_QUOTES,
+    _SPEECH_VERBS,
+    credit_tail,
+    join_lone_labels,
+    label_of,
+    split_glued,
+    strip_credit_tail,
+    strip_label,
+)
+from provcat.articles.layout import (
+    _HEADER_PARAGRAPHS,
+    _header_roles,
+    _published_in,
+    flattening_warning,
+    looks_like_headline,
+    split_paragraphs,
+    trailer_source,
+)
 from provcat.articles.model import CaptionOccurrence, ScrapedArticle
+
+__all__ = [
+    "THRESHOLD",
+    "WEIGHTS",
+    "ParagraphEvidence",
+    "classify_paragraphs",
+    "credit_tail",
+    "ends_without_full_stop",
+    "has_position_cue",
+    "is_speech",
+    "label_of",
+    "looks_like_headline",
+    "normalise_for_repeat",
+    "parse_text",
+    "pictured_near_name",
+    "split_paragraphs",
+    "strip_credit_tail",
+    "strip_label",
+]
 
 #: Points each caption feature adds (negative: takes away). See docs/extraction.md.
 WEIGHTS: dict[str, int] = {
@@ -23,6 +62,8 @@ WEIGHTS: dict[str, int] = {
     "repeated": 3,
     "repeated-long": 2,
     "credit-tail": 3,
+    "caption-shape": 2,
+    "glued": 2,
     "speech": -3,
     "reported-speech": -1,
     "long": -2,
@@ -40,34 +81,21 @@ LONG_WORDS = 60
 MAX_FUZZY_PARAGRAPHS = 2000
 #: Normalised similarity (rapidfuzz ratio, 0-100) at which two paragraphs are repeats.
 REPEAT_SIMILARITY = 90.0
-#: A file with blank lines whose longest line is between these is taken as hard-wrapped.
-WRAP_MIN_WIDTH = 50
-WRAP_MAX_WIDTH = 100
+#: An unlabelled line without a final full stop is caption-shaped at this many words or more
+#: (fewer is a crosshead: "Questions remain") and this many or fewer.
+SHAPE_MIN_WORDS = 6
+SHAPE_MAX_WORDS = 45
+#: Below this many words a caption-shaped line must name someone, somewhere or a number.
+CONCRETE_WORDS = 10
+#: The body "punctuates its sentences" when at least this many paragraphs of 8 or more words
+#: end with a full stop, and at least half as many as those that do not.
+MIN_STOPPED_BODY = 3
+#: A repeated paragraph that ends with a full stop counts as a repeated caption only up to
+#: this many words, and only without a past-tense or reporting verb: longer ones, or ones that
+#: tell what happened, are body copy the scraper printed twice.
+REPEATED_SENTENCE_WORDS = 12
 
-_SPEECH_VERBS = (
-    r"(?:say|says|said|tell|tells|told|add|adds|added|explain|explains|explained|write|writes|"
-    r"wrote|state|states|stated|insist|insists|insisted|warn|warns|warned|claim|claims|claimed|"
-    r"admit|admits|admitted|ask|asks|asked|reply|replies|replied|declare|declares|declared|"
-    r"tweet|tweets|tweeted|continue|continues|continued|recall|recalls|recalled|argue|argues|"
-    r"argued|comment|comments|commented|announce|announces|announced|reveal|reveals|revealed|"
-    r"confirm|confirms|confirmed|insist|urged|urges|joked|jokes|wrote)"
-)
-_OPEN_QUOTES = "'\"‘“"
-_CLOSE_QUOTES = "'\"’”"
-# fmt: off
-_PRONOUNS = frozenset((
-    "he", "she", "they", "it", "we", "i", "you", "his", "her", "their", "its", "this", "that",
-    "there",
-))
-# fmt: on
-# fmt: off
-_STOP_LABELS = frozenset((
-    "related", "read more", "more", "see also", "watch", "listen", "advertisement", "update",
-    "updated", "editor's note", "correction", "published", "posted", "by", "date",
-    "last updated", "last modified", "first published", "share", "follow", "sign up", "click here",
-    "comments", "note",
-))
-# fmt: on
+
 # Capitalised words that start sentences or name days and months: not names.
 # fmt: off
 _NOT_NAMES = frozenset((
@@ -81,11 +109,6 @@ _NOT_NAMES = frozenset((
 ))
 # fmt: on
 
-_LABEL = re.compile(
-    r"^(?P<open>['\"‘“]?)(?P<label>[A-Za-z0-9][^:'\"‘’“”.!?\n]{0,48}?)(?P<close>['\"’”]?)"
-    r"\s*:(?!\d)\s*(?P<rest>\S.*)$",
-    re.DOTALL,
-)
 _POSITION_WORDS = (
     r"(?i:(?:pictured\s+)?(?:(?:far|top|bottom|centre|center|second|second\s+from|front|back)"
     r"\s+)?(?:left|right|centre|center|top|bottom|middle|front|back|inset|above|below|main|"
@@ -97,31 +120,6 @@ _POSITION_COMMA = re.compile(
 )
 _POSITION_BRACKET = re.compile(_NAME + r"\s*\(\s*" + _POSITION_WORDS + r"\s*\)")
 _WORD = re.compile(r"[\w'’.-]+")
-# Credits are printed with a capitalised keyword ("Photo:", "PICTURE:") and name someone, so
-# the value starts like a name ("courtesy of" and "via" aside): "the photograph: a mystery"
-# is prose, not a credit.
-_CREDIT_KEYWORD = (
-    r"(?:[Pp]hoto(?:graph)?s?|PHOTO(?:GRAPH)?S?|[Pp]ictures?|PICTURES?|[Pp]ics?|PICS?|"
-    r"[Ii]mages?|IMAGES?|[Cc]redits?|CREDITS?|[Ss]ource|SOURCE|[Ff]ootage|FOOTAGE)"
-)
-_CREDIT_VALUE_START = r"(?:[^\s:a-z]|courtesy\b|via\b)"
-_CREDIT_TAILS = (
-    re.compile(
-        r"\(\s*" + _CREDIT_KEYWORD + r"\s*:\s*" + _CREDIT_VALUE_START + r"[^():]{0,80}\)\s*$"
-    ),
-    re.compile(
-        r"(?:^|(?<=[\s.,;|–—-]))"
-        + _CREDIT_KEYWORD
-        + r"\s*:\s*"
-        + _CREDIT_VALUE_START
-        + r"[^:]{0,80}$"
-    ),
-    re.compile(
-        r"(?:^|(?<=[\s.,;|(]))(?:[Pp]hoto(?:graph)?|[Pp]icture|[Ii]mage)s?\s+(?:by|courtesy\s+of)"
-        r"\s+[^.:]{1,80}\)?\s*$"
-    ),
-)
-_SPEECH_WORD = re.compile(r"\b" + _SPEECH_VERBS + r"\b", re.I)
 _SPEECH_INTRO = re.compile(r"\b" + _SPEECH_VERBS + r"\b[^:'\"‘“]{0,40}:\s*['\"‘“]", re.I)
 _ATTRIBUTION = re.compile(
     r"[,.!?…]\s*['\"’”]\s*,?\s*(?:"
@@ -141,24 +139,15 @@ _REPORTED = re.compile(
     r"claimed|according\s+to)\b",
     re.I,
 )
-_BYLINE = re.compile(r"^by\s+[A-Z]", re.I)
-_DATELINE_LABEL = re.compile(
-    r"^(?:first\s+published|published|posted|last\s+updated|updated|last\s+modified|date)\b",
-    re.I,
-)
-_UPDATE_LABEL = re.compile(r"^(?:last\s+updated|updated|last\s+modified|modified)\b", re.I)
-_BOILERPLATE = re.compile(
-    r"^(?:advertisement|scroll down for (?:video|more)|share this article|share or comment on "
-    r"this article:?|share|comments?|read more\b.*|related\b.*:.*|see also\b.*|click here\b.*|"
-    r"sign up\b.*|follow us\b.*|watch:.*|listen:.*)$",
+# Past-tense or reporting verbs: a sentence that tells what happened, not what a photo shows.
+_PAST = re.compile(
+    r"\b(?:was|were|had|has|have|did|said|says|told|according|will|would|could|should|might)\b|\b[a-z]{3,}ed\b",
     re.I,
 )
 _QUOTE_FOLD = str.maketrans(dict.fromkeys("‘’‚‛′`´", "'") | dict.fromkeys("“”„‟″", '"'))
 _DASH_FOLD = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)])")
 _SPACES = re.compile(r"\s+")
-#: How many paragraphs after the headline may be a byline or dateline.
-_HEADER_PARAGRAPHS = 6
 
 
 @dataclass(frozen=True)
@@ -178,50 +167,6 @@ class ParagraphEvidence:
     score: int
 
 
-def split_paragraphs(text: str) -> list[str]:
-    """Split a scraped text into paragraphs.
-
-    Paragraphs are separated by blank lines or by line breaks. A file that has blank lines and
-    whose longest line is ``WRAP_MIN_WIDTH`` to ``WRAP_MAX_WIDTH`` characters is taken as
-    hard-wrapped: within a block, a line at least 60% of the widest line's length continues
-    onto the next line, unless that next line is a byline or dateline.
-
-    Args:
-        text: The article text.
-
-    Returns:
-        The paragraphs, each stripped, wrapped lines joined with a single space.
-    """
-    lines = [line.strip() for line in text.splitlines()]
-    blocks: list[list[str]] = [[]]
-    for line in lines:
-        if line:
-            blocks[-1].append(line)
-        elif blocks[-1]:
-            blocks.append([])
-    blocks = [block for block in blocks if block]
-    widths = [len(line) for block in blocks for line in block]
-    wrapped = len(blocks) > 1 and bool(widths) and WRAP_MIN_WIDTH <= max(widths) <= WRAP_MAX_WIDTH
-    wrapped = wrapped and any(len(block) > 1 for block in blocks)
-    paragraphs: list[str] = []
-    for block in blocks:
-        if not wrapped:
-            paragraphs.extend(block)
-            continue
-        join_at = 0.6 * max(widths)
-        current = block[0]
-        previous = block[0]
-        for line in block[1:]:
-            if len(previous) >= join_at and not _BYLINE.match(line) and not _is_dateline(line):
-                current = f"{current} {line}"
-            else:
-                paragraphs.append(current)
-                current = line
-            previous = line
-        paragraphs.append(current)
-    return paragraphs
-
-
 def normalise_for_repeat(text: str) -> str:
     """Return the form two caption copies are compared in.
 
@@ -232,58 +177,6 @@ def normalise_for_repeat(text: str) -> str:
     text = strip_credit_tail(strip_label(text))
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return _SPACES.sub(" ", text).strip(" .'\"").casefold()
-
-
-def label_of(paragraph: str) -> str | None:
-    """Return the caption label a paragraph opens with ("Plotters" in "'Plotters': ..."), if any.
-
-    A label is one to five words before a colon, optionally quoted. It is not a label when it
-    holds a speech verb ("He said:"), starts with a pronoun, is a time ("10:15"), is a
-    dateline or navigation word ("Published:", "Read more:"), or when an unquoted label is
-    followed by an opening quote (speech: "Mr Ivanov: 'I am innocent'").
-    """
-    match = _LABEL.match(paragraph)
-    if not match:
-        return None
-    label = match["label"].strip()
-    if bool(match["open"]) != bool(match["close"]):
-        return None
-    words = label.split()
-    if not words or len(words) > 5 or label.isdigit():
-        return None
-    if words[0].casefold() in _PRONOUNS or label.casefold() in _STOP_LABELS:
-        return None
-    if _SPEECH_WORD.search(label):
-        return None
-    if not match["open"] and match["rest"][0] in _OPEN_QUOTES:
-        return None
-    return label
-
-
-def strip_label(paragraph: str) -> str:
-    """Return the paragraph without its caption label, or unchanged when it has none."""
-    match = _LABEL.match(paragraph)
-    if match and label_of(paragraph) is not None:
-        return match["rest"]
-    return paragraph
-
-
-def credit_tail(paragraph: str) -> str | None:
-    """Return the credit a paragraph ends with ("(Photo: Sky News)", "Credit: Reuters"), if any."""
-    for pattern in _CREDIT_TAILS:
-        match = pattern.search(paragraph)
-        if match:
-            return match.group(0).strip()
-    return None
-
-
-def strip_credit_tail(paragraph: str) -> str:
-    """Return the paragraph without its trailing credit, or unchanged when it has none."""
-    for pattern in _CREDIT_TAILS:
-        match = pattern.search(paragraph)
-        if match:
-            return paragraph[: match.start()].rstrip()
-    return paragraph
 
 
 def has_position_cue(paragraph: str) -> bool:
@@ -325,37 +218,6 @@ def ends_without_full_stop(paragraph: str) -> bool:
     return not body.endswith((".", "!", "?", "…"))
 
 
-def looks_like_headline(paragraph: str) -> bool:
-    """Whether a first line reads as a headline: short, no closing full stop, not a by/dateline."""
-    words = paragraph.split()
-    return (
-        0 < len(words) <= 25
-        and len(paragraph) <= 200
-        and not paragraph.rstrip(_CLOSE_QUOTES).endswith(".")
-        and not _BYLINE.match(paragraph)
-        and not _DATELINE_LABEL.match(paragraph)
-        and not _BOILERPLATE.match(paragraph)
-    )
-
-
-def _is_dateline(paragraph: str) -> bool:
-    if _DATELINE_LABEL.match(paragraph):
-        return True
-    return len(paragraph.split()) <= 10 and parse_text_date(paragraph)[0] is not None
-
-
-def _published_in(paragraph: str) -> tuple[datetime.date | None, str]:
-    """The publication date a by/dateline states, skipping "Updated" segments."""
-    for segment in re.split(r"\s[|·•]\s|\s{2,}", paragraph):
-        segment = segment.strip()
-        if _UPDATE_LABEL.match(segment):
-            continue
-        found = parse_text_date(segment, allow_year_only=bool(_DATELINE_LABEL.match(segment)))
-        if found[0] is not None:
-            return found
-    return UNKNOWN
-
-
 def _repeat_counts(keys: Sequence[str | None]) -> list[bool]:
     """For each key, whether another (non-None) key equals it or is near-identical."""
     present = [(i, key) for i, key in enumerate(keys) if key]
@@ -377,50 +239,142 @@ def _repeat_counts(keys: Sequence[str | None]) -> list[bool]:
     return repeated
 
 
+def _title_index(paragraphs: Sequence[str], roles: Sequence[str], joined_first: bool) -> int | None:
+    """Which paragraph is the headline: the first, unless it is a caption label and its caption
+    ("Fighter ace:" then the caption), in which case the next one if it reads as a headline."""
+    index = 1 if joined_first else 0
+    if (
+        index < len(paragraphs)
+        and roles[index] == "body"
+        and looks_like_headline(paragraphs[index])
+    ):
+        return index
+    return None
+
+
+def _body_punctuated(paragraphs: Sequence[str], roles: Sequence[str]) -> bool:
+    """Whether the body ends its sentences with full stops, so an unstopped line stands out."""
+    long_ones = [
+        p
+        for p, role in zip(paragraphs, roles, strict=True)
+        if role == "body" and len(p.split()) >= 8
+    ]
+    stopped = sum(not ends_without_full_stop(p) for p in long_ones)
+    return stopped >= MIN_STOPPED_BODY and 2 * stopped >= len(long_ones) - stopped
+
+
+def _repeats(paragraphs: Sequence[str], keys: Sequence[str | None]) -> list[str | None]:
+    """For each paragraph, "repeated"/"repeated-long" when another copy of it is printed.
+
+    Copies are compared within two groups: paragraphs ending with a full stop and those
+    without. A caption ("X celebrates after ...") and the body sentence restating it ("X
+    celebrates after ... .") are in different groups, so neither counts as the other's
+    repeat: the body sentence is not a caption, and the caption is not "printed twice".
+    """
+    stopped = [not ends_without_full_stop(p) for p in paragraphs]
+    out: list[str | None] = [None] * len(paragraphs)
+    for group in (False, True):
+        flags = _repeat_counts(
+            [k if s == group else None for k, s in zip(keys, stopped, strict=True)]
+        )
+        for index, flag in enumerate(flags):
+            if not flag:
+                continue
+            words = len(paragraphs[index].split())
+            if group and (words > REPEATED_SENTENCE_WORDS or _PAST.search(paragraphs[index])):
+                continue
+            out[index] = "repeated" if words <= SHORT_WORDS else "repeated-long"
+    return out
+
+
 def classify_paragraphs(paragraphs: Sequence[str]) -> list[ParagraphEvidence]:
     """Decide, for each paragraph, its role and (for body paragraphs) its caption evidence.
+
+    Before scoring, a caption label printed on a line of its own is joined to the line after
+    it ("Terrified:" + caption), and a line holding two labelled captions is split into two.
+    The evidence therefore follows the captions as printed, not always the input paragraphs.
+    Lines between the headline and the byline or dateline (the bullet summary) and lines
+    marked as bullets are "summary", never captions.
 
     Args:
         paragraphs: The article's paragraphs in order (see ``split_paragraphs``).
 
     Returns:
-        One ``ParagraphEvidence`` per paragraph; role "caption" when the weighted features
-        reach ``THRESHOLD`` (rule documented in docs/extraction.md).
+        One ``ParagraphEvidence`` per paragraph (after joining and splitting); role "caption"
+        when the weighted features reach ``THRESHOLD`` (rule documented in docs/extraction.md).
     """
-    roles: list[str] = []
-    for index, paragraph in enumerate(paragraphs):
-        if index == 0 and looks_like_headline(paragraph):
-            roles.append("title")
-        elif _BOILERPLATE.match(paragraph):
-            roles.append("boilerplate")
-        elif (
-            index <= _HEADER_PARAGRAPHS
-            and _BYLINE.match(paragraph)
-            and len(paragraph.split()) <= 15
-        ):
-            roles.append("byline")
-        elif index <= _HEADER_PARAGRAPHS and _is_dateline(paragraph):
-            roles.append("dateline")
-        else:
-            roles.append("body")
+    first_roles = _header_roles(paragraphs)
+    stops = [role in ("byline", "dateline", "boilerplate") for role in first_roles]
+    joined = join_lone_labels(paragraphs, stop=stops)
+    joined_first = bool(paragraphs) and joined[0] != paragraphs[0]
+    paragraphs = joined
+    roles = _header_roles(paragraphs)
+    title = _title_index(paragraphs, roles, joined_first)
+    if title is not None:
+        roles[title] = "title"
+        header_end = next(
+            (i for i, role in enumerate(roles) if role in ("byline", "dateline")), None
+        )
+        if header_end is not None and header_end <= title + _HEADER_PARAGRAPHS:
+            for index in range(title + 1, header_end):
+                if roles[index] == "body":
+                    roles[index] = "summary"
+    texts: list[str] = []
+    final_roles: list[str] = []
+    glued: list[bool] = []
+    for paragraph, role in zip(paragraphs, roles, strict=True):
+        parts = split_glued(paragraph) if role == "body" else [paragraph]
+        texts.extend(parts)
+        final_roles.extend([role] * len(parts))
+        glued.extend([len(parts) > 1] * len(parts))
     keys = [
         normalise_for_repeat(p) if role == "body" and len(p.split()) >= MIN_WORDS else None
-        for p, role in zip(paragraphs, roles, strict=True)
+        for p, role in zip(texts, final_roles, strict=True)
     ]
-    repeated = _repeat_counts(keys)
+    repeated = _repeats(texts, keys)
+    punctuated = _body_punctuated(texts, final_roles)
     evidence: list[ParagraphEvidence] = []
-    for paragraph, role, key, is_repeat in zip(paragraphs, roles, keys, repeated, strict=True):
+    for paragraph, role, key, repeat, is_glued in zip(
+        texts, final_roles, keys, repeated, glued, strict=True
+    ):
         if role != "body" or key is None:
             evidence.append(ParagraphEvidence(paragraph, role, (), 0))
             continue
-        features = _features(paragraph, is_repeat)
+        features = _features(paragraph, repeat, punctuated=punctuated, glued=is_glued)
         score = sum(WEIGHTS[name] for name in features)
         role = "caption" if score >= THRESHOLD else "body"
         evidence.append(ParagraphEvidence(paragraph, role, features, score))
     return evidence
 
 
-def _features(paragraph: str, is_repeat: bool) -> tuple[str, ...]:
+def _caption_shaped(paragraph: str) -> bool:
+    """A line of its own, without a final full stop, that is not a subhead.
+
+    Subheads are short and name nothing ("Why the warnings were ignored for so long");
+    captions show someone or somewhere ("... outside the house in Bexhill on Sunday"). So a
+    line under ``CONCRETE_WORDS`` words needs a name (a capitalised word after the first), a
+    number or "pictured".
+    """
+    words = paragraph.split()
+    letters = [ch for ch in paragraph if ch.isalpha()]
+    concrete = len(words) >= CONCRETE_WORDS or any(
+        (word.lstrip(_OPEN_QUOTES + "(")[:1].isupper() and word != "I")
+        or any(ch.isdigit() for ch in word)
+        or word.casefold().startswith("pictured")
+        for word in words[1:]
+    )
+    return (
+        SHAPE_MIN_WORDS <= len(words) <= SHAPE_MAX_WORDS
+        and concrete
+        and ends_without_full_stop(paragraph)
+        and (paragraph[:1] not in _OPEN_QUOTES or label_of(paragraph) is not None)
+        and not all(ch.isupper() for ch in letters)
+    )
+
+
+def _features(
+    paragraph: str, repeat: str | None, *, punctuated: bool, glued: bool
+) -> tuple[str, ...]:
     words = len(paragraph.split())
     fired: list[str] = []
     if label_of(paragraph) is not None:
@@ -431,10 +385,14 @@ def _features(paragraph: str, is_repeat: bool) -> tuple[str, ...]:
         fired.append("pictured-near-name")
     if ends_without_full_stop(paragraph):
         fired.append("no-final-stop")
-    if is_repeat:
-        fired.append("repeated" if words <= SHORT_WORDS else "repeated-long")
+    if repeat is not None:
+        fired.append(repeat)
     if credit_tail(paragraph) is not None:
         fired.append("credit-tail")
+    if punctuated and _caption_shaped(paragraph):
+        fired.append("caption-shape")
+    if glued:
+        fired.append("glued")
     if is_speech(paragraph):
         fired.append("speech")
     elif _REPORTED.search(strip_label(paragraph)):
@@ -452,13 +410,17 @@ def parse_text(text: str, *, source_path: Path) -> ScrapedArticle:
         source_path: The file it came from, recorded on the result.
 
     Returns:
-        The article: headline (first line, when it reads as one), the date stated in a
-        by/dateline near the top (never guessed), and every caption paragraph, repeats kept as
-        separate occurrences. Plain text has no images, so ``image_refs`` is always ``()``.
+        The article: headline (first line, when it reads as one; the line after a caption
+        label that opens the scrape), url and publisher from a "Read more" trailer, the date
+        stated in a by/dateline near the top (never guessed), every caption paragraph (repeats
+        kept as separate occurrences) and warnings (a flattened, one-paragraph scrape). Plain
+        text has no images, so ``image_refs`` is always ``()``.
     """
     paragraphs = split_paragraphs(text)
+    warning = flattening_warning(paragraphs)
     evidence = classify_paragraphs(paragraphs)
     title = next((e.text for e in evidence if e.role == "title"), None)
+    url, publisher = trailer_source(paragraphs)
     published: datetime.date | None = None
     precision = "unknown"
     for item in evidence:
@@ -467,18 +429,20 @@ def parse_text(text: str, *, source_path: Path) -> ScrapedArticle:
             if found is not None:
                 published, precision = found, found_precision
                 break
+    caption_items = [] if warning else [e for e in evidence if e.role == "caption"]
     captions = tuple(
         CaptionOccurrence(position, item.text, "caption-paragraph", (), None)
-        for position, item in enumerate((e for e in evidence if e.role == "caption"), start=1)
+        for position, item in enumerate(caption_items, start=1)
     )
     return ScrapedArticle(
         source_path=source_path,
         kind="text",
         title=title,
-        url=None,
-        publisher=None,
+        url=url,
+        publisher=publisher,
         published=published,
         published_precision=precision,
         images=(),
         captions=captions,
+        warnings=(warning,) if warning else (),
     )

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select
@@ -35,13 +36,31 @@ FLAG_WORDS = {
 
 @dataclass(frozen=True)
 class ArticleRef:
-    """The article an occurrence was printed in."""
+    """The article an occurrence was printed in.
+
+    ``key`` identifies the article (its url, or ``file:<sha256>`` of a scraped file without
+    one); it is an id, not a name to show a person: ``name`` and ``source_name`` are.
+    """
 
     key: str
     title: str | None
     url: str | None
     publisher: str | None
     published: str | None
+    #: The file the article was read from (a scraped article, or a record's manifest).
+    source: str | None = None
+
+    @property
+    def source_name(self) -> str | None:
+        """The source file as a person reads it: its folder and name ("a-record/manifest.toml")."""
+        if not self.source:
+            return None
+        return "/".join(PurePath(self.source).parts[-2:])
+
+    @property
+    def name(self) -> str:
+        """What to call the article: its title, else its source file, else its url or key."""
+        return self.title or self.source_name or self.url or self.key
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,7 @@ def _occurrence_dict(o: Occurrence) -> dict[str, Any]:
             "publisher": o.article.publisher,
             "key": o.article.key,
             "published": o.article.published,
+            "source": o.article.source,
         },
         "image": o.image,
         "stand_in": o.stand_in,
@@ -186,6 +206,7 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
                     url=article.url,
                     publisher=article.publisher,
                     published=_published(article),
+                    source=article.source,
                 ),
                 image=a.image.sha256 if a.image else None,
                 position=a.position,

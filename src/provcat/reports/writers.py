@@ -108,6 +108,7 @@ def write_caption_csv(report: CaptionReport, out: TextIO, **_: Any) -> None:
             "position",
             "article_title",
             "article_url",
+            "article_source",
             "publisher",
             "published",
             "image",
@@ -129,6 +130,7 @@ def write_caption_csv(report: CaptionReport, out: TextIO, **_: Any) -> None:
                     o.position,
                     _cell(o.article.title or ""),
                     _cell(o.article.url or ""),
+                    _cell(o.article.source or ""),
                     _cell(o.article.publisher or ""),
                     o.article.published or "",
                     o.image or "",
@@ -172,7 +174,9 @@ def write_caption_markdown(report: CaptionReport, out: TextIO, **_: Any) -> None
             out.write(f"- ({v.count}x) {_md(v.text)}\n")
         out.write("\nPrintings:\n\n")
         for o in group.occurrences:
-            where = o.article.title or o.article.key
+            where = o.article.name
+            if o.article.source_name and o.article.source_name != where:
+                where = f"{where} [{o.article.source_name}]"
             image = (
                 f", image {o.image[:12]}" + (" (stand-in)" if o.stand_in else "") if o.image else ""
             )
