@@ -104,7 +104,7 @@ def test_articles(montenegro: Catalogue) -> None:
     assert article.published == "2017-04"
     assert article.published_precision == "month"
     assert article.url is None
-    assert article.appearances == 7
+    assert article.appearances == 6
 
 
 def test_agents(montenegro: Catalogue) -> None:
@@ -136,4 +136,4 @@ def test_custom_query_through_the_models(montenegro: Catalogue) -> None:
             select(m.Appearance.caption_origin, func.count()).group_by(m.Appearance.caption_origin)
         ).all()
     counts = {row[0]: row[1] for row in rows}
-    assert counts == {"manifest": 7}
+    assert counts == {"manifest": 6}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -11,7 +12,9 @@ from sqlalchemy import select
 
 from provcat import models as m
 from provcat.articles import read_article
+from provcat.captions import parse_caption
 from provcat.catalogue import Catalogue
+from provcat.manifest import load_manifest
 from provcat.scraped import local_file
 
 from .imagegen import photo
@@ -122,3 +125,18 @@ def test_unreadable_article_is_rejected(catalogue: Catalogue, tmp_path: Path) ->
     result = catalogue.ingest([page])
     assert [Path(r.path).name for r in result.rejected] == ["empty.html"]
     assert catalogue.articles() == []
+
+
+def test_montenegro_scrape_and_manifest_agree() -> None:
+    """The stand-in scrape (tests/data/montenegro/README.md) and the manifest print the same
+    captions the same number of times: Plotters 2 (straight and curly quotes), Deadly plans 2,
+    Accusations 1."""
+    scraped = read_article(REPO / "tests" / "data" / "montenegro" / "coup-article.txt")
+    assert scraped.warnings == ()
+    from_scrape = Counter(parse_caption(c.text).key for c in scraped.captions)
+    manifest = load_manifest(REPO / "catalogue" / "montenegro-coup-2017" / "manifest.toml")
+    from_manifest = Counter(
+        parse_caption(p.caption).key for i in manifest.images for p in i.printings if p.caption
+    )
+    assert from_scrape == from_manifest
+    assert sorted(from_scrape.values()) == [1, 2, 2]

@@ -206,6 +206,8 @@ def ingest(
         for rejected in result.rejected:
             where = f"{rejected.path}:{rejected.line}" if rejected.line else rejected.path
             click.echo(f"rejected {where}: {rejected.reason}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning {warning.path}: {warning.reason}", err=True)
         if options.verbose:
             for skipped in result.skipped:
                 click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
