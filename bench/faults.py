@@ -31,11 +31,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -69,8 +70,11 @@ def picture(rng: np.random.Generator, size: tuple[int, int] = (480, 360)) -> Ima
         x1, y1 = x0 + int(rng.integers(12, 140)), y0 + int(rng.integers(12, 110))
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape((x0, y0, x1, y1), fill=colour, outline=(0, 0, 0))
-    return image
+        shape((x0, y0, x1, y1), fill=colour)
+    # Soften the drawn edges and add sensor-like grain, as a photograph has.
+    image = image.filter(ImageFilter.GaussianBlur(1.2))
+    grain = rng.normal(0, 5, (height, width, 3))
+    return Image.fromarray(np.clip(np.asarray(image) + grain, 0, 255).astype(np.uint8), "RGB")
 
 
 def edited(image: Image.Image, kind: str, number: int) -> Image.Image:
@@ -239,38 +243,55 @@ def pending_images(url: str) -> tuple[int, int]:
 # -- the two experiments -----------------------------------------------------------------------
 
 
+def kill_trial(
+    dbs: Databases, corpus: Path, clean: dict[str, Counter[tuple[Any, ...]]], delay: float
+) -> tuple[bool, int, int, int, int]:
+    """Ingest into a fresh catalogue, kill -9 after ``delay`` seconds, run the ingest again to
+    the end and compare with the clean catalogue: (killed, stored, pending, lost, extra);
+    killed is False when the ingest had ended before the kill."""
+    url = dbs.fresh()
+    child = subprocess.Popen(
+        ingest_command(url, corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(delay)
+    killed = child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    stored, waiting = pending_images(url)
+    run_ingest(url, corpus)
+    lost, extra = differences(clean, dump(url))
+    return killed, stored, waiting, lost, extra
+
+
 def kill_trials(
     dbs: Databases, corpus: Path, clean: dict[str, Counter[tuple[Any, ...]]], trials: int,
-    clean_seconds: float, seed: int,
+    clean_seconds: float, seed: int, jobs: int,
 ) -> None:
     rng = random.Random(seed)
-    identical = during_matching = 0
-    total_lost = total_extra = 0
-    for trial in range(1, trials + 1):
-        url = dbs.fresh()
-        delay = rng.uniform(0.05, 0.98) * clean_seconds
-        child = subprocess.Popen(
-            ingest_command(url, corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        stored, waiting = pending_images(url)
-        during_matching += waiting > 0
-        run_ingest(url, corpus)
-        lost, extra = differences(clean, dump(url))
-        identical += lost == extra == 0
-        total_lost += lost
-        total_extra += extra
-        print(
-            f"  kill {trial:2d} at {delay:5.1f} s: {stored:3d} images stored, {waiting} pending "
-            f"matching; after re-run {lost} rows lost, {extra} extra",
-            flush=True,
-        )
+    # Spread over the run (side-by-side trials run slower, so the span is stretched by --jobs,
+    # and kept short of the end so every kill lands while the ingest still runs).
+    delays = [rng.uniform(0.02, 0.9) * clean_seconds for _ in range(trials)]
+    identical = landed = during_matching = total_lost = total_extra = 0
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(lambda d: kill_trial(dbs, corpus, clean, d), delays)
+        for trial, (delay, (killed, stored, waiting, lost, extra)) in enumerate(
+            zip(delays, results, strict=True), start=1
+        ):
+            landed += killed
+            during_matching += waiting > 0
+            identical += lost == extra == 0
+            total_lost += lost
+            total_extra += extra
+            when = "killed" if killed else "ended before the kill"
+            print(
+                f"  trial {trial:2d}, {when} at {delay:5.1f} s: {stored:3d} images stored, "
+                f"{waiting} pending matching; after re-run {lost} rows lost, {extra} extra",
+                flush=True,
+            )
     print(
-        f"kill -9 and re-run: {identical}/{trials} identical to the clean ingest "
-        f"({during_matching} kills left images pending matching); rows lost {total_lost}, "
-        f"duplicated or extra {total_extra}"
+        f"kill -9 and re-run: {identical}/{trials} identical to the clean ingest; {landed} of "
+        f"the kills landed during the ingest, {during_matching} of them with images pending "
+        f"matching; rows lost {total_lost}, duplicated or extra {total_extra}"
     )
 
 
@@ -315,6 +336,9 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="kill trials run side by side (each is slower)"
+    )
     parser.add_argument("--postgres", help="PostgreSQL URL of a server to make databases on")
     args = parser.parse_args(list(argv) if argv is not None else None)
     with tempfile.TemporaryDirectory() as tmp:
@@ -343,7 +367,10 @@ def main(argv: Iterable[str] | None = None) -> None:
             if args.workers > 1:
                 concurrent_trial(dbs, corpus, clean_url, args.workers)
             if args.trials:
-                kill_trials(dbs, corpus, clean, args.trials, clean_seconds, args.seed)
+                kill_trials(
+                    dbs, corpus, clean, args.trials, clean_seconds * args.jobs, args.seed,
+                    args.jobs,
+                )
         finally:
             dbs.drop_all()
 
