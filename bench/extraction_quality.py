@@ -7,8 +7,9 @@ Run from the repository root:
 Two tables. The first is the hand-labelled fixtures in tests/data/articles. The second is the
 SYNTHETIC plain-text corpus that tests/data/news_corpus.py generates (invented Daily-Mail-style
 scrapes, a dev split the rules were tuned on and a held-out split from other word banks),
-scored per caption pattern for the current extractor and, in the same run, for the frozen
-baseline in bench/baseline_text_extractor.py (the rules before issue 8 part 2).
+scored per caption pattern for the current extractor and, in the same run, for the baseline:
+the plain-text extractor as it was before issue 8 part 2 (src/provcat/articles/text.py at
+commit 582f92a), read from the repository's history with git when the bench starts.
 
 A found caption occurrence matches a labelled one when text (exactly) and origin agree; the
 matching is position-aware: the two sequences are aligned in order (longest common
@@ -19,8 +20,11 @@ credit. Prints one Markdown table (docs/extraction.md holds a copy of its output
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +32,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-import baseline_text_extractor
 
 from data.news_corpus import (
     HELD_OUT,
@@ -127,8 +129,38 @@ def _current(text: str) -> ScrapedArticle:
     return parse_text(text, source_path=Path("synthetic.txt"))
 
 
+#: The commit whose plain-text extractor is the baseline (the last one before issue 8 part 2).
+BASELINE_COMMIT = "582f92a"
+
+
+def _load_baseline() -> Callable[..., ScrapedArticle]:
+    """parse_text of the baseline commit's extractor, loaded as a module of its own."""
+    source = subprocess.run(
+        ["git", "show", f"{BASELINE_COMMIT}:src/provcat/articles/text.py"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="provcat-baseline-"))
+    (folder / "baseline_text.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("baseline_text", folder / "baseline_text.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the baseline extractor of {BASELINE_COMMIT}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_text"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    parse: Callable[..., ScrapedArticle] = module.parse_text
+    return parse
+
+
+_BASELINE_PARSE: list[Callable[..., ScrapedArticle]] = []
+
+
 def _baseline(text: str) -> ScrapedArticle:
-    return baseline_text_extractor.parse_text(text, source_path=Path("synthetic.txt"))
+    if not _BASELINE_PARSE:
+        _BASELINE_PARSE.append(_load_baseline())
+    return _BASELINE_PARSE[0](text, source_path=Path("synthetic.txt"))
 
 
 def corpus_counts(articles: list[SyntheticArticle], read: Reader) -> Counter[tuple[str, str]]:

@@ -295,6 +295,46 @@ def kill_trials(
     )
 
 
+def kill_chain(
+    dbs: Databases, corpus: Path, clean: dict[str, Counter[tuple[Any, ...]]], kills: int,
+    clean_seconds: float, seed: int,
+) -> None:
+    """One catalogue, ``kills`` ingests killed one after another (each resuming what the last
+    left), then a last ingest to the end, compared with the clean catalogue."""
+    rng = random.Random(seed)
+    url = dbs.fresh()
+    # A started ingest spends its first seconds importing and loading its index; the kills are
+    # spread so that together they cover the whole ingest.
+    startup = 3.0
+    share = clean_seconds / kills
+    landed = during_matching = 0
+    for number in range(1, kills + 1):
+        delay = startup + rng.uniform(0.0, 2 * share)
+        child = subprocess.Popen(
+            ingest_command(url, corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        killed = child.poll() is None
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        stored, waiting = pending_images(url)
+        landed += killed
+        during_matching += waiting > 0
+        print(
+            f"  kill {number:2d} after {delay:4.1f} s: {'killed' if killed else 'had ended'}, "
+            f"{stored:3d} images stored, {waiting} pending matching",
+            flush=True,
+        )
+    run_ingest(url, corpus)
+    lost, extra = differences(clean, dump(url))
+    verdict = "identical" if lost == extra == 0 else "DIFFERENT"
+    print(
+        f"{kills} kill -9 in a row, then a run to the end: {verdict} "
+        f"to the clean ingest ({lost} rows lost, {extra} extra); {landed} kills landed during "
+        f"an ingest, {during_matching} with images pending matching"
+    )
+
+
 def concurrent_trial(
     dbs: Databases, corpus: Path, clean_url: str, workers: int
 ) -> None:
@@ -332,7 +372,10 @@ def concurrent_trial(
 
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--trials", type=int, default=50, help="independent kill trials")
+    parser.add_argument(
+        "--chain", type=int, default=0, help="kills in a row on one catalogue (0: none)"
+    )
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
@@ -366,6 +409,8 @@ def main(argv: Iterable[str] | None = None) -> None:
                   f"({again['images_known']} images known)")
             if args.workers > 1:
                 concurrent_trial(dbs, corpus, clean_url, args.workers)
+            if args.chain:
+                kill_chain(dbs, corpus, clean, args.chain, clean_seconds, args.seed)
             if args.trials:
                 kill_trials(
                     dbs, corpus, clean, args.trials, clean_seconds * args.jobs, args.seed,
