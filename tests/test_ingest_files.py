@@ -18,6 +18,7 @@ from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.files import path_bytes, path_text, read_regular, stored_path
+from provcat.reports.writers import thumbnail_uri
 
 from .imagegen import photo
 
@@ -259,3 +260,14 @@ def test_rejections_command_lists_resolved_only_when_asked(
     history = runner.invoke(cli, ["--db", catalogue.url, "rejections", "--all"])
     assert "later.png: empty file (seen 1x" in history.stdout
     assert "RESOLVED, ingested" in history.stdout
+
+
+def test_a_report_does_not_hang_on_a_file_swapped_for_a_fifo(
+    tmp_path: Path, alarm: None
+) -> None:
+    """Thumbnails read stored paths again; one replaced by a FIFO is passed over."""
+    os.mkfifo(tmp_path / "was-a-photo.jpg")
+    photo(12).save(tmp_path / "still-a-photo.jpg")
+    uri = thumbnail_uri([str(tmp_path / "was-a-photo.jpg"), str(tmp_path / "still-a-photo.jpg")])
+    assert uri is not None and uri.startswith("data:image/jpeg;base64,")
+    assert thumbnail_uri([str(tmp_path / "was-a-photo.jpg")]) is None

@@ -13,7 +13,9 @@ from typing import Any, Protocol, TextIO
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageOps
 
-from provcat.errors import CatalogueError
+from provcat import config
+from provcat.errors import CatalogueError, InputError
+from provcat.files import read_regular
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
@@ -64,7 +66,10 @@ def thumbnail_uri(
     """
     for path in paths:
         try:
-            with Image.open(path) as image:
+            # The file may have been replaced since it was catalogued (by a FIFO, a huge file):
+            # read it the way ingest does, then decode from memory.
+            data = read_regular(Path(path), limit=config.MAX_IMAGE_BYTES, what="image file")
+            with Image.open(io.BytesIO(data)) as image:
                 turned = image.getexif().get(0x0112) in (5, 6, 7, 8)
                 full_width = image.height if turned else image.width
                 image.draft("RGB", (side * 2, side * 2))
@@ -81,7 +86,7 @@ def thumbnail_uri(
                     )
                 buffer = io.BytesIO()
                 small.save(buffer, "JPEG", quality=80)
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (InputError, OSError, ValueError, Image.DecompressionBombError):
             continue
         return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return None
