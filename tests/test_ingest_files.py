@@ -269,5 +269,6 @@ def test_a_report_does_not_hang_on_a_file_swapped_for_a_fifo(
     os.mkfifo(tmp_path / "was-a-photo.jpg")
     photo(12).save(tmp_path / "still-a-photo.jpg")
     uri = thumbnail_uri([str(tmp_path / "was-a-photo.jpg"), str(tmp_path / "still-a-photo.jpg")])
-    assert uri is not None and uri.startswith("data:image/jpeg;base64,")
+    assert uri is not None
+    assert uri.startswith("data:image/jpeg;base64,")
     assert thumbnail_uri([str(tmp_path / "was-a-photo.jpg")]) is None
