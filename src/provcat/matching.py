@@ -259,10 +259,12 @@ class Matcher:
                 same_pixels=same,
             )
             query_is_reference = False
-            larger_picture = relation.direction == "b_contains_a" and "padded" not in relation.kinds
+            framed = {"padded", "contained"} & set(relation.kinds)
+            larger_picture = relation.direction == "b_contains_a" and not framed
             if relation.same_photo and larger_picture:
                 # The new image shows more of the picture than the stored one (not just added
-                # borders): describe the pair from its side, the stored image being a crop.
+                # borders, nor other material around it as in a collage or a social-media
+                # card): describe the pair from its side, the stored image being a crop.
                 swapped = verify(features, stored, a_pixels=pixels, b_pixels=stored_pixels)
                 if swapped.same_photo:
                     relation, query_is_reference = swapped, True
