@@ -118,59 +118,55 @@ def margin_is_uniform(pixels: Image.Image, box: tuple[int, int, int, int]) -> bo
     return total == 0 or plain >= BORDER_SHARE * total
 
 
-#: A seam: the grey step across a box edge exceeds SEAM_RATIO times the step over the same
-#: distance just inside it, plus SEAM_MARGIN grey levels, on most of the edges checked.
-SEAM_RATIO: Final = 1.5
-SEAM_MARGIN: Final = 4.0
+#: A seam: along a box edge, the strongest step across the edge (within SEAM_NEAR of it)
+#: exceeds SEAM_RATIO times the typical step between neighbouring lines further from it (out
+#: to SEAM_REACH), plus SEAM_MARGIN grey levels. Distances are shares of the longer side.
+SEAM_RATIO: Final = 2.0
+SEAM_MARGIN: Final = 3.0
+SEAM_NEAR: Final = 0.005
+SEAM_REACH: Final = 0.025
 
 
 def framed(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
     """Whether the picture inside ``box`` ends at a seam, not continuing into what surrounds it.
 
     A collage tile or a photo on a social-media card stops at a straight edge where other
-    material begins; a crop's surroundings (the fuller original) continue the same picture,
-    so the grey step across the box edge is no larger than the step within the picture.
+    material begins: the grey step between neighbouring lines peaks along the box edge. A
+    crop's surroundings (the fuller original) continue the same picture, whose edges do not
+    line up with an arbitrary crop line, so no such peak.
 
     Args:
         pixels: The larger image (RGB).
         box: ``(left, top, right, bottom)`` of the inner picture in ``pixels``' coordinates.
 
     Returns:
-        True when most box edges with room around them (all of them if only one or two)
-        show a seam.
+        True when at least half of the box edges that have room around them show a seam
+        (every one when there are only one or two).
     """
     grey = np.asarray(pixels.convert("L"), dtype=np.float32)
     height, width = grey.shape
+    side = max(width, height)
+    near, reach = max(2, round(SEAM_NEAR * side)), max(8, round(SEAM_REACH * side))
     left, top, right, bottom = box
-    step = max(3, round(0.01 * max(width, height)))
-    # For each edge with room outside it: (outside line, inside line, further inside line).
-    lines: list[tuple[FloatImage, FloatImage, FloatImage]] = []
-    rows = slice(top + step, max(top + step + 1, bottom - step))
-    cols = slice(left + step, max(left + step + 1, right - step))
-    if left - step >= 0 and left + 3 * step < width:
-        lines.append(
-            (grey[rows, left - step], grey[rows, left + step], grey[rows, left + 3 * step])
-        )
-    if right - 1 + step < width and right - 1 - 3 * step >= 0:
-        r = right - 1
-        lines.append((grey[rows, r + step], grey[rows, r - step], grey[rows, r - 3 * step]))
-    if top - step >= 0 and top + 3 * step < height:
-        lines.append((grey[top - step, cols], grey[top + step, cols], grey[top + 3 * step, cols]))
-    if bottom - 1 + step < height and bottom - 1 - 3 * step >= 0:
-        b = bottom - 1
-        lines.append((grey[b + step, cols], grey[b - step, cols], grey[b - 3 * step, cols]))
-    if not lines:
-        return False
-    seams = 0
-    for outside, inside, further in lines:
-        if outside.size == 0:
+    # Steps between consecutive columns (for vertical edges) or rows, averaged along the edge.
+    column_steps = np.abs(np.diff(grey[top:bottom, :], axis=1)).mean(axis=0)
+    row_steps = np.abs(np.diff(grey[:, left:right], axis=0)).mean(axis=1)
+    # The seam of an edge at line e lies between lines e - 1 and e: step index e - 1.
+    edges = [(column_steps, left - 1), (column_steps, right - 1), (row_steps, top - 1),
+             (row_steps, bottom - 1)]  # fmt: skip
+    checked = seams = 0
+    for steps, at in edges:
+        if at - reach < 0 or at + reach >= steps.shape[0]:
             continue
-        across = float(np.mean(np.abs(outside - inside)))
-        within = float(np.mean(np.abs(inside - further)))
-        # Or a plain surround (a card's background) against a picture that varies.
-        plain = float(outside.std()) < BORDER_STD < 0.5 * float(inside.std())
-        seams += across > SEAM_RATIO * within + SEAM_MARGIN or plain
-    return seams * 2 >= len(lines) if len(lines) > 2 else seams == len(lines)
+        checked += 1
+        window = steps[at - reach : at + reach + 1]
+        offsets = np.abs(np.arange(-reach, reach + 1))
+        peak = float(window[offsets <= near].max())
+        typical = float(np.median(window[offsets > 2 * near]))
+        seams += peak > SEAM_RATIO * typical + SEAM_MARGIN
+    if checked == 0:
+        return False
+    return seams * 2 >= checked if checked > 2 else seams == checked
 
 
 def colourfulness(pixels: Image.Image) -> float:

@@ -21,12 +21,13 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    (after levelling brightness and contrast) over at most :data:`MAX_DISAGREEMENT` of the
    overlap; a banner covers a fifth.
 
-When the similarity fails, an affine map (a stretched or squashed copy) and then a homography
-(a photograph of a screen or print) are fitted to the same matches, each bounded by
-:func:`provcat.reuse.geometry.plausible` and held to the same rules 2-4 with more evidence:
-at least :data:`RICH_INLIERS` inliers and :data:`RICH_COVERAGE` of the overlap, and more inliers
-than the similarity by :data:`RICH_GAIN` (a richer model must explain what the simpler one
-could not, not merely bend to two views of one scene).
+An affine map (a stretched or squashed copy) and then a homography (a photograph of a screen
+or print) are also fitted to the same matches, each bounded by
+:func:`provcat.reuse.geometry.plausible` and held to rules 2-4 with more evidence: at least
+:data:`RICH_INLIERS` inliers and :data:`RICH_COVERAGE` of the overlap, :data:`RICH_GAIN` times
+the inliers of the simpler model, and, with pixels, no disagreeing area at all (without pixels,
+:data:`RICH_SHARE` of the matches as inliers). A richer model bends to two views of a scene
+with depth over most of it; only the pixels of the parallax give such a pair away.
 
 Rules 1-3 use features alone, so stored images need not be decoded again to be re-verified;
 pixels add rule 4 and the names "overlaid" and (more surely) "padded".
@@ -106,6 +107,9 @@ BORDER_DENSITY: Final = 0.1
 RICH_INLIERS: Final = 30
 RICH_COVERAGE: Final = 0.5
 RICH_GAIN: Final = 1.2
+#: Without pixels to compare, a richer model must also explain this share of the matches
+#: (copies: 0.6-0.9 except periodic textures; other shots of a scene with depth: 0.36-0.5).
+RICH_SHARE: Final = 0.6
 
 #: A homography whose frame differs from the nearest affine map by more than this share of
 #: its size is "perspective".
@@ -234,19 +238,24 @@ def _fit_and_judge(
     b_pixels: Image.Image | None,
     context: Features,
 ) -> Relation:
-    """Fit the models in order of preference; the first that passes every rule decides."""
+    """Fit the models in order of preference and keep the simplest that passes every rule.
+
+    A richer model replaces a simpler one that passed only when it explains RICH_GAIN times
+    as many matches (a keystoned screen fits a similarity over part of the picture).
+    """
     rejected = _no_relation(0)
-    similarity_inliers = 0
+    baseline = 0
+    accepted: tuple[Fit, float, Comparison | None] | None = None
     for model in MODELS:
         found = [f for f in (fit_matches(o, model) for o in orientations) if f is not None]
         if not found:
             continue
         best = max(found, key=lambda f: f.inliers)
         if model == "similarity":
-            similarity_inliers = best.inliers
+            baseline = best.inliers
         elif not (
             plausible(best, b.width, b.height)
-            and best.inliers >= max(RICH_INLIERS, RICH_GAIN * similarity_inliers)
+            and best.inliers >= max(RICH_INLIERS, RICH_GAIN * baseline)
         ):
             continue
         verdict = _judge(a, b, best, a_pixels, b_pixels)
@@ -254,9 +263,12 @@ def _fit_and_judge(
             if verdict.inliers > rejected.inliers:
                 rejected = verdict
             continue
-        score, comparison = verdict
-        return _classify(a, b, best, score, comparison, a_pixels, b_pixels, context)
-    return rejected
+        accepted = (best, *verdict)
+        baseline = best.inliers
+    if accepted is None:
+        return rejected
+    best, score, comparison = accepted
+    return _classify(a, b, best, score, comparison, a_pixels, b_pixels, context)
 
 
 def _zoom(
@@ -339,6 +351,13 @@ def _judge(
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
     agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    if rich and comparison is not None:
+        # Warped by a richer model, another shot of the scene lines up except where depth or
+        # motion moved things; a copy lines up everywhere. An overlay cannot be told from
+        # parallax here, so none is allowed.
+        agrees = comparison.overlay_share == 0
+    elif rich:
+        agrees = best.inliers >= RICH_SHARE * best.matches
     if coverage < needed or not one_motion or not agrees:
         return Relation(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
@@ -466,7 +485,13 @@ def _classify(
             crop_box = _box(overlap, a.width, a.height)
         else:
             crop_box = _box(a_in_b, b.width, b.height)
-    stretched = abs(scale_x / scale_y - 1) > SCALE_TOLERANCE if scale_y > 0 else False
+    # A keystone narrows the picture more at one end: that is perspective, not a stretch.
+    stretched = best.model == "affine" and abs(scale_x / scale_y - 1) > SCALE_TOLERANCE
+    keystoned = perspective_share(best, b.width, b.height) > PERSPECTIVE_MIN
+    if keystoned and not cropped_b and crop_box is None:
+        # A photograph of a screen or print showing all of it: where it lies in the shot.
+        crop_box = (left, top, right, bottom)
+        direction = "b_contains_a"
     if stretched:
         kinds.append("stretched")
         # Stretched along one axis only is not also resized; both axes changed is.
@@ -474,7 +499,7 @@ def _classify(
             kinds.append("resized")
     elif abs(scale - 1) > SCALE_TOLERANCE:
         kinds.append("resized")
-    if perspective_share(best, b.width, b.height) > PERSPECTIVE_MIN:
+    if keystoned:
         kinds.append("perspective")
     if best.mirrored:
         kinds.append("mirrored")
