@@ -262,6 +262,12 @@ def _fit_and_judge(
         if isinstance(verdict, Relation):
             if verdict.inliers > rejected.inliers:
                 rejected = verdict
+            if accepted is not None and model != "similarity":
+                # A richer model explains clearly more than the accepted one and is still
+                # refused: the simpler fit only covered part of two different exposures (a
+                # stereo view photographed at an angle matched a similarity over 40%).
+                accepted = None
+                break
             continue
         accepted = (best, *verdict)
         baseline = best.inliers
