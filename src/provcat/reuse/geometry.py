@@ -8,7 +8,7 @@ perspective: a photograph of a screen or a print). The richer models are bounded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import cv2
@@ -64,6 +64,8 @@ class Fit:
     matches: int
     second_inliers: int
     model: str = "similarity"
+    #: ``(K, 2)`` a-side coordinates of the second motion's inliers (empty without one).
+    second_points: Points = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float64))
 
     @property
     def inliers(self) -> int:
@@ -197,7 +199,7 @@ def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
     elif abs(matrix[2, 2]) > 1e-12:
         matrix = matrix / matrix[2, 2]
     keep = mask.ravel().astype(bool)
-    second = _second_motion(a_points[~keep], b_points[~keep], matrix, tolerance)
+    second, second_points = _second_motion(a_points[~keep], b_points[~keep], matrix, tolerance)
     inlier_b = b_points[keep]
     if found.mirrored:
         # b's keypoints are in the mirror image's frame; x_mirror = (width - 1) - x.
@@ -213,6 +215,7 @@ def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
         matches=int(a_points.shape[0]),
         second_inliers=second,
         model=model,
+        second_points=second_points,
     )
 
 
@@ -311,10 +314,14 @@ def jacobian(matrix: Matrix, point: Points) -> Matrix:
     return result
 
 
-def _second_motion(a_points: Points, b_points: Points, first: Matrix, tolerance: float) -> int:
-    """Inliers of a second similarity among the outliers, if it moves them differently."""
+def _second_motion(
+    a_points: Points, b_points: Points, first: Matrix, tolerance: float
+) -> tuple[int, Points]:
+    """Inliers of a second similarity among the outliers, if it moves them differently: their
+    count and a-side coordinates."""
+    none = (0, np.zeros((0, 2), dtype=np.float64))
     if a_points.shape[0] < 3:
-        return 0
+        return none
     model, mask = cv2.estimateAffinePartial2D(
         b_points.astype(np.float32),
         a_points.astype(np.float32),
@@ -324,14 +331,16 @@ def _second_motion(a_points: Points, b_points: Points, first: Matrix, tolerance:
         confidence=0.99,
     )
     if model is None or mask is None:
-        return 0
+        return none
     keep = mask.ravel().astype(bool)
     points = b_points[keep]
     # Where the two models send the second set's points: a near-copy of the first model (its
     # inliers just beyond tolerance) is not a second motion.
     second = np.asarray(model)
     apart = np.linalg.norm(points @ second[:, :2].T + second[:, 2] - apply(first, points), axis=1)
-    return int(keep.sum()) if float(np.median(apart)) > 3 * tolerance else 0
+    if float(np.median(apart)) <= 3 * tolerance:
+        return none
+    return int(keep.sum()), a_points[keep]
 
 
 def apply(matrix: Matrix, points: Points) -> Points:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import cv2
@@ -51,6 +51,23 @@ class Comparison:
 
     overlay_share: float
     difference: float
+    #: GRID x GRID cells over the original (rows first) where the copy disagrees; empty
+    #: when nothing could be compared.
+    disagreeing: npt.NDArray[np.bool_] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.bool_)
+    )
+
+    def share_in_disagreement(
+        self, points: npt.NDArray[np.float64], width: int, height: int
+    ) -> float:
+        """Share of ``points`` (the original's pixel coordinates, ``width`` x ``height``) that
+        lie in or next to a disagreeing cell."""
+        if points.shape[0] == 0 or self.disagreeing.size == 0:
+            return 0.0
+        near = cv2.dilate(self.disagreeing.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        cols = np.clip((points[:, 0] / width * GRID).astype(int), 0, GRID - 1)
+        rows = np.clip((points[:, 1] / height * GRID).astype(int), 0, GRID - 1)
+        return float(near[rows, cols].mean())
 
 
 def compare(
@@ -217,6 +234,7 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
     cols = np.linspace(0, width, GRID + 1).astype(int)
     usable = bad = 0
     medians: list[float] = []
+    disagreeing = np.zeros((GRID, GRID), dtype=np.bool_)
     for i in range(GRID):
         for j in range(GRID):
             cell_valid = valid[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
@@ -226,10 +244,11 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
             value = float(np.median(diff[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_valid]))
             if value > CELL_LIMIT:
                 bad += 1
+                disagreeing[i, j] = True
             else:
                 medians.append(value)
     if not usable:
         return Comparison(0.0, 255.0)
     overlay_share = bad / usable if bad >= OVERLAY_MIN else 0.0
     difference = float(np.median(medians)) if medians else 255.0
-    return Comparison(overlay_share, difference)
+    return Comparison(overlay_share, difference, disagreeing)

@@ -83,6 +83,10 @@ MAX_DISAGREEMENT: Final = 0.5
 #: MIN_INLIERS + 5) means two exposures.
 SECOND_SHARE: Final = 0.2
 
+#: With pixels: a second motion (of at least MIN_INLIERS matches) with this share of its
+#: matches in or next to disagreeing cells is a moved subject: two exposures.
+MOVED_SHARE: Final = 0.5
+
 #: Cells per side of the coverage grid over the overlap.
 COVERAGE_GRID: Final = 6
 
@@ -265,9 +269,9 @@ def _fit_and_judge(
             if accepted is not None and model != "similarity":
                 # A richer model explains clearly more than the accepted one and is still
                 # refused: the simpler fit only covered part of two different exposures (a
-                # stereo view photographed at an angle matched a similarity over 40%).
+                # stereo view photographed at an angle matched a similarity over 40%). The
+                # next richer model may still explain the whole (a keystone is no affine map).
                 accepted = None
-                break
             continue
         accepted = (best, *verdict)
         baseline = best.inliers
@@ -357,7 +361,15 @@ def _judge(
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
     agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
-    if rich and comparison is not None:
+    if (
+        comparison is not None
+        and best.second_inliers >= MIN_INLIERS
+        and comparison.share_in_disagreement(best.second_points, a.width, a.height) >= MOVED_SHARE
+    ):
+        # A second motion whose matches sit where the pictures disagree: a subject that moved
+        # between two exposures (a burst whose near layer slid past a far one), not an overlay.
+        agrees = False
+    elif rich and comparison is not None:
         # Warped by a richer model, another shot of the scene lines up except where depth or
         # motion moved things; a copy lines up everywhere. An overlay cannot be told from
         # parallax here, so none is allowed.
