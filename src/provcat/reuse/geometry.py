@@ -340,7 +340,11 @@ def _second_motion(
     apart = np.linalg.norm(points @ second[:, :2].T + second[:, 2] - apply(first, points), axis=1)
     if float(np.median(apart)) <= 3 * tolerance:
         return none
-    return int(keep.sum()), a_points[keep]
+    # Many copy keypoints (a banner's lettering) can match one original keypoint: such a
+    # many-to-one bundle is no motion. Count distinct keypoints on both sides.
+    chosen = a_points[keep]
+    distinct = min(len(np.unique(chosen, axis=0)), len(np.unique(points, axis=0)))
+    return distinct, np.unique(chosen, axis=0)
 
 
 def apply(matrix: Matrix, points: Points) -> Points:
