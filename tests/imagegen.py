@@ -60,3 +60,21 @@ def synthetic_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Imag
     grain = rng.normal(0, 6, (height, width, 3))
     noisy = np.asarray(img, dtype=np.float64) + grain
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def sky(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A low-information picture: a plain sky, a colour gradient with faint soft clouds."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    top = rng.uniform([20, 60, 140], [70, 120, 200])
+    bottom = rng.uniform([150, 180, 210], [200, 220, 245])
+    t = (y / height + rng.uniform(-0.2, 0.2) * x / width)[..., None]
+    rgb = top * (1 - t) + bottom * t
+    for _ in range(int(rng.integers(2, 5))):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height * 0.7)
+        rx, ry = rng.uniform(80, 220), rng.uniform(30, 80)
+        cloud = np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))
+        rgb += rng.uniform(15, 35) * cloud[..., None]
+    rgb += rng.normal(0, 1.5, rgb.shape)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")

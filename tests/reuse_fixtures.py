@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 #: Size of the generated reference photos.
 SIZE = (640, 480)
@@ -147,3 +148,91 @@ def parallax_frame(seed: int, background_shift: int, foreground_shift: int) -> I
         draw.rectangle((left, y0, left + w, y0 + h), fill=fill, outline=outline, width=5)
         draw.ellipse((left + w // 4, y0 + h // 4, left + 3 * w // 4, y0 + 3 * h // 4), fill=outline)
     return frame
+
+
+def stretch(image: Image.Image, fx: float, fy: float) -> Image.Image:
+    """Resized to another aspect ratio: x by ``fx``, y by ``fy``."""
+    return image.resize((round(image.width * fx), round(image.height * fy)))
+
+
+def keystone(
+    image: Image.Image, squeeze: float = 0.08, surround: int = 25
+) -> tuple[Image.Image, np.ndarray]:
+    """A photograph of the picture on a screen: the top edge narrower, on a dark surround,
+    with moire and noise. Returns the shot and the 3 x 3 map from the picture into it."""
+    width, height = image.size
+    canvas = (round(width * 1.25), round(height * 1.25))
+    ox, oy = (canvas[0] - width) / 2, (canvas[1] - height) / 2
+    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = np.float32(
+        [
+            [ox + squeeze * width, oy],
+            [ox + (1 - squeeze) * width, oy],
+            [ox + width, oy + height],
+            [ox, oy + height],
+        ]
+    )
+    matrix = cv2.getPerspectiveTransform(source, target)
+    warped = cv2.warpPerspective(
+        np.asarray(image, dtype=np.float32),
+        matrix,
+        canvas,
+        flags=cv2.INTER_LINEAR,
+        borderValue=(surround, surround, surround),
+    )
+    y, x = np.mgrid[0 : canvas[1], 0 : canvas[0]].astype(np.float32)
+    moire = 6 * np.sin(2 * np.pi * (x * 0.21 + y * 0.05))[..., None]
+    noise = np.random.default_rng(0).normal(0, 4, warped.shape)
+    shot = warped * 0.85 + 10 + moire + noise
+    return Image.fromarray(np.clip(shot, 0, 255).astype(np.uint8), "RGB"), matrix
+
+
+def collage(
+    image: Image.Image, others: list[Image.Image], slot: int
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The picture as tile ``slot`` (0-3) of a 2 x 2 collage of half-size tiles; + its box."""
+    tile_w, tile_h, gap = image.width // 2, image.height // 2, 6
+    canvas = Image.new("RGB", (2 * tile_w + 3 * gap, 2 * tile_h + 3 * gap), (245, 245, 245))
+    fill = iter(others)
+    box = (0, 0, 0, 0)
+    for position in range(4):
+        tile = image if position == slot else next(fill)
+        left = gap + (position % 2) * (tile_w + gap)
+        top = gap + (position // 2) * (tile_h + gap)
+        canvas.paste(tile.resize((tile_w, tile_h)), (left, top))
+        if position == slot:
+            box = (left, top, left + tile_w, top + tile_h)
+    return canvas, box
+
+
+def social_card(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The picture inset in a social-media card with header and footer text; + its box."""
+    picture = image.resize((520, round(image.height * 520 / image.width)))
+    header, footer = 90, 120
+    canvas = Image.new("RGB", (600, header + picture.height + footer), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.ellipse((40, 20, 90, 70), fill=(90, 140, 200))
+    draw.text((104, 22), "Daily Dispatch", fill=(20, 23, 26), font=ImageFont.load_default(20))
+    draw.text((104, 48), "@dailydispatch - 2h", fill=(120, 126, 132))
+    canvas.paste(picture, (40, header))
+    base = header + picture.height + 14
+    draw.text((40, base), "Share before it gets taken down! #breaking", fill=(20, 23, 26))
+    for k, label in enumerate(("Reply 1.2K", "Repost 8.4K", "Like 31K")):
+        x0 = 40 + k * 180
+        draw.rounded_rectangle(
+            (x0, base + 56, x0 + 150, base + 90), radius=12, outline=(120, 126, 132), width=2
+        )
+        draw.text((x0 + 20, base + 64), label, fill=(20, 23, 26))
+    return canvas, (40, header, 40 + picture.width, header + picture.height)
+
+
+def text_overlay(image: Image.Image) -> Image.Image:
+    """Big text on a dark block over the top third of the picture."""
+    copy = image.copy()
+    width, height = copy.size
+    draw = ImageDraw.Draw(copy)
+    draw.rectangle((0, 0, width, height // 3), fill=(10, 10, 10))
+    font = ImageFont.load_default(size=height // 9)
+    draw.text((width // 20, height // 30), "THEY LIED", fill=(255, 230, 0), font=font)
+    draw.text((width // 20, height // 6), "TO YOU", fill=(255, 255, 255), font=font)
+    return copy

@@ -32,6 +32,9 @@ from provcat.results import ImageRecord
 #: Exit status when an ingest rejected something (1 is left for errors that stop a command).
 EXIT_REJECTED = 3
 
+#: Said after a match that rests on global hashes alone (a low-information picture).
+WEAK_NOTE = " - WEAK EVIDENCE: global hashes only, the picture has too little detail to verify"
+
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -291,6 +294,11 @@ def _print_record(record: ImageRecord) -> None:
     out(f"{record.format} {record.width}x{record.height}, {record.file_size} bytes")
     if record.note:
         out(f"note: {record.note}")
+    if record.low_information:
+        out(
+            f"low-information image ({record.low_information}): too little detail to verify "
+            "copies; matches rest on global hashes alone and are weak evidence"
+        )
     for path in record.paths:
         out(f"seen at: {path}")
     if record.same_pixels:
@@ -298,6 +306,8 @@ def _print_record(record: ImageRecord) -> None:
     for twin in record.same_photo:
         box = f", crop box {twin.crop_box}" if twin.crop_box else ""
         edits = ", ".join(twin.relation)
+        if "weak_global_hash" in twin.relation:
+            edits += "; weak evidence"
         if twin.role == "copy":
             out(f"same photo: {twin.sha256[:12]} is a copy of this one ({edits}{box})")
         else:
@@ -456,6 +466,7 @@ def similar(ctx: click.Context, image: Path, as_json: bool) -> None:
         click.echo(
             f"{match.sha256[:12]}: {', '.join(match.relation) or 'same photo'}{box}"
             f" (score {match.score:.2f}, {match.inliers} inliers{distance})"
+            + (WEAK_NOTE if match.evidence == "weak" else "")
         )
 
 

@@ -35,7 +35,8 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, hamming_many, pack, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.index import FeatureIndex
-from provcat.reuse.verify import Relation, verify
+from provcat.reuse.verify import RICH_INLIERS, Relation, verify
+from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class SimilarMatch:
     crop_box: tuple[int, int, int, int] | None
     score: float
     inliers: int
+    #: "features" (a verified geometric fit) or "weak" (global hashes of a low-information
+    #: picture only; see provcat.reuse.weak).
+    evidence: str = "features"
 
     @classmethod
     def from_found(cls, found: Found) -> SimilarMatch:
@@ -87,6 +91,7 @@ class SimilarMatch:
             crop_box=rel.crop_box,
             score=rel.score,
             inliers=rel.inliers,
+            evidence=rel.evidence,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -98,6 +103,7 @@ class SimilarMatch:
             "crop_box": list(self.crop_box) if self.crop_box else None,
             "score": round(self.score, 4),
             "inliers": self.inliers,
+            "evidence": self.evidence,
         }
 
 
@@ -333,7 +339,7 @@ class Matcher:
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first."""
         flipped = mirrored(pixels)
-        pdq_near = self._pdq_near(pixels)
+        pdq_near, query_low = self._pdq_near(pixels, len(features))
         same_digest = set(self._stored.digests.get(pixel_digest or "", ()))
         voted = self._index.candidates(
             features, limit=CANDIDATES, mirrored=flipped, extra=[*same_digest, *pdq_near]
@@ -349,7 +355,20 @@ class Matcher:
                 # Features alone settle most candidates; only a likely match is worth
                 # decoding the stored file for the pixel checks (overlays, borders).
                 first = verify(stored, features, b_mirrored=flipped)
-                if not first.same_photo:
+                # A stretched or keystoned copy is confirmed by its pixels: a fit with enough
+                # inliers is worth decoding the stored file for, even if features alone refused.
+                if not first.same_photo and first.inliers < RICH_INLIERS:
+                    weak = self._weak(image_id, pixels, query_low) if image_id in pdq_near else None
+                    if weak is not None:
+                        found.append(
+                            Found(
+                                image_id=image_id,
+                                sha256=self._stored.shas[image_id],
+                                relation=weak,
+                                pdq_distance=pdq_near[image_id],
+                                query_is_reference=False,
+                            )
+                        )
                     continue
             stored_pixels = self._pixels_of(image_id)
             relation = verify(
@@ -362,10 +381,12 @@ class Matcher:
                 same_pixels=same,
             )
             query_is_reference = False
-            larger_picture = relation.direction == "b_contains_a" and "padded" not in relation.kinds
+            framed = {"padded", "contained"} & set(relation.kinds)
+            larger_picture = relation.direction == "b_contains_a" and not framed
             if relation.same_photo and larger_picture:
                 # The new image shows more of the picture than the stored one (not just added
-                # borders): describe the pair from its side, the stored image being a crop.
+                # borders, nor other material around it as in a collage or a social-media
+                # card): describe the pair from its side, the stored image being a crop.
                 swapped = verify(features, stored, a_pixels=pixels, b_pixels=stored_pixels)
                 if swapped.same_photo:
                     relation, query_is_reference = swapped, True
@@ -382,16 +403,55 @@ class Matcher:
         found.sort(key=lambda f: (-f.relation.score, f.image_id))
         return found
 
-    def _pdq_near(self, pixels: Image.Image) -> dict[int, int]:
-        """Stored images whose PDQ is within PDQ_CANDIDATE of any rotation or flip of ``pixels``."""
+    def _pdq_near(self, pixels: Image.Image, keypoints: int) -> tuple[dict[int, int], bool]:
+        """Stored images whose PDQ is near any rotation or flip of ``pixels``, and whether the
+        query is low-information.
+
+        Near is within PDQ_CANDIDATE, or within the weak-evidence guard's looser PDQ limit
+        when the query is low-information (its PDQ hash is noisy; the guard also asks pHash
+        and dHash, see provcat.reuse.weak).
+        """
+        variants = pdq_dihedral(pixels)
+        quality = next(iter(variants.values()))[1]
+        low = low_information(quality, keypoints)
         stored = self._stored
         if not stored.pdq:
-            return {}
+            return {}, low
+        limit = max(PDQ_CANDIDATE, WEAK_PDQ) if low else PDQ_CANDIDATE
         matrix = pack(stored.pdq)
         best = np.full(len(stored.pdq), 256, dtype=np.int64)
-        for hash_, _quality in pdq_dihedral(pixels).values():
+        for hash_, _quality in variants.values():
             best = np.minimum(best, hamming_many(hash_, matrix))
-        return {stored.pdq_ids[i]: int(best[i]) for i in np.flatnonzero(best <= PDQ_CANDIDATE)}
+        near = {stored.pdq_ids[i]: int(best[i]) for i in np.flatnonzero(best <= limit)}
+        return near, low
+
+    def _weak(self, image_id: int, pixels: Image.Image, query_low: bool) -> Relation | None:
+        """Weak evidence (global hashes) that ``pixels`` shows stored image ``image_id``, asked
+        only when one of the two is low-information."""
+        with self._sessions() as session:
+            image = session.get(m.Image, image_id)
+            if image is None:
+                return None
+            prints = {
+                row.algorithm: row
+                for row in session.scalars(
+                    select(m.Fingerprint).where(m.Fingerprint.image_id == image_id)
+                )
+            }
+            count = session.scalar(select(m.Feature.count).where(m.Feature.image_id == image_id))
+            size = (image.width, image.height)
+        if not {"phash", "dhash", "pdq"} <= prints.keys():
+            return None
+        if not (query_low or low_information(prints["pdq"].quality, count)):
+            return None
+        stored = GlobalPrints(
+            phash=BitHash.from_hex(prints["phash"].value, 64),
+            dhash=BitHash.from_hex(prints["dhash"].value, 64),
+            pdq=BitHash.from_hex(prints["pdq"].value, 256),
+            width=size[0],
+            height=size[1],
+        )
+        return weak_relation(stored, pixels)
 
 
 def _record(new_id: int, match: Found, *, session: Session) -> int:

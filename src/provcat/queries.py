@@ -25,6 +25,7 @@ from provcat.results import (
     PersonShown,
     PhotoLink,
 )
+from provcat.reuse.weak import FEW_KEYPOINTS, LOW_QUALITY, low_information
 
 #: IPTC properties whose embedded values are captions.
 CAPTION_PROPERTIES = ("description",)
@@ -297,7 +298,21 @@ def image_record(prefix: str, *, session: Session) -> ImageRecord:
         pdq_quality=pdq.quality if pdq else None,
         same_pixels=list(same_pixels),
         same_photo=_photo_links(image, session=session),
+        low_information=_low_information(image, pdq.quality if pdq else None, session=session),
     )
+
+
+def _low_information(image: m.Image, quality: int | None, *, session: Session) -> str | None:
+    """Why an image is low-information (provcat.reuse.weak), from stored figures; or None."""
+    count = session.scalar(select(m.Feature.count).where(m.Feature.image_id == image.id))
+    if not low_information(quality, count):
+        return None
+    reasons = []
+    if quality is not None and quality < LOW_QUALITY:
+        reasons.append(f"PDQ quality {quality} < {LOW_QUALITY}")
+    if count is not None and count < FEW_KEYPOINTS:
+        reasons.append(f"{count} local features < {FEW_KEYPOINTS}")
+    return ", ".join(reasons)
 
 
 def _photo_links(image: m.Image, *, session: Session) -> list[PhotoLink]:

@@ -139,6 +139,9 @@ class ImageRecord:
     same_pixels: list[str] = field(default_factory=list)
     #: Other stored images found to be the same photo, with how they relate to this one.
     same_photo: list[PhotoLink] = field(default_factory=list)
+    #: Why the picture has too little detail for local features (PDQ quality, keypoints), or
+    #: None; copies of it are found by global hashes only, as weak evidence.
+    low_information: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (what ``provcat show --json`` prints)."""

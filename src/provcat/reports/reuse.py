@@ -17,7 +17,19 @@ from provcat.duplicates import group_keys, parse_all
 from provcat.reports.captions import credits_disagree
 
 #: Relation kinds that make an image a lesser copy (it cannot be the cluster's root).
-LESSER = frozenset({"cropped", "padded", "overlaid", "mirrored", "rotated"})
+LESSER = frozenset(
+    {
+        "cropped",
+        "padded",
+        "overlaid",
+        "mirrored",
+        "rotated",
+        "stretched",
+        "perspective",
+        "contained",
+        "grayscale",
+    }
+)
 #: The note every "earliest" carries.
 EARLIEST_NOTE = "earliest in this catalogue, not necessarily the first appearance anywhere"
 
@@ -25,7 +37,10 @@ FLAG_WORDS = {
     "different_captions": "the same photo under different captions",
     "different_publishers": "reused by more than one publisher",
     "credit_conflict": "the credits disagree",
-    "edited_copies": "edited copies (cropped, mirrored, overlaid, padded or rotated)",
+    "edited_copies": "edited copies (cropped, mirrored, overlaid, padded, rotated, stretched, "
+    "photographed on a screen, inset or made grey)",
+    "weak_evidence": "WEAK EVIDENCE: some members are joined by global hashes only (a "
+    "low-information picture, too little detail to verify)",
 }
 
 
@@ -326,6 +341,8 @@ def _flags(
         flags.append("credit_conflict")
     if any(LESSER & set(x.relation) for x in members):
         flags.append("edited_copies")
+    if any("weak_global_hash" in x.relation for x in members):
+        flags.append("weak_evidence")
     return tuple(flags)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from provcat.reuse.geometry import jacobian
 
 #: The original is compared at this longer side: enough for banners and moved objects,
 #: small enough that a residual misfit of a pixel or two at full size disappears.
@@ -49,6 +51,23 @@ class Comparison:
 
     overlay_share: float
     difference: float
+    #: GRID x GRID cells over the original (rows first) where the copy disagrees; empty
+    #: when nothing could be compared.
+    disagreeing: npt.NDArray[np.bool_] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.bool_)
+    )
+
+    def share_in_disagreement(
+        self, points: npt.NDArray[np.float64], width: int, height: int
+    ) -> float:
+        """Share of ``points`` (the original's pixel coordinates, ``width`` x ``height``) that
+        lie in or next to a disagreeing cell."""
+        if points.shape[0] == 0 or self.disagreeing.size == 0:
+            return 0.0
+        near = cv2.dilate(self.disagreeing.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        cols = np.clip((points[:, 0] / width * GRID).astype(int), 0, GRID - 1)
+        rows = np.clip((points[:, 1] / height * GRID).astype(int), 0, GRID - 1)
+        return float(near[rows, cols].mean())
 
 
 def compare(
@@ -59,7 +78,7 @@ def compare(
     Args:
         a_pixels: The original, RGB upright.
         b_pixels: The copy, RGB upright.
-        matrix: 3 x 3 affine matrix from b's pixel coordinates to a's.
+        matrix: 3 x 3 affine or projective matrix from b's pixel coordinates to a's.
 
     Returns:
         The comparison.
@@ -68,7 +87,8 @@ def compare(
     size = (max(1, round(a_pixels.width * shrink)), max(1, round(a_pixels.height * shrink)))
     a_grey = _grey(a_pixels.resize(size, Image.Resampling.BILINEAR))
     to_small = np.diag([shrink, shrink, 1.0]) @ matrix
-    factor = float(np.sqrt(abs(np.linalg.det(to_small[:2, :2]))))
+    centre = np.array([b_pixels.width / 2, b_pixels.height / 2])
+    factor = float(np.sqrt(abs(np.linalg.det(jacobian(to_small, centre)))))
     b_image = b_pixels
     if factor < 1:
         # Shrink b first with an area filter: warpAffine alone would alias.
@@ -77,10 +97,11 @@ def compare(
         back = np.diag([b_pixels.width / b_size[0], b_pixels.height / b_size[1], 1.0])
         to_small = to_small @ back
     b_grey = _grey(b_image)
-    affine = to_small[:2].astype(np.float64)
-    warped = cv2.warpAffine(b_grey, affine, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    # warpPerspective with a last row of (0, 0, 1) is warpAffine; it also takes homographies.
+    projective = to_small.astype(np.float64)
+    warped = cv2.warpPerspective(b_grey, projective, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
     ones = np.ones(b_grey.shape, dtype=np.uint8)
-    inside = cv2.warpAffine(ones, affine, size, flags=cv2.INTER_NEAREST, borderValue=0)
+    inside = cv2.warpPerspective(ones, projective, size, flags=cv2.INTER_NEAREST, borderValue=0)
     valid: npt.NDArray[np.bool_] = np.asarray(
         cv2.erode(inside, np.ones((5, 5), np.uint8)), dtype=np.bool_
     )
@@ -114,6 +135,64 @@ def margin_is_uniform(pixels: Image.Image, box: tuple[int, int, int, int]) -> bo
     return total == 0 or plain >= BORDER_SHARE * total
 
 
+#: A seam: along a box edge, the strongest step across the edge (within SEAM_NEAR of it)
+#: exceeds SEAM_RATIO times the typical step between neighbouring lines further from it (out
+#: to SEAM_REACH), plus SEAM_MARGIN grey levels. Distances are shares of the longer side.
+SEAM_RATIO: Final = 2.0
+SEAM_MARGIN: Final = 3.0
+SEAM_NEAR: Final = 0.005
+SEAM_REACH: Final = 0.025
+
+
+def framed(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
+    """Whether the picture inside ``box`` ends at a seam, not continuing into what surrounds it.
+
+    A collage tile or a photo on a social-media card stops at a straight edge where other
+    material begins: the grey step between neighbouring lines peaks along the box edge. A
+    crop's surroundings (the fuller original) continue the same picture, whose edges do not
+    line up with an arbitrary crop line, so no such peak.
+
+    Args:
+        pixels: The larger image (RGB).
+        box: ``(left, top, right, bottom)`` of the inner picture in ``pixels``' coordinates.
+
+    Returns:
+        True when at least half of the box edges that have room around them show a seam
+        (every one when there are only one or two).
+    """
+    grey = np.asarray(pixels.convert("L"), dtype=np.float32)
+    height, width = grey.shape
+    side = max(width, height)
+    near, reach = max(2, round(SEAM_NEAR * side)), max(8, round(SEAM_REACH * side))
+    left, top, right, bottom = box
+    # Steps between consecutive columns (for vertical edges) or rows, averaged along the edge.
+    column_steps = np.abs(np.diff(grey[top:bottom, :], axis=1)).mean(axis=0)
+    row_steps = np.abs(np.diff(grey[:, left:right], axis=0)).mean(axis=1)
+    # The seam of an edge at line e lies between lines e - 1 and e: step index e - 1.
+    edges = [(column_steps, left - 1), (column_steps, right - 1), (row_steps, top - 1),
+             (row_steps, bottom - 1)]  # fmt: skip
+    checked = seams = 0
+    for steps, at in edges:
+        if at - reach < 0 or at + reach >= steps.shape[0]:
+            continue
+        checked += 1
+        window = steps[at - reach : at + reach + 1]
+        offsets = np.abs(np.arange(-reach, reach + 1))
+        peak = float(window[offsets <= near].max())
+        typical = float(np.median(window[offsets > 2 * near]))
+        seams += peak > SEAM_RATIO * typical + SEAM_MARGIN
+    if checked == 0:
+        return False
+    return seams * 2 >= checked if checked > 2 else seams == checked
+
+
+def colourfulness(pixels: Image.Image) -> float:
+    """Mean chroma (largest minus smallest channel, 0-255) of a 64 px thumbnail."""
+    thumb = pixels.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
+    rgb = np.asarray(thumb, dtype=np.float32)
+    return float(np.mean(rgb.max(axis=2) - rgb.min(axis=2)))
+
+
 def _plain_blocks(strip: FloatImage) -> tuple[int, int]:
     """How many of a strip's BORDER_BLOCK-pixel blocks are plain, and how many there are."""
     height, width = strip.shape
@@ -130,10 +209,14 @@ def _grey(image: Image.Image) -> FloatImage:
 
 
 def _fit_levels(a: FloatImage, b: FloatImage) -> tuple[float, float]:
-    """Gain and offset taking b's grey levels to a's, refitted without the worst fifth."""
+    """Gain and offset taking b's grey levels to a's, refitted on the best-fitting pixels.
+
+    Each round keeps the 60% of pixels the last fit explains best: a banner or caption over a
+    third of the picture would otherwise tilt the fit and make the rest disagree too.
+    """
     gain, offset = 1.0, 0.0
     keep = np.ones(a.shape, dtype=bool)
-    for _ in range(2):
+    for _ in range(4):
         x, y = b[keep], a[keep]
         spread = float(x.std())
         if spread < 1e-3:
@@ -141,7 +224,7 @@ def _fit_levels(a: FloatImage, b: FloatImage) -> tuple[float, float]:
         gain = float(((x - x.mean()) * (y - y.mean())).mean() / spread**2)
         offset = float(y.mean() - gain * x.mean())
         residual = np.abs(a - (gain * b + offset))
-        keep = residual <= np.quantile(residual, 0.8)
+        keep = residual <= np.quantile(residual, 0.6)
     return gain, offset
 
 
@@ -151,6 +234,7 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
     cols = np.linspace(0, width, GRID + 1).astype(int)
     usable = bad = 0
     medians: list[float] = []
+    disagreeing = np.zeros((GRID, GRID), dtype=np.bool_)
     for i in range(GRID):
         for j in range(GRID):
             cell_valid = valid[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
@@ -160,10 +244,11 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
             value = float(np.median(diff[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_valid]))
             if value > CELL_LIMIT:
                 bad += 1
+                disagreeing[i, j] = True
             else:
                 medians.append(value)
     if not usable:
         return Comparison(0.0, 255.0)
     overlay_share = bad / usable if bad >= OVERLAY_MIN else 0.0
     difference = float(np.median(medians)) if medians else 255.0
-    return Comparison(overlay_share, difference)
+    return Comparison(overlay_share, difference, disagreeing)

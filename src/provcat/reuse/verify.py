@@ -21,6 +21,14 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    (after levelling brightness and contrast) over at most :data:`MAX_DISAGREEMENT` of the
    overlap; a banner covers a fifth.
 
+An affine map (a stretched or squashed copy) and then a homography (a photograph of a screen
+or print) are also fitted to the same matches, each bounded by
+:func:`provcat.reuse.geometry.plausible` and held to rules 2-4 with more evidence: at least
+:data:`RICH_INLIERS` inliers and :data:`RICH_COVERAGE` of the overlap, :data:`RICH_GAIN` times
+the inliers of the simpler model, and, with pixels, no disagreeing area at all (without pixels,
+:data:`RICH_SHARE` of the matches as inliers). A richer model bends to two views of a scene
+with depth over most of it; only the pixels of the parallax give such a pair away.
+
 Rules 1-3 use features alone, so stored images need not be decoded again to be re-verified;
 pixels add rule 4 and the names "overlaid" and (more surely) "padded".
 """
@@ -33,9 +41,21 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
-from provcat.reuse.features import Features, mirrored
-from provcat.reuse.geometry import Fit, apply, clip_to_rectangle, fit, polygon_area, rectangle
-from provcat.reuse.pixels import Comparison, compare, margin_is_uniform
+from provcat.reuse.features import Features, extract, mirrored
+from provcat.reuse.geometry import (
+    MODELS,
+    Fit,
+    Matches,
+    apply,
+    clip_to_rectangle,
+    fit_matches,
+    matches,
+    perspective_share,
+    plausible,
+    polygon_area,
+    rectangle,
+)
+from provcat.reuse.pixels import Comparison, colourfulness, compare, framed, margin_is_uniform
 
 #: Fewest RANSAC inliers for "same photo" (unrelated photographs give up to about 20, but only
 #: in a corner of the picture, which the coverage rule rejects).
@@ -63,6 +83,10 @@ MAX_DISAGREEMENT: Final = 0.5
 #: MIN_INLIERS + 5) means two exposures.
 SECOND_SHARE: Final = 0.2
 
+#: With pixels: a second motion (of at least MIN_INLIERS matches) with this share of its
+#: matches in or next to disagreeing cells is a moved subject: two exposures.
+MOVED_SHARE: Final = 0.5
+
 #: Cells per side of the coverage grid over the overlap.
 COVERAGE_GRID: Final = 6
 
@@ -82,14 +106,44 @@ PADDING_MIN: Final = 0.01
 #: A margin with less than this share of the picture's keypoint density is a border.
 BORDER_DENSITY: Final = 0.1
 
+#: The affine and perspective models need at least this many inliers, this coverage, and
+#: this many times the similarity's inliers.
+RICH_INLIERS: Final = 30
+RICH_COVERAGE: Final = 0.5
+RICH_GAIN: Final = 1.2
+#: Without pixels to compare, a richer model must also explain this share of the matches
+#: (copies: 0.6-0.9 except periodic textures; other shots of a scene with depth: 0.36-0.5).
+RICH_SHARE: Final = 0.6
+
+#: A homography whose frame differs from the nearest affine map by more than this share of
+#: its size is "perspective".
+PERSPECTIVE_MIN: Final = 0.01
+
+#: A second look at the region of b where a seems to lie (see _zoom) when a tentative
+#: similarity has this many inliers and a's picture fills at most ZOOM_AREA of b's frame;
+#: the region is widened by ZOOM_MARGIN of its size and must be ZOOM_MIN_SIDE pixels.
+ZOOM_INLIERS: Final = 6
+ZOOM_AREA: Final = 0.75
+ZOOM_MARGIN: Final = 0.05
+ZOOM_MIN_SIDE: Final = 48
+
+#: Mean chroma (max - min channel, 0-255) of a colour picture and of a grey copy of it.
+COLOUR_MIN: Final = 8.0
+GREY_MAX: Final = 2.0
+
 KINDS: Final = (
     "identical_file",
     "same_pixels",
+    "weak_global_hash",
     "reencoded",
     "resized",
+    "stretched",
+    "perspective",
     "cropped",
+    "contained",
     "mirrored",
     "rotated",
+    "grayscale",
     "overlaid",
     "padded",
 )
@@ -113,6 +167,13 @@ class Relation:
         scale: Linear size of the copy's content relative to the original (b px per a px).
         direction: "a_contains_b", "b_contains_a" or "same_extent": which one holds more of
             the picture, or, at the same extent, more pixels of it.
+        scale_x: b pixels per a pixel along a's x axis (differs from ``scale_y`` when the
+            copy was stretched or squashed).
+        scale_y: The same along a's y axis.
+        model: The fitted transform: "similarity", "affine" or "perspective"; "global_hash"
+            for weak evidence (:mod:`provcat.reuse.weak`).
+        evidence: "features" (a verified geometric fit) or "weak" (global hashes only, for
+            low-information pictures).
     """
 
     same_photo: bool
@@ -123,6 +184,10 @@ class Relation:
     rotation_degrees: float
     scale: float
     direction: str
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+    model: str = "similarity"
+    evidence: str = "features"
 
 
 def verify(
@@ -156,21 +221,137 @@ def verify(
         return Relation(True, kinds, None, len(b), 1.0, 0.0, 1.0, "same_extent")
     if b_mirrored is None and b_pixels is not None:
         b_mirrored = mirrored(b_pixels)
-    fits = [fit(a, b)]
+    orientations = [matches(a, b)]
     if b_mirrored is not None:
-        fits.append(fit(a, b_mirrored, mirrored=True))
-    found = [f for f in fits if f is not None]
+        orientations.append(matches(a, b_mirrored, mirrored=True))
+    verdict = _fit_and_judge(a, b, orientations, a_pixels, b_pixels, b)
+    if verdict.same_photo or b_pixels is None:
+        return verdict
+    zoomed = _zoom(a, b, orientations, b_pixels)
+    if zoomed is None:
+        return verdict
+    second = _fit_and_judge(a, zoomed[0], zoomed[1], a_pixels, b_pixels, b)
+    return second if second.same_photo else verdict
+
+
+def _fit_and_judge(
+    a: Features,
+    b: Features,
+    orientations: list[Matches],
+    a_pixels: Image.Image | None,
+    b_pixels: Image.Image | None,
+    context: Features,
+) -> Relation:
+    """Fit the models in order of preference and keep the simplest that passes every rule.
+
+    A richer model replaces a simpler one that passed only when it explains RICH_GAIN times
+    as many matches (a keystoned screen fits a similarity over part of the picture).
+    """
+    rejected = _no_relation(0)
+    baseline = 0
+    accepted: tuple[Fit, float, Comparison | None] | None = None
+    for model in MODELS:
+        found = [f for f in (fit_matches(o, model) for o in orientations) if f is not None]
+        if not found:
+            continue
+        best = max(found, key=lambda f: f.inliers)
+        if model == "similarity":
+            baseline = best.inliers
+        elif not (
+            plausible(best, b.width, b.height)
+            and best.inliers >= max(RICH_INLIERS, RICH_GAIN * baseline)
+        ):
+            continue
+        verdict = _judge(a, b, best, a_pixels, b_pixels)
+        if isinstance(verdict, Relation):
+            if verdict.inliers > rejected.inliers:
+                rejected = verdict
+            if accepted is not None and model != "similarity":
+                # A richer model explains clearly more than the accepted one and is still
+                # refused: the simpler fit only covered part of two different exposures (a
+                # stereo view photographed at an angle matched a similarity over 40%). The
+                # next richer model may still explain the whole (a keystone is no affine map).
+                accepted = None
+            continue
+        accepted = (best, *verdict)
+        baseline = best.inliers
+    if accepted is None:
+        return rejected
+    best, score, comparison = accepted
+    return _classify(a, b, best, score, comparison, a_pixels, b_pixels, context)
+
+
+def _zoom(
+    a: Features, b: Features, orientations: list[Matches], b_pixels: Image.Image
+) -> tuple[Features, list[Matches]] | None:
+    """Look again at the part of b where a seems to lie, with a full set of features there.
+
+    b's keypoints are spread over its whole frame; when a's picture fills only a small part of
+    it (one tile of a collage, a photo on a social-media card) that part gets a fraction of
+    them, at a small scale. A tentative similarity fit says where a lies; features extracted
+    from that region alone (in b's coordinates) are matched again and judged by the same rules.
+    """
+    found = [f for f in (fit_matches(o, "similarity") for o in orientations) if f is not None]
     if not found:
-        return _no_relation(0)
+        return None
     best = max(found, key=lambda f: f.inliers)
-    if best.inliers < MIN_INLIERS:
-        return _no_relation(best.inliers)
+    if best.inliers < ZOOM_INLIERS or best.scale <= 0:
+        return None
+    inverse = np.asarray(np.linalg.inv(best.matrix), dtype=np.float64)
+    region = clip_to_rectangle(apply(inverse, rectangle(a.width, a.height)), b.width, b.height)
+    if region.shape[0] < 3 or polygon_area(region) > ZOOM_AREA * b.width * b.height:
+        return None
+    left, top, right, bottom = _box(region, b.width, b.height)
+    pad_x, pad_y = round(ZOOM_MARGIN * (right - left)), round(ZOOM_MARGIN * (bottom - top))
+    left, top = max(0, left - pad_x), max(0, top - pad_y)
+    right, bottom = min(b.width, right + pad_x), min(b.height, bottom + pad_y)
+    if right - left < ZOOM_MIN_SIDE or bottom - top < ZOOM_MIN_SIDE:
+        return None
+    part = b_pixels.crop((left, top, right, bottom))
+    local = extract(part)
+    zoomed = Features(
+        keypoints=(local.keypoints + np.array([left, top], dtype=np.float32)).astype(np.float32),
+        descriptors=local.descriptors.copy(),
+        width=b.width,
+        height=b.height,
+    )
+    result = [matches(a, zoomed)]
+    if best.mirrored:
+        # The mirror of the region, expressed in the mirror image of the whole of b.
+        flipped = mirrored(part)
+        shift = np.array([b.width - right, top], dtype=np.float32)
+        zoomed_mirror = Features(
+            keypoints=(flipped.keypoints + shift).astype(np.float32),
+            descriptors=flipped.descriptors.copy(),
+            width=b.width,
+            height=b.height,
+        )
+        result.append(matches(a, zoomed_mirror, mirrored=True))
+    return zoomed, result
+
+
+def _judge(
+    a: Features,
+    b: Features,
+    best: Fit,
+    a_pixels: Image.Image | None,
+    b_pixels: Image.Image | None,
+) -> tuple[float, Comparison | None] | Relation:
+    """Rules 1-4 for one fit: its score and pixel comparison, or the rejection."""
+    rejection = Relation(
+        False, (), None, best.inliers, 0.0, best.rotation_degrees, best.scale, "same_extent"
+    )
+    rich = best.model != "similarity"
+    if best.inliers < (RICH_INLIERS if rich else MIN_INLIERS):
+        return rejection
     if not MIN_SCALE <= best.scale <= 1 / MIN_SCALE:
-        return _no_relation(best.inliers)
+        return rejection
     coverage = _coverage(a, b, best)
     score = coverage * min(1.0, best.inliers / (2 * MIN_INLIERS))
     one_motion = best.second_inliers < max(MIN_INLIERS + 5, SECOND_SHARE * best.inliers)
     needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
+    if rich:
+        needed = max(needed, RICH_COVERAGE)
     if _frame_aligned(a, b, best):
         # The fit maps b's whole frame onto a's whole frame: the same picture at another size
         # (or mirrored). Keypoints of a flat, heavily re-encoded picture may bunch in a few
@@ -180,11 +361,26 @@ def verify(
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
     agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    if (
+        comparison is not None
+        and best.second_inliers >= MIN_INLIERS
+        and comparison.share_in_disagreement(best.second_points, a.width, a.height) >= MOVED_SHARE
+    ):
+        # A second motion whose matches sit where the pictures disagree: a subject that moved
+        # between two exposures (a burst whose near layer slid past a far one), not an overlay.
+        agrees = False
+    elif rich and comparison is not None:
+        # Warped by a richer model, another shot of the scene lines up except where depth or
+        # motion moved things; a copy lines up everywhere. An overlay cannot be told from
+        # parallax here, so none is allowed.
+        agrees = comparison.overlay_share == 0
+    elif rich:
+        agrees = best.inliers >= RICH_SHARE * best.matches
     if coverage < needed or not one_motion or not agrees:
         return Relation(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
         )
-    return _classify(a, b, best, score, comparison, b_pixels)
+    return score, comparison
 
 
 def _frame_aligned(a: Features, b: Features, best: Fit) -> bool:
@@ -237,7 +433,9 @@ def _classify(
     best: Fit,
     score: float,
     comparison: Comparison | None,
+    a_pixels: Image.Image | None,
     b_pixels: Image.Image | None,
+    context: Features,
 ) -> Relation:
     """Name the edits that turn ``a`` into ``b`` (or the reverse), given a verified fit."""
     a_area = float(a.width * a.height)
@@ -259,12 +457,24 @@ def _classify(
 
     padded = False
     if boxed < 1 - PADDING_MIN:
-        padded = _margin_is_border(b, a_in_b, b_pixels)
+        padded = _margin_is_border(context, a_in_b, b_pixels)
     kinds: list[str] = []
     scale = best.scale
+    scale_x, scale_y = best.axis_scales
     rotation = best.rotation_degrees
+    if best.model == "similarity":
+        scale_x = scale_y = scale
     cropped_b = a_covered < CROP_AREA
     b_has_more = b_covered < CROP_AREA and not padded and boxed < CROP_AREA
+    # The whole of a's picture sits inside b, and b's frame around it is other material (a
+    # collage's other tiles, a social-media card's text): b contains the photo; it is not a
+    # fuller view of it. Told apart from "a was cropped out of b" by the seam at the edges.
+    contained = (
+        b_has_more
+        and not cropped_b
+        and b_pixels is not None
+        and framed(b_pixels, (left, top, right, bottom))
+    )
     if b_has_more and not cropped_b:
         direction = "b_contains_a"
     elif cropped_b and not b_has_more:
@@ -284,18 +494,43 @@ def _classify(
         direction = "same_extent"
 
     crop_box: tuple[int, int, int, int] | None = None
-    if cropped_b or b_has_more:
+    if contained:
+        kinds.append("contained")
+        crop_box = (left, top, right, bottom)
+    elif cropped_b or b_has_more:
         kinds.append("cropped")
         if direction == "a_contains_b":
             crop_box = _box(overlap, a.width, a.height)
         else:
             crop_box = _box(a_in_b, b.width, b.height)
-    if abs(scale - 1) > SCALE_TOLERANCE:
+    # A keystone narrows the picture more at one end: that is perspective, not a stretch.
+    stretched = best.model == "affine" and abs(scale_x / scale_y - 1) > SCALE_TOLERANCE
+    keystoned = perspective_share(best, b.width, b.height) > PERSPECTIVE_MIN
+    if keystoned and not cropped_b and crop_box is None:
+        # A photograph of a screen or print showing all of it: where it lies in the shot.
+        crop_box = (left, top, right, bottom)
+        direction = "b_contains_a"
+    if stretched:
+        kinds.append("stretched")
+        # Stretched along one axis only is not also resized; both axes changed is.
+        if min(abs(scale_x - 1), abs(scale_y - 1)) > SCALE_TOLERANCE:
+            kinds.append("resized")
+    elif abs(scale - 1) > SCALE_TOLERANCE:
         kinds.append("resized")
+    if keystoned:
+        kinds.append("perspective")
     if best.mirrored:
         kinds.append("mirrored")
-    if abs(rotation) > ROTATION_MIN:
+    if abs(rotation) > ROTATION_MIN and best.model != "perspective":
+        # A keystoned view turns its edges by different angles: its tilt is not a rotation.
         kinds.append("rotated")
+    if (
+        a_pixels is not None
+        and b_pixels is not None
+        and colourfulness(a_pixels) >= COLOUR_MIN
+        and colourfulness(b_pixels) <= GREY_MAX
+    ):
+        kinds.append("grayscale")
     if comparison is not None and comparison.overlay_share > 0:
         kinds.append("overlaid")
     if padded:
@@ -305,7 +540,10 @@ def _classify(
         # in colour, which features cannot tell apart from compression).
         kinds.append("reencoded")
     ordered = tuple(kind for kind in KINDS if kind in kinds)
-    return Relation(True, ordered, crop_box, best.inliers, score, rotation, scale, direction)
+    return Relation(
+        True, ordered, crop_box, best.inliers, score, rotation, scale, direction,
+        scale_x=scale_x, scale_y=scale_y, model=best.model,
+    )  # fmt: skip
 
 
 def _box(polygon: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:

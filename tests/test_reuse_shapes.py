@@ -1,0 +1,241 @@
+"""Reuse shapes beyond a similarity: stretched, keystoned and inset copies; flat pictures."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from provcat.catalogue import Catalogue
+from provcat.cli import cli
+from provcat.fingerprints import compute
+from provcat.reuse.features import extract, mirrored
+from provcat.reuse.verify import KINDS, Relation, verify
+from provcat.reuse.weak import GlobalPrints, low_information, weak_relation
+
+from .imagegen import sky
+from .reuse_fixtures import (
+    collage,
+    crop_area,
+    jpeg,
+    keystone,
+    parallax_frame,
+    scene,
+    social_card,
+    stretch,
+    text_overlay,
+)
+
+
+def _relate(a: Image.Image, b: Image.Image) -> Relation:
+    relation = verify(extract(a), extract(b), a_pixels=a, b_pixels=b, b_mirrored=mirrored(b))
+    assert set(relation.kinds) <= set(KINDS)
+    return relation
+
+
+def _near(
+    box: tuple[int, int, int, int] | None, truth: tuple[int, int, int, int], side: int
+) -> bool:
+    return box is not None and bool(np.abs(np.subtract(box, truth)).max() <= 0.02 * side)
+
+
+@pytest.fixture(scope="module")
+def original() -> Image.Image:
+    """A generated photo-like scene, 640 x 480."""
+    return scene(11)
+
+
+@pytest.mark.parametrize(("fx", "fy"), [(1.3, 1.0), (1.0, 0.75)])
+def test_stretched_copy_gives_both_scales(original: Image.Image, fx: float, fy: float) -> None:
+    """An aspect change is fitted by the affine model and reported with its x and y scales."""
+    relation = _relate(original, stretch(original, fx, fy))
+    assert relation.same_photo
+    assert relation.model == "affine"
+    assert "stretched" in relation.kinds
+    assert "resized" not in relation.kinds  # one axis kept its size
+    assert relation.scale_x == pytest.approx(fx, abs=0.02)
+    assert relation.scale_y == pytest.approx(fy, abs=0.02)
+
+
+def test_photo_of_a_screen_is_perspective_with_its_box(original: Image.Image) -> None:
+    """A keystoned shot of the picture on a screen: perspective, box of the picture in the shot."""
+    shot, matrix = keystone(original)
+    relation = _relate(original, shot)
+    assert relation.same_photo
+    assert relation.model == "perspective"
+    assert "perspective" in relation.kinds
+    assert "stretched" not in relation.kinds
+    corners = np.array([[0, 0, 1], [640, 0, 1], [640, 480, 1], [0, 480, 1]], dtype=np.float64)
+    mapped = corners @ matrix.T
+    points = mapped[:, :2] / mapped[:, 2:]
+    low, high = points.min(axis=0), points.max(axis=0)
+    truth = (round(low[0]), round(low[1]), round(high[0]), round(high[1]))
+    assert _near(relation.crop_box, truth, max(shot.size)), (relation.crop_box, truth)
+
+
+def test_collage_tile_is_contained_with_its_box(original: Image.Image) -> None:
+    """One tile of a 2 x 2 collage: the collage contains the photo; box in the collage."""
+    copy, box = collage(original, [scene(90), scene(91), scene(92)], slot=3)
+    relation = _relate(original, copy)
+    assert relation.same_photo
+    assert "contained" in relation.kinds
+    assert "cropped" not in relation.kinds
+    assert relation.direction == "b_contains_a"
+    assert relation.scale == pytest.approx(0.5, abs=0.02)
+    assert _near(relation.crop_box, box, max(copy.size)), (relation.crop_box, box)
+
+
+def test_social_media_card_contains_the_photo(original: Image.Image) -> None:
+    """A screenshot card with header and footer text holds the photo: contained, with its box."""
+    card, box = social_card(original)
+    relation = _relate(original, card)
+    assert relation.same_photo
+    assert "contained" in relation.kinds
+    assert _near(relation.crop_box, box, max(card.size)), (relation.crop_box, box)
+
+
+def test_a_crop_of_the_original_is_not_contained(original: Image.Image) -> None:
+    """The reverse of a crop (the fuller original as the copy) continues the picture: cropped."""
+    crop, box = crop_area(original, 0.4, 0.5, 0.5)
+    relation = _relate(crop, original)
+    assert relation.same_photo
+    assert "cropped" in relation.kinds
+    assert "contained" not in relation.kinds
+    assert _near(relation.crop_box, box, 640)
+
+
+@pytest.mark.parametrize(
+    ("turn", "degrees"), [(Image.Transpose.ROTATE_90, 90), (Image.Transpose.ROTATE_270, -90)]
+)
+def test_quarter_turns(original: Image.Image, turn: Image.Transpose, degrees: int) -> None:
+    """90 and 270 degree turns are rotations by +90 and -90 (counter-clockwise positive)."""
+    relation = _relate(original, original.transpose(turn))
+    assert relation.same_photo
+    assert relation.kinds == ("rotated",)
+    assert relation.rotation_degrees == pytest.approx(degrees, abs=1)
+
+
+def test_grayscale_copy_is_named(original: Image.Image) -> None:
+    """A grey copy of a colour photo is "grayscale" (only with pixels to see the colour)."""
+    grey = original.convert("L").convert("RGB")
+    assert _relate(original, grey).kinds == ("grayscale",)
+    assert verify(extract(original), extract(grey)).kinds == ("reencoded",)
+
+
+def test_large_text_overlay(original: Image.Image) -> None:
+    """Big text on a block over a third of the picture is still the photo, overlaid."""
+    relation = _relate(original, text_overlay(original))
+    assert relation.same_photo
+    assert "overlaid" in relation.kinds
+
+
+def test_quarter_area_crop_and_jpeg_q10(original: Image.Image) -> None:
+    """A crop keeping 25% of the area (box in the original) and a JPEG at quality 10."""
+    crop, box = crop_area(original, 0.25, 0.2, 0.7)
+    relation = _relate(original, crop)
+    assert relation.kinds == ("cropped",)
+    assert _near(relation.crop_box, box, 640)
+    assert _relate(original, jpeg(original, 10)).same_photo
+
+
+def test_other_view_of_a_scene_is_not_joined_by_richer_models() -> None:
+    """Hard negative for the affine and perspective paths: another shot of a scene with depth,
+    keystoned or stretched on top of the parallax, is not the same photo."""
+    for seed in (3, 5):
+        first = parallax_frame(seed, 0, 0)
+        other = parallax_frame(seed, 12, 52)
+        for copy in (keystone(other, squeeze=0.05)[0], stretch(other, 1.2, 1.0)):
+            relation = _relate(first, copy)
+            assert not relation.same_photo, (seed, relation)
+            # Features alone (no pixels to see the parallax): still refused.
+            assert not verify(extract(first), extract(copy)).same_photo, seed
+
+
+def test_low_information_sky_is_found_as_weak_evidence() -> None:
+    """A plain sky has no corners: its half-size mirror is found by global hashes, labelled
+    weak; a different sky is not."""
+    picture = sky(1)
+    prints = compute(picture)
+    assert low_information(prints.pdq_quality, len(extract(picture)))
+    reference = GlobalPrints.of(picture, prints)
+    copy = picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((320, 240))
+    assert not _relate(picture, copy).same_photo
+    relation = weak_relation(reference, copy)
+    assert relation is not None
+    assert relation.evidence == "weak"
+    assert relation.kinds == ("weak_global_hash", "resized", "mirrored")
+    assert relation.score < 0.5
+    for seed in range(2, 8):
+        assert weak_relation(reference, sky(seed)) is None, seed
+    assert not low_information(100, 1000)
+
+
+def test_catalogue_labels_weak_matches_and_show_says_low_information(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Ingested skies: the copy is matched as weak evidence, `similar` and `show` say so."""
+    picture = sky(3)
+    picture.save(tmp_path / "sky.png")
+    picture.rotate(90, expand=True).save(tmp_path / "sky-turned.png")
+    sky(4).save(tmp_path / "other-sky.png")
+    catalogue.ingest([tmp_path])
+    [cluster] = catalogue.reused_photos()
+    assert "weak_evidence" in cluster.flags
+    sha = hashlib.sha256((tmp_path / "sky.png").read_bytes()).hexdigest()
+    record = catalogue.image(sha)
+    assert record.low_information is not None
+    assert "PDQ quality" in record.low_information
+    [twin] = record.same_photo
+    assert "weak_global_hash" in twin.relation
+    query = tmp_path / "query.jpg"
+    picture.resize((320, 240)).save(query, quality=90)
+    found = catalogue.similar(query)
+    assert sha in {match.sha256 for match in found}
+    assert {match.evidence for match in found} == {"weak"}
+    other = hashlib.sha256((tmp_path / "other-sky.png").read_bytes()).hexdigest()
+    assert other not in {match.sha256 for match in found}
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--db", catalogue.url, "show", sha[:12]], catch_exceptions=False)
+    assert "low-information image (PDQ quality" in shown.stdout
+    assert "weak evidence" in shown.stdout
+    similar = runner.invoke(cli, ["--db", catalogue.url, "similar", str(query)])
+    assert "WEAK EVIDENCE" in similar.stdout
+
+
+def _burst(seed: int) -> tuple[Image.Image, Image.Image]:
+    """Two frames of a camera sliding past a textured far layer (moving 14 px) with six smooth,
+    nearly featureless near objects (moving 64 px): features see one motion, pixels two."""
+    rng = np.random.default_rng(seed)
+    far = scene(seed, (700, 480))
+    patches = []
+    for _ in range(6):
+        w, h = int(rng.integers(120, 200)), int(rng.integers(100, 160))
+        y, x = np.mgrid[0:h, 0:w]
+        level = rng.uniform(60, 200) + 25 * np.sin(x / w * np.pi) * np.cos(y / h * np.pi)
+        flat = np.repeat(level[..., None], 3, axis=2).astype(np.uint8)
+        patches.append(
+            (Image.fromarray(flat, "RGB"), int(rng.integers(64, 580)), int(rng.integers(0, 330)))
+        )
+    frames = []
+    for k in range(2):
+        frame = far.crop((14 * k, 0, 14 * k + 640, 480))
+        for patch, x, y in patches:
+            frame.paste(patch, (x - 64 * k, y))
+        frames.append(frame)
+    return frames[0], frames[1]
+
+
+def test_burst_with_smooth_moving_subjects_is_not_joined() -> None:
+    """Hard negative: the near objects carry few features, so the second motion is small (18-32
+    matches against 250-300); its matches sit where the pixels disagree (moved subjects), which
+    refuses the pair. With (almost) no matched feature on the near objects (seeds 2 and 10
+    give second motions of 5-16) nothing tells the frames apart: the documented limit, as in
+    test_reuse.py's xfail."""
+    for seed in (4, 6, 8):
+        first, second = _burst(seed)
+        assert not _relate(first, second).same_photo, seed
+        assert not _relate(second, first).same_photo, seed
