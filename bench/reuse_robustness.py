@@ -496,6 +496,11 @@ def main() -> None:
     negatives: dict[str, list[tuple[Image.Image, Image.Image]]] = {
         "stereo pair": [(left, right)],
         "another view (stereo right, keystoned)": [(left, screen_photo(5)(right))],
+        "different photos under one banner": [
+            # One size, so that the shared banner lines up frame onto frame.
+            (banner(images[x].resize((640, 480))), banner(images[y].resize((640, 480))))
+            for x, y in zip(normal[:10], normal[10:20], strict=True)
+        ],
         "burst-like frames (parallax)": [
             burst_pair(images[far], images[near], seed)
             for seed, (far, near) in enumerate(zip(normal[:10], normal[10:20], strict=True))

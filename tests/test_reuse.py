@@ -252,6 +252,23 @@ def test_distinct_scenes_are_not_the_same_photo() -> None:
         assert not relation.same_photo, (i, j, relation)
 
 
+def test_different_photos_under_one_banner_are_not_the_same_photo() -> None:
+    """A broadcaster's banner over two different pictures matches frame onto frame on the
+    banner alone; the pictures themselves disagree, so they are two photos."""
+    bannered = [banner(scene(seed, (400, 300))) for seed in range(100, 104)]
+    features = [extract(image) for image in bannered]
+    for i, j in itertools.combinations(range(len(bannered)), 2):
+        relation = verify(
+            features[i], features[j], a_pixels=bannered[i], b_pixels=bannered[j]
+        )
+        assert not relation.same_photo, (i, j, relation)
+    # The same banner over a copy of the same picture is still found.
+    original = scene(100, (400, 300))
+    relation = verify(extract(original), features[0], a_pixels=original, b_pixels=bannered[0])
+    assert relation.same_photo
+    assert "overlaid" in relation.kinds
+
+
 def test_stand_ins_are_not_the_same_photo(stand_ins: list[Image.Image]) -> None:
     """The stand-ins share their text strip and two share a drawn face: still distinct."""
     features = [extract(image) for image in stand_ins]

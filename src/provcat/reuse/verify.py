@@ -12,7 +12,9 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    part of the picture; a copy matches nearly all of it. Coverage is not asked for when the
    fit maps the copy's whole frame onto the reference's whole frame (corners within
    :data:`FRAME_TOLERANCE` of the diagonal): a flat picture compressed hard may keep its
-   keypoints in a few cells, and a crop, a moved camera or a stereo view never does that; and
+   keypoints in a few cells, and a crop, a moved camera or a stereo view never does that; the
+   pixels must then disagree over at most :data:`WAIVED_DISAGREEMENT` (two photos under one
+   shared banner also fit frame onto frame); and
 3. the matches the transform leaves out do not fit a second, different similarity with
    :data:`SECOND_SHARE` of the first one's inliers: two viewpoints of one scene (a stereo pair)
    match plane by plane at different shifts, a copy has a single motion.
@@ -78,6 +80,11 @@ MIN_CELLS: Final = 6
 #: With pixels: a copy disagreeing with the original over more than this share of the
 #: overlap (after levelling brightness and contrast) is not the same photo.
 MAX_DISAGREEMENT: Final = 0.5
+
+#: With pixels: when coverage was waived for a frame-onto-frame fit, the copy may disagree with
+#: the original over at most this share of the picture (a banner over a fifth still passes;
+#: two different photos under one shared banner disagreed over 0.42-0.44).
+WAIVED_DISAGREEMENT: Final = 0.3
 
 #: A second motion with at least this share of the first one's inliers (and at least
 #: MIN_INLIERS + 5) means two exposures.
@@ -352,15 +359,20 @@ def _judge(
     needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
     if rich:
         needed = max(needed, RICH_COVERAGE)
-    if _frame_aligned(a, b, best):
+    allowed = MAX_DISAGREEMENT
+    if coverage < needed and _frame_aligned(a, b, best):
         # The fit maps b's whole frame onto a's whole frame: the same picture at another size
         # (or mirrored). Keypoints of a flat, heavily re-encoded picture may bunch in a few
-        # cells; the frames' agreement is evidence enough that the rest is the same too.
+        # cells, so coverage is not asked for; the pixels must then vouch for the rest of the
+        # frame instead. Two different photos under one broadcaster's banner also fit frame
+        # onto frame, on the banner's keypoints alone, and chance agreement of smooth areas
+        # leaves them disagreeing over less than half the picture.
         needed = 0.0
+        allowed = WAIVED_DISAGREEMENT
     comparison = None
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
-    agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    agrees = comparison is None or comparison.overlay_share <= allowed
     if (
         comparison is not None
         and best.second_inliers >= MIN_INLIERS
