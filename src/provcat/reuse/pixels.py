@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 import cv2
+import imagehash
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -56,6 +57,9 @@ class Comparison:
     disagreeing: npt.NDArray[np.bool_] = field(
         default_factory=lambda: np.zeros((0, 0), dtype=np.bool_)
     )
+    #: pHash distance (0-64) between the original and the copy warped onto it: how alike the
+    #: two whole pictures look once aligned (None when nothing could be compared).
+    global_distance: int | None = None
 
     def share_in_disagreement(
         self, points: npt.NDArray[np.float64], width: int, height: int
@@ -111,7 +115,16 @@ def compare(
     b_blur: FloatImage = np.asarray(cv2.GaussianBlur(warped, (0, 0), 1.2), dtype=np.float32)
     gain, offset = _fit_levels(a_blur[valid], b_blur[valid])
     diff: FloatImage = np.abs(a_blur - (gain * b_blur + offset)).astype(np.float32)
-    return _judge(diff, valid)
+    return replace(_judge(diff, valid), global_distance=_phash_distance(a_grey, warped))
+
+
+def _phash_distance(a_grey: npt.NDArray[Any], warped: npt.NDArray[Any]) -> int:
+    """pHash distance (of 64 bits) between the original and the copy warped onto it."""
+    hashes = [
+        imagehash.phash(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L"))
+        for grey in (a_grey, warped)
+    ]
+    return int(hashes[0] - hashes[1])
 
 
 def margin_is_uniform(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:

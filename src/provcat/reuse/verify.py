@@ -9,12 +9,13 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    reference's coordinates) where both images have keypoints, at least :data:`MIN_COVERAGE`
    hold an inlier (:data:`WEAK_FIT_COVERAGE` when there are fewer than
    :data:`STRONG_INLIERS` inliers). Shared text strips or a shared drawn face match a small
-   part of the picture; a copy matches nearly all of it. Coverage is not asked for when the
-   fit maps the copy's whole frame onto the reference's whole frame (corners within
-   :data:`FRAME_TOLERANCE` of the diagonal): a flat picture compressed hard may keep its
-   keypoints in a few cells, and a crop, a moved camera or a stereo view never does that; the
-   pixels must then disagree over at most :data:`WAIVED_DISAGREEMENT` (two photos under one
-   shared banner also fit frame onto frame); and
+   part of the picture; a copy matches nearly all of it. Less coverage,
+   :data:`WAIVED_COVERAGE`, is asked for when the fit maps the copy's whole frame onto the
+   reference's whole frame (corners within :data:`FRAME_TOLERANCE` of the diagonal): a flat
+   picture compressed hard may keep its keypoints in a few cells, and a crop, a moved camera
+   or a stereo view never does that. The whole pictures, aligned, must then agree cell by
+   cell and as a whole (:data:`WAIVED_DISAGREEMENT`, :data:`WAIVED_PHASH`): two photos
+   under one shared banner also fit frame onto frame; and
 3. the matches the transform leaves out do not fit a second, different similarity with
    :data:`SECOND_SHARE` of the first one's inliers: two viewpoints of one scene (a stereo pair)
    match plane by plane at different shifts, a copy has a single motion.
@@ -81,9 +82,18 @@ MIN_CELLS: Final = 6
 #: overlap (after levelling brightness and contrast) is not the same photo.
 MAX_DISAGREEMENT: Final = 0.5
 
-#: With pixels: when coverage was waived for a frame-onto-frame fit, the copy may disagree with
-#: the original over at most this share of the picture (a banner over a fifth still passes;
-#: two different photos under one shared banner disagreed over 0.42-0.44).
+#: With pixels: when coverage was waived for a frame-onto-frame fit, the two whole pictures,
+#: aligned, must be within this pHash distance (of 64 bits). Measured on the reuse bench's 21
+#: photographs: a banner over the bottom fifth 2-20, JPEG q10 0-6; two different photos under
+#: one shared banner 24-38 (the cell-wise pixel rule let some of these through: a fine texture
+#: such as gravel blurs to near-uniform grey at the comparison's scale and agrees by chance).
+WAIVED_PHASH: Final = 22
+#: A frame-onto-frame fit needs this much coverage instead of MIN_COVERAGE (the flat `cell`
+#: micrograph at JPEG q10 had 0.22; a banner or logo shared by two different photos filled
+#: 0.06-0.12: its keypoints sit in a strip or a corner).
+WAIVED_COVERAGE: Final = 0.2
+#: ... and disagree cell by cell over at most this share (a banner over a fifth: 0.18-0.2;
+#: different generated scenes under one banner: 0.37-0.5).
 WAIVED_DISAGREEMENT: Final = 0.3
 
 #: A second motion with at least this share of the first one's inliers (and at least
@@ -359,20 +369,29 @@ def _judge(
     needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
     if rich:
         needed = max(needed, RICH_COVERAGE)
-    allowed = MAX_DISAGREEMENT
+    waived = False
     if coverage < needed and _frame_aligned(a, b, best):
         # The fit maps b's whole frame onto a's whole frame: the same picture at another size
         # (or mirrored). Keypoints of a flat, heavily re-encoded picture may bunch in a few
-        # cells, so coverage is not asked for; the pixels must then vouch for the rest of the
-        # frame instead. Two different photos under one broadcaster's banner also fit frame
-        # onto frame, on the banner's keypoints alone, and chance agreement of smooth areas
-        # leaves them disagreeing over less than half the picture.
-        needed = 0.0
-        allowed = WAIVED_DISAGREEMENT
+        # cells, so less coverage is asked for; the whole pictures must then look alike
+        # instead. Two different photos under one broadcaster's banner also fit frame onto
+        # frame, on the banner's keypoints alone.
+        needed = WAIVED_COVERAGE
+        waived = True
     comparison = None
     if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
-    agrees = comparison is None or comparison.overlay_share <= allowed
+    agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    if waived and comparison is not None:
+        # Both the cells and the whole must agree: cell by cell, a fine texture (gravel)
+        # blurs to grey at the comparison's scale and agrees by chance; as a whole (pHash),
+        # two smooth colour fields may look alike. Each fooled one kind of picture alone.
+        distance = comparison.global_distance
+        agrees = (
+            comparison.overlay_share <= WAIVED_DISAGREEMENT
+            and distance is not None
+            and distance <= WAIVED_PHASH
+        )
     if (
         comparison is not None
         and best.second_inliers >= MIN_INLIERS
