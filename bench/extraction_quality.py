@@ -37,6 +37,7 @@ from data.news_corpus import (
     HELD_OUT,
     PATTERNS,
     SyntheticArticle,
+    align,
     dev_corpus,
     held_out_corpus,
     score,
@@ -66,31 +67,13 @@ class Score:
         )
 
 
-def align(
+def align_captions(
     found: list[dict[str, object]], labelled: list[dict[str, object]]
 ) -> list[tuple[int, int]]:
-    """Longest common subsequence of two caption lists on (text, origin); returns index pairs."""
-    keys_f = [(c["text"], c["origin"]) for c in found]
-    keys_l = [(c["text"], c["origin"]) for c in labelled]
-    n, m = len(keys_f), len(keys_l)
-    table = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            if keys_f[i] == keys_l[j]:
-                table[i][j] = table[i + 1][j + 1] + 1
-            else:
-                table[i][j] = max(table[i + 1][j], table[i][j + 1])
-    pairs: list[tuple[int, int]] = []
-    i = j = 0
-    while i < n and j < m:
-        if keys_f[i] == keys_l[j]:
-            pairs.append((i, j))
-            i, j = i + 1, j + 1
-        elif table[i + 1][j] >= table[i][j + 1]:
-            i += 1
-        else:
-            j += 1
-    return pairs
+    """Longest common subsequence of two caption lists on (text, origin); index pairs."""
+    return align(
+        [(c["text"], c["origin"]) for c in found], [(c["text"], c["origin"]) for c in labelled]
+    )
 
 
 def score_fixture(path: Path) -> tuple[Score, dict[str, object]]:
@@ -102,7 +85,7 @@ def score_fixture(path: Path) -> tuple[Score, dict[str, object]]:
         for c in article.captions
     ]
     labelled: list[dict[str, object]] = expected["captions"]
-    pairs = align(found, labelled)
+    pairs = align_captions(found, labelled)
     refs_ok = sum(found[i]["image_refs"] == labelled[j]["image_refs"] for i, j in pairs)
     credit_ok = sum(found[i]["credit"] == labelled[j]["credit"] for i, j in pairs)
     return Score(len(labelled), len(found), len(pairs), refs_ok, credit_ok), expected

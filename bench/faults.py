@@ -243,13 +243,9 @@ def pending_images(url: str) -> tuple[int, int]:
 # -- the two experiments -----------------------------------------------------------------------
 
 
-def kill_trial(
-    dbs: Databases, corpus: Path, clean: dict[str, Counter[tuple[Any, ...]]], delay: float
-) -> tuple[bool, int, int, int, int]:
-    """Ingest into a fresh catalogue, kill -9 after ``delay`` seconds, run the ingest again to
-    the end and compare with the clean catalogue: (killed, stored, pending, lost, extra);
-    killed is False when the ingest had ended before the kill."""
-    url = dbs.fresh()
+def killed_ingest(url: str, corpus: Path, delay: float) -> tuple[bool, int, int]:
+    """Start an ingest and SIGKILL it after ``delay`` seconds: (whether it was still running,
+    images stored, images pending matching)."""
     child = subprocess.Popen(
         ingest_command(url, corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -258,6 +254,17 @@ def kill_trial(
     child.send_signal(signal.SIGKILL)
     child.wait()
     stored, waiting = pending_images(url)
+    return killed, stored, waiting
+
+
+def kill_trial(
+    dbs: Databases, corpus: Path, clean: dict[str, Counter[tuple[Any, ...]]], delay: float
+) -> tuple[bool, int, int, int, int]:
+    """Ingest into a fresh catalogue, kill -9 after ``delay`` seconds, run the ingest again to
+    the end and compare with the clean catalogue: (killed, stored, pending, lost, extra);
+    killed is False when the ingest had ended before the kill."""
+    url = dbs.fresh()
+    killed, stored, waiting = killed_ingest(url, corpus, delay)
     run_ingest(url, corpus)
     lost, extra = differences(clean, dump(url))
     return killed, stored, waiting, lost, extra
@@ -310,14 +317,7 @@ def kill_chain(
     landed = during_matching = 0
     for number in range(1, kills + 1):
         delay = startup + rng.uniform(0.0, 2 * share)
-        child = subprocess.Popen(
-            ingest_command(url, corpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay)
-        killed = child.poll() is None
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        stored, waiting = pending_images(url)
+        killed, stored, waiting = killed_ingest(url, corpus, delay)
         landed += killed
         during_matching += waiting > 0
         print(

@@ -44,6 +44,10 @@ from provcat.reuse.index import INDEX_FEATURES, FeatureIndex
 from provcat.reuse.verify import verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
+# The generated skies (low-information pictures) are the test suite's: one generator for both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from imagegen import sky
+
 PHASH_MAX = 10
 PDQ_MAX = 31
 STORED = (10_000, 100_000)
@@ -232,25 +236,6 @@ def text_overlay(image: Image.Image) -> Image.Image:
 
 
 OFFSETS = ((0.0, 0.0), (0.5, 0.5), (1.0, 0.3))
-
-
-def sky(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A generated low-information picture: a plain sky with faint soft clouds."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    top = rng.uniform([20, 60, 140], [70, 120, 200])
-    bottom = rng.uniform([150, 180, 210], [200, 220, 245])
-    t = (y / height + rng.uniform(-0.2, 0.2) * x / width)[..., None]
-    rgb = top * (1 - t) + bottom * t
-    for _ in range(int(rng.integers(2, 5))):
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height * 0.7)
-        rx, ry = rng.uniform(80, 220), rng.uniform(30, 80)
-        rgb += (
-            rng.uniform(15, 35) * np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))[..., None]
-        )
-    rgb += rng.normal(0, 1.5, rgb.shape)
-    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
 
 
 def families(others: list[Image.Image]) -> dict[str, list[Edit]]:

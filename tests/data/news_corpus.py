@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -678,8 +679,8 @@ def _article(rng: random.Random, bank: Bank, split: str, number: int) -> Synthet
     )
 
 
-def _align(found: list[str], truth: list[str]) -> list[tuple[int, int]]:
-    """Longest common subsequence of two lists of texts (exact); returns index pairs."""
+def align(found: Sequence[Hashable], truth: Sequence[Hashable]) -> list[tuple[int, int]]:
+    """Longest common subsequence of two lists (items compared exactly); returns index pairs."""
     n, m = len(found), len(truth)
     table = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
@@ -714,7 +715,7 @@ def score(article: SyntheticArticle, found: list[str]) -> Counter[tuple[str, str
         Counts keyed ("truth", pattern), ("matched", pattern) and ("spurious", kind or pattern).
     """
     truth = [c.text for c in article.captions]
-    pairs = _align(found, truth)
+    pairs = align(found, truth)
     counts: Counter[tuple[str, str]] = Counter()
     for caption in article.captions:
         counts["truth", caption.pattern] += 1
