@@ -70,6 +70,17 @@ def db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
+    """A second catalogue database for tests that compare two catalogues (as ``db_url``)."""
+    base = os.environ.get(PG_ENV)
+    if not base or pg_template is None:
+        yield f"sqlite:///{tmp_path / 'other.db'}"
+        return
+    with _pg_database(base, "provcat_test", template=pg_template) as url:
+        yield url
+
+
+@pytest.fixture
 def empty_db_url(tmp_path: Path) -> Iterator[str]:
     """A database with no tables at all (for migration tests), SQLite or PostgreSQL."""
     base = os.environ.get(PG_ENV)

@@ -149,7 +149,9 @@ def test_similar_cli(db_url: str, tmp_path: Path) -> None:
         catch_exceptions=False,
     )
     [match] = json.loads(result.stdout)["matches"]
-    assert set(match) >= {"sha256", "relation", "distance", "crop_box", "score"}
+    assert set(match) >= {"sha256", "relation", "distance", "crop_box", "score", "reference"}
+    # The file is the smaller copy: the stored image is the reference.
+    assert match["reference"] == "stored"
     assert "resized" in match["relation"]
     assert match["distance"] is not None
     assert match["distance"] <= 31

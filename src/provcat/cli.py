@@ -463,9 +463,10 @@ def similar(ctx: click.Context, image: Path, as_json: bool) -> None:
     for match in found:
         box = f", crop box {match.crop_box}" if match.crop_box else ""
         distance = f", PDQ distance {match.distance}" if match.distance is not None else ""
+        side = ", IMAGE is the reference" if match.reference == "query" else ""
         click.echo(
             f"{match.sha256[:12]}: {', '.join(match.relation) or 'same photo'}{box}"
-            f" (score {match.score:.2f}, {match.inliers} inliers{distance})"
+            f" (score {match.score:.2f}, {match.inliers} inliers{distance}{side})"
             + (WEAK_NOTE if match.evidence == "weak" else "")
         )
 

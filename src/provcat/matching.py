@@ -35,7 +35,8 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, hamming_many, pack, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.index import FeatureIndex
-from provcat.reuse.verify import RICH_INLIERS, Relation, verify
+from provcat.reuse.pixels import colourfulness, framed
+from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ class SimilarMatch:
     """A stored image that a queried file is the same photo as (``provcat similar``)."""
 
     sha256: str
-    #: How the queried file relates to the stored image, or, when ``contains`` leads, how
-    #: the stored image relates to the queried file (the file is the larger one).
+    #: The edits between the two, told from the side of ``reference``: how the queried file
+    #: relates to the stored image, or, with the query as reference, how the stored image
+    #: relates to it ("contains" then leads when the stored image is a part of the file).
     relation: tuple[str, ...]
     #: Smallest PDQ distance over the eight rotations and flips; None when not computed.
     distance: int | None
@@ -78,12 +80,18 @@ class SimilarMatch:
     #: "features" (a verified geometric fit) or "weak" (global hashes of a low-information
     #: picture only; see provcat.reuse.weak).
     evidence: str = "features"
+    #: Which of the two the relation treats as the reference: "stored" or "query".
+    reference: str = "stored"
 
     @classmethod
     def from_found(cls, found: Found) -> SimilarMatch:
         """From a matcher result."""
         rel = found.relation
-        kinds = ("contains", *rel.kinds) if found.query_is_reference else rel.kinds
+        # With the query as the pair's reference, a crop names the stored image as the part:
+        # "contains" says so. Other edits (resized, mirrored, overlaid...) name what differs
+        # between the two either way; ``reference`` says which side is the reference.
+        cut = {"cropped", "contained", "perspective"} & set(rel.kinds)
+        kinds = ("contains", *rel.kinds) if found.query_is_reference and cut else rel.kinds
         return cls(
             sha256=found.sha256,
             relation=kinds,
@@ -92,6 +100,7 @@ class SimilarMatch:
             score=rel.score,
             inliers=rel.inliers,
             evidence=rel.evidence,
+            reference="query" if found.query_is_reference else "stored",
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -104,6 +113,7 @@ class SimilarMatch:
             "score": round(self.score, 4),
             "inliers": self.inliers,
             "evidence": self.evidence,
+            "reference": self.reference,
         }
 
 
@@ -182,9 +192,12 @@ class Matcher:
         with self._sessions() as session:
             # The counter first: every image matched in a turn up to it was committed before
             # the images are read below, so it is loaded now; later ones come in _refresh.
-            self._seen_turn = session.scalar(
-                select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
-            ) or 0
+            self._seen_turn = (
+                session.scalar(
+                    select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
+                )
+                or 0
+            )
             self._load_rows(select(m.Image.id), session=session)
 
     def _load_rows(self, ids: Select[Any], *, session: Session) -> None:
@@ -238,10 +251,7 @@ class Matcher:
         with self._sessions() as session:
             turn = take_match_turn(session)
             image_id = session.scalar(
-                select(m.Image.id)
-                .where(m.Image.match_seq.is_(None))
-                .order_by(m.Image.id)
-                .limit(1)
+                select(m.Image.id).where(m.Image.match_seq.is_(None)).order_by(m.Image.id).limit(1)
             )
             if image_id is None:
                 session.rollback()
@@ -250,9 +260,7 @@ class Matcher:
             recorded = 0
             for match in self._match_stored(image_id):
                 recorded += _record(image_id, match, session=session)
-            session.execute(
-                update(m.Image).where(m.Image.id == image_id).values(match_seq=turn)
-            )
+            session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
             session.commit()
             return recorded
 
@@ -337,81 +345,118 @@ class Matcher:
         pixel_digest: str | None = None,
         exclude: int | None = None,
     ) -> list[Found]:
-        """Stored images that show the same photo as ``pixels``, best first."""
+        """Stored images that show the same photo as ``pixels``, best first.
+
+        Each candidate pair is judged in one orientation chosen from the two images alone
+        (:func:`_canonical`), never from which of them was stored first: the verdict and every
+        recorded figure are the same whichever image arrives second, so ingesters running at
+        once record what one ingester would.
+        """
         flipped = mirrored(pixels)
-        pdq_near, query_low = self._pdq_near(pixels, len(features))
+        variants = pdq_dihedral(pixels)
+        pdq_near, query_low = self._pdq_near(variants, len(features))
         same_digest = set(self._stored.digests.get(pixel_digest or "", ()))
         voted = self._index.candidates(
             features, limit=CANDIDATES, mirrored=flipped, extra=[*same_digest, *pdq_near]
         )
+        query = _Side(None, features, sha256 or "", pixels, flipped, variants)
         found: list[Found] = []
         for image_id, _votes in voted:
             if image_id == exclude or image_id not in self._with_features:
                 continue
-            stored = self._features_of(image_id)
-            identical = sha256 is not None and self._stored.shas[image_id] == sha256
-            same = image_id in same_digest
-            if not (identical or same):
-                # Features alone settle most candidates; only a likely match is worth
-                # decoding the stored file for the pixel checks (overlays, borders).
-                first = verify(stored, features, b_mirrored=flipped)
-                # A stretched or keystoned copy is confirmed by its pixels: a fit with enough
-                # inliers is worth decoding the stored file for, even if features alone refused.
-                if not first.same_photo and first.inliers < RICH_INLIERS:
-                    weak = self._weak(image_id, pixels, query_low) if image_id in pdq_near else None
-                    if weak is not None:
-                        found.append(
-                            Found(
-                                image_id=image_id,
-                                sha256=self._stored.shas[image_id],
-                                relation=weak,
-                                pdq_distance=pdq_near[image_id],
-                                query_is_reference=False,
-                            )
-                        )
-                    continue
-            stored_pixels = self._pixels_of(image_id)
-            relation = verify(
+            stored = _Side(image_id, self._features_of(image_id), self._stored.shas[image_id])
+            match = self._judge_pair(
+                query,
                 stored,
-                features,
-                a_pixels=stored_pixels,
-                b_pixels=pixels,
-                b_mirrored=flipped,
-                identical_file=identical,
-                same_pixels=same,
+                identical=sha256 is not None and stored.sha == sha256,
+                same=image_id in same_digest,
+                pdq=pdq_near.get(image_id),
+                low=query_low,
             )
-            query_is_reference = False
-            framed = {"padded", "contained"} & set(relation.kinds)
-            larger_picture = relation.direction == "b_contains_a" and not framed
-            if relation.same_photo and larger_picture:
-                # The new image shows more of the picture than the stored one (not just added
-                # borders, nor other material around it as in a collage or a social-media
-                # card): describe the pair from its side, the stored image being a crop.
-                swapped = verify(features, stored, a_pixels=pixels, b_pixels=stored_pixels)
-                if swapped.same_photo:
-                    relation, query_is_reference = swapped, True
-            if relation.same_photo:
-                found.append(
-                    Found(
-                        image_id=image_id,
-                        sha256=self._stored.shas[image_id],
-                        relation=relation,
-                        pdq_distance=pdq_near.get(image_id),
-                        query_is_reference=query_is_reference,
-                    )
-                )
+            if match is not None:
+                found.append(match)
         found.sort(key=lambda f: (-f.relation.score, f.image_id))
         return found
 
-    def _pdq_near(self, pixels: Image.Image, keypoints: int) -> tuple[dict[int, int], bool]:
-        """Stored images whose PDQ is near any rotation or flip of ``pixels``, and whether the
-        query is low-information.
+    def _judge_pair(
+        self,
+        query: _Side,
+        stored: _Side,
+        *,
+        identical: bool,
+        same: bool,
+        pdq: int | None,
+        low: bool,
+    ) -> Found | None:
+        """Whether the query and one stored candidate are the same photo, and how."""
+        assert stored.image_id is not None
+        a, b = _canonical(query, stored)
+        if identical or same:
+            relation = verify(a.features, b.features, identical_file=identical, same_pixels=same)
+            return self._found(stored, relation, reference=a, pdq=pdq)
+        # Features alone settle most candidates; only a likely match is worth decoding the
+        # stored file for the pixel checks (overlays, borders). The unmirrored look is taken
+        # in the pair's own orientation; the mirrored look needs a mirror image's features,
+        # which only the query has at hand (the stored side is not decoded yet).
+        looks = (verify(a.features, b.features), verify(stored.features, query.mirror_features()))
+        # A stretched or keystoned copy is confirmed by its pixels: a fit with enough inliers
+        # is worth decoding the stored file for, even if features alone refused.
+        if not any(r.same_photo or r.inliers >= RICH_INLIERS for r in looks):
+            if pdq is None:
+                return None
+            weak = self._weak(a, b, low)
+            return self._found(stored, weak, reference=a, pdq=pdq) if weak else None
+        stored.pixels = self._pixels_of(stored.image_id)
+        relation = verify(
+            a.features,
+            b.features,
+            a_pixels=a.pixels,
+            b_pixels=b.pixels,
+            b_mirrored=b.mirror,
+        )
+        reference = a
+        if relation.same_photo and (
+            relation.direction != "same_extent" or _second_is_fuller(relation, a, b)
+        ):
+            # Told from the other side, the pair may be better described: b shows more of the
+            # picture than a, or a's extra frame is a border or other material around the
+            # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
+            # copy of b.
+            swapped = verify(
+                b.features,
+                a.features,
+                a_pixels=b.pixels,
+                b_pixels=a.pixels,
+                b_mirrored=a.mirror,
+            )
+            if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
+                relation, reference = swapped, b
+        if not relation.same_photo:
+            return None
+        return self._found(stored, relation, reference=reference, pdq=_pdq_between(a, b, pdq))
+
+    def _found(
+        self, stored: _Side, relation: Relation, *, reference: _Side, pdq: int | None
+    ) -> Found:
+        assert stored.image_id is not None
+        return Found(
+            image_id=stored.image_id,
+            sha256=stored.sha,
+            relation=relation,
+            pdq_distance=pdq,
+            query_is_reference=reference is not stored,
+        )
+
+    def _pdq_near(
+        self, variants: dict[str, tuple[BitHash, int]], keypoints: int
+    ) -> tuple[dict[int, int], bool]:
+        """Stored images whose PDQ is near any rotation or flip of the query (``variants``, its
+        :func:`provcat.fingerprints.pdq_dihedral`), and whether the query is low-information.
 
         Near is within PDQ_CANDIDATE, or within the weak-evidence guard's looser PDQ limit
         when the query is low-information (its PDQ hash is noisy; the guard also asks pHash
         and dHash, see provcat.reuse.weak).
         """
-        variants = pdq_dihedral(pixels)
         quality = next(iter(variants.values()))[1]
         low = low_information(quality, keypoints)
         stored = self._stored
@@ -425,33 +470,128 @@ class Matcher:
         near = {stored.pdq_ids[i]: int(best[i]) for i in np.flatnonzero(best <= limit)}
         return near, low
 
-    def _weak(self, image_id: int, pixels: Image.Image, query_low: bool) -> Relation | None:
-        """Weak evidence (global hashes) that ``pixels`` shows stored image ``image_id``, asked
-        only when one of the two is low-information."""
+    def _weak(self, a: _Side, b: _Side, query_low: bool) -> Relation | None:
+        """Weak evidence (global hashes) that ``b`` shows the picture of ``a``, asked only when
+        one of the two is low-information; one side is the query, the other stored."""
+        stored = b if a.image_id is None else a
+        assert stored.image_id is not None
         with self._sessions() as session:
-            image = session.get(m.Image, image_id)
+            image = session.get(m.Image, stored.image_id)
             if image is None:
                 return None
             prints = {
                 row.algorithm: row
                 for row in session.scalars(
-                    select(m.Fingerprint).where(m.Fingerprint.image_id == image_id)
+                    select(m.Fingerprint).where(m.Fingerprint.image_id == stored.image_id)
                 )
             }
-            count = session.scalar(select(m.Feature.count).where(m.Feature.image_id == image_id))
+            count = session.scalar(
+                select(m.Feature.count).where(m.Feature.image_id == stored.image_id)
+            )
             size = (image.width, image.height)
         if not {"phash", "dhash", "pdq"} <= prints.keys():
             return None
         if not (query_low or low_information(prints["pdq"].quality, count)):
             return None
-        stored = GlobalPrints(
-            phash=BitHash.from_hex(prints["phash"].value, 64),
-            dhash=BitHash.from_hex(prints["dhash"].value, 64),
-            pdq=BitHash.from_hex(prints["pdq"].value, 256),
-            width=size[0],
-            height=size[1],
-        )
-        return weak_relation(stored, pixels)
+        if a is stored:
+            reference = GlobalPrints(
+                phash=BitHash.from_hex(prints["phash"].value, 64),
+                dhash=BitHash.from_hex(prints["dhash"].value, 64),
+                pdq=BitHash.from_hex(prints["pdq"].value, 256),
+                width=size[0],
+                height=size[1],
+            )
+            assert b.pixels is not None
+            return weak_relation(reference, b.pixels)
+        # The query is the reference: its hashes against the stored picture's pixels.
+        assert a.pixels is not None
+        stored.pixels = self._pixels_of(stored.image_id)
+        if stored.pixels is None:
+            return None
+        return weak_relation(GlobalPrints.of(a.pixels), stored.pixels)
+
+
+@dataclass
+class _Side:
+    """One image of a pair being judged: the query (``image_id`` None) or a stored image."""
+
+    image_id: int | None
+    features: Features
+    sha: str
+    pixels: Image.Image | None = None
+    mirror: Features | None = None
+    #: Its PDQ hashes over the eight rotations and flips, once computed.
+    variants: dict[str, tuple[BitHash, int]] | None = None
+
+    def mirror_features(self) -> Features:
+        assert self.mirror is not None, "only the query's mirror features are at hand"
+        return self.mirror
+
+    def dihedral(self) -> dict[str, tuple[BitHash, int]] | None:
+        if self.variants is None and self.pixels is not None:
+            self.variants = pdq_dihedral(self.pixels)
+        return self.variants
+
+
+def _canonical(x: _Side, y: _Side) -> tuple[_Side, _Side]:
+    """The pair in the order it is judged in: the picture with more pixels first (a copy is
+    more often the smaller), then by SHA-256; never by which was stored first."""
+
+    def key(side: _Side) -> tuple[int, str]:
+        return (-side.features.width * side.features.height, side.sha)
+
+    return (x, y) if key(x) <= key(y) else (y, x)
+
+
+def _prefer_swapped(relation: Relation, swapped: Relation, a: _Side, b: _Side) -> bool:
+    """Whether a verified pair judged as (a, b) is better told as (b, a), ``swapped``."""
+    if _second_is_fuller(relation, a, b):
+        return True
+    if relation.direction != "a_contains_b" or "cropped" not in relation.kinds:
+        return False  # a holds more of the picture, or is the larger copy of it
+    # a holds b and more: a's extra frame is b's border, or other material around b. A crop
+    # line may run along an edge of the picture by chance, so material around b (a collage,
+    # a card) needs a seam along every side of b that has room around it, not just half.
+    if "padded" in swapped.kinds:
+        return True
+    if not {"cropped", "contained"} & set(swapped.kinds):
+        # Told from b's side, a shows all of b and nothing else of the picture: what a has
+        # more is the corners a rotation opened, or a larger size of the same extent.
+        return True
+    return (
+        "contained" in swapped.kinds
+        and a.pixels is not None
+        and swapped.crop_box is not None
+        and framed(a.pixels, swapped.crop_box, every=True)
+    )
+
+
+def _second_is_fuller(relation: Relation, a: _Side, b: _Side) -> bool:
+    """Whether ``b`` should be the reference of a verified pair judged as (a, b).
+
+    It should when it holds more of the picture (not borders, nor material around it); or,
+    at the same extent, when ``a`` carries the overlay, or ``b`` is the colour original of a
+    grey ``a``.
+    """
+    if relation.direction == "b_contains_a":
+        return not {"padded", "contained"} & set(relation.kinds)
+    if relation.direction != "same_extent":
+        return False
+    if relation.overlay_on == "a":
+        return True
+    if a.pixels is None or b.pixels is None:
+        return False
+    return colourfulness(a.pixels) <= GREY_MAX and colourfulness(b.pixels) >= COLOUR_MIN
+
+
+def _pdq_between(a: _Side, b: _Side, fallback: int | None) -> int | None:
+    """The smallest PDQ distance between ``b`` and any rotation or flip of ``a``, from the
+    pixels of both (so the same whichever was the query); ``fallback`` without them."""
+    a_variants, b_variants = a.dihedral(), b.dihedral()
+    if a_variants is None or b_variants is None:
+        return fallback
+    target = b_variants["original"][0]
+    return min(hash_ - target for hash_, _quality in a_variants.values())
 
 
 def _record(new_id: int, match: Found, *, session: Session) -> int:

@@ -60,6 +60,10 @@ class Comparison:
     #: pHash distance (0-64) between the original and the copy warped onto it: how alike the
     #: two whole pictures look once aligned (None when nothing could be compared).
     global_distance: int | None = None
+    #: Which picture carries the overlay, "a" (the original given) or "b" (the copy), told
+    #: by the step across the overlay's edge (see :func:`_overlay_side`); None when there is
+    #: no overlay or the two steps are alike.
+    overlay_on: str | None = None
 
     def share_in_disagreement(
         self, points: npt.NDArray[np.float64], width: int, height: int
@@ -114,8 +118,70 @@ def compare(
     a_blur: FloatImage = np.asarray(cv2.GaussianBlur(a_grey, (0, 0), 1.2), dtype=np.float32)
     b_blur: FloatImage = np.asarray(cv2.GaussianBlur(warped, (0, 0), 1.2), dtype=np.float32)
     gain, offset = _fit_levels(a_blur[valid], b_blur[valid])
-    diff: FloatImage = np.abs(a_blur - (gain * b_blur + offset)).astype(np.float32)
-    return replace(_judge(diff, valid), global_distance=_phash_distance(a_grey, warped))
+    levelled: FloatImage = (gain * b_blur + offset).astype(np.float32)
+    diff: FloatImage = np.abs(a_blur - levelled).astype(np.float32)
+    judged = _judge(diff, valid)
+    side = None
+    if judged.overlay_share > 0:
+        side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
+    return replace(judged, global_distance=_phash_distance(a_grey, warped), overlay_on=side)
+
+
+#: The picture whose straightest step (see :func:`_overlay_side`) beats the other's by this
+#: factor carries the overlay; closer than that, neither is named.
+SIDE_RATIO: Final = 1.5
+
+
+def _overlay_side(
+    a: FloatImage,
+    b: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    disagreeing: npt.NDArray[np.bool_],
+) -> str | None:
+    """Which of two aligned grey pictures carries the overlay that makes them disagree.
+
+    An overlay (banner, ticker, caption box, logo plate) is drawn with straight, axis-aligned
+    edges, so the picture carrying it has rows (or columns) along which it steps sharply from
+    one line to the next over the whole width of the disagreeing area; a photograph's edges
+    seldom run straight across it. Over the box around the disagreeing cells, the mean step
+    between neighbouring lines is taken line by line in both pictures; the picture whose
+    steps exceed the other's the most somewhere carries the overlay. (Comparing the two
+    pictures line by line keeps a shared straight edge, such as a horizon, from counting.)
+    """
+    height, width = a.shape
+    rows, cols = np.nonzero(disagreeing)
+    if rows.size == 0:
+        return None
+    cell_h, cell_w = height / GRID, width / GRID
+    top = max(0, int((rows.min() - 1) * cell_h))
+    bottom = min(height, int(np.ceil((rows.max() + 2) * cell_h)))
+    left = max(0, int((cols.min() - 1) * cell_w))
+    right = min(width, int(np.ceil((cols.max() + 2) * cell_w)))
+    excess = {"a": 0.0, "b": 0.0}
+    for axis in (0, 1):
+        box_a, box_b = a[top:bottom, left:right], b[top:bottom, left:right]
+        box_valid = valid[top:bottom, left:right]
+        pair_valid = (
+            box_valid[1:, :] & box_valid[:-1, :]
+            if axis == 0
+            else box_valid[:, 1:] & box_valid[:, :-1]
+        )
+        step_a = np.abs(np.diff(box_a, axis=axis))
+        step_b = np.abs(np.diff(box_b, axis=axis))
+        across = 1 - axis  # average along each line
+        counted = pair_valid.sum(axis=across)
+        usable = counted >= max(8, 0.5 * pair_valid.shape[across])
+        if not usable.any():
+            continue
+        mean_a = (step_a * pair_valid).sum(axis=across)[usable] / counted[usable]
+        mean_b = (step_b * pair_valid).sum(axis=across)[usable] / counted[usable]
+        excess["a"] = max(excess["a"], float((mean_a - mean_b).max()))
+        excess["b"] = max(excess["b"], float((mean_b - mean_a).max()))
+    if excess["b"] >= SIDE_RATIO * max(excess["a"], 1.0):
+        return "b"
+    if excess["a"] >= SIDE_RATIO * max(excess["b"], 1.0):
+        return "a"
+    return None
 
 
 def _phash_distance(a_grey: npt.NDArray[Any], warped: npt.NDArray[Any]) -> int:
@@ -157,7 +223,7 @@ SEAM_NEAR: Final = 0.005
 SEAM_REACH: Final = 0.025
 
 
-def framed(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
+def framed(pixels: Image.Image, box: tuple[int, int, int, int], *, every: bool = False) -> bool:
     """Whether the picture inside ``box`` ends at a seam, not continuing into what surrounds it.
 
     A collage tile or a photo on a social-media card stops at a straight edge where other
@@ -169,9 +235,11 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
         pixels: The larger image (RGB).
         box: ``(left, top, right, bottom)`` of the inner picture in ``pixels``' coordinates.
 
+        every: Ask for a seam along every box edge that has room around it.
+
     Returns:
         True when at least half of the box edges that have room around them show a seam
-        (every one when there are only one or two).
+        (every one when there are only one or two, or when ``every``).
     """
     grey = np.asarray(pixels.convert("L"), dtype=np.float32)
     height, width = grey.shape
@@ -196,7 +264,7 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
         seams += peak > SEAM_RATIO * typical + SEAM_MARGIN
     if checked == 0:
         return False
-    return seams * 2 >= checked if checked > 2 else seams == checked
+    return seams * 2 >= checked if checked > 2 and not every else seams == checked
 
 
 def colourfulness(pixels: Image.Image) -> float:

@@ -205,6 +205,9 @@ class Relation:
     scale_y: float = 1.0
     model: str = "similarity"
     evidence: str = "features"
+    #: With "overlaid": which picture carries the overlay, "a" or "b" (None when the pixels
+    #: could not tell; see provcat.reuse.pixels.Comparison.overlay_on).
+    overlay_on: str | None = None
 
 
 def verify(
@@ -571,9 +574,10 @@ def _classify(
         # in colour, which features cannot tell apart from compression).
         kinds.append("reencoded")
     ordered = tuple(kind for kind in KINDS if kind in kinds)
+    overlay_on = comparison.overlay_on if "overlaid" in kinds and comparison else None
     return Relation(
         True, ordered, crop_box, best.inliers, score, rotation, scale, direction,
-        scale_x=scale_x, scale_y=scale_y, model=best.model,
+        scale_x=scale_x, scale_y=scale_y, model=best.model, overlay_on=overlay_on,
     )  # fmt: skip
 
 
