@@ -209,3 +209,23 @@ def test_show_names_the_other_images_of_the_photo(demo: Catalogue) -> None:
     assert f"same photo: this is a copy of {source[:12]} (cropped, overlaid, crop box" in (
         result.stdout
     )
+
+
+def test_similar_sees_images_stored_after_its_first_call(
+    montenegro: Catalogue, db_url: str, tmp_path: Path
+) -> None:
+    """similar() keeps its index between calls; what any writer stores later is looked up too."""
+    new = tmp_path / "new"
+    new.mkdir()
+    photo(41, (640, 480)).save(new / "fresh.jpg", quality=90)
+    with Image.open(new / "fresh.jpg") as image:
+        image.crop((60, 40, 560, 420)).save(tmp_path / "query.jpg", quality=80)
+    assert montenegro.similar(tmp_path / "query.jpg") == []
+    other = Catalogue(db_url)  # another writer, as a second process would be
+    try:
+        assert other.ingest([new]).images_added == 1
+    finally:
+        other.close()
+    [found] = montenegro.similar(tmp_path / "query.jpg")
+    assert found.sha256 == sha_of(new / "fresh.jpg")
+    assert "cropped" in found.relation

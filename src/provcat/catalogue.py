@@ -77,6 +77,8 @@ class Catalogue:
                 f"cannot open catalogue {self._shown()}: {database_reason(exc)}"
             ) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: The look-up index of similar(), kept between calls and brought up to date by each.
+        self._matcher: Matcher | None = None
 
     def _shown(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -86,7 +88,8 @@ class Catalogue:
         return self._sessions()
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the look-up index of :meth:`similar`)."""
+        self._matcher = None
         self.engine.dispose()
 
     def __enter__(self) -> Catalogue:
@@ -252,14 +255,19 @@ class Catalogue:
     def similar(self, path: str | Path) -> list[SimilarMatch]:
         """Stored images that show the same photo as the image file at ``path``, best first.
 
-        The file is not ingested. An empty list when nothing is the same photo.
+        The file is not ingested. An empty list when nothing is the same photo. The first call
+        loads the catalogue's look-up index; later calls on this catalogue object only add what
+        was stored since (by any process), so a loop of look-ups pays the load once.
 
         Raises:
             ImageRejected: The file cannot be decoded safely.
         """
         decoded = open_image(Path(path))
-        matcher = Matcher(self._sessions)
-        found = matcher.find(
+        if self._matcher is None:
+            self._matcher = Matcher(self._sessions)
+        else:
+            self._matcher.refresh()
+        found = self._matcher.find(
             decoded.pixels,
             extract_features(decoded),
             sha256=decoded.sha256,

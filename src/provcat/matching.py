@@ -220,6 +220,14 @@ class Matcher:
             pdq_hash = BitHash.from_hex(pdq_hex, 256) if pdq_hex else None
             self._remember(image_id, sha, digest, features, pdq_hash)
 
+    def refresh(self) -> None:
+        """Index every image stored since the last look, outside a matching turn (look-ups)."""
+        with self._sessions() as session:
+            current = session.scalar(
+                select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
+            )
+            self._refresh(int(current or 0) + 1, session=session)
+
     def _refresh(self, turn: int, *, session: Session) -> None:
         """Index every image committed since the last look: those matched in later turns and
         those still pending (another process's new images, or ones an interrupted run left)."""
@@ -549,20 +557,20 @@ def _prefer_swapped(relation: Relation, swapped: Relation, a: _Side, b: _Side) -
         return True
     if relation.direction != "a_contains_b" or "cropped" not in relation.kinds:
         return False  # a holds more of the picture, or is the larger copy of it
-    # a holds b and more: a's extra frame is b's border, or other material around b. A crop
-    # line may run along an edge of the picture by chance, so material around b (a collage,
-    # a card) needs a seam along every side of b that has room around it, not just half.
-    if "padded" in swapped.kinds:
+    # a holds b and more. Told from b's side, a may show all of b and nothing else of the
+    # picture: what a has more is the corners a rotation opened.
+    if not {"cropped", "contained", "padded"} & set(swapped.kinds):
         return True
-    if not {"cropped", "contained"} & set(swapped.kinds):
-        # Told from b's side, a shows all of b and nothing else of the picture: what a has
-        # more is the corners a rotation opened, or a larger size of the same extent.
-        return True
+    # Or a's extra frame is a border around b, or other material (a collage, a card). A
+    # crop line may run along an edge of the picture by chance, and a flat picture's margin
+    # looks plain, so the frame must meet b at a seam along every side of b that has room
+    # around it.
+    box = relation.crop_box
     return (
-        "contained" in swapped.kinds
+        bool({"padded", "contained"} & set(swapped.kinds))
         and a.pixels is not None
-        and swapped.crop_box is not None
-        and framed(a.pixels, swapped.crop_box, every=True)
+        and box is not None
+        and framed(a.pixels, box, every=True)
     )
 
 
