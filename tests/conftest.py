@@ -54,29 +54,29 @@ def pg_template() -> Iterator[str | None]:
         yield make_url(url).database
 
 
-@pytest.fixture
-def db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
-    """A fresh, empty-of-data catalogue database for one test.
-
-    SQLite in the test's temporary folder by default; with PROVCAT_TEST_DATABASE_URL set, a new
-    PostgreSQL database copied from the migrated template and dropped afterwards.
-    """
+@contextmanager
+def _catalogue_database(tmp_path: Path, name: str, pg_template: str | None) -> Iterator[str]:
+    """SQLite file ``name`` in the test's folder, or with PROVCAT_TEST_DATABASE_URL set, a new
+    PostgreSQL database copied from the migrated template and dropped afterwards."""
     base = os.environ.get(PG_ENV)
     if not base or pg_template is None:
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{tmp_path / name}"
         return
     with _pg_database(base, "provcat_test", template=pg_template) as url:
         yield url
 
 
 @pytest.fixture
+def db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
+    """A fresh, empty-of-data catalogue database for one test (SQLite, or PostgreSQL)."""
+    with _catalogue_database(tmp_path, "test.db", pg_template) as url:
+        yield url
+
+
+@pytest.fixture
 def other_db_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
     """A second catalogue database for tests that compare two catalogues (as ``db_url``)."""
-    base = os.environ.get(PG_ENV)
-    if not base or pg_template is None:
-        yield f"sqlite:///{tmp_path / 'other.db'}"
-        return
-    with _pg_database(base, "provcat_test", template=pg_template) as url:
+    with _catalogue_database(tmp_path, "other.db", pg_template) as url:
         yield url
 
 

@@ -415,13 +415,7 @@ class Matcher:
             weak = self._weak(a, b, low)
             return self._found(stored, weak, reference=a, pdq=pdq) if weak else None
         stored.pixels = self._pixels_of(stored.image_id)
-        relation = verify(
-            a.features,
-            b.features,
-            a_pixels=a.pixels,
-            b_pixels=b.pixels,
-            b_mirrored=b.mirror,
-        )
+        relation = _verify(a, b)
         reference = a
         if relation.same_photo and (
             relation.direction != "same_extent" or _second_is_fuller(relation, a, b)
@@ -430,13 +424,7 @@ class Matcher:
             # picture than a, or a's extra frame is a border or other material around the
             # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
             # copy of b.
-            swapped = verify(
-                b.features,
-                a.features,
-                a_pixels=b.pixels,
-                b_pixels=a.pixels,
-                b_mirrored=a.mirror,
-            )
+            swapped = _verify(b, a)
             if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
                 relation, reference = swapped, b
         if not relation.same_photo:
@@ -539,6 +527,18 @@ class _Side:
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
+
+
+def _verify(reference: _Side, copy: _Side) -> Relation:
+    """:func:`verify` of two sides, with the pixels and mirror features each has at hand (the
+    copy's mirror features are extracted from its pixels when not yet computed)."""
+    return verify(
+        reference.features,
+        copy.features,
+        a_pixels=reference.pixels,
+        b_pixels=copy.pixels,
+        b_mirrored=copy.mirror,
+    )
 
 
 def _canonical(x: _Side, y: _Side) -> tuple[_Side, _Side]:
