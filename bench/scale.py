@@ -1,0 +1,346 @@
+"""Scale bench: ingest speed, look-up latency and recall, memory and database size as the
+catalogue grows (issue 9).
+
+Run from the repository root (not part of the unit tests):
+
+    .venv/bin/python bench/scale.py [--sizes 1000,10000] [--files 120] [--postgres URL]
+
+What it does, in one run, and what is synthetic:
+
+- **Files.** ``--files`` JPEG pictures (800 x 600, quality 88) are generated from seeds by the
+  test suite's scene generator (smooth colour fields, blotches, textured shapes, grain): a
+  SYNTHETIC stand-in for photographs, the same kind the reuse tests use.
+- **Ingest speed** on those files, each figure in images per second on all cores of this
+  machine: the decode-only floor (``provcat.decode.open_image``: read, SHA-256, decode with
+  pixel limits, EXIF orientation, pixel digest, in a process pool), imagehash's pHash (open,
+  decode, pHash, in the same pool), and ``provcat ingest`` of the folder into a fresh
+  catalogue (everything: metadata, hashes, features, storage and reuse matching).
+- **Look-ups at each size.** A fresh catalogue holds 20 of the files, ingested for real, and
+  stored distractors up to the size. The distractors are STORED DESCRIPTORS ONLY, not
+  pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
+  256 bits flipped at random (so they collide with real descriptors as often as look-alike
+  pictures would, more than uniformly random bits), a random PDQ, pHash and dHash, and is
+  marked matched. For each of the 20 originals an edited copy (crop to 70%, mirror at half
+  size, a banner and JPEG quality 40, a 5 degree turn) is looked up with ``similar``: recall is
+  the share whose original is among the answers. Timed per look-up: the candidate stage alone
+  (the feature index's vote), a warm ``Matcher.find`` (candidates and verification), and a
+  cold ``Catalogue.similar`` (what one ``provcat similar`` call pays: loading the catalogue's
+  index first). Also: peak RSS of the process, database bytes per stored image, and the time
+  to build the reuse report.
+
+Each size runs in a fresh process, so its peak memory is its own. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import imagehash
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.reuse_fixtures import scene
+
+from provcat import models as m
+from provcat.catalogue import Catalogue
+from provcat.decode import open_image
+from provcat.matching import Matcher, extract_features
+from provcat.reuse.features import Features, mirrored
+
+SIDE = (800, 600)
+PLANTED = 20
+DESCRIPTORS = 1000
+FLIPPED_BITS = 24
+
+
+# -- the files -----------------------------------------------------------------------------------
+
+
+def make_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"scene-{number:05d}.jpg"
+        if not path.exists():
+            scene(50_000 + number, SIDE).save(path, quality=88)
+        paths.append(path)
+    return paths
+
+
+def edited(image: Image.Image, number: int) -> Image.Image:
+    """One of four everyday edits, by ``number``."""
+    width, height = image.size
+    kind = number % 4
+    if kind == 0:
+        dx, dy = round(width * 0.16), round(height * 0.16)
+        return image.crop((dx, dy, width - dx, height - dy))
+    if kind == 1:
+        return ImageOps.mirror(image).resize((width // 2, height // 2))
+    if kind == 2:
+        copy = image.copy()
+        draw = ImageDraw.Draw(copy)
+        draw.rectangle((0, round(height * 0.8), width, height), fill=(180, 16, 24))
+        draw.text((20, round(height * 0.85)), "BREAKING NEWS", fill=(255, 255, 255))
+        return copy
+    return image.rotate(5, resample=Image.Resampling.BICUBIC, expand=True)
+
+
+# -- ingest speed -------------------------------------------------------------------------------
+
+
+def _decode(path: Path) -> int:
+    return open_image(path).width
+
+
+def _phash(path: Path) -> str:
+    with Image.open(path) as image:
+        return str(imagehash.phash(image))
+
+
+def rate(work: Callable[[Path], Any], paths: list[Path], workers: int) -> float:
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(work, paths, chunksize=4))
+    return len(paths) / (time.perf_counter() - start)
+
+
+def ingest_rate(paths: list[Path], url: str) -> float:
+    folder = paths[0].parent
+    catalogue = Catalogue(url)
+    start = time.perf_counter()
+    result = catalogue.ingest([folder])
+    elapsed = time.perf_counter() - start
+    catalogue.close()
+    assert result.images_added == len(paths), result
+    return len(paths) / elapsed
+
+
+# -- one size -----------------------------------------------------------------------------------
+
+
+def fresh_url(work: Path, postgres: str | None, name: str) -> str:
+    if not postgres:
+        return f"sqlite:///{work / (name + '.db')}"
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres.rsplit("/", 1)[0] + "/" + name
+
+
+def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: int) -> None:
+    """Stored images with descriptors only (see the module docstring), in batches."""
+    rng = np.random.default_rng(seed)
+    batch = 500
+    with catalogue.session() as session:
+        for start in range(0, count, batch):
+            size = min(batch, count - start)
+            images, features, prints = [], [], []
+            for k in range(size):
+                number = start + k
+                picks = pool[rng.integers(0, pool.shape[0], DESCRIPTORS)].copy()
+                flips = rng.integers(0, 256, (DESCRIPTORS, FLIPPED_BITS))
+                bits = np.unpackbits(picks, axis=1)
+                np.put_along_axis(bits, flips, 1 - np.take_along_axis(bits, flips, 1), 1)
+                descriptors = np.packbits(bits, axis=1)
+                keypoints = rng.uniform(0, 600, (DESCRIPTORS, 2)).astype(np.float32)
+                blob = Features(keypoints, descriptors, *SIDE).to_bytes()
+                sha = hashlib.sha256(f"distractor-{seed}-{number}".encode()).hexdigest()
+                images.append(
+                    {
+                        "sha256": sha,
+                        "format": "JPEG",
+                        "mime": "image/jpeg",
+                        "width": SIDE[0],
+                        "height": SIDE[1],
+                        "file_size": 100_000,
+                        "pixel_digest": hashlib.sha256(sha.encode()).hexdigest(),
+                        "stand_in": True,
+                        "note": "scale bench distractor: stored descriptors only",
+                        "match_seq": 0,
+                    }
+                )
+                features.append((sha, blob))
+                prints.append((sha, rng.bytes(32).hex(), rng.bytes(8).hex(), rng.bytes(8).hex()))
+            session.execute(insert(m.Image), images)
+            rows = session.execute(
+                select(m.Image.sha256, m.Image.id).where(
+                    m.Image.sha256.in_([row["sha256"] for row in images])
+                )
+            ).all()
+            ids: dict[str, int] = {str(sha): int(image_id) for sha, image_id in rows}
+            session.execute(
+                insert(m.Feature),
+                [
+                    {"image_id": ids[sha], "algorithm": "orb", "count": DESCRIPTORS, "data": blob}
+                    for sha, blob in features
+                ],
+            )
+            session.execute(
+                insert(m.Fingerprint),
+                [
+                    {"image_id": ids[sha], "algorithm": name, "value": value, "quality": q}
+                    for sha, pdq, phash, dhash in prints
+                    for name, value, q in (
+                        ("pdq", pdq, 100),
+                        ("phash", phash, None),
+                        ("dhash", dhash, None),
+                    )
+                ],
+            )
+            session.commit()
+
+
+def database_bytes(url: str, work: Path) -> int:
+    if url.startswith("sqlite"):
+        return (work / url.rsplit("/", 1)[1]).stat().st_size
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+    engine.dispose()
+    return int(size or 0)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> dict[str, Any]:
+    url = fresh_url(work, postgres, f"provcat_scale_{size}")
+    originals = work / f"originals-{size}"
+    originals.mkdir(exist_ok=True)
+    for path in files[:PLANTED]:
+        target = originals / path.name
+        if not target.exists():
+            target.symlink_to(path)
+    catalogue = Catalogue(url)
+    catalogue.ingest([originals])
+    pool = np.concatenate(
+        [extract_features(open_image(path)).descriptors for path in files[PLANTED:]]
+    )
+    start = time.perf_counter()
+    add_distractors(catalogue, size - PLANTED, pool, seed=size)
+    build = time.perf_counter() - start
+
+    queries = []
+    for number, path in enumerate(files[:PLANTED]):
+        query = work / f"query-{size}-{number}.jpg"
+        with Image.open(path) as image:
+            edited(image.convert("RGB"), number).save(query, quality=40 if number % 4 == 2 else 85)
+        queries.append((query, hashlib.sha256(path.read_bytes()).hexdigest()))
+
+    start = time.perf_counter()
+    matcher = Matcher(catalogue._sessions)
+    load = time.perf_counter() - start
+    candidate_ms, find_ms, found = [], [], 0
+    for query, original in queries:
+        decoded = open_image(query)
+        features = extract_features(decoded)
+        mirror = mirrored(decoded.pixels)
+        start = time.perf_counter()
+        matcher._index.candidates(features, limit=20, mirrored=mirror)
+        candidate_ms.append(1000 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        answers = matcher.find(
+            decoded.pixels, features, sha256=decoded.sha256, pixel_digest=decoded.pixel_digest
+        )
+        find_ms.append(1000 * (time.perf_counter() - start))
+        found += original in {a.sha256 for a in answers}
+    start = time.perf_counter()
+    catalogue.similar(queries[0][0])
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    catalogue.reused_photos()
+    report = time.perf_counter() - start
+    catalogue.close()
+    stored = database_bytes(url, work)
+    return {
+        "size": size,
+        "distractors_s": build,
+        "index_load_s": load,
+        "candidates_p50_ms": statistics.median(candidate_ms),
+        "candidates_p95_ms": percentile(candidate_ms, 0.95),
+        "find_p50_ms": statistics.median(find_ms),
+        "find_p95_ms": percentile(find_ms, 0.95),
+        "similar_cold_s": cold,
+        "recall": found / len(queries),
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes_per_image": stored / size,
+        "report_s": report,
+    }
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--files", type=int, default=120)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL to make databases on")
+    parser.add_argument("--work", type=Path, help="working folder (default: a new temporary one)")
+    parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="provcat-scale-"))
+    files = make_files(work / "files", args.files)
+    if args.one_size:
+        print(json.dumps(one_size(args.one_size, work, files, args.postgres)))
+        return
+
+    cores = os.cpu_count() or 1
+    engine = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"# provcat scale bench ({engine}, {cores} cores, {len(files)} synthetic files)\n")
+    floor = rate(_decode, files, cores)
+    phash = rate(_phash, files, cores)
+    ingest = ingest_rate(files, fresh_url(work, args.postgres, "provcat_scale_ingest"))
+    print("| ingest of the files, all cores | images/s | vs decode-only floor |")
+    print("|---|---|---|")
+    print(f"| decode-only floor (`open_image`) | {floor:.1f} | 1.00 |")
+    print(f"| imagehash pHash (open, decode, hash) | {phash:.1f} | {phash / floor:.2f} |")
+    print(f"| `provcat ingest` (everything, matching too) | {ingest:.1f} | {ingest / floor:.3f} |")
+    print()
+    print(
+        "| stored | recall | candidates p50 / p95 ms | find p50 / p95 ms | cold `similar` s "
+        "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in (int(s) for s in args.sizes.split(",")):
+        command = [sys.executable, __file__, "--one-size", str(size), "--work", str(work),
+                   "--files", str(args.files)]  # fmt: skip
+        if args.postgres:
+            command += ["--postgres", args.postgres]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"| {row['size']:,} | {row['recall']:.2f} "
+            f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
+            f"| {row['find_p50_ms']:.0f} / {row['find_p95_ms']:.0f} "
+            f"| {row['similar_cold_s']:.1f} | {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "
+            f"| {row['bytes_per_image']:,.0f} | {row['report_s']:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
