@@ -10,11 +10,11 @@ What it does, in one run, and what is synthetic:
 - **Files.** ``--files`` JPEG pictures (800 x 600, quality 88) are generated from seeds by the
   test suite's scene generator (smooth colour fields, blotches, textured shapes, grain): a
   SYNTHETIC stand-in for photographs, the same kind the reuse tests use.
-- **Ingest speed** on those files, each figure in images per second on all cores of this
-  machine: the decode-only floor (``provcat.decode.open_image``: read, SHA-256, decode with
-  pixel limits, EXIF orientation, pixel digest, in a process pool), imagehash's pHash (open,
-  decode, pHash, in the same pool), and ``provcat ingest`` of the folder into a fresh
-  catalogue (everything: metadata, hashes, features, storage and reuse matching).
+- **Ingest speed** on those files, in images per second: the decode-only floor
+  (``provcat.decode.open_image``: read, SHA-256, decode with pixel limits, EXIF orientation,
+  pixel digest) and imagehash's pHash (open, decode, pHash), each in a process pool on all
+  cores, and ``provcat ingest`` of the folder into a fresh catalogue as it runs today
+  (everything: metadata, hashes, features, storage and reuse matching).
 - **Look-ups at each size.** A fresh catalogue holds 20 of the files, ingested for real, and
   stored distractors up to the size. The distractors are STORED DESCRIPTORS ONLY, not
   pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
@@ -314,7 +314,7 @@ def main() -> None:
     floor = rate(_decode, files, cores)
     phash = rate(_phash, files, cores)
     ingest = ingest_rate(files, fresh_url(work, args.postgres, "provcat_scale_ingest"))
-    print("| ingest of the files, all cores | images/s | vs decode-only floor |")
+    print("| ingest of the files | images/s | vs decode-only floor (all cores) |")
     print("|---|---|---|")
     print(f"| decode-only floor (`open_image`) | {floor:.1f} | 1.00 |")
     print(f"| imagehash pHash (open, decode, hash) | {phash:.1f} | {phash / floor:.2f} |")
