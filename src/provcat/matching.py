@@ -156,9 +156,15 @@ def take_match_turn(session: Session) -> int:
     if getattr(done, "rowcount", 1) == 0:
         session.add(state(key=MATCH_COUNTER, value=1))
         session.flush()
-    value = session.scalar(select(state.value).where(state.key == MATCH_COUNTER))
-    assert value is not None
-    return int(value)
+    return _last_turn(session)
+
+
+def _last_turn(session: Session) -> int:
+    """The number of the last matching turn taken (0 before the first)."""
+    value = session.scalar(
+        select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
+    )
+    return int(value or 0)
 
 
 class Matcher:
@@ -192,12 +198,7 @@ class Matcher:
         with self._sessions() as session:
             # The counter first: every image matched in a turn up to it was committed before
             # the images are read below, so it is loaded now; later ones come in _refresh.
-            self._seen_turn = (
-                session.scalar(
-                    select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
-                )
-                or 0
-            )
+            self._seen_turn = _last_turn(session)
             self._load_rows(select(m.Image.id), session=session)
 
     def _load_rows(self, ids: Select[Any], *, session: Session) -> None:
@@ -223,10 +224,7 @@ class Matcher:
     def refresh(self) -> None:
         """Index every image stored since the last look, outside a matching turn (look-ups)."""
         with self._sessions() as session:
-            current = session.scalar(
-                select(m.CatalogueState.value).where(m.CatalogueState.key == MATCH_COUNTER)
-            )
-            self._refresh(int(current or 0) + 1, session=session)
+            self._refresh(_last_turn(session) + 1, session=session)
 
     def _refresh(self, turn: int, *, session: Session) -> None:
         """Index every image committed since the last look: those matched in later turns and
@@ -406,10 +404,13 @@ class Matcher:
         # stored file for the pixel checks (overlays, borders). The unmirrored look is taken
         # in the pair's own orientation; the mirrored look needs a mirror image's features,
         # which only the query has at hand (the stored side is not decoded yet).
-        looks = (verify(a.features, b.features), verify(stored.features, query.mirror_features()))
         # A stretched or keystoned copy is confirmed by its pixels: a fit with enough inliers
-        # is worth decoding the stored file for, even if features alone refused.
-        if not any(r.same_photo or r.inliers >= RICH_INLIERS for r in looks):
+        # is worth decoding the stored file for, even if features alone refused. The mirrored
+        # look is only taken when the unmirrored one did not settle it.
+        likely = _worth_pixels(verify(a.features, b.features)) or _worth_pixels(
+            verify(stored.features, query.mirror_features())
+        )
+        if not likely:
             if pdq is None:
                 return None
             weak = self._weak(a, b, low)
@@ -527,6 +528,11 @@ class _Side:
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
+
+
+def _worth_pixels(look: Relation) -> bool:
+    """Whether a verification from features alone makes the pair worth decoding for."""
+    return look.same_photo or look.inliers >= RICH_INLIERS
 
 
 def _verify(reference: _Side, copy: _Side) -> Relation:

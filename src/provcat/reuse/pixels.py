@@ -234,7 +234,6 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int], *, every: bool =
     Args:
         pixels: The larger image (RGB).
         box: ``(left, top, right, bottom)`` of the inner picture in ``pixels``' coordinates.
-
         every: Ask for a seam along every box edge that has room around it.
 
     Returns:
