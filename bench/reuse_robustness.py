@@ -12,11 +12,12 @@ For every photo and edit the copy is made by code (seeded), then judged by provc
 both images' pixels; for a low-information pair, the weak global-hash check of
 ``provcat.reuse.weak`` on PDQ candidates), by an imagededup-style baseline (64-bit pHash,
 distance <= 10), by PDQ alone (<= 31) and by PDQ with its 8 dihedral variants of the copy
-(<= 31). "index" is the share of copies whose original is among the 20 candidates of a
-``FeatureIndex`` holding the real photos plus synthetic stored images (uniformly random
-descriptors, 256 per image: the timing is real, the distractors are easier than real
-photographs would be). Originals that are low-information (PDQ quality < 50 or under 100
-keypoints) are reported apart, with generated plain skies. False positives: all pairs of
+(<= 31). "index" is the share of copies whose original is among the 20 candidates of the
+postings stage (``provcat.reuse.postings``, an SQLite table like the catalogue's) holding the
+real photos plus synthetic stored images (uniformly random descriptors, 256 per image: the
+timing is real, the distractors are easier than real photographs would be). Originals that
+are low-information (PDQ quality < 50 or under 100 keypoints) are reported apart, with
+generated plain skies. False positives: all pairs of
 distinct originals, the stereo pair, burst-like frames built from the photos (a far layer that
 shifts a little, a near layer that shifts more) and another view of the stereo scene
 (the right view keystoned), each judged both ways round for provcat.
@@ -30,6 +31,7 @@ import io
 import itertools
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,10 +39,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+from sqlalchemy import create_engine, insert
+from sqlalchemy.orm import Session
 
+from provcat import models as m
 from provcat.fingerprints import Fingerprints, compute, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.index import INDEX_FEATURES, FeatureIndex
+from provcat.reuse.postings import POSTED_DESCRIPTORS, posting_rows, shared_words
 from provcat.reuse.verify import verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -346,19 +351,25 @@ class Judges:
         return [same, phash, pdq, dihedral], weak, copy_features
 
 
-def build_index(real: dict[str, Features], total: int) -> tuple[FeatureIndex, float]:
-    """An index of the real photos (ids 0..) and random stored images up to ``total``."""
-    index = FeatureIndex()
+def build_index(real: dict[str, Features], total: int) -> tuple[Session, float]:
+    """The postings of the real photos (ids 0..) and random stored images up to ``total``,
+    in an SQLite file of a temporary folder (the catalogue's table, without the rest)."""
+    folder = Path(tempfile.mkdtemp(prefix="provcat-postings-"))
+    engine = create_engine(f"sqlite:///{folder / 'postings.db'}")
+    m.FeatureWord.__table__.create(engine)
+    session = Session(engine)
     rng = np.random.default_rng(7)
     for image_id, features in enumerate(real.values()):
-        index.add(image_id, features)
+        session.execute(insert(m.FeatureWord), posting_rows(image_id, features.descriptors))
     start = time.perf_counter()
-    empty = np.zeros((INDEX_FEATURES, 2), dtype=np.float32)
-    for image_id in range(len(real), total):
-        descriptors = rng.integers(0, 256, (INDEX_FEATURES, 32), dtype=np.uint8)
-        index.add(image_id, Features(empty, descriptors, 640, 480))
-    index.candidates(next(iter(real.values())), limit=1)  # seal: the build cost, paid once
-    return index, time.perf_counter() - start
+    for first in range(len(real), total, 1000):
+        rows = []
+        for image_id in range(first, min(total, first + 1000)):
+            descriptors = rng.integers(0, 256, (POSTED_DESCRIPTORS, 32), dtype=np.uint8)
+            rows.extend(posting_rows(image_id, descriptors))
+        session.execute(insert(m.FeatureWord), rows)
+    session.commit()
+    return session, time.perf_counter() - start
 
 
 def pair_verdicts(judges: Judges, a: Image.Image, b: Image.Image) -> tuple[list[int], int]:
@@ -430,20 +441,25 @@ def main() -> None:
     recall_at: dict[int, dict[str, float]] = {}
     timing: dict[int, tuple[float, float]] = {}
     for stored in sizes:
-        index, build = build_index(judges.features, stored)
+        postings, build = build_index(judges.features, stored)
         found: dict[str, float] = {}
         times = []
         for family, queries in copies.items():
             hits = 0
             for image_id, features, mirror in queries:
                 begin = time.perf_counter()
-                candidates = index.candidates(features, mirrored=mirror, limit=20)
+                candidates = shared_words(
+                    postings,
+                    [features.descriptors, mirror.descriptors],
+                    limit=20,
+                    images=stored,
+                )
                 times.append(time.perf_counter() - begin)
                 hits += image_id in {i for i, _ in candidates}
             found[family] = hits / len(queries)
         recall_at[stored] = found
         timing[stored] = (float(np.median(times)) * 1000, build)
-        del index
+        postings.close()
 
     at = " / ".join(f"10^{len(str(s)) - 1}" for s in sizes)
     print(

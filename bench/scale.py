@@ -20,12 +20,14 @@ What it does, in one run, and what is synthetic:
   pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
   256 bits flipped at random (so they collide with real descriptors as often as look-alike
   pictures would, more than uniformly random bits), a random PDQ, pHash and dHash, and is
-  marked matched. For each of the 20 originals an edited copy (crop to 70%, mirror at half
-  size, a banner and JPEG quality 40, a 5 degree turn) is looked up with ``similar``: recall is
-  the share whose original is among the answers. Timed per look-up: the candidate stage alone
-  (the feature index's vote), a warm ``Matcher.find`` (candidates and verification), and a
-  cold ``Catalogue.similar`` (what one ``provcat similar`` call pays: loading the catalogue's
-  index first). Also: peak RSS of the process, database bytes per stored image, and the time
+  marked matched; it posts its words as an ingested image does. For each of the 20 originals
+  an edited copy (crop to 70%, mirror at half size, a banner and JPEG quality 40, a 5 degree
+  turn) is looked up with ``similar``: recall is the share whose original is among the
+  answers. Timed per look-up: the candidate stage alone
+  (the postings query, ``provcat.reuse.postings.shared_words``, with the query's mirror), a
+  warm ``Matcher.find`` (candidates, PDQ near matches and verification), and a cold
+  ``Catalogue.similar`` (what one ``provcat similar`` call pays: loading the catalogue's PDQ
+  hashes first). Also: peak RSS of the process, database bytes per stored image, and the time
   to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own. Prints Markdown.
@@ -61,6 +63,7 @@ from provcat.catalogue import Catalogue
 from provcat.decode import open_image
 from provcat.matching import Matcher, extract_features
 from provcat.reuse.features import Features, mirrored
+from provcat.reuse.postings import posting_rows, shared_words
 
 SIDE = (800, 600)
 PLANTED = 20
@@ -195,6 +198,14 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
                 ],
             )
             session.execute(
+                insert(m.FeatureWord),
+                [
+                    row
+                    for sha, blob in features
+                    for row in posting_rows(ids[sha], Features.from_bytes(blob).descriptors)
+                ],
+            )
+            session.execute(
                 insert(m.Fingerprint),
                 [
                     {"image_id": ids[sha], "algorithm": name, "value": value, "quality": q}
@@ -259,7 +270,10 @@ def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> 
         features = extract_features(decoded)
         mirror = mirrored(decoded.pixels)
         start = time.perf_counter()
-        matcher._index.candidates(features, limit=20, mirrored=mirror)
+        with catalogue.session() as session:
+            shared_words(
+                session, [features.descriptors, mirror.descriptors], limit=20, images=size
+            )
         candidate_ms.append(1000 * (time.perf_counter() - start))
         start = time.perf_counter()
         answers = matcher.find(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -106,12 +107,12 @@ def test_interrupted_matching_is_finished_by_the_next_run(
     calls = 0
     real = Matcher._match_stored
 
-    def interrupted(self: Matcher, image_id: int) -> object:
+    def interrupted(self: Matcher, image_id: int, sha: str, digest: str, **kw: Any) -> object:
         nonlocal calls
         calls += 1
         if calls == 7:
             raise KeyboardInterrupt  # Ctrl-C (or a kill) in the middle of matching
-        return real(self, image_id)
+        return real(self, image_id, sha, digest, **kw)
 
     monkeypatch.setattr(Matcher, "_match_stored", interrupted)
     with pytest.raises(KeyboardInterrupt):

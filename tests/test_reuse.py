@@ -10,9 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
+from sqlalchemy import create_engine, insert, select
+from sqlalchemy.orm import Session
 
+from provcat.models import FeatureWord, StopWord
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
-from provcat.reuse.index import FeatureIndex
+from provcat.reuse.postings import (
+    BITS,
+    MIN_SHARED,
+    POSTED_DESCRIPTORS,
+    STOP_MIN,
+    TABLES,
+    posted,
+    posting_rows,
+    shared_words,
+    stop_limit,
+    words,
+)
 from provcat.reuse.verify import KINDS, Relation, verify
 
 from .paths import MONTENEGRO
@@ -313,47 +327,111 @@ def test_flat_burst_frame_with_moved_subjects() -> None:
     assert not _relate(first, second).same_photo
 
 
+def _postings_session() -> Session:
+    """A session on an in-memory database holding only the postings table."""
+    engine = create_engine("sqlite://")
+    FeatureWord.__table__.create(engine)
+    StopWord.__table__.create(engine)
+    return Session(engine)
+
+
+def _post(session: Session, image_id: int, image: Image.Image) -> None:
+    session.execute(insert(FeatureWord), posting_rows(image_id, extract(image).descriptors))
+
+
 @pytest.fixture(scope="module")
-def filled_index(originals: list[Image.Image]) -> FeatureIndex:
-    """An index of the three originals (ids 1-3) and 12 other scenes (ids 101-112)."""
-    index = FeatureIndex()
+def filled_postings(originals: list[Image.Image]) -> Session:
+    """The postings of the three originals (ids 1-3) and 12 other scenes (ids 101-112)."""
+    session = _postings_session()
     for image_id, image in enumerate(originals, start=1):
-        index.add(image_id, extract(image))
+        _post(session, image_id, image)
     for offset in range(12):
-        index.add(101 + offset, extract(scene(200 + offset)))
-    return index
+        _post(session, 101 + offset, scene(200 + offset))
+    return session
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
-def test_index_finds_every_edit_family(name: str, filled_index: FeatureIndex) -> None:
+def test_postings_find_every_edit_family(name: str, filled_postings: Session) -> None:
     """For each edit the true original is among the first three of 15 (verify decides)."""
     edit, _ = EDITS[name]
     for image_id, seed in enumerate((11, 12, 13), start=1):
         copy = edit(scene(seed))
-        found = filled_index.candidates(extract(copy), mirrored=mirrored(copy), limit=5)
+        queries = [extract(copy).descriptors, mirrored(copy).descriptors]
+        found = shared_words(filled_postings, queries, limit=5, images=15)
         assert found, name
         assert image_id in [i for i, _ in found[:3]], (name, found)
         assert dict(found)[image_id] >= 10
 
 
-def test_index_add_after_query_and_extra_ids() -> None:
-    """Adding after a query needs no rebuild; caller ids are appended; duplicates refused."""
-    index = FeatureIndex()
-    first, second = scene(40), scene(41)
-    index.add(1, extract(first))
-    assert 2 not in {i for i, _ in index.candidates(extract(second))}
-    index.add(2, extract(second))
-    assert len(index) == 2
-    found = index.candidates(extract(crop_area(second, 0.5, 0.5, 0.5)[0]))
-    assert found[0][0] == 2
-    with_extra = index.candidates(extract(second), limit=1, extra=[77, 2])
-    assert with_extra[0][0] == 2
-    assert with_extra[1] == (77, 0)
-    assert len(with_extra) == 2
-    with pytest.raises(ValueError, match="already"):
-        index.add(2, extract(second))
-    for image_id in range(3, 40):
-        index.add(image_id, extract(scene(100 + image_id, (320, 240))))
-        assert index.candidates(extract(second), limit=1)[0][0] == 2
-    assert len(index) == 39
-    assert 2 in index
+def test_word_format_is_fixed() -> None:
+    """Words are stored in catalogues: table t's key takes bits t, t+4, t+8... (MSB first)."""
+    zeros = np.zeros((1, 32), dtype=np.uint8)
+    assert words(zeros).tolist() == [t << BITS for t in range(TABLES)]
+    assert words(zeros + 255).tolist() == [(t << BITS) | (2**BITS - 1) for t in range(TABLES)]
+    first = zeros.copy()
+    first[0, 0] = 0b1000_0000  # bit 0 of np.unpackbits order: table 0, key bit 0
+    assert words(first).tolist() == [1, *(t << BITS for t in range(1, TABLES))]
+    fifth = zeros.copy()
+    fifth[0, 0] = 0b0000_1000  # bit 4: table 0, key bit 1
+    assert words(fifth)[0] == 2
+    sixth = zeros.copy()
+    sixth[0, 0] = 0b0000_0100  # bit 5: table 1, key bit 1
+    assert words(sixth)[1] == (1 << BITS) | 2
+    assert words(np.zeros((0, 32), dtype=np.uint8)).size == 0
+
+
+def test_posted_words_sample_the_descriptors() -> None:
+    """A stored image posts the words of an even sample of its descriptors, deduplicated."""
+    rng = np.random.default_rng(5)
+    many = rng.integers(0, 256, (1000, 32), dtype=np.uint8)
+    assert posted(many).size == TABLES * POSTED_DESCRIPTORS
+    assert set(posted(many)) <= set(words(many))
+    assert posting_rows(7, many[:3]) == [{"word": int(w), "image_id": 7} for w in words(many[:3])]
+
+
+def test_stop_words_do_not_count() -> None:
+    """A word posted by more images than the stop limit says nothing and is left out."""
+    session = _postings_session()
+    rng = np.random.default_rng(9)
+    common = rng.integers(0, 256, (3, 32), dtype=np.uint8)
+    crowd = STOP_MIN + 1
+    for image_id in range(1, crowd + 1):
+        own = rng.integers(0, 256, (20, 32), dtype=np.uint8)
+        session.execute(insert(FeatureWord), posting_rows(image_id, np.vstack([common, own])))
+    target = rng.integers(0, 256, (20, 32), dtype=np.uint8)
+    session.execute(insert(FeatureWord), posting_rows(999, np.vstack([common, target])))
+    assert stop_limit(crowd + 1) == STOP_MIN
+    # The common descriptors are in every image: they find nothing.
+    assert shared_words(session, [common], limit=10, images=crowd + 1) == []
+    found = shared_words(session, [np.vstack([common, target[:5]])], limit=10, images=crowd + 1)
+    assert found == [(999, 5 * TABLES)]
+    assert session.scalars(select(StopWord.word)).all() == []
+    # A writer's look-up remembers the stop words it counted; later look-ups leave them out
+    # even where the limit is higher (a larger catalogue), without counting them again.
+    shared_words(session, [common], limit=10, images=crowd + 1, learn=True)
+    assert sorted(session.scalars(select(StopWord.word))) == words(common).tolist()
+    assert shared_words(session, [common], limit=10, images=10**6) == []
+    shared_words(session, [common], limit=10, images=crowd + 1, learn=True)  # no duplicates
+
+
+def test_shared_words_take_the_better_query_and_limit() -> None:
+    """The mirror query is counted apart (an image's count is its best); ties go by id."""
+    session = _postings_session()
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (30, 32), dtype=np.uint8)
+    b = rng.integers(0, 256, (30, 32), dtype=np.uint8)
+    session.execute(insert(FeatureWord), posting_rows(1, a))
+    session.execute(insert(FeatureWord), posting_rows(2, b))
+    session.execute(insert(FeatureWord), posting_rows(3, a[:10]))
+    found = shared_words(session, [a[:20], b[:25]], limit=10, images=3)
+    assert found == [(2, 25 * TABLES), (1, 20 * TABLES), (3, 10 * TABLES)]
+    assert shared_words(session, [a[:20], b[:25]], limit=1, images=3) == [(2, 25 * TABLES)]
+    # A descriptor that keeps only table 0's key bits shares one word: below MIN_SHARED.
+    bits = np.unpackbits(a[:1], axis=1)
+    keep = np.zeros(256, dtype=bool)
+    keep[np.arange(0, TABLES * BITS, TABLES)] = True
+    bits[0, ~keep] ^= 1
+    single = np.packbits(bits, axis=1)
+    assert len(set(words(single)) & set(words(a))) == 1
+    assert MIN_SHARED == 2
+    assert shared_words(session, [single], limit=5, images=3) == []

@@ -114,6 +114,7 @@ class Catalogue:
         *,
         progress: ProgressCallback | None = None,
         images_dir: str | Path | None = None,
+        workers: int | None = None,
     ) -> IngestResult:
         """Ingest manifests, folders, image files and scraped articles.
 
@@ -126,12 +127,14 @@ class Catalogue:
             progress: Called after each item with (done, total, path).
             images_dir: Where the images of scraped articles (.txt, .html) are; by default the
                 page's folder and the ``<name>_files`` folder beside it.
+            workers: Processes that decode, fingerprint and extract features of image files
+                (provcat.prepare); default one per core, 1 for none besides this one.
 
         Returns:
             Counts of what was added and known, and the rejections.
         """
         folder = Path(images_dir) if images_dir is not None else None
-        ingester = Ingester(self._sessions, images_dir=folder)
+        ingester = Ingester(self._sessions, images_dir=folder, workers=workers, url=self.url)
         return ingester.run([Path(p) for p in paths], progress=progress)
 
     # -- queries -----------------------------------------------------------------------------

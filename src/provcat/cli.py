@@ -180,9 +180,19 @@ def _progress(enabled: bool, console: Console) -> Iterator[ProgressCallback | No
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder holding the images of scraped articles (default: beside the page).",
 )
+@click.option(
+    "-j",
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that decode and fingerprint images (default: one per core).",
+)
 @click.pass_context
 def ingest(
-    ctx: click.Context, paths: tuple[Path, ...], as_json: bool, images_dir: Path | None
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    as_json: bool,
+    images_dir: Path | None,
+    workers: int | None,
 ) -> None:
     """Ingest manifests, folders of images, image files and scraped articles.
 
@@ -196,7 +206,9 @@ def ingest(
         _catalogue(ctx, create=True) as catalogue,
         _progress(show_bar, options.console) as progress,
     ):
-        result = catalogue.ingest(paths, progress=progress, images_dir=images_dir)
+        result = catalogue.ingest(
+            paths, progress=progress, images_dir=images_dir, workers=workers
+        )
     if as_json:
         _echo_json(result.to_dict())
     else:

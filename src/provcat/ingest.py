@@ -21,10 +21,9 @@ from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
 from provcat.files import file_kind, is_inside, path_bytes, path_text
-from provcat.fingerprints import compute
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
-from provcat.matching import Matcher, extract_features, features_row, pending_exists
-from provcat.metadata import read_metadata
+from provcat.matching import Matcher, pending_exists, store_features
+from provcat.prepare import Failed, PreparedImage, Preparer, default_workers, prepare_image
 from provcat.provenance import (
     embedded_provenance,
     person_key,
@@ -226,11 +225,18 @@ class Ingester:
     """
 
     def __init__(
-        self, session_factory: Callable[[], Session], *, images_dir: Path | None = None
+        self,
+        session_factory: Callable[[], Session],
+        *,
+        images_dir: Path | None = None,
+        workers: int | None = None,
+        url: str | None = None,
     ) -> None:
         self._sessions = session_factory
         self._images_dir = images_dir
         self._matcher: Matcher | None = None
+        self._workers = default_workers() if workers is None else workers
+        self._url = url
 
     def run(
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
@@ -239,15 +245,18 @@ class Ingester:
         items = plan(paths)
         result = IngestResult()
         result.matches_added += self.match_pending()
-        for done, item in enumerate(items, start=1):
-            part = self._one(item)
-            if part.rejected:
-                self._record_rejections(part.rejected)
-            if part.images_added:
-                part.matches_added += self.match_pending()
-            result.merge(part)
-            if progress is not None:
-                progress(done, len(items), path_text(item.path))
+        files = [item.path for item in items if item.kind == "image"]
+        with Preparer(files, workers=self._workers, url=self._url) as preparer:
+            for done, item in enumerate(items, start=1):
+                prepared = preparer.take(item.path) if item.kind == "image" else None
+                part = self._one(item, prepared)
+                if part.rejected:
+                    self._record_rejections(part.rejected)
+                if part.images_added:
+                    part.matches_added += self.match_pending()
+                result.merge(part)
+                if progress is not None:
+                    progress(done, len(items), path_text(item.path))
         return result
 
     def match_pending(self) -> int:
@@ -263,14 +272,14 @@ class Ingester:
             recorded += found
         return recorded
 
-    def _one(self, item: WorkItem) -> IngestResult:
+    def _one(self, item: WorkItem, prepared: PreparedImage | Failed | None) -> IngestResult:
         if item.kind == "skipped":
             return IngestResult(skipped=[Skipped(path_text(item.path), item.reason or "")])
         if item.kind == "missing":
             return IngestResult(rejected=[Rejected(path_text(item.path), "no such file or folder")])
-        return retrying(lambda: self._store(item))
+        return retrying(lambda: self._store(item, prepared))
 
-    def _store(self, item: WorkItem) -> IngestResult:
+    def _store(self, item: WorkItem, prepared: PreparedImage | Failed | None) -> IngestResult:
         """One work item in one transaction; a rejection result if its input is bad."""
         part = IngestResult()
         with self._sessions() as session:
@@ -282,7 +291,10 @@ class Ingester:
                         item.path, session=session, result=part, images_dir=self._images_dir
                     )
                 else:
-                    _image, added = _ingest_image(open_image(item.path), session=session)
+                    assert prepared is not None, "image items are prepared"
+                    if isinstance(prepared, Failed):
+                        raise prepared.error()
+                    _image, added = _store_image(prepared, session=session)
                     part.images_added += added
                     part.images_known += not added
                 resolve_rejections([path_text(item.path)], session=session)
@@ -331,38 +343,43 @@ def _ingest_image(
     stand_in: bool = False,
     note: str | None = None,
 ) -> tuple[m.Image, bool]:
-    """Catalogue one decoded image; returns its row and whether it was new.
+    """Catalogue one decoded image; returns its row and whether it was new."""
+    known = session.scalar(select(m.Image.id).where(m.Image.sha256 == decoded.sha256))
+    prepared = prepare_image(decoded, known=known is not None)
+    return _store_image(prepared, session=session, stand_in=stand_in, note=note)
+
+
+def _store_image(
+    prepared: PreparedImage,
+    *,
+    session: Session,
+    stand_in: bool = False,
+    note: str | None = None,
+) -> tuple[m.Image, bool]:
+    """Catalogue one prepared image; returns its row and whether it was new.
 
     A new image is stored with its matching pending (``match_seq`` None); the ingester matches
     it once this transaction has committed.
     """
-    path = path_text(decoded.path)
+    path = path_text(prepared.path)
     resolve_rejections([path], session=session)
-    image = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
+    image = session.scalar(select(m.Image).where(m.Image.sha256 == prepared.sha256))
     if image is not None:
         if path not in {p.path for p in image.paths}:
-            image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(decoded.path)))
+            image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(prepared.path)))
         if stand_in and not image.stand_in:
             image.stand_in = True
             image.note = note
         return image, False
-    # Everything that can fail on bad input happens before any row is written.
-    fields = read_metadata(decoded.path, decoded.source, decoded.data)
-    prints = compute(decoded.pixels)
-    features = extract_features(decoded)
-    image = m.Image(
-        sha256=decoded.sha256,
-        format=decoded.format,
-        mime=decoded.mime,
-        width=decoded.width,
-        height=decoded.height,
-        file_size=decoded.file_size,
-        pixel_digest=decoded.pixel_digest,
-        orientation=decoded.orientation,
-        stand_in=stand_in,
-        note=note,
-    )
-    image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(decoded.path)))
+    if prepared.known:
+        # Known when prepared, yet gone now: nothing deletes images, but prepare it fully.
+        prepared = prepare_image(open_image(prepared.path))
+    fields, prints, features = prepared.fields, prepared.prints, prepared.features
+    assert fields is not None, "a new image is prepared in full"
+    assert prints is not None
+    assert features is not None
+    image = m.Image(**prepared.columns(), stand_in=stand_in, note=note)
+    image.paths.append(m.ImagePath(path=path, path_bytes=path_bytes(prepared.path)))
     image.metadata_fields.extend(
         m.MetadataField(
             standard=f.standard,
@@ -387,11 +404,11 @@ def _ingest_image(
             session.add(image)
     except IntegrityError:
         # Another writer catalogued the same bytes between our look-up and insert.
-        existing = session.scalar(select(m.Image).where(m.Image.sha256 == decoded.sha256))
+        existing = session.scalar(select(m.Image).where(m.Image.sha256 == prepared.sha256))
         if existing is None:
             raise
-        return _ingest_image(decoded, session=session, stand_in=stand_in, note=note)
-    session.add(features_row(image.id, features))
+        return _store_image(prepared, session=session, stand_in=stand_in, note=note)
+    store_features(image.id, features, session=session)
     embedded_provenance(image, fields, session=session)
     return image, True
 

@@ -1,12 +1,14 @@
 """Reused photos in the catalogue: find and record which stored images are copies of one photo.
 
-Each image's ORB features are stored when it is ingested, with its matching pending. A
-:class:`Matcher` holds an in-memory candidate index of every stored image (provcat.reuse.index)
-and their PDQ hashes; a pending image is looked up there (local-feature votes, plus PDQ near
-matches over all eight rotations and flips, plus equal pixel digests), each candidate is
-verified geometrically (provcat.reuse.verify), and every verified pair is recorded as a
+Each image's ORB features are stored when it is ingested, with the visual words it posts
+(provcat.reuse.postings) and its matching pending. A pending image's candidates are the stored
+images sharing the most words with it (a query of the postings table), plus PDQ near matches
+over all eight rotations and flips (a :class:`Matcher` keeps every stored PDQ hash in one
+numpy array, 32 bytes an image), plus equal pixel digests. Each candidate is verified
+geometrically (provcat.reuse.verify), and every verified pair is recorded as a
 ``photo_match`` with the relation of the copy to the reference. Adding images never recomputes
-the pairs already found.
+the pairs already found. Nothing else is held in memory: features are read from the database
+for the few candidates a query verifies.
 
 Matching runs in turns, one pending image per turn and transaction, one turn at a time across
 every process writing to the catalogue (:func:`take_match_turn`). A turn first brings the index
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
-from sqlalchemy import Select, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -32,10 +35,10 @@ from provcat.db import lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
-from provcat.fingerprints import BitHash, hamming_many, pack, pdq_dihedral
+from provcat.fingerprints import BitHash, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.index import FeatureIndex
 from provcat.reuse.pixels import colourfulness, framed
+from provcat.reuse.postings import posting_rows, shared_words
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -118,20 +121,38 @@ class SimilarMatch:
 
 
 @dataclass
-class _Stored:
-    ids: list[int] = field(default_factory=list)
-    shas: dict[int, str] = field(default_factory=dict)
-    digest_of: dict[int, str] = field(default_factory=dict)
-    digests: dict[str, list[int]] = field(default_factory=dict)
-    pdq: list[BitHash] = field(default_factory=list)
-    pdq_ids: list[int] = field(default_factory=list)
+class _PdqTable:
+    """Every stored image's PDQ hash, as rows of four 64-bit words, with the image ids."""
+
+    words: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, 4), np.uint64))
+    ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def extend(self, rows: list[tuple[int, str]]) -> None:
+        if not rows:
+            return
+        packed = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=">u8")
+        self.words = np.concatenate([self.words, packed.astype(np.uint64).reshape(-1, 4)])
+        self.ids = np.concatenate([self.ids, np.array([i for i, _ in rows], dtype=np.int64)])
+
+    def distances(self, query: BitHash) -> npt.NDArray[np.int64]:
+        """Hamming distance from ``query`` to every stored hash, in row order."""
+        target = np.frombuffer(bytes.fromhex(str(query)), dtype=">u8").astype(np.uint64)
+        counts: npt.NDArray[np.int64] = np.bitwise_count(self.words ^ target).sum(
+            axis=1, dtype=np.int64
+        )
+        return counts
 
 
-def features_row(image_id: int, features: Features) -> m.Feature:
-    """The database row that stores an image's features."""
-    return m.Feature(
-        image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
+def store_features(image_id: int, features: Features, *, session: Session) -> None:
+    """Store an image's features and the visual words it posts (in ``session``)."""
+    session.add(
+        m.Feature(
+            image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
+        )
     )
+    rows = posting_rows(image_id, features.descriptors)
+    if rows:
+        session.execute(insert(m.FeatureWord), rows)
 
 
 def pending_exists(*, session: Session) -> bool:
@@ -184,50 +205,46 @@ class Matcher:
     ) -> None:
         self._sessions = session_factory
         self._pixels_of = pixels_of or self._load_pixels
-        self._index = FeatureIndex()
-        # Full feature sets are read from the database for the few candidates a query verifies;
-        # the index keeps only a sample of each image's descriptors in memory.
-        self._with_features: set[int] = set()
+        # Full feature sets are read from the database for the few candidates a query
+        # verifies; the most recent are kept.
         self._recent: dict[int, Features] = {}
-        self._stored = _Stored()
-        #: Every image matched in a turn numbered up to this is in the index.
+        self._pdq = _PdqTable()
+        #: Images whose PDQ hash is loaded (or that have none).
+        self._known: set[int] = set()
+        #: Every image matched in a turn numbered up to this is loaded.
         self._seen_turn = 0
-        self._load()
-
-    def _load(self) -> None:
         with self._sessions() as session:
             # The counter first: every image matched in a turn up to it was committed before
-            # the images are read below, so it is loaded now; later ones come in _refresh.
+            # the hashes are read below, so it is loaded now; later ones come in _refresh.
             self._seen_turn = _last_turn(session)
-            self._load_rows(select(m.Image.id), session=session)
+            self._load(None, session=session)
 
-    def _load_rows(self, ids: Select[Any], *, session: Session) -> None:
-        """Add the images whose ids ``ids`` selects (with their features and PDQ hashes)."""
-        pdq = (
-            select(m.Fingerprint.image_id, m.Fingerprint.value)
-            .where(m.Fingerprint.algorithm == "pdq")
-            .subquery()
+    def _load(self, ids: list[int] | None, *, session: Session) -> None:
+        """Load the PDQ hashes of these images (of all images when None)."""
+        query = select(m.Image.id, m.Fingerprint.value).outerjoin(
+            m.Fingerprint,
+            (m.Fingerprint.image_id == m.Image.id) & (m.Fingerprint.algorithm == "pdq"),
         )
-        rows = session.execute(
-            select(m.Image.id, m.Image.sha256, m.Image.pixel_digest, m.Feature.data, pdq.c.value)
-            .outerjoin(m.Feature, m.Feature.image_id == m.Image.id)
-            .outerjoin(pdq, pdq.c.image_id == m.Image.id)
-            .where(m.Image.id.in_(ids.scalar_subquery()))
-            .order_by(m.Image.id),
-            execution_options={"yield_per": 500},
-        )
-        for image_id, sha, digest, data, pdq_hex in rows:
-            features = Features.from_bytes(data) if data is not None else None
-            pdq_hash = BitHash.from_hex(pdq_hex, 256) if pdq_hex else None
-            self._remember(image_id, sha, digest, features, pdq_hash)
+        if ids is not None:
+            query = query.where(m.Image.id.in_(ids))
+        rows: list[tuple[int, str]] = []
+        for image_id, value in session.execute(
+            query.order_by(m.Image.id), execution_options={"yield_per": 5000}
+        ):
+            if image_id in self._known:
+                continue
+            self._known.add(image_id)
+            if value:
+                rows.append((image_id, value))
+        self._pdq.extend(rows)
 
     def refresh(self) -> None:
-        """Index every image stored since the last look, outside a matching turn (look-ups)."""
+        """Load every image stored since the last look, outside a matching turn (look-ups)."""
         with self._sessions() as session:
             self._refresh(_last_turn(session) + 1, session=session)
 
     def _refresh(self, turn: int, *, session: Session) -> None:
-        """Index every image committed since the last look: those matched in later turns and
+        """Load every image committed since the last look: those matched in later turns and
         those still pending (another process's new images, or ones an interrupted run left)."""
         new = [
             image_id
@@ -236,17 +253,16 @@ class Matcher:
                     m.Image.match_seq.is_(None) | (m.Image.match_seq > self._seen_turn)
                 )
             )
-            if image_id not in self._stored.shas
+            if image_id not in self._known
         ]
         for start in range(0, len(new), 500):
-            chunk = new[start : start + 500]
-            self._load_rows(select(m.Image.id).where(m.Image.id.in_(chunk)), session=session)
+            self._load(new[start : start + 500], session=session)
         self._seen_turn = turn - 1
 
     def match_next(self) -> int | None:
         """Match the stored image that has waited longest, in one turn of its own.
 
-        The turn holds the matching lock (:func:`take_match_turn`), brings the index up to
+        The turn holds the matching lock (:func:`take_match_turn`), brings the PDQ table up to
         date, matches the image against every other stored image, records the matches and
         marks the image matched, all in one transaction: killed half-way, the turn leaves no
         trace and the image is matched on the next run.
@@ -256,41 +272,45 @@ class Matcher:
         """
         with self._sessions() as session:
             turn = take_match_turn(session)
-            image_id = session.scalar(
-                select(m.Image.id).where(m.Image.match_seq.is_(None)).order_by(m.Image.id).limit(1)
-            )
-            if image_id is None:
+            image = session.execute(
+                select(m.Image.id, m.Image.sha256, m.Image.pixel_digest)
+                .where(m.Image.match_seq.is_(None))
+                .order_by(m.Image.id)
+                .limit(1)
+            ).first()
+            if image is None:
                 session.rollback()
                 return None
+            image_id, sha, digest = image
             self._refresh(turn, session=session)
             recorded = 0
-            for match in self._match_stored(image_id):
+            for match in self._match_stored(image_id, sha, digest, session=session):
                 recorded += _record(image_id, match, session=session)
             session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
             session.commit()
             return recorded
 
-    def _match_stored(self, image_id: int) -> list[Found]:
-        pixels = self._pixels_of(image_id)
-        if pixels is None or image_id not in self._with_features:
+    def _match_stored(
+        self, image_id: int, sha: str, digest: str, *, session: Session
+    ) -> list[Found]:
+        features = self._features_of(image_id)
+        pixels = self._pixels_of(image_id) if features is not None else None
+        if features is None or pixels is None:
             # Its file is gone or changed since it was stored: nothing to verify against.
             log.warning("image %d cannot be read again from its paths; not matched", image_id)
             return []
         return self.find(
-            pixels,
-            self._features_of(image_id),
-            sha256=self._stored.shas[image_id],
-            pixel_digest=self._stored.digest_of[image_id],
-            exclude=image_id,
+            pixels, features, sha256=sha, pixel_digest=digest, exclude=image_id, turn=session
         )
 
-    def _features_of(self, image_id: int) -> Features:
+    def _features_of(self, image_id: int) -> Features | None:
         found = self._recent.get(image_id)
         if found is not None:
             return found
         with self._sessions() as session:
             data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
-        assert data is not None, f"image {image_id} is indexed but has no stored features"
+        if data is None:
+            return None
         features = Features.from_bytes(data)
         self._keep(image_id, features)
         return features
@@ -300,34 +320,13 @@ class Matcher:
             self._recent.pop(next(iter(self._recent)))
         self._recent[image_id] = features
 
-    def _remember(
-        self,
-        image_id: int,
-        sha: str,
-        digest: str,
-        features: Features | None,
-        pdq: BitHash | None,
-    ) -> None:
-        stored = self._stored
-        if image_id in stored.shas:
-            return  # loaded from the database already (it was committed before the matcher)
-        stored.ids.append(image_id)
-        stored.shas[image_id] = sha
-        stored.digest_of[image_id] = digest
-        stored.digests.setdefault(digest, []).append(image_id)
-        if pdq is not None:
-            stored.pdq.append(pdq)
-            stored.pdq_ids.append(image_id)
-        if features is not None:
-            self._with_features.add(image_id)
-            self._keep(image_id, features)
-            self._index.add(image_id, features)
-
     def __len__(self) -> int:
-        return len(self._stored.ids)
+        """How many stored images the matcher has loaded."""
+        return len(self._known)
 
     def _load_pixels(self, image_id: int) -> Image.Image | None:
         with self._sessions() as session:
+            sha = session.scalar(select(m.Image.sha256).where(m.Image.id == image_id))
             paths = session.execute(
                 select(m.ImagePath.path, m.ImagePath.path_bytes)
                 .where(m.ImagePath.image_id == image_id)
@@ -338,7 +337,7 @@ class Matcher:
                 decoded = open_image(stored_path(text, raw))
             except InputError:
                 continue
-            if decoded.sha256 == self._stored.shas.get(image_id, decoded.sha256):
+            if decoded.sha256 == sha:
                 return decoded.pixels
         return None
 
@@ -350,8 +349,13 @@ class Matcher:
         sha256: str | None = None,
         pixel_digest: str | None = None,
         exclude: int | None = None,
+        turn: Session | None = None,
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first.
+
+        ``turn`` is the session of a matching turn: the candidate look-up then runs in it and
+        remembers the stop words it finds (provcat.reuse.postings). Without it the look-up
+        only reads.
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
@@ -361,16 +365,37 @@ class Matcher:
         flipped = mirrored(pixels)
         variants = pdq_dihedral(pixels)
         pdq_near, query_low = self._pdq_near(variants, len(features))
-        same_digest = set(self._stored.digests.get(pixel_digest or "", ()))
-        voted = self._index.candidates(
-            features, limit=CANDIDATES, mirrored=flipped, extra=[*same_digest, *pdq_near]
-        )
+        with self._sessions() if turn is None else nullcontext(turn) as session:
+            same_digest: set[int] = set()
+            if pixel_digest:
+                same_digest = set(
+                    session.scalars(select(m.Image.id).where(m.Image.pixel_digest == pixel_digest))
+                )
+            stored_count = session.scalar(select(func.max(m.Image.id))) or 0
+            voted = shared_words(
+                session,
+                [features.descriptors, flipped.descriptors],
+                limit=CANDIDATES,
+                images=stored_count,
+                learn=turn is not None,
+            )
+            wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
+            wanted = [i for i in wanted if i != exclude]
+            shas = {
+                int(image_id): str(sha)
+                for image_id, sha in session.execute(
+                    select(m.Image.id, m.Image.sha256)
+                    .join(m.Feature, m.Feature.image_id == m.Image.id)
+                    .where(m.Image.id.in_(wanted))
+                )
+            }
         query = _Side(None, features, sha256 or "", pixels, flipped, variants)
         found: list[Found] = []
-        for image_id, _votes in voted:
-            if image_id == exclude or image_id not in self._with_features:
+        for image_id in wanted:
+            stored_features = self._features_of(image_id) if image_id in shas else None
+            if stored_features is None:
                 continue
-            stored = _Side(image_id, self._features_of(image_id), self._stored.shas[image_id])
+            stored = _Side(image_id, stored_features, shas[image_id])
             match = self._judge_pair(
                 query,
                 stored,
@@ -456,15 +481,14 @@ class Matcher:
         """
         quality = next(iter(variants.values()))[1]
         low = low_information(quality, keypoints)
-        stored = self._stored
-        if not stored.pdq:
+        table = self._pdq
+        if not table.ids.size:
             return {}, low
         limit = max(PDQ_CANDIDATE, WEAK_PDQ) if low else PDQ_CANDIDATE
-        matrix = pack(stored.pdq)
-        best = np.full(len(stored.pdq), 256, dtype=np.int64)
+        best = np.full(table.ids.size, 256, dtype=np.int64)
         for hash_, _quality in variants.values():
-            best = np.minimum(best, hamming_many(hash_, matrix))
-        near = {stored.pdq_ids[i]: int(best[i]) for i in np.flatnonzero(best <= limit)}
+            best = np.minimum(best, table.distances(hash_))
+        near = {int(table.ids[i]): int(best[i]) for i in np.flatnonzero(best <= limit)}
         return near, low
 
     def _weak(self, a: _Side, b: _Side, query_low: bool) -> Relation | None:

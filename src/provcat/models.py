@@ -382,6 +382,34 @@ class Feature(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class FeatureWord(Base):
+    """A visual word an image posts (provcat.reuse.postings): the reuse candidate stage.
+
+    One row per (word, image); the primary key is the look-up path (all images posting a
+    word). On SQLite the table has no rowid: the key is the table.
+    """
+
+    __tablename__ = "feature_word"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class StopWord(Base):
+    """A visual word posted by so many images that it says nothing about which one.
+
+    Found by look-ups that counted its postings (provcat.reuse.postings), remembered so that
+    later look-ups leave it out without counting again.
+    """
+
+    __tablename__ = "stop_word"
+
+    word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class PhotoMatch(Base):
     """Two stored images found to be the same photo, and how the copy relates to the reference."""
 

@@ -1,0 +1,255 @@
+"""The per-file work of ingest: decode, metadata, fingerprints and features, on every core.
+
+What an image contributes to the catalogue is computed from its file alone, before any row is
+written, as a :class:`PreparedImage`. Ingest of a folder hands its image files to a
+:class:`Preparer`, which prepares them in a pool of worker processes a few files ahead of the
+one being stored, so decoding and feature extraction run on every core while the main process
+writes and matches. Results come back in the order of the files, whatever order the workers
+finish in, so a parallel ingest stores exactly what a serial one does.
+
+Workers start with ``spawn`` (a fresh interpreter, never a fork of a process holding database
+connections and OpenCV threads), and their log records and Python warnings (Pillow's) travel
+back with each result and are logged by the main process, where the CLI counts and shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from provcat import models as m
+from provcat.db import make_engine
+from provcat.decode import DecodedImage, open_image
+from provcat.errors import InputError
+from provcat.fingerprints import Fingerprints, compute
+from provcat.metadata import MetadataField, read_metadata
+from provcat.reuse.features import Features, extract
+
+log = logging.getLogger(__name__)
+
+#: Files prepared ahead of the one being stored, per worker (bounds memory: a prepared image
+#: is its metadata and about 40 kB of features, never its pixels).
+AHEAD_PER_WORKER: Final = 4
+#: Fewer image files than this are prepared in the main process (starting workers costs
+#: about a second).
+POOL_MIN_FILES: Final = 8
+
+
+#: The columns of an image row that come from its file (DecodedImage attributes of those names).
+IMAGE_COLUMNS: Final = (
+    "sha256",
+    "format",
+    "mime",
+    "width",
+    "height",
+    "file_size",
+    "pixel_digest",
+    "orientation",
+)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """Everything catalogued of one image file, computed from the file alone."""
+
+    path: Path
+    sha256: str
+    format: str
+    mime: str | None
+    width: int
+    height: int
+    file_size: int
+    pixel_digest: str
+    orientation: int | None
+    #: None when the image was already catalogued (only its path is new, if it is).
+    fields: list[MetadataField] | None
+    prints: Fingerprints | None
+    features: Features | None
+
+    def columns(self) -> dict[str, Any]:
+        """The ``image`` table's columns that come from the file (provcat.models.Image)."""
+        return {name: getattr(self, name) for name in IMAGE_COLUMNS}
+
+    @property
+    def known(self) -> bool:
+        """Whether the worker found the image catalogued already (so computed nothing more)."""
+        return self.features is None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A file that could not be prepared, and why (an :class:`InputError`'s parts)."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def error(self) -> InputError:
+        """The error again, to raise where the file is stored."""
+        return InputError(self.path, self.reason, line=self.line)
+
+
+def prepare_image(decoded: DecodedImage, *, known: bool = False) -> PreparedImage:
+    """Metadata, fingerprints and features of a decoded image (not when ``known``).
+
+    Raises:
+        InputError: The metadata cannot be read (a malformed XMP packet, for example).
+    """
+    if known:
+        fields, prints, features = None, None, None
+    else:
+        fields = read_metadata(decoded.path, decoded.source, decoded.data)
+        prints = compute(decoded.pixels)
+        features = extract(decoded.pixels)
+    return PreparedImage(
+        path=decoded.path,
+        **{name: getattr(decoded, name) for name in IMAGE_COLUMNS},
+        fields=fields,
+        prints=prints,
+        features=features,
+    )
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+_engine: Engine | None = None
+_records: list[tuple[str, int, str]] = []
+
+
+class _Keep(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _start_worker(url: str | None, levels: dict[str, int]) -> None:
+    """Worker initialiser: keep log records (and warnings) to send back with each result."""
+    global _engine
+    root = logging.getLogger()
+    root.handlers[:] = [_Keep()]
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
+    logging.captureWarnings(True)
+    _engine = make_engine(url) if url else None
+
+
+def _is_known(sha256: str) -> bool:
+    if _engine is None:
+        return False
+    try:
+        with _engine.connect() as connection:
+            found = connection.scalar(select(m.Image.id).where(m.Image.sha256 == sha256))
+    except SQLAlchemyError:  # only a shortcut: the main process decides anyway
+        return False
+    return found is not None
+
+
+#: A worker's answer: the prepared file, and the log records (logger, level, message) it made.
+_Done = tuple["PreparedImage | Failed", list[tuple[str, int, str]]]
+
+
+def _prepare_in_worker(path: Path) -> _Done:
+    _records.clear()
+    try:
+        decoded = open_image(path)
+        done: PreparedImage | Failed = prepare_image(decoded, known=_is_known(decoded.sha256))
+    except InputError as exc:
+        done = Failed(exc.path, exc.reason, exc.line)
+    return done, list(_records)
+
+
+def prepare_file(path: Path) -> PreparedImage | Failed:
+    """Prepare one image file in this process."""
+    try:
+        return prepare_image(open_image(path))
+    except InputError as exc:
+        return Failed(exc.path, exc.reason, exc.line)
+
+
+class Preparer:
+    """Prepares image files in worker processes, ahead of the caller, in the caller's order.
+
+    Args:
+        paths: The image files, in the order they will be asked for.
+        workers: Worker processes; 0 or 1 prepares each file when asked, in this process.
+        url: The catalogue's URL: workers skip the expensive work for files already in it.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, workers: int, url: str | None = None) -> None:
+        self._paths = list(paths)
+        self._next = 0
+        self._pending: deque[tuple[Path, Future[_Done]]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+        self._taken = 0
+        if workers > 1 and len(self._paths) >= POOL_MIN_FILES:
+            levels = {
+                name: logging.getLogger(name or None).level for name in ("", "exifread", "PIL")
+            }
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(url, levels),
+            )
+            self._ahead = workers * AHEAD_PER_WORKER
+            self._fill()
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (files not asked for yet are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _fill(self) -> None:
+        assert self._pool is not None
+        while len(self._pending) < self._ahead and self._next < len(self._paths):
+            path = self._paths[self._next]
+            self._next += 1
+            self._pending.append((path, self._pool.submit(_prepare_in_worker, path)))
+
+    def take(self, path: Path) -> PreparedImage | Failed:
+        """The prepared form of ``path``, which must be the next file in the order given."""
+        position = self._taken
+        if position >= len(self._paths) or self._paths[position] != path:
+            raise ValueError(f"{path} is not the next file given to this Preparer")
+        self._taken += 1
+        if self._pool is None:
+            return prepare_file(path)
+        _expected, future = self._pending.popleft()
+        self._fill()
+        try:
+            done, records = future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory, a crashing decoder): this file and the rest
+            # are prepared here, one by one, as a serial ingest would.
+            log.warning("an ingest worker process died; preparing the remaining files here")
+            self.close()
+            self._pending.clear()
+            return prepare_file(path)
+        for name, level, message in records:
+            logging.getLogger(name).log(level, "%s", message)
+        return done
+
+
+def default_workers() -> int:
+    """Worker processes for ingest: one per core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,195 @@
+"""Visual-word postings: the candidate stage that lives in the catalogue database.
+
+A stored image posts *words*: short keys cut from its ORB descriptors. A query collects the
+stored images that posted its words, and the images with the most shared words are the
+candidates that :func:`provcat.reuse.verify.verify` then checks. The postings are a plain
+``(word, image_id)`` table with that primary key (:class:`provcat.models.FeatureWord`), so a
+look-up is a range scan of one B-tree per word on SQLite and PostgreSQL alike: a shared
+catalogue's candidate stage grows with the database, not with any process's memory, and
+nothing is loaded at start.
+
+How words are made (no training; docs/scale.md has the measurements behind the figures):
+
+- Bit sampling, the locality-sensitive hash for Hamming space. Table ``t`` of :data:`TABLES`
+  takes :data:`BITS` bits of the 256-bit descriptor, at positions ``t, t + TABLES,
+  t + 2 * TABLES, ...`` (ORB orders its tests by how informative they are, so every table gets
+  its share of the best ones). Two descriptors of one corner in a copy differ in a few tens of
+  bits; they then share a table's word with fair probability, and at least one of
+  :data:`TABLES` words with good probability. Unrelated descriptors share a 24-bit word by
+  chance once in 16.7 million.
+- A word is ``table << BITS | key``: one 32-bit integer, unique across tables.
+- A stored image posts the distinct words of :data:`POSTED_DESCRIPTORS` of its descriptors
+  (evenly spaced over the keypoint list, which is spread over the picture); a query looks up
+  the words of all its descriptors, and of its mirror image's.
+- A word posted by many images (plain edges and smooth gradients look alike everywhere) says
+  nothing about which image: words posted by more than :func:`stop_limit` images are left out
+  of the count, which also bounds the work of a look-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from provcat import models as m
+
+#: Hash tables (words per descriptor).
+TABLES: Final = 4
+#: Bits per word.
+BITS: Final = 24
+#: Descriptors per stored image whose words are posted.
+POSTED_DESCRIPTORS: Final = 256
+#: A word posted by more than STOP_SHARE of all images (and by more than STOP_MIN) is a stop
+#: word; STOP_MAX bounds the postings one word may bring to a look-up in a large catalogue.
+STOP_SHARE: Final = 0.01
+STOP_MIN: Final = 3
+STOP_MAX: Final = 200
+#: Candidates share at least this many words with the query (counting a query's mirror apart).
+MIN_SHARED: Final = 2
+
+ByteMatrix = npt.NDArray[np.uint8]
+WordArray = npt.NDArray[np.int64]
+
+#: Bit positions (into np.unpackbits order) of each table's key, least significant first.
+_POSITIONS: Final = np.array(
+    [[t + TABLES * j for j in range(BITS)] for t in range(TABLES)], dtype=np.intp
+)
+_WEIGHTS: Final = np.left_shift(np.int64(1), np.arange(BITS, dtype=np.int64))
+
+
+def words(descriptors: ByteMatrix) -> WordArray:
+    """The distinct words of these descriptors (``(N, 32)`` uint8), sorted."""
+    if descriptors.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    bits = np.unpackbits(np.ascontiguousarray(descriptors, dtype=np.uint8), axis=1)
+    keys = bits[:, _POSITIONS].astype(np.int64) @ _WEIGHTS  # (N, TABLES)
+    tables = np.arange(TABLES, dtype=np.int64) << BITS
+    return np.unique(keys + tables)
+
+
+def posted(descriptors: ByteMatrix) -> WordArray:
+    """The words a stored image posts: those of an even sample of its descriptors."""
+    return words(sample(descriptors, POSTED_DESCRIPTORS))
+
+
+def sample(descriptors: ByteMatrix, limit: int) -> ByteMatrix:
+    """At most ``limit`` rows, evenly spaced, so that the sample spans every grid cell."""
+    count = descriptors.shape[0]
+    if count <= limit:
+        return descriptors
+    rows = np.linspace(0, count - 1, limit).round().astype(np.int64)
+    return descriptors[rows]
+
+
+def posting_rows(image_id: int, descriptors: ByteMatrix) -> list[dict[str, int]]:
+    """Rows of the postings table for one stored image (for an executemany insert)."""
+    return [{"word": int(w), "image_id": image_id} for w in posted(descriptors)]
+
+
+def stop_limit(images: int) -> int:
+    """Images that may post a word before it is a stop word, in a catalogue of ``images``."""
+    return max(STOP_MIN, min(STOP_MAX, int(STOP_SHARE * images)))
+
+
+def shared_words(
+    session: Session,
+    queries: list[ByteMatrix],
+    *,
+    limit: int,
+    images: int,
+    learn: bool = False,
+) -> list[tuple[int, int]]:
+    """Stored images sharing words with any of ``queries`` (a query's descriptors, and those of
+    its mirror image), best first.
+
+    An image's count is the largest number of words it shares with one of the queries,
+    leaving out stop words. Images with fewer than :data:`MIN_SHARED` are not returned.
+
+    Stop words are found by counting their postings, which costs as much as reading them; the
+    ones found are remembered in the ``stop_word`` table when ``learn`` is set (by a writer:
+    ingest's matching turns), and every look-up leaves out the remembered ones without
+    counting them again. A word's postings only grow, so a stop word stays one.
+
+    Args:
+        session: On the catalogue.
+        queries: Descriptor matrices; each is counted on its own.
+        limit: At most this many images.
+        images: How many images the catalogue holds (for :func:`stop_limit`).
+        learn: Remember newly found stop words (in ``session``'s transaction).
+
+    Returns:
+        ``(image_id, shared words)``, most first, ties by id.
+    """
+    per_query = [words(q) for q in queries]
+    wanted = np.unique(np.concatenate(per_query)) if per_query else np.zeros(0, np.int64)
+    if wanted.size == 0:
+        return []
+    # Core statements on the session's connection: ORM row handling costs ten times more
+    # for the tens of thousands of postings a look-up may read.
+    connection = session.connection()
+    stops, postings = m.StopWord.__table__.c, m.FeatureWord.__table__.c
+    known = _select_in(connection, select(stops.word), stops.word, wanted)
+    unknown = wanted[~np.isin(wanted, known)]
+    stop = stop_limit(images)
+    frequent = _select_in(
+        connection,
+        select(postings.word).group_by(postings.word).having(func.count() > stop),
+        postings.word,
+        unknown,
+    )
+    if learn and frequent.size:
+        _remember(session, frequent)
+    kept = unknown[~np.isin(unknown, frequent)]
+    if kept.size == 0:
+        return []
+    rows = _select_in(
+        connection, select(postings.word, postings.image_id), postings.word, kept, columns=2
+    )
+    best: dict[int, int] = {}
+    for query_words in per_query:
+        hit = rows[np.isin(rows[:, 0], query_words)]
+        ids, counts = np.unique(hit[:, 1], return_counts=True)
+        for image_id, count in zip(ids.tolist(), counts.tolist(), strict=True):
+            if count > best.get(image_id, 0):
+                best[image_id] = count
+    ranked = sorted(
+        ((i, c) for i, c in best.items() if c >= MIN_SHARED), key=lambda p: (-p[1], p[0])
+    )
+    return ranked[: max(0, limit)]
+
+
+#: Words per IN list (well under SQLite's and PostgreSQL's bound-parameter limits).
+_CHUNK: Final = 5000
+
+
+def _select_in(
+    connection: Connection,
+    query: Select[Any, Any] | Select[Any],
+    column: Any,
+    values: WordArray,
+    *,
+    columns: int = 1,
+) -> npt.NDArray[np.int64]:
+    """``query`` restricted to ``column IN values``, in chunks; integer results as an array."""
+    found: list[int] = []
+    for start in range(0, values.size, _CHUNK):
+        chunk = [int(v) for v in values[start : start + _CHUNK]]
+        for row in connection.execute(query.where(column.in_(chunk))):
+            found.extend(row)  # plain ints: numpy probes Row objects slowly
+    array = np.array(found, dtype=np.int64).reshape(-1, columns)
+    return array[:, 0] if columns == 1 else array
+
+
+def _remember(session: Session, frequent: WordArray) -> None:
+    rows = [{"word": int(w)} for w in frequent]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(m.StopWord).on_conflict_do_nothing(), rows)
+    else:
+        session.execute(sqlite_insert(m.StopWord).on_conflict_do_nothing(), rows)

@@ -1,0 +1,129 @@
+"""Tests for provcat.prepare: ingest's per-file work in worker processes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from provcat import models as m
+from provcat.catalogue import Catalogue
+from provcat.prepare import POOL_MIN_FILES, Failed, PreparedImage, Preparer, prepare_file
+
+from .reuse_fixtures import crop_area, mirror, scene
+from .test_cli import _warning_jpeg
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve scenes, three of them with a copy, a broken JPEG and one with odd EXIF."""
+    folder = tmp_path_factory.mktemp("mixed")
+    for seed in range(12):
+        original = scene(300 + seed, (400, 300))
+        original.save(folder / f"{seed:02}.jpg", quality=90)
+        if seed < 3:
+            edited = mirror(original) if seed % 2 else crop_area(original, 0.6, 0.4, 0.5)[0]
+            edited.save(folder / f"{seed:02}-copy.jpg", quality=85)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a JPEG at all")
+    _warning_jpeg(folder / "odd.jpg")
+    return folder
+
+
+def _content(catalogue: Catalogue) -> dict[str, object]:
+    """What a catalogue holds, by natural keys (ids differ between catalogues)."""
+    ref, copy = aliased(m.Image), aliased(m.Image)
+    with catalogue.session() as session:
+        images = sorted(
+            session.execute(
+                select(m.Image.sha256, m.Image.width, m.Image.pixel_digest, m.Feature.data).join(
+                    m.Feature, m.Feature.image_id == m.Image.id
+                )
+            ).all()
+        )
+        words = sorted(
+            session.execute(
+                select(m.Image.sha256, m.FeatureWord.word).join(
+                    m.FeatureWord, m.FeatureWord.image_id == m.Image.id
+                )
+            ).all()
+        )
+        prints = sorted(
+            session.execute(
+                select(m.Image.sha256, m.Fingerprint.algorithm, m.Fingerprint.value).join(
+                    m.Fingerprint, m.Fingerprint.image_id == m.Image.id
+                )
+            ).all()
+        )
+        fields = sorted(
+            session.execute(
+                select(m.Image.sha256, m.MetadataField.key, m.MetadataField.value).join(
+                    m.MetadataField, m.MetadataField.image_id == m.Image.id
+                )
+            ).all()
+        )
+        matches = sorted(
+            session.execute(
+                select(ref.sha256, copy.sha256, m.PhotoMatch.kinds, m.PhotoMatch.inliers)
+                .join(m.PhotoMatch, m.PhotoMatch.reference_id == ref.id)
+                .join(copy, m.PhotoMatch.copy_id == copy.id)
+            ).all()
+        )
+        rejections = sorted(session.execute(select(m.Rejection.path, m.Rejection.reason)).all())
+    return {
+        "images": images,
+        "words": words,
+        "prints": prints,
+        "fields": fields,
+        "matches": matches,
+        "rejections": rejections,
+    }
+
+
+def test_parallel_ingest_stores_what_a_serial_one_does(
+    mixed_folder: Path, db_url: str, other_db_url: str
+) -> None:
+    with Catalogue(db_url) as serial, Catalogue(other_db_url) as parallel:
+        one = serial.ingest([mixed_folder], workers=1)
+        two = parallel.ingest([mixed_folder], workers=2)
+        assert one.images_added == two.images_added == 16
+        assert one.matches_added == two.matches_added == 3
+        assert [r.path for r in two.rejected] == [str(mixed_folder / "broken.jpg")]
+        assert _content(serial) == _content(parallel)
+        again = parallel.ingest([mixed_folder], workers=2)
+    assert (again.images_added, again.images_known) == (0, 16)
+
+
+def test_worker_warnings_reach_the_main_log(
+    mixed_folder: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING), Catalogue(db_url) as catalogue:
+        catalogue.ingest([mixed_folder], workers=2)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("odd.jpg: UserWarning: Truncated File Read" in text for text in messages)
+
+
+def test_preparer_keeps_the_order_given(mixed_folder: Path) -> None:
+    files = sorted(mixed_folder.glob("*.jpg"))
+    assert len(files) >= POOL_MIN_FILES
+    with Preparer(files, workers=2) as preparer:
+        first = preparer.take(files[0])
+        with pytest.raises(ValueError, match="not the next file"):
+            preparer.take(files[2])
+        second = preparer.take(files[1])
+    assert isinstance(first, PreparedImage)
+    assert isinstance(second, PreparedImage)
+    assert first.path == files[0]
+    assert second.path == files[1]
+    assert first.features is not None
+    assert first.sha256 == prepare_file(files[0]).sha256  # type: ignore[union-attr]
+
+
+def test_a_bad_file_is_a_failure_not_an_exception(mixed_folder: Path) -> None:
+    failed = prepare_file(mixed_folder / "broken.jpg")
+    assert isinstance(failed, Failed)
+    assert failed.path == str(mixed_folder / "broken.jpg")
+    assert "not an image" in failed.reason
+    assert failed.error().reason == failed.reason
