@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +130,43 @@ def test_a_bad_file_is_a_failure_not_an_exception(mixed_folder: Path) -> None:
     assert failed.path == str(mixed_folder / "broken.jpg")
     assert "not an image" in failed.reason
     assert failed.error().reason == failed.reason
+
+
+_HOLD_WORKERS = """
+import sys, time
+from pathlib import Path
+from provcat.prepare import Preparer
+files = sorted(Path(sys.argv[1]).glob("*.jpg"))
+preparer = Preparer(files, workers=2)
+preparer.take(files[0])
+print(" ".join(str(pid) for pid in preparer._pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_workers_exit_when_the_ingest_is_killed(mixed_folder: Path) -> None:
+    """kill -9 of an ingest cannot stop its workers: they notice and exit on their own."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WORKERS, str(mixed_folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    workers = [int(pid) for pid in holder.stdout.readline().split()]
+    assert len(workers) == 2
+    assert all(_alive(pid) for pid in workers)
+    holder.kill()
+    holder.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 #: Files prepared ahead of the one being stored, per worker (bounds memory: a prepared image
 #: is its metadata and about 40 kB of features, never its pixels).
 AHEAD_PER_WORKER: Final = 4
+#: How often a worker checks that the process it works for is still there.
+PARENT_POLL_SECONDS: Final = 1.0
 #: Fewer image files than this are prepared in the main process (starting workers costs
 #: about a second).
 POOL_MIN_FILES: Final = 8
@@ -132,15 +136,23 @@ class _Keep(logging.Handler):
         _records.append((record.name, record.levelno, record.getMessage()))
 
 
-def _start_worker(url: str | None, levels: dict[str, int]) -> None:
-    """Worker initialiser: keep log records (and warnings) to send back with each result."""
+def _start_worker(url: str | None, levels: dict[str, int], parent: int) -> None:
+    """Worker initialiser: keep log records (and warnings) to send back with each result, and
+    exit when the ingesting process is gone (killed with -9, it cannot stop its workers)."""
     global _engine
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     root = logging.getLogger()
     root.handlers[:] = [_Keep()]
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
     logging.captureWarnings(True)
     _engine = make_engine(url) if url else None
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
 
 
 def _is_known(sha256: str) -> bool:
@@ -199,7 +211,7 @@ class Preparer:
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(url, levels),
+                initargs=(url, levels, os.getpid()),
             )
             self._ahead = workers * AHEAD_PER_WORKER
             self._fill()
