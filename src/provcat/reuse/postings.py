@@ -28,11 +28,13 @@ How words are made (no training; docs/scale.md has the measurements behind the f
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -165,10 +167,6 @@ def shared_words(
     return ranked[: max(0, limit)]
 
 
-#: Words per IN list (well under SQLite's and PostgreSQL's bound-parameter limits).
-_CHUNK: Final = 5000
-
-
 def _select_in(
     connection: Connection,
     query: Select[Any, Any] | Select[Any],
@@ -177,12 +175,20 @@ def _select_in(
     *,
     columns: int = 1,
 ) -> npt.NDArray[np.int64]:
-    """``query`` restricted to ``column IN values``, in chunks; integer results as an array."""
+    """``query`` restricted to ``column IN values``; integer results as an array.
+
+    The values travel as one parameter (a PostgreSQL array, or JSON that SQLite's json_each
+    unpacks): thousands of bound parameters cost more to render than the look-up itself.
+    """
+    listed = [int(v) for v in values]
+    if connection.dialect.name == "postgresql":
+        condition = column == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
+    else:
+        each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
+        condition = column.in_(select(each.c.value))
     found: list[int] = []
-    for start in range(0, values.size, _CHUNK):
-        chunk = [int(v) for v in values[start : start + _CHUNK]]
-        for row in connection.execute(query.where(column.in_(chunk))):
-            found.extend(row)  # plain ints: numpy probes Row objects slowly
+    for row in connection.execute(query.where(condition)):
+        found.extend(row)  # plain ints: numpy probes Row objects slowly
     array = np.array(found, dtype=np.int64).reshape(-1, columns)
     return array[:, 0] if columns == 1 else array
 
