@@ -53,7 +53,7 @@ from typing import Any
 import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reuse_fixtures import scene
@@ -61,6 +61,7 @@ from tests.reuse_fixtures import scene
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.decode import open_image
+from provcat.fingerprints import pdq_dihedral
 from provcat.matching import Matcher, extract_features
 from provcat.reuse.features import Features, mirrored
 from provcat.reuse.postings import posting_rows, shared_words
@@ -147,6 +148,73 @@ def fresh_url(work: Path, postgres: str | None, name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return postgres.rsplit("/", 1)[0] + "/" + name
+
+
+def add_light_distractors(catalogue: Catalogue, count: int, seed: int) -> None:
+    """Image rows with a random PDQ hash only: what a matcher holds in memory, for 10^6."""
+    rng = np.random.default_rng(seed)
+    batch = 20_000
+    with catalogue.session() as session:
+        first = (session.scalar(select(func.max(m.Image.id))) or 0) + 1
+        for start in range(0, count, batch):
+            ids = range(first + start, first + min(count, start + batch))
+            session.execute(
+                insert(m.Image),
+                [
+                    {
+                        "id": image_id,
+                        "sha256": hashlib.sha256(f"light-{seed}-{image_id}".encode()).hexdigest(),
+                        "format": "JPEG",
+                        "mime": "image/jpeg",
+                        "width": SIDE[0],
+                        "height": SIDE[1],
+                        "file_size": 100_000,
+                        "pixel_digest": hashlib.sha256(f"p{image_id}".encode()).hexdigest(),
+                        "stand_in": True,
+                        "note": "scale bench distractor: a PDQ hash only",
+                        "match_seq": 0,
+                    }
+                    for image_id in ids
+                ],
+            )
+            session.execute(
+                insert(m.Fingerprint),
+                [
+                    {"image_id": i, "algorithm": "pdq", "value": value, "quality": 100}
+                    for i, value in zip(ids, (rng.bytes(32).hex() for _ in ids), strict=True)
+                ],
+            )
+            session.commit()
+
+
+def light_size(size: int, work: Path, files: list[Path], postgres: str | None) -> dict[str, Any]:
+    """Memory and PDQ look-up at ``size`` stored images that are PDQ hashes only."""
+    url = fresh_url(work, postgres, f"provcat_scale_light_{size}")
+    catalogue = Catalogue(url)
+    start = time.perf_counter()
+    add_light_distractors(catalogue, size, seed=size)
+    build = time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    matcher = Matcher(catalogue._sessions)
+    load = time.perf_counter() - start
+    pdq_ms = []
+    for path in files[:PLANTED]:
+        decoded = open_image(path)
+        variants = pdq_dihedral(decoded.pixels)
+        start = time.perf_counter()
+        matcher._pdq_near(variants, 1000)
+        pdq_ms.append(1000 * (time.perf_counter() - start))
+    catalogue.close()
+    return {
+        "size": size,
+        "distractors_s": build,
+        "load_s": load,
+        "pdq_p50_ms": statistics.median(pdq_ms),
+        "rss_before_mb": before,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes_per_image": database_bytes(url, work) / size,
+    }
 
 
 def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: int) -> None:
@@ -314,12 +382,21 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=120)
     parser.add_argument("--postgres", help="a PostgreSQL server URL to make databases on")
     parser.add_argument("--work", type=Path, help="working folder (default: a new temporary one)")
+    parser.add_argument(
+        "--light-sizes",
+        default="",
+        help="sizes to fill with PDQ hashes only, for the matcher's memory (e.g. 1000000)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one-light", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="provcat-scale-"))
     files = make_files(work / "files", args.files)
     if args.one_size:
         print(json.dumps(one_size(args.one_size, work, files, args.postgres)))
+        return
+    if args.one_light:
+        print(json.dumps(light_size(args.one_light, work, files, args.postgres)))
         return
 
     cores = os.cpu_count() or 1
@@ -352,6 +429,24 @@ def main() -> None:
             f"| {row['find_p50_ms']:.0f} / {row['find_p95_ms']:.0f} "
             f"| {row['similar_cold_s']:.1f} | {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "
             f"| {row['bytes_per_image']:,.0f} | {row['report_s']:.2f} |",
+            flush=True,
+        )
+    lights = [int(s) for s in args.light_sizes.split(",") if s]
+    if lights:
+        print()
+        print("| stored (PDQ hashes only) | matcher load s | PDQ look-up p50 ms "
+              "| RSS before matcher MB | peak RSS MB |")  # fmt: skip
+        print("|---|---|---|---|---|")
+    for size in lights:
+        command = [sys.executable, __file__, "--one-light", str(size), "--work", str(work),
+                   "--files", str(args.files)]  # fmt: skip
+        if args.postgres:
+            command += ["--postgres", args.postgres]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"| {row['size']:,} | {row['load_s']:.1f} | {row['pdq_p50_ms']:.1f} "
+            f"| {row['rss_before_mb']:.0f} | {row['rss_mb']:.0f} |",
             flush=True,
         )
 
