@@ -12,9 +12,11 @@ What it does, in one run, and what is synthetic:
   SYNTHETIC stand-in for photographs, the same kind the reuse tests use.
 - **Ingest speed** on those files, in images per second: the decode-only floor
   (``provcat.decode.open_image``: read, SHA-256, decode with pixel limits, EXIF orientation,
-  pixel digest) and imagehash's pHash (open, decode, pHash), each in a process pool on all
-  cores, and ``provcat ingest`` of the folder into a fresh catalogue as it runs today
-  (everything: metadata, hashes, features, storage and reuse matching).
+  pixel digest), imagehash's pHash (open, decode, pHash) and provcat's per-file work
+  (``provcat.prepare.prepare_file``: decode, metadata, the three hashes, ORB features), each in
+  a process pool on all cores, and ``provcat ingest`` of the folder into a fresh catalogue
+  (everything: the per-file work in its worker pool, storage, and the reuse matching, which
+  runs in the main process one image at a time).
 - **Look-ups at each size.** A fresh catalogue holds 20 of the files, ingested for real, and
   stored distractors up to the size. The distractors are STORED DESCRIPTORS ONLY, not
   pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
@@ -63,6 +65,7 @@ from provcat.catalogue import Catalogue
 from provcat.decode import open_image
 from provcat.fingerprints import pdq_dihedral
 from provcat.matching import Matcher, extract_features
+from provcat.prepare import PreparedImage, prepare_file
 from provcat.reuse.features import Features, mirrored
 from provcat.reuse.postings import posting_rows, shared_words
 
@@ -109,6 +112,10 @@ def edited(image: Image.Image, number: int) -> Image.Image:
 
 def _decode(path: Path) -> int:
     return open_image(path).width
+
+
+def _prepare(path: Path) -> bool:
+    return isinstance(prepare_file(path), PreparedImage)
 
 
 def _phash(path: Path) -> str:
@@ -404,11 +411,14 @@ def main() -> None:
     print(f"# provcat scale bench ({engine}, {cores} cores, {len(files)} synthetic files)\n")
     floor = rate(_decode, files, cores)
     phash = rate(_phash, files, cores)
+    prepared = rate(_prepare, files, cores)
     ingest = ingest_rate(files, fresh_url(work, args.postgres, "provcat_scale_ingest"))
     print("| ingest of the files | images/s | vs decode-only floor (all cores) |")
     print("|---|---|---|")
     print(f"| decode-only floor (`open_image`) | {floor:.1f} | 1.00 |")
     print(f"| imagehash pHash (open, decode, hash) | {phash:.1f} | {phash / floor:.2f} |")
+    print(f"| provcat's per-file work (`prepare_file`: decode, metadata, hashes, features) "
+          f"| {prepared:.1f} | {prepared / floor:.2f} |")  # fmt: skip
     print(f"| `provcat ingest` (everything, matching too) | {ingest:.1f} | {ingest / floor:.3f} |")
     print()
     print(
@@ -416,7 +426,7 @@ def main() -> None:
         "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",") if s):
         command = [sys.executable, __file__, "--one-size", str(size), "--work", str(work),
                    "--files", str(args.files)]  # fmt: skip
         if args.postgres:

@@ -414,6 +414,26 @@ def test_stop_words_do_not_count() -> None:
     shared_words(session, [common], limit=10, images=crowd + 1, learn=True)  # no duplicates
 
 
+def test_a_photo_with_many_copies_keeps_its_words() -> None:
+    """Forty stored copies of one photo: their shared words are not stop words, so the next
+    copy finds every one of them (a reused photo is the case this stage is for)."""
+    session = _postings_session()
+    rng = np.random.default_rng(11)
+    photo = rng.integers(0, 256, (256, 32), dtype=np.uint8)
+    for image_id in range(1, 41):
+        noisy = np.unpackbits(photo, axis=1)
+        flips = rng.random(noisy.shape) < 0.02
+        noisy[flips] ^= 1
+        session.execute(insert(FeatureWord), posting_rows(image_id, np.packbits(noisy, axis=1)))
+    for image_id in range(100, 140):  # unrelated images
+        other = rng.integers(0, 256, (256, 32), dtype=np.uint8)
+        session.execute(insert(FeatureWord), posting_rows(image_id, other))
+    found = shared_words(session, [photo], limit=100, images=80, learn=True)
+    assert {i for i, _ in found} == set(range(1, 41))
+    assert min(c for _, c in found) > 100
+    assert session.scalars(select(StopWord.word)).all() == []
+
+
 def test_shared_words_take_the_better_query_and_limit() -> None:
     """The mirror query is counted apart (an image's count is its best); ties go by id."""
     session = _postings_session()

@@ -50,8 +50,10 @@ BITS: Final = 24
 POSTED_DESCRIPTORS: Final = 256
 #: A word posted by more than STOP_SHARE of all images (and by more than STOP_MIN) is a stop
 #: word; STOP_MAX bounds the postings one word may bring to a look-up in a large catalogue.
+#: STOP_MIN is well above the number of copies one photo plausibly has: the words of a photo
+#: published fifty times over must still find its next copy.
 STOP_SHARE: Final = 0.01
-STOP_MIN: Final = 3
+STOP_MIN: Final = 50
 STOP_MAX: Final = 200
 #: Candidates share at least this many words with the query (counting a query's mirror apart).
 MIN_SHARED: Final = 2
@@ -111,8 +113,9 @@ def shared_words(
     """Stored images sharing words with any of ``queries`` (a query's descriptors, and those of
     its mirror image), best first.
 
-    An image's count is the largest number of words it shares with one of the queries,
-    leaving out stop words. Images with fewer than :data:`MIN_SHARED` are not returned.
+    Images are ranked by the words they share with one of the queries (the better of the
+    two), each weighted by its rarity (inverse document frequency), leaving out stop words.
+    Images sharing fewer than :data:`MIN_SHARED` words with every query are not returned.
 
     Stop words are found by counting their postings, which costs as much as reading them; the
     ones found are remembered in the ``stop_word`` table when ``learn`` is set (by a writer:
@@ -127,7 +130,7 @@ def shared_words(
         learn: Remember newly found stop words (in ``session``'s transaction).
 
     Returns:
-        ``(image_id, shared words)``, most first, ties by id.
+        ``(image_id, shared words)``, the best ranked first, ties by id.
     """
     per_query = [words(q) for q in queries]
     wanted = np.unique(np.concatenate(per_query)) if per_query else np.zeros(0, np.int64)
@@ -154,17 +157,24 @@ def shared_words(
     rows = _select_in(
         connection, select(postings.word, postings.image_id), postings.word, kept, columns=2
     )
-    best: dict[int, int] = {}
+    # Rarer words say more: a shared word weighs log(images / images posting it), so words
+    # that many images post (short of stop words) count for little.
+    _, row_word, posting_count = np.unique(rows[:, 0], return_inverse=True, return_counts=True)
+    weight = np.log(max(images, int(posting_count.max())) / posting_count[row_word])
+    best: dict[int, tuple[float, int]] = {}
     for query_words in per_query:
-        hit = rows[np.isin(rows[:, 0], query_words)]
-        ids, counts = np.unique(hit[:, 1], return_counts=True)
-        for image_id, count in zip(ids.tolist(), counts.tolist(), strict=True):
-            if count > best.get(image_id, 0):
-                best[image_id] = count
-    ranked = sorted(
-        ((i, c) for i, c in best.items() if c >= MIN_SHARED), key=lambda p: (-p[1], p[0])
-    )
-    return ranked[: max(0, limit)]
+        hit = np.isin(rows[:, 0], query_words)
+        ids, row_image, counts = np.unique(
+            rows[hit, 1], return_inverse=True, return_counts=True
+        )
+        scores = np.bincount(row_image, weights=weight[hit], minlength=ids.size)
+        for image_id, score, count in zip(
+            ids.tolist(), scores.tolist(), counts.tolist(), strict=True
+        ):
+            if count >= MIN_SHARED and score > best.get(image_id, (-1.0, 0))[0]:
+                best[image_id] = (score, count)
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+    return [(image_id, count) for image_id, (_score, count) in ranked[: max(0, limit)]]
 
 
 def _select_in(
