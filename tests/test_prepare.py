@@ -170,3 +170,29 @@ def test_workers_exit_when_the_ingest_is_killed(mixed_folder: Path) -> None:
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_script_without_a_main_guard_can_ingest_in_parallel(
+    mixed_folder: Path, tmp_path: Path
+) -> None:
+    """Spawned workers do not run the caller's script again (which would ingest again in
+    every worker, and which multiprocessing refuses): a plain top-level script works."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import sys\n"
+        "from provcat.catalogue import Catalogue\n"
+        "with Catalogue(sys.argv[1]) as catalogue:\n"
+        "    result = catalogue.ingest([sys.argv[2]], workers=2)\n"
+        "print(result.images_added, len(result.rejected))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), f"sqlite:///{tmp_path / 'plain.db'}", str(mixed_folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert done.stdout.split() == ["16", "1"]
+    assert "Traceback" not in done.stderr
+    assert "worker process died" not in done.stderr

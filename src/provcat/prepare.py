@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -233,7 +235,9 @@ class Preparer:
         while len(self._pending) < self._ahead and self._next < len(self._paths):
             path = self._paths[self._next]
             self._next += 1
-            self._pending.append((path, self._pool.submit(_prepare_in_worker, path)))
+            with _main_module_hidden():
+                future = self._pool.submit(_prepare_in_worker, path)
+            self._pending.append((path, future))
 
     def take(self, path: Path) -> PreparedImage | Failed:
         """The prepared form of ``path``, which must be the next file in the order given."""
@@ -257,6 +261,32 @@ class Preparer:
         for name, level, message in records:
             logging.getLogger(name).log(level, "%s", message)
         return done
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start workers without the caller's main module.
+
+    A spawned worker normally runs the parent's ``__main__`` script again (as ``__mp_main__``)
+    before it takes work. A user's script that calls ``Catalogue.ingest`` at top level, with
+    no ``if __name__ == "__main__"`` guard, would then ingest again in every worker, and
+    multiprocessing refuses that. The workers need nothing from the caller's script (they run
+    provcat.prepare only), so while a submit may start workers, the main module shows
+    multiprocessing neither a file nor a module name to run.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    names = ("__file__", "__spec__")
+    saved = {name: main.__dict__[name] for name in names if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def default_workers() -> int:
