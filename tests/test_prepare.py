@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -9,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
+from provcat.cli import cli
 from provcat.prepare import POOL_MIN_FILES, Failed, PreparedImage, Preparer, prepare_file
 
 from .reuse_fixtures import crop_area, mirror, scene
@@ -196,3 +199,13 @@ def test_a_script_without_a_main_guard_can_ingest_in_parallel(
     assert done.stdout.split() == ["16", "1"]
     assert "Traceback" not in done.stderr
     assert "worker process died" not in done.stderr
+
+
+def test_cli_takes_a_worker_count(mixed_folder: Path, db_url: str) -> None:
+    runner = CliRunner()
+    done = runner.invoke(cli, ["--db", db_url, "ingest", "-j", "2", str(mixed_folder), "--json"])
+    assert done.exit_code == 3, done.output  # the broken JPEG is rejected; the rest went in
+    assert json.loads(done.stdout)["images_added"] == 16
+    refused = runner.invoke(cli, ["--db", db_url, "ingest", "--workers", "0", str(mixed_folder)])
+    assert refused.exit_code == 2
+    assert "--workers" in refused.stderr
