@@ -401,6 +401,17 @@ def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> 
     }
 
 
+def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One size measured by this script in a fresh process (so its peak RSS is its own)."""
+    command = [sys.executable, __file__, flag, str(size), "--work", str(work),
+               "--files", str(args.files)]  # fmt: skip
+    if args.postgres:
+        command += ["--postgres", args.postgres]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return row
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -449,12 +460,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",") if s):
-        command = [sys.executable, __file__, "--one-size", str(size), "--work", str(work),
-                   "--files", str(args.files)]  # fmt: skip
-        if args.postgres:
-            command += ["--postgres", args.postgres]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row = in_own_process("--one-size", size, work, args)
         print(
             f"| {row['size']:,} | {row['recall']:.2f} | {row['cold_candidates_p50_ms']:.1f} "
             f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
@@ -470,12 +476,7 @@ def main() -> None:
               "| RSS before matcher MB | peak RSS MB |")  # fmt: skip
         print("|---|---|---|---|---|")
     for size in lights:
-        command = [sys.executable, __file__, "--one-light", str(size), "--work", str(work),
-                   "--files", str(args.files)]  # fmt: skip
-        if args.postgres:
-            command += ["--postgres", args.postgres]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row = in_own_process("--one-light", size, work, args)
         print(
             f"| {row['size']:,} | {row['load_s']:.1f} | {row['pdq_p50_ms']:.1f} "
             f"| {row['rss_before_mb']:.0f} | {row['rss_mb']:.0f} |",

@@ -202,7 +202,7 @@ class Preparer:
     def __init__(self, paths: Sequence[Path], *, workers: int, url: str | None = None) -> None:
         self._paths = list(paths)
         self._next = 0
-        self._pending: deque[tuple[Path, Future[_Done]]] = deque()
+        self._pending: deque[Future[_Done]] = deque()
         self._pool: ProcessPoolExecutor | None = None
         self._taken = 0
         if workers > 1 and len(self._paths) >= POOL_MIN_FILES:
@@ -237,7 +237,7 @@ class Preparer:
             self._next += 1
             with _main_module_hidden():
                 future = self._pool.submit(_prepare_in_worker, path)
-            self._pending.append((path, future))
+            self._pending.append(future)
 
     def take(self, path: Path) -> PreparedImage | Failed:
         """The prepared form of ``path``, which must be the next file in the order given."""
@@ -247,7 +247,7 @@ class Preparer:
         self._taken += 1
         if self._pool is None:
             return prepare_file(path)
-        _expected, future = self._pending.popleft()
+        future = self._pending.popleft()
         self._fill()
         try:
             done, records = future.result()
