@@ -9,9 +9,11 @@ perspective: a photograph of a screen or a print). The richer models are bounded
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 import cv2
+import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -39,6 +41,10 @@ MAX_SIDE_RATIO: Final = 1.8
 Matrix = npt.NDArray[np.float64]
 Points = npt.NDArray[np.float64]
 
+# One thread: matching runs beside the ingest's worker processes, and OpenMP threads that
+# wait for work spin on the cores those workers need.
+faiss.omp_set_num_threads(1)
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -51,9 +57,6 @@ class Fit:
         a_points: ``(K, 2)`` a-side coordinates of the inlier matches.
         b_points: ``(K, 2)`` b-side coordinates (in b's own, unmirrored frame).
         matches: How many matches passed the ratio test (before RANSAC).
-        second_inliers: Inliers of the best second, clearly different similarity among the
-            first fit's outliers: parallax between two viewpoints (a stereo pair) or a moved
-            subject gives one; a copy's outliers are scattered noise.
         model: One of :data:`MODELS`.
     """
 
@@ -62,10 +65,31 @@ class Fit:
     a_points: Points
     b_points: Points
     matches: int
-    second_inliers: int
     model: str = "similarity"
-    #: ``(K, 2)`` a-side coordinates of the second motion's inliers (empty without one).
-    second_points: Points = field(default_factory=lambda: np.zeros((0, 2), dtype=np.float64))
+    #: The matches the fit leaves out and the fit itself, in the frame the matches were made
+    #: in, with the RANSAC tolerance: what :attr:`second_inliers` looks at. Most fits are
+    #: refused on their inliers alone, so the second motion is only sought when asked for.
+    outliers: tuple[Points, Points, Matrix, float] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def _second(self) -> tuple[int, Points]:
+        if self.outliers is None:
+            return 0, np.zeros((0, 2), dtype=np.float64)
+        return _second_motion(*self.outliers)
+
+    @property
+    def second_inliers(self) -> int:
+        """Inliers of the best second, clearly different similarity among the fit's outliers:
+        parallax between two viewpoints (a stereo pair) or a moved subject gives one; a copy's
+        outliers are scattered noise."""
+        return self._second[0]
+
+    @property
+    def second_points(self) -> Points:
+        """``(K, 2)`` a-side coordinates of the second motion's inliers (empty without one)."""
+        return self._second[1]
 
     @property
     def inliers(self) -> int:
@@ -122,16 +146,16 @@ def match(a: Features, b: Features) -> tuple[Points, Points]:
     if len(a) < 2 or len(b) < 2:
         empty = np.zeros((0, 2), dtype=np.float64)
         return empty, empty
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(b.descriptors, a.descriptors, k=2)
-    query: list[int] = []
-    train: list[int] = []
-    for pair in pairs:
-        if len(pair) == 2 and pair[0].distance < RATIO * pair[1].distance:
-            query.append(pair[0].queryIdx)
-            train.append(pair[0].trainIdx)
-    a_points = a.keypoints[np.array(train, dtype=np.int64)].astype(np.float64)
-    b_points = b.keypoints[np.array(query, dtype=np.int64)].astype(np.float64)
+    # The two nearest of a's descriptors to each of b's, by brute force. OpenCV's matcher
+    # gives the same pairs (a tie for the nearest fails the ratio test either way) at three
+    # times the cost, and this is most of a candidate's verification.
+    index = faiss.IndexBinaryFlat(a.descriptors.shape[1] * 8)
+    index.add(a.descriptors)
+    distances, nearest = index.search(b.descriptors, 2)
+    query = np.flatnonzero(distances[:, 0] < RATIO * distances[:, 1])
+    train = nearest[query, 0]
+    a_points = a.keypoints[train].astype(np.float64)
+    b_points = b.keypoints[query].astype(np.float64)
     return a_points.reshape(-1, 2), b_points.reshape(-1, 2)
 
 
@@ -199,7 +223,7 @@ def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
     elif abs(matrix[2, 2]) > 1e-12:
         matrix = matrix / matrix[2, 2]
     keep = mask.ravel().astype(bool)
-    second, second_points = _second_motion(a_points[~keep], b_points[~keep], matrix, tolerance)
+    outliers = (a_points[~keep], b_points[~keep], matrix, tolerance)
     inlier_b = b_points[keep]
     if found.mirrored:
         # b's keypoints are in the mirror image's frame; x_mirror = (width - 1) - x.
@@ -213,9 +237,8 @@ def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
         a_points=a_points[keep],
         b_points=inlier_b,
         matches=int(a_points.shape[0]),
-        second_inliers=second,
         model=model,
-        second_points=second_points,
+        outliers=outliers,
     )
 
 
