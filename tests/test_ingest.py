@@ -215,9 +215,13 @@ def test_progress_callback_sees_every_item(catalogue: Catalogue, tmp_path: Path)
     folder.mkdir()
     for seed in range(3):
         photo(seed).save(folder / f"{seed}.png")
-    seen: list[tuple[int, int]] = []
-    catalogue.ingest([folder], progress=lambda done, total, _path: seen.append((done, total)))
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    seen: list[tuple[int, int, str]] = []
+    catalogue.ingest([folder], progress=lambda done, total, path: seen.append((done, total, path)))
+    stored = [(done, total) for done, total, path in seen[:3]]
+    assert stored == [(1, 3), (2, 3), (3, 3)]
+    assert [Path(path).name for *_, path in seen[:3]] == ["0.png", "1.png", "2.png"]
+    # Then each image's reuse matching, once all are stored.
+    assert seen[3:] == [(n, 3, "matching reused photos") for n in (1, 2, 3)]
 
 
 def test_hostile_files_are_rejected_and_the_rest_catalogued(

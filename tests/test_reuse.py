@@ -455,3 +455,20 @@ def test_shared_words_take_the_better_query_and_limit() -> None:
     assert len(set(words(single)) & set(words(a))) == 1
     assert MIN_SHARED == 2
     assert shared_words(session, [single], limit=5, images=3) == []
+
+
+def test_images_tied_at_the_cut_are_all_kept() -> None:
+    """Which of several equally good images makes the last place must not depend on their ids
+    (the order they were stored in): all of them are kept."""
+    session = _postings_session()
+    rng = np.random.default_rng(17)
+    query = rng.integers(0, 256, (12, 32), dtype=np.uint8)
+    session.execute(insert(FeatureWord), posting_rows(1, query[:6]))  # the best
+    for image_id in (7, 3, 5):  # three images sharing exactly the same number of words
+        own = rng.integers(0, 256, (4, 32), dtype=np.uint8)
+        shared = query[6 + (image_id % 3) * 2 : 8 + (image_id % 3) * 2]
+        session.execute(insert(FeatureWord), posting_rows(image_id, np.vstack([shared, own])))
+    found = shared_words(session, [query], limit=2, images=4)
+    assert found[0] == (1, 6 * TABLES)
+    assert sorted(i for i, _ in found[1:]) == [3, 5, 7]
+    assert shared_words(session, [query], limit=1, images=4) == [(1, 6 * TABLES)]

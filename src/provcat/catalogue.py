@@ -120,11 +120,13 @@ class Catalogue:
 
         Each item is committed on its own; an item that cannot be read is recorded as a
         rejection (see :meth:`rejections`) and the others still go in. Ingesting the same input
-        again changes nothing.
+        again changes nothing. Reused photos are matched once every item is stored, and not
+        while another process is storing into the catalogue (provcat.gate).
 
         Args:
             paths: Files and folders (folders are walked recursively).
-            progress: Called after each item with (done, total, path).
+            progress: Called after each item is stored with (done, total, path), then after
+                each image's reuse matching with (done, total, "matching reused photos").
             images_dir: Where the images of scraped articles (.txt, .html) are; by default the
                 page's folder and the ``<name>_files`` folder beside it.
             workers: Processes that decode, fingerprint and extract features of image files

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,9 @@ from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
 from provcat.files import file_kind, is_inside, path_bytes, path_text
+from provcat.gate import IngestGate
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
-from provcat.matching import Matcher, pending_exists, store_features
+from provcat.matching import Matcher, pending_count, store_features
 from provcat.prepare import Failed, PreparedImage, Preparer, default_workers, prepare_image
 from provcat.provenance import (
     embedded_provenance,
@@ -209,19 +210,30 @@ def _file_skip_reason(path: Path) -> str | None:
     return f"not an image file name ({suffix or 'no suffix'})"
 
 
+def _engine_of(session_factory: Callable[[], Session]) -> Engine:
+    with session_factory() as session:
+        bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
 class Ingester:
     """Ingests work items through sessions that the caller provides and commits.
 
     Each work item is stored in its own transaction, retried when a concurrent writer got in
     first (the same article or image inserted by another process), so one bad item never costs
-    the others and concurrent ingesters end with what one would have. Reuse matching of the new
-    images follows in turns of one image each (provcat.matching.Matcher.match_next); images whose
-    matching did not finish (an ingest killed half-way) are matched first.
+    the others and concurrent ingesters end with what one would have. Reuse matching follows
+    once every input is stored, in turns of one image each (provcat.matching.Matcher.match_next)
+    that wait while any other ingester is still storing (provcat.gate); images whose matching
+    did not finish (an ingest killed half-way) are matched with the new ones.
 
     Args:
         session_factory: Returns a new session.
         images_dir: Where the images of scraped articles are; by default the page's folder and
             the ``<name>_files`` folder beside it.
+        workers: Processes preparing image files (provcat.prepare); default one per core.
+        url: The catalogue's URL, for the workers' own look-ups of known files.
+        gate: Keeps storing and matching apart across processes; by default one on the
+            sessions' engine.
     """
 
     def __init__(
@@ -231,10 +243,12 @@ class Ingester:
         images_dir: Path | None = None,
         workers: int | None = None,
         url: str | None = None,
+        gate: IngestGate | None = None,
     ) -> None:
         self._sessions = session_factory
         self._images_dir = images_dir
         self._matcher: Matcher | None = None
+        self._gate = gate or IngestGate(_engine_of(session_factory))
         self._workers = default_workers() if workers is None else workers
         self._url = url
 
@@ -244,33 +258,48 @@ class Ingester:
         """Ingest every path; rejections are recorded in the database and in the result."""
         items = plan(paths)
         result = IngestResult()
-        result.matches_added += self.match_pending()
         files = [item.path for item in items if item.kind == "image"]
-        with Preparer(files, workers=self._workers, url=self._url) as preparer:
+        # Everything is stored before anything is matched, and the gate holds every other
+        # process's turns until then (provcat.gate): each image is matched against the whole
+        # catalogue, whatever order the inputs came in and whoever else is ingesting.
+        with (
+            self._gate.storing(),
+            Preparer(files, workers=self._workers, url=self._url) as preparer,
+        ):
             for done, item in enumerate(items, start=1):
                 prepared = preparer.take(item.path) if item.kind == "image" else None
                 part = self._one(item, prepared)
                 if part.rejected:
                     self._record_rejections(part.rejected)
-                if part.images_added:
-                    part.matches_added += self.match_pending()
                 result.merge(part)
                 if progress is not None:
                     progress(done, len(items), path_text(item.path))
+        result.matches_added += self.match_pending(progress=progress)
         return result
 
-    def match_pending(self) -> int:
-        """Match every stored image whose matching has not finished; returns matches recorded."""
+    def match_pending(self, *, progress: ProgressCallback | None = None) -> int:
+        """Match every stored image whose matching has not finished (this run's, another
+        ingester's, or what a killed run left); returns the matches recorded.
+
+        ``progress`` is called after each image with (done, total, "matching reused photos").
+        """
+        with self._sessions() as session:
+            waiting = pending_count(session=session)
+        if not waiting:
+            return 0
         if self._matcher is None:
-            with self._sessions() as session:
-                if not pending_exists(session=session):
-                    return 0
             self._matcher = Matcher(self._sessions)
         matcher = self._matcher
-        recorded = 0
-        while (found := retrying(matcher.match_next)) is not None:
+        recorded = done = 0
+        while True:
+            with self._gate.turn():
+                found = retrying(matcher.match_next)
+            if found is None:
+                return recorded
             recorded += found
-        return recorded
+            done += 1
+            if progress is not None:
+                progress(done, max(waiting, done), "matching reused photos")
 
     def _one(self, item: WorkItem, prepared: PreparedImage | Failed | None) -> IngestResult:
         if item.kind == "skipped":

@@ -155,10 +155,12 @@ def store_features(image_id: int, features: Features, *, session: Session) -> No
         session.execute(insert(m.FeatureWord), rows)
 
 
-def pending_exists(*, session: Session) -> bool:
-    """Whether any stored image waits to be matched."""
-    found = session.scalar(select(m.Image.id).where(m.Image.match_seq.is_(None)).limit(1))
-    return found is not None
+def pending_count(*, session: Session) -> int:
+    """How many stored images wait to be matched."""
+    count = session.scalar(
+        select(func.count()).select_from(m.Image).where(m.Image.match_seq.is_(None))
+    )
+    return int(count or 0)
 
 
 def take_match_turn(session: Session) -> int:
@@ -371,12 +373,14 @@ class Matcher:
                 same_digest = set(
                     session.scalars(select(m.Image.id).where(m.Image.pixel_digest == pixel_digest))
                 )
-            stored_count = session.scalar(select(func.max(m.Image.id))) or 0
+            # The images loaded are every image committed before this look (a turn refreshes
+            # first): a count that, unlike the largest id, does not depend on how many ids
+            # failed inserts of concurrent ingesters used up.
             voted = shared_words(
                 session,
                 [features.descriptors, flipped.descriptors],
                 limit=CANDIDATES,
-                images=stored_count,
+                images=len(self._known),
                 learn=turn is not None,
             )
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))

@@ -116,6 +116,7 @@ def shared_words(
     Images are ranked by the words they share with one of the queries (the better of the
     two), each weighted by its rarity (inverse document frequency), leaving out stop words.
     Images sharing fewer than :data:`MIN_SHARED` words with every query are not returned.
+    Images tied with the last of the ``limit`` best are returned too.
 
     Stop words are found by counting their postings, which costs as much as reading them; the
     ones found are remembered in the ``stop_word`` table when ``learn`` is set (by a writer:
@@ -125,7 +126,7 @@ def shared_words(
     Args:
         session: On the catalogue.
         queries: Descriptor matrices; each is counted on its own.
-        limit: At most this many images.
+        limit: This many images, and those tied with the last of them.
         images: How many images the catalogue holds (for :func:`stop_limit`).
         learn: Remember newly found stop words (in ``session``'s transaction).
 
@@ -167,13 +168,21 @@ def shared_words(
         ids, row_image, counts = np.unique(
             rows[hit, 1], return_inverse=True, return_counts=True
         )
-        scores = np.bincount(row_image, weights=weight[hit], minlength=ids.size)
+        # Rounded: the sum's last bits depend on the order the database returned the rows in.
+        scores = np.bincount(row_image, weights=weight[hit], minlength=ids.size).round(9)
         for image_id, score, count in zip(
             ids.tolist(), scores.tolist(), counts.tolist(), strict=True
         ):
             if count >= MIN_SHARED and score > best.get(image_id, (-1.0, 0))[0]:
                 best[image_id] = (score, count)
     ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+    if len(ranked) > limit > 0:
+        # Images tied with the last one kept are kept too: which of them made the cut would
+        # otherwise depend on their ids, that is on the order they were stored in.
+        last = ranked[limit - 1][1][0]
+        limit = next(
+            (n for n in range(limit, len(ranked)) if ranked[n][1][0] != last), len(ranked)
+        )
     return [(image_id, count) for image_id, (_score, count) in ranked[: max(0, limit)]]
 
 
