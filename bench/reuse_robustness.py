@@ -39,13 +39,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.fingerprints import Fingerprints, compute, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.postings import POSTED_DESCRIPTORS, posting_rows, shared_words
+from provcat.reuse.postings import POSTED_DESCRIPTORS, post, shared_words
 from provcat.reuse.verify import verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -352,22 +352,25 @@ class Judges:
 
 
 def build_index(real: dict[str, Features], total: int) -> tuple[Session, float]:
-    """The postings of the real photos (ids 0..) and random stored images up to ``total``,
-    in an SQLite file of a temporary folder (the catalogue's table, without the rest)."""
+    """The postings and word counts of the real photos (ids 0..) and random stored images up
+    to ``total``, in an SQLite file of a temporary folder (the catalogue's tables, without the
+    rest)."""
     folder = Path(tempfile.mkdtemp(prefix="provcat-postings-"))
     engine = create_engine(f"sqlite:///{folder / 'postings.db'}")
     m.FeatureWord.__table__.create(engine)
+    m.WordFrequency.__table__.create(engine)
     session = Session(engine)
     rng = np.random.default_rng(7)
-    for image_id, features in enumerate(real.values()):
-        session.execute(insert(m.FeatureWord), posting_rows(image_id, features.descriptors))
+    post(session, [(image_id, f.descriptors) for image_id, f in enumerate(real.values())])
     start = time.perf_counter()
     for first in range(len(real), total, 1000):
-        rows = []
-        for image_id in range(first, min(total, first + 1000)):
-            descriptors = rng.integers(0, 256, (POSTED_DESCRIPTORS, 32), dtype=np.uint8)
-            rows.extend(posting_rows(image_id, descriptors))
-        session.execute(insert(m.FeatureWord), rows)
+        post(
+            session,
+            [
+                (image_id, rng.integers(0, 256, (POSTED_DESCRIPTORS, 32), dtype=np.uint8))
+                for image_id in range(first, min(total, first + 1000))
+            ],
+        )
     session.commit()
     return session, time.perf_counter() - start
 

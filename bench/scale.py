@@ -26,13 +26,11 @@ What it does, in one run, and what is synthetic:
   an edited copy (crop to 70%, mirror at half size, a banner and JPEG quality 40, a 5 degree
   turn) is looked up with ``similar``: recall is the share whose original is among the
   answers. Timed per look-up: the candidate stage alone
-  (the postings query, ``provcat.reuse.postings.shared_words``, with the query's mirror),
-  first with no stop word remembered (the distractors were inserted, not ingested), then
-  after look-ups of the other files have remembered the stop words they counted, as an
-  ingest's matching turns do; a warm ``Matcher.find`` (candidates, PDQ near matches and
-  verification), and a cold ``Catalogue.similar`` (what one ``provcat similar`` call pays:
-  loading the catalogue's PDQ hashes first). Also: peak RSS of the process, database bytes
-  per stored image, and the time to build the reuse report.
+  (``provcat.reuse.postings.shared_words`` with the query's mirror: the words' counts, then
+  the postings of the rarest within the budget); a warm ``Matcher.find`` (candidates, PDQ
+  near matches and verification), and a cold ``Catalogue.similar`` (what one
+  ``provcat similar`` call pays: loading the catalogue's PDQ hashes first). Also: peak RSS
+  of the process, database bytes per stored image, and the time to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own. Prints Markdown.
 """
@@ -69,7 +67,7 @@ from provcat.fingerprints import pdq_dihedral
 from provcat.matching import Matcher, extract_features
 from provcat.prepare import PreparedImage, prepare_file
 from provcat.reuse.features import Features, mirrored
-from provcat.reuse.postings import posting_rows, shared_words
+from provcat.reuse.postings import post, shared_words
 
 SIDE = (800, 600)
 PLANTED = 20
@@ -274,13 +272,9 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
                     for sha, blob in features
                 ],
             )
-            session.execute(
-                insert(m.FeatureWord),
-                [
-                    row
-                    for sha, blob in features
-                    for row in posting_rows(ids[sha], Features.from_bytes(blob).descriptors)
-                ],
+            post(
+                session,
+                [(ids[sha], Features.from_bytes(blob).descriptors) for sha, blob in features],
             )
             session.execute(
                 insert(m.Fingerprint),
@@ -346,7 +340,7 @@ def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> 
         decoded = open_image(query)
         looked.append((decoded, extract_features(decoded), mirrored(decoded.pixels), original))
 
-    def candidates(decoded_features: Features, mirror: Features, *, learn: bool) -> float:
+    def candidates(decoded_features: Features, mirror: Features) -> float:
         start = time.perf_counter()
         with catalogue.session() as session:
             shared_words(
@@ -354,22 +348,12 @@ def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> 
                 [decoded_features.descriptors, mirror.descriptors],
                 limit=20,
                 images=size,
-                learn=learn,
             )
-            session.commit()
         return 1000 * (time.perf_counter() - start)
 
-    # Cold: no stop word remembered yet (the distractors were inserted, not ingested), so
-    # each look-up counts the postings of every word. Then the look-ups a catalogue's own
-    # ingest would have made: matching turns remember the stop words they count, here those
-    # of the other files' look-ups (the planted queries are not among them).
-    cold_ms = [candidates(f, mr, learn=False) for _, f, mr, _ in looked]
-    for path in files[PLANTED:]:
-        other = open_image(path)
-        candidates(extract_features(other), mirrored(other.pixels), learn=True)
     candidate_ms, find_ms, found = [], [], 0
     for decoded, features, mirror, original in looked:
-        candidate_ms.append(candidates(features, mirror, learn=False))
+        candidate_ms.append(candidates(features, mirror))
         start = time.perf_counter()
         answers = matcher.find(
             decoded.pixels, features, sha256=decoded.sha256, pixel_digest=decoded.pixel_digest
@@ -388,7 +372,6 @@ def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> 
         "size": size,
         "distractors_s": build,
         "index_load_s": load,
-        "cold_candidates_p50_ms": statistics.median(cold_ms),
         "candidates_p50_ms": statistics.median(candidate_ms),
         "candidates_p95_ms": percentile(candidate_ms, 0.95),
         "find_p50_ms": statistics.median(find_ms),
@@ -454,15 +437,15 @@ def main() -> None:
     print(f"| `provcat ingest` (everything, matching too) | {ingest:.1f} | {ingest / floor:.3f} |")
     print()
     print(
-        "| stored | recall | candidates, no stop words known, p50 ms "
+        "| stored | recall "
         "| candidates p50 / p95 ms | find p50 / p95 ms | cold `similar` s "
         "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",") if s):
         row = in_own_process("--one-size", size, work, args)
         print(
-            f"| {row['size']:,} | {row['recall']:.2f} | {row['cold_candidates_p50_ms']:.1f} "
+            f"| {row['size']:,} | {row['recall']:.2f} "
             f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
             f"| {row['find_p50_ms']:.0f} / {row['find_p95_ms']:.0f} "
             f"| {row['similar_cold_s']:.1f} | {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "

@@ -7,7 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -76,3 +77,44 @@ def test_0004_posts_the_words_of_images_stored_before_it(
         assert len(stored) > 500
         mirror(original).save(tmp_path / "mirror.jpg", quality=90)
         assert catalogue.ingest([tmp_path / "mirror.jpg"]).matches_added == 1
+        with catalogue.session() as session:
+            assert word_counts(session) == posting_counts(session)
+
+
+def word_counts(session: Session) -> dict[int, int]:
+    """``word_frequency`` as a dict."""
+    rows = session.execute(select(m.WordFrequency.word, m.WordFrequency.images))
+    return {int(word): int(images) for word, images in rows}
+
+
+def posting_counts(session: Session) -> dict[int, int]:
+    """Each word's count of images, from the postings themselves."""
+    rows = session.execute(
+        select(m.FeatureWord.word, func.count()).group_by(m.FeatureWord.word)
+    )
+    return {int(word): int(count) for word, count in rows}
+
+
+def test_0005_counts_the_words_already_posted(empty_db_url: str, tmp_path: Path) -> None:
+    """A catalogue from before the word counts gets every posted word's count, and the counts
+    then grow with each image stored."""
+    for seed in (62, 63):
+        scene(seed, (400, 300)).save(tmp_path / f"{seed}.jpg", quality=92)
+    original = scene(64, (400, 300))
+    original.save(tmp_path / "original.jpg", quality=92)
+    with Catalogue(empty_db_url) as catalogue:
+        catalogue.ingest([tmp_path])
+        with catalogue.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0004")
+        assert "word_frequency" not in inspect(catalogue.engine).get_table_names()
+    with Catalogue(empty_db_url) as catalogue:  # opening upgrades
+        with catalogue.session() as session:
+            counted = word_counts(session)
+            assert counted == posting_counts(session)
+            assert sum(counted.values()) > 3 * 500
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        mirror(original).save(copy / "mirror.jpg", quality=90)
+        assert catalogue.ingest([copy]).matches_added == 1
+        with catalogue.session() as session:
+            assert word_counts(session) == posting_counts(session)

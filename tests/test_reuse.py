@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from provcat.models import FeatureWord, StopWord
+from provcat.models import FeatureWord, WordFrequency
+from provcat.reuse import postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
 from provcat.reuse.postings import (
     BITS,
@@ -21,6 +22,7 @@ from provcat.reuse.postings import (
     POSTED_DESCRIPTORS,
     STOP_MIN,
     TABLES,
+    post,
     posted,
     posting_rows,
     shared_words,
@@ -331,12 +333,12 @@ def _postings_session() -> Session:
     """A session on an in-memory database holding only the postings table."""
     engine = create_engine("sqlite://")
     FeatureWord.__table__.create(engine)
-    StopWord.__table__.create(engine)
+    WordFrequency.__table__.create(engine)
     return Session(engine)
 
 
 def _post(session: Session, image_id: int, image: Image.Image) -> None:
-    session.execute(insert(FeatureWord), posting_rows(image_id, extract(image).descriptors))
+    post(session, [(image_id, extract(image).descriptors)])
 
 
 @pytest.fixture(scope="module")
@@ -390,28 +392,46 @@ def test_posted_words_sample_the_descriptors() -> None:
 
 
 def test_stop_words_do_not_count() -> None:
-    """A word posted by more images than the stop limit says nothing and is left out."""
+    """A word posted by more images than the stop limit says nothing and is left out; each
+    word's count of images is kept as images post their words."""
     session = _postings_session()
     rng = np.random.default_rng(9)
     common = rng.integers(0, 256, (3, 32), dtype=np.uint8)
     crowd = STOP_MIN + 1
     for image_id in range(1, crowd + 1):
         own = rng.integers(0, 256, (20, 32), dtype=np.uint8)
-        session.execute(insert(FeatureWord), posting_rows(image_id, np.vstack([common, own])))
+        post(session, [(image_id, np.vstack([common, own]))])
     target = rng.integers(0, 256, (20, 32), dtype=np.uint8)
-    session.execute(insert(FeatureWord), posting_rows(999, np.vstack([common, target])))
+    post(session, [(999, np.vstack([common, target]))])
+    rows = session.execute(select(WordFrequency.word, WordFrequency.images))
+    counted = {int(word): int(images) for word, images in rows}
+    assert {counted[int(w)] for w in words(common)} == {crowd + 1}
+    assert {counted[int(w)] for w in words(target)} == {1}
     assert stop_limit(crowd + 1) == STOP_MIN
     # The common descriptors are in every image: they find nothing.
     assert shared_words(session, [common], limit=10, images=crowd + 1) == []
     found = shared_words(session, [np.vstack([common, target[:5]])], limit=10, images=crowd + 1)
     assert found == [(999, 5 * TABLES)]
-    assert session.scalars(select(StopWord.word)).all() == []
-    # A writer's look-up remembers the stop words it counted; later look-ups leave them out
-    # even where the limit is higher (a larger catalogue), without counting them again.
-    shared_words(session, [common], limit=10, images=crowd + 1, learn=True)
-    assert sorted(session.scalars(select(StopWord.word))) == words(common).tolist()
-    assert shared_words(session, [common], limit=10, images=10**6) == []
-    shared_words(session, [common], limit=10, images=crowd + 1, learn=True)  # no duplicates
+    # In a catalogue large enough for the limit to be above them, they count again.
+    assert stop_limit(10**6) > crowd + 1
+    assert len(shared_words(session, [common], limit=100, images=10**6)) == crowd + 1
+
+
+def test_the_rarest_words_are_read_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A look-up reads the postings of its rarest words first and stops at the budget: what
+    it leaves out are the words many images share."""
+    session = _postings_session()
+    rng = np.random.default_rng(21)
+    query = rng.integers(0, 256, (10, 32), dtype=np.uint8)
+    post(session, [(1, query[:5])])  # the copy's original: 20 words no one else posts
+    for image_id in range(10, 40):  # 30 images that share the query's other words
+        own = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+        post(session, [(image_id, np.vstack([query[5:], own]))])
+    everything = shared_words(session, [query], limit=100, images=31)
+    assert {i for i, _ in everything} == {1, *range(10, 40)}
+    assert everything[0] == (1, 5 * TABLES)  # rarer words weigh more
+    monkeypatch.setattr(postings, "POSTINGS_BUDGET", 5 * TABLES)  # the rare words' postings
+    assert shared_words(session, [query], limit=100, images=31) == [(1, 5 * TABLES)]
 
 
 def test_a_photo_with_many_copies_keeps_its_words() -> None:
@@ -424,14 +444,13 @@ def test_a_photo_with_many_copies_keeps_its_words() -> None:
         noisy = np.unpackbits(photo, axis=1)
         flips = rng.random(noisy.shape) < 0.02
         noisy[flips] ^= 1
-        session.execute(insert(FeatureWord), posting_rows(image_id, np.packbits(noisy, axis=1)))
+        post(session, [(image_id, np.packbits(noisy, axis=1))])
     for image_id in range(100, 140):  # unrelated images
         other = rng.integers(0, 256, (256, 32), dtype=np.uint8)
-        session.execute(insert(FeatureWord), posting_rows(image_id, other))
-    found = shared_words(session, [photo], limit=100, images=80, learn=True)
+        post(session, [(image_id, other)])
+    found = shared_words(session, [photo], limit=100, images=80)
     assert {i for i, _ in found} == set(range(1, 41))
     assert min(c for _, c in found) > 100
-    assert session.scalars(select(StopWord.word)).all() == []
 
 
 def test_shared_words_take_the_better_query_and_limit() -> None:
@@ -440,9 +459,9 @@ def test_shared_words_take_the_better_query_and_limit() -> None:
     rng = np.random.default_rng(3)
     a = rng.integers(0, 256, (30, 32), dtype=np.uint8)
     b = rng.integers(0, 256, (30, 32), dtype=np.uint8)
-    session.execute(insert(FeatureWord), posting_rows(1, a))
-    session.execute(insert(FeatureWord), posting_rows(2, b))
-    session.execute(insert(FeatureWord), posting_rows(3, a[:10]))
+    post(session, [(1, a)])
+    post(session, [(2, b)])
+    post(session, [(3, a[:10])])
     found = shared_words(session, [a[:20], b[:25]], limit=10, images=3)
     assert found == [(2, 25 * TABLES), (1, 20 * TABLES), (3, 10 * TABLES)]
     assert shared_words(session, [a[:20], b[:25]], limit=1, images=3) == [(2, 25 * TABLES)]
@@ -463,11 +482,11 @@ def test_images_tied_at_the_cut_are_all_kept() -> None:
     session = _postings_session()
     rng = np.random.default_rng(17)
     query = rng.integers(0, 256, (12, 32), dtype=np.uint8)
-    session.execute(insert(FeatureWord), posting_rows(1, query[:6]))  # the best
+    post(session, [(1, query[:6])])  # the best
     for image_id in (7, 3, 5):  # three images sharing exactly the same number of words
         own = rng.integers(0, 256, (4, 32), dtype=np.uint8)
         shared = query[6 + (image_id % 3) * 2 : 8 + (image_id % 3) * 2]
-        session.execute(insert(FeatureWord), posting_rows(image_id, np.vstack([shared, own])))
+        post(session, [(image_id, np.vstack([shared, own]))])
     found = shared_words(session, [query], limit=2, images=4)
     assert found[0] == (1, 6 * TABLES)
     assert sorted(i for i, _ in found[1:]) == [3, 5, 7]

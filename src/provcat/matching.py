@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -38,7 +38,7 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed
-from provcat.reuse.postings import posting_rows, shared_words
+from provcat.reuse.postings import post, shared_words
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -150,9 +150,7 @@ def store_features(image_id: int, features: Features, *, session: Session) -> No
             image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
         )
     )
-    rows = posting_rows(image_id, features.descriptors)
-    if rows:
-        session.execute(insert(m.FeatureWord), rows)
+    post(session, [(image_id, features.descriptors)])
 
 
 def pending_count(*, session: Session) -> int:
@@ -355,9 +353,8 @@ class Matcher:
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first.
 
-        ``turn`` is the session of a matching turn: the candidate look-up then runs in it and
-        remembers the stop words it finds (provcat.reuse.postings). Without it the look-up
-        only reads.
+        ``turn`` is the session of a matching turn: the candidate look-up then runs in it, and
+        sees what the turn sees. Without it the look-up uses a session of its own.
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
@@ -381,7 +378,6 @@ class Matcher:
                 [features.descriptors, flipped.descriptors],
                 limit=CANDIDATES,
                 images=len(self._known),
-                learn=turn is not None,
             )
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]

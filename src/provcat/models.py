@@ -398,16 +398,18 @@ class FeatureWord(Base):
     )
 
 
-class StopWord(Base):
-    """A visual word posted by so many images that it says nothing about which one.
+class WordFrequency(Base):
+    """How many images post a visual word (provcat.reuse.postings).
 
-    Found by look-ups that counted its postings (provcat.reuse.postings), remembered so that
-    later look-ups leave it out without counting again.
+    Kept up to date as images post their words (one upsert per word), so a look-up knows each
+    word's rarity before it reads any postings: it leaves out the words posted everywhere and
+    reads the rarest first, within a budget. Images are never deleted, so counts only grow.
     """
 
-    __tablename__ = "stop_word"
+    __tablename__ = "word_frequency"
 
     word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    images: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class PhotoMatch(Base):
