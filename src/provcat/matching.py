@@ -20,7 +20,9 @@ turn never committed (the process was killed) is still pending and is matched by
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -208,6 +210,10 @@ class Matcher:
         # Full feature sets are read from the database for the few candidates a query
         # verifies; the most recent are kept.
         self._recent: dict[int, Features] = {}
+        #: Runs the candidates' first looks on every core.
+        self._threads = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1, thread_name_prefix="provcat-verify"
+        )
         self._pdq = _PdqTable()
         #: Images whose PDQ hash is loaded (or that have none).
         self._known: set[int] = set()
@@ -381,33 +387,56 @@ class Matcher:
             )
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
-            shas = {
-                int(image_id): str(sha)
-                for image_id, sha in session.execute(
-                    select(m.Image.id, m.Image.sha256)
-                    .join(m.Feature, m.Feature.image_id == m.Image.id)
-                    .where(m.Image.id.in_(wanted))
-                )
-            }
+            stored = self._candidates(wanted, session=session)
         query = _Side(None, features, sha256 or "", pixels, flipped, variants)
+        # Features alone settle most candidates: those looks run on every core (OpenCV and
+        # faiss release the GIL; each look depends on its own pair only, so the verdicts are
+        # the same in any order). The few likely ones are then judged with pixels, in turn.
+        looked = [
+            side for side in stored if not (side.sha == sha256 or side.image_id in same_digest)
+        ]
+        likely = dict(
+            zip(
+                [side.image_id for side in looked],
+                self._threads.map(lambda side: _first_look(query, side), looked),
+                strict=True,
+            )
+        )
         found: list[Found] = []
-        for image_id in wanted:
-            stored_features = self._features_of(image_id) if image_id in shas else None
-            if stored_features is None:
-                continue
-            stored = _Side(image_id, stored_features, shas[image_id])
+        for side in stored:
+            assert side.image_id is not None
             match = self._judge_pair(
                 query,
-                stored,
-                identical=sha256 is not None and stored.sha == sha256,
-                same=image_id in same_digest,
-                pdq=pdq_near.get(image_id),
+                side,
+                identical=sha256 is not None and side.sha == sha256,
+                same=side.image_id in same_digest,
+                likely=likely.get(side.image_id, True),
+                pdq=pdq_near.get(side.image_id),
                 low=query_low,
             )
             if match is not None:
                 found.append(match)
         found.sort(key=lambda f: (-f.relation.score, f.image_id))
         return found
+
+    def _candidates(self, ids: list[int], *, session: Session) -> list[_Side]:
+        """The stored sides of these candidates (in this order), their features read in one
+        query where not already at hand; images without features are left out."""
+        missing = [i for i in ids if i not in self._recent]
+        if missing:
+            for image_id, data in session.execute(
+                select(m.Feature.image_id, m.Feature.data).where(m.Feature.image_id.in_(missing))
+            ):
+                self._keep(int(image_id), Features.from_bytes(data))
+        shas = {
+            int(image_id): str(sha)
+            for image_id, sha in session.execute(
+                select(m.Image.id, m.Image.sha256).where(m.Image.id.in_(ids))
+            )
+        }
+        return [
+            _Side(i, self._recent[i], shas[i]) for i in ids if i in self._recent and i in shas
+        ]
 
     def _judge_pair(
         self,
@@ -416,25 +445,17 @@ class Matcher:
         *,
         identical: bool,
         same: bool,
+        likely: bool,
         pdq: int | None,
         low: bool,
     ) -> Found | None:
-        """Whether the query and one stored candidate are the same photo, and how."""
+        """Whether the query and one stored candidate are the same photo, and how
+        (``likely``: what :func:`_first_look` said of the pair)."""
         assert stored.image_id is not None
         a, b = _canonical(query, stored)
         if identical or same:
             relation = verify(a.features, b.features, identical_file=identical, same_pixels=same)
             return self._found(stored, relation, reference=a, pdq=pdq)
-        # Features alone settle most candidates; only a likely match is worth decoding the
-        # stored file for the pixel checks (overlays, borders). The unmirrored look is taken
-        # in the pair's own orientation; the mirrored look needs a mirror image's features,
-        # which only the query has at hand (the stored side is not decoded yet).
-        # A stretched or keystoned copy is confirmed by its pixels: a fit with enough inliers
-        # is worth decoding the stored file for, even if features alone refused. The mirrored
-        # look is only taken when the unmirrored one did not settle it.
-        likely = _worth_pixels(verify(a.features, b.features)) or _worth_pixels(
-            verify(stored.features, query.mirror_features())
-        )
         if not likely:
             if pdq is None:
                 return None
@@ -552,6 +573,22 @@ class _Side:
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
+
+
+def _first_look(query: _Side, stored: _Side) -> bool:
+    """Whether a pair is worth decoding the stored file for, from features alone.
+
+    Only a likely match is worth the pixel checks (overlays, borders). The unmirrored look is
+    taken in the pair's own orientation; the mirrored look needs a mirror image's features,
+    which only the query has at hand (the stored side is not decoded yet). A stretched or
+    keystoned copy is confirmed by its pixels: a fit with enough inliers is worth decoding
+    for, even if features alone refused. The mirrored look is only taken when the unmirrored
+    one did not settle it. Reads nothing but the two sides: safe to run in threads.
+    """
+    a, b = _canonical(query, stored)
+    return _worth_pixels(verify(a.features, b.features)) or _worth_pixels(
+        verify(stored.features, query.mirror_features())
+    )
 
 
 def _worth_pixels(look: Relation) -> bool:
