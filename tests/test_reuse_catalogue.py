@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageOps
 from sqlalchemy import func, select
 
+from provcat import matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
@@ -126,6 +127,21 @@ def test_similar_answers_for_an_outside_image(demo: Catalogue, tmp_path: Path) -
     assert top.crop_box is not None
     photo(5).save(tmp_path / "unrelated.jpg")
     assert demo.similar(tmp_path / "unrelated.jpg") == []
+
+
+def test_a_look_up_keeps_more_candidates_than_the_feature_cache(
+    demo: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The matcher keeps a bounded cache of features; a look-up with more candidates than it
+    holds still verifies every one of them."""
+    source = MONTENEGRO / "images" / "04-surveillance-bench.jpg"
+    with Image.open(source) as image:
+        image.save(tmp_path / "q.jpg", quality=60)
+    expected = {m_.sha256 for m_ in demo.similar(tmp_path / "q.jpg")}
+    assert len(expected) >= 2  # the original and a republished copy
+    monkeypatch.setattr(matching, "RECENT_FEATURES", 1)
+    demo._matcher = None  # a new matcher, with an empty cache
+    assert {m_.sha256 for m_ in demo.similar(tmp_path / "q.jpg")} == expected
 
 
 def test_different_stand_ins_are_not_the_same_photo(catalogue: Catalogue) -> None:

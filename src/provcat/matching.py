@@ -422,21 +422,24 @@ class Matcher:
     def _candidates(self, ids: list[int], *, session: Session) -> list[_Side]:
         """The stored sides of these candidates (in this order), their features read in one
         query where not already at hand; images without features are left out."""
-        missing = [i for i in ids if i not in self._recent]
-        if missing:
+        # Held here, not only in the bounded cache: a look-up with more candidates than the
+        # cache holds (a plain picture has many PDQ neighbours) must not lose any of them.
+        features = {i: self._recent[i] for i in ids if i in self._recent}
+        missing = [i for i in ids if i not in features]
+        for start in range(0, len(missing), 500):
             for image_id, data in session.execute(
-                select(m.Feature.image_id, m.Feature.data).where(m.Feature.image_id.in_(missing))
+                select(m.Feature.image_id, m.Feature.data).where(
+                    m.Feature.image_id.in_(missing[start : start + 500])
+                )
             ):
-                self._keep(int(image_id), Features.from_bytes(data))
-        shas = {
-            int(image_id): str(sha)
-            for image_id, sha in session.execute(
-                select(m.Image.id, m.Image.sha256).where(m.Image.id.in_(ids))
-            )
-        }
-        return [
-            _Side(i, self._recent[i], shas[i]) for i in ids if i in self._recent and i in shas
-        ]
+                features[int(image_id)] = Features.from_bytes(data)
+                self._keep(int(image_id), features[int(image_id)])
+        shas: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = session.execute(select(m.Image.id, m.Image.sha256).where(m.Image.id.in_(chunk)))
+            shas.update((int(image_id), str(sha)) for image_id, sha in rows)
+        return [_Side(i, features[i], shas[i]) for i in ids if i in features and i in shas]
 
     def _judge_pair(
         self,
