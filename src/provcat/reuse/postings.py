@@ -111,13 +111,12 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
         session: On the catalogue; nothing is committed.
         images: ``(image_id, descriptors)`` of each image.
     """
-    rows: list[dict[str, int]] = []
-    for image_id, descriptors in images:
-        rows.extend(posting_rows(image_id, descriptors))
+    each = [(image_id, posted(descriptors)) for image_id, descriptors in images]
+    rows = [{"word": int(w), "image_id": image_id} for image_id, found in each for w in found]
     if not rows:
         return
     session.execute(insert(m.FeatureWord), rows)
-    count_words(session, np.array([row["word"] for row in rows], dtype=np.int64))
+    count_words(session, np.concatenate([found for _, found in each]))
 
 
 def count_words(session: Session, posted_words: WordArray) -> None:
@@ -197,8 +196,8 @@ def shared_words(
     )  # fmt: skip
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
-    frequent = dict(zip(counted[:, 0].tolist(), counted[:, 1].tolist(), strict=True))
-    posting_count = np.array([frequent[w] for w in rows[:, 0].tolist()], dtype=np.float64)
+    by_word = counted[np.argsort(counted[:, 0])]
+    posting_count = by_word[np.searchsorted(by_word[:, 0], rows[:, 0]), 1].astype(np.float64)
     weight = np.log(np.maximum(images, posting_count) / posting_count)
     best: dict[int, tuple[float, int]] = {}
     for query_words in per_query:
