@@ -8,6 +8,7 @@ perspective: a photograph of a screen or a print). The richer models are bounded
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
@@ -27,6 +28,16 @@ RANSAC_TOLERANCE: Final = 0.008
 
 #: The models :func:`fit` knows, in order of preference.
 MODELS: Final = ("similarity", "affine", "perspective")
+#: Matches each model's minimal sample takes.
+SAMPLE_SIZES: Final = {"similarity": 2, "affine": 3, "perspective": 4}
+
+#: RANSAC's confidence of drawing at least one sample made of inliers only, and the most
+#: samples it draws.
+CONFIDENCE: Final = 0.999
+MAX_ITERATIONS: Final = 4000
+#: The fewest samples drawn when the caller's least useful support bounds the search (a few
+#: degenerate samples, three points on a line, must not end it).
+MIN_ITERATIONS: Final = 100
 
 #: Bounds on the richer models. An affine copy may be stretched at most this much more in one
 #: direction than the other (x1.3 / y0.75 are edits people make; 2x is a different picture).
@@ -194,8 +205,43 @@ def fit(
     return fit_matches(matches(a, b, mirrored=mirrored), model)
 
 
-def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
-    """Fit ``model`` (one of :data:`MODELS`) to matches already made (see :func:`fit`)."""
+def iterations(matches: int, least: int, sample: int) -> int:
+    """Samples RANSAC must draw to find, with :data:`CONFIDENCE`, a model that at least
+    ``least`` of ``matches`` support (each sample taking ``sample`` matches).
+
+    RANSAC stops once it has drawn one sample of inliers only, and a model with ``least``
+    inliers among ``matches`` yields such a sample with probability at least
+    ``C(least, sample) / C(matches, sample)`` per draw. OpenCV lowers its bound as better
+    models turn up, but starts from the most it may draw: a pair of unrelated pictures, with
+    no good model to find, paid all :data:`MAX_ITERATIONS` of them. Between
+    :data:`MIN_ITERATIONS` and :data:`MAX_ITERATIONS`.
+    """
+    if least >= matches:
+        return MIN_ITERATIONS
+    share = 1.0
+    for taken in range(sample):
+        share *= max(0, least - taken) / (matches - taken)
+    if share <= 0.0:
+        return MAX_ITERATIONS
+    if share >= 1.0:
+        return MIN_ITERATIONS
+    needed = math.ceil(math.log(1.0 - CONFIDENCE) / math.log1p(-share))
+    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, needed))
+
+
+def fit_matches(
+    found: Matches, model: str = "similarity", *, least: int | None = None
+) -> Fit | None:
+    """Fit ``model`` (one of :data:`MODELS`) to matches already made (see :func:`fit`).
+
+    Args:
+        found: The matches.
+        model: One of :data:`MODELS`.
+        least: The fewest inliers a fit needs to be of use to the caller. RANSAC then draws
+            only the samples it needs to find such a fit (:func:`iterations`); a fit with
+            fewer inliers may be missed, or returned with fewer inliers than the best one.
+            None: up to :data:`MAX_ITERATIONS`.
+    """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
     a, b = found.a, found.b
@@ -204,16 +250,21 @@ def fit_matches(found: Matches, model: str = "similarity") -> Fit | None:
         return None
     tolerance = RANSAC_TOLERANCE * max(a.width, a.height)
     src, dst = b_points.astype(np.float32), a_points.astype(np.float32)
+    draws = (
+        MAX_ITERATIONS
+        if least is None
+        else iterations(a_points.shape[0], least, SAMPLE_SIZES[model])
+    )
     if model == "perspective":
         model_matrix, mask = cv2.findHomography(
             src, dst, method=cv2.USAC_MAGSAC, ransacReprojThreshold=tolerance,
-            maxIters=4000, confidence=0.999,
+            maxIters=draws, confidence=CONFIDENCE,
         )  # fmt: skip
     else:
         estimate = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
         model_matrix, mask = estimate(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=tolerance,
-            maxIters=4000, confidence=0.999, refineIters=10,
+            maxIters=draws, confidence=CONFIDENCE, refineIters=10,
         )  # fmt: skip
     if model_matrix is None or mask is None:
         return None

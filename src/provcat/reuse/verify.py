@@ -271,7 +271,12 @@ def _fit_and_judge(
     baseline = 0
     accepted: tuple[Fit, float, Comparison | None] | None = None
     for model in MODELS:
-        found = [f for f in (fit_matches(o, model) for o in orientations) if f is not None]
+        # Only fits with the inliers rule 1 asks of the model can be accepted (or, for the
+        # first look, be worth decoding for): RANSAC need not search for weaker ones.
+        least = MIN_INLIERS if model == "similarity" else RICH_INLIERS
+        found = [
+            f for f in (fit_matches(o, model, least=least) for o in orientations) if f is not None
+        ]
         if not found:
             continue
         best = max(found, key=lambda f: f.inliers)
@@ -311,7 +316,11 @@ def _zoom(
     them, at a small scale. A tentative similarity fit says where a lies; features extracted
     from that region alone (in b's coordinates) are matched again and judged by the same rules.
     """
-    found = [f for f in (fit_matches(o, "similarity") for o in orientations) if f is not None]
+    found = [
+        f
+        for f in (fit_matches(o, "similarity", least=ZOOM_INLIERS) for o in orientations)
+        if f is not None
+    ]
     if not found:
         return None
     best = max(found, key=lambda f: f.inliers)
