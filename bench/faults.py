@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 
 from provcat import models as m
 from provcat.config import database_url
+from provcat.reuse.postings import unpack
 
 PROVCAT = str(Path(sys.executable).with_name("provcat"))
 LEFT_OUT = {"id", "first_seen_at", "created_at", "found_at", "first_at", "last_at", "attempts"}
@@ -184,7 +185,9 @@ def dump(url: str, *, directed: bool = True) -> dict[str, Counter[tuple[Any, ...
     keys: dict[tuple[str, Any], tuple[Any, ...]] = {}
     tables: dict[str, Counter[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
-        for table in m.Base.metadata.sorted_tables:
+        # The postings name images by id without a foreign key: read after the images.
+        ordered = sorted(m.Base.metadata.sorted_tables, key=lambda t: t.name == "word_posting")
+        for table in ordered:
             foreign = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
             rows: Counter[tuple[Any, ...]] = Counter()
             for row in conn.execute(select(table)).mappings():
@@ -198,6 +201,10 @@ def dump(url: str, *, directed: bool = True) -> dict[str, Counter[tuple[Any, ...
                         value = keys[(foreign[name], value)]
                     elif name in ("match_seq", "resolved_at"):
                         value = value is not None
+                    elif table.name == "word_posting" and name == "ids" and value is not None:
+                        # Image ids, in the order their ingests committed: compared as the
+                        # set of the images' natural keys.
+                        value = frozenset(keys[("image", i)] for i in unpack(value).tolist())
                     elif isinstance(value, bytes):
                         value = hashlib.sha256(value).hexdigest()
                     values.append((name, value))

@@ -357,8 +357,7 @@ def build_index(real: dict[str, Features], total: int) -> tuple[Session, float]:
     rest)."""
     folder = Path(tempfile.mkdtemp(prefix="provcat-postings-"))
     engine = create_engine(f"sqlite:///{folder / 'postings.db'}")
-    m.FeatureWord.__table__.create(engine)
-    m.WordFrequency.__table__.create(engine)
+    m.WordPosting.__table__.create(engine)
     session = Session(engine)
     rng = np.random.default_rng(7)
     post(session, [(image_id, f.descriptors) for image_id, f in enumerate(real.values())])

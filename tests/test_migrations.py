@@ -7,8 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import func, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, column, inspect, select, table
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -16,6 +15,7 @@ from provcat.db import alembic_config, current_revision, make_engine, migrate
 from provcat.reuse.features import Features
 from provcat.reuse.postings import posting_rows
 
+from .postings_state import expected_postings, image_words, stored_postings
 from .reuse_fixtures import mirror, scene
 
 
@@ -66,55 +66,57 @@ def test_0004_posts_the_words_of_images_stored_before_it(
         assert catalogue.ingest([tmp_path / "original.jpg"]).images_added == 1
         with catalogue.engine.begin() as connection:
             command.downgrade(alembic_config(connection), "0003")
-        assert "feature_word" not in inspect(catalogue.engine).get_table_names()
+        assert "word_posting" not in inspect(catalogue.engine).get_table_names()
     with Catalogue(empty_db_url) as catalogue:  # opening upgrades
         with catalogue.session() as session:
             data = session.scalars(select(m.Feature.data)).one()
             image_id = session.scalars(select(m.Image.id)).one()
-            stored = sorted(session.scalars(select(m.FeatureWord.word)))
+            stored = sorted(word for _, word in image_words(session))
         expected = posting_rows(image_id, Features.from_bytes(data).descriptors)
         assert stored == sorted(row["word"] for row in expected)
         assert len(stored) > 500
         mirror(original).save(tmp_path / "mirror.jpg", quality=90)
         assert catalogue.ingest([tmp_path / "mirror.jpg"]).matches_added == 1
         with catalogue.session() as session:
-            assert word_counts(session) == posting_counts(session)
+            assert stored_postings(session) == expected_postings(session)
 
 
-def word_counts(session: Session) -> dict[int, int]:
-    """``word_frequency`` as a dict."""
-    rows = session.execute(select(m.WordFrequency.word, m.WordFrequency.images))
-    return {int(word): int(images) for word, images in rows}
+_feature_word = table("feature_word", column("word", Integer), column("image_id", Integer))
+_word_frequency = table("word_frequency", column("word", Integer), column("images", Integer))
 
 
-def posting_counts(session: Session) -> dict[int, int]:
-    """Each word's count of images, from the postings themselves."""
-    rows = session.execute(
-        select(m.FeatureWord.word, func.count()).group_by(m.FeatureWord.word)
-    )
-    return {int(word): int(count) for word, count in rows}
-
-
-def test_0005_counts_the_words_already_posted(empty_db_url: str, tmp_path: Path) -> None:
-    """A catalogue from before the word counts gets every posted word's count, and the counts
-    then grow with each image stored."""
+def test_0006_packs_the_postings_stored_before_it(empty_db_url: str, tmp_path: Path) -> None:
+    """A catalogue from before the packed postings (one row per posting, counts apart) gets
+    one row per word, with the same images and counts; its copies are found afterwards, and
+    the rows then grow with each image stored. Downgrading gives the old tables back."""
     for seed in (62, 63):
         scene(seed, (400, 300)).save(tmp_path / f"{seed}.jpg", quality=92)
     original = scene(64, (400, 300))
     original.save(tmp_path / "original.jpg", quality=92)
     with Catalogue(empty_db_url) as catalogue:
         catalogue.ingest([tmp_path])
+        with catalogue.session() as session:
+            packed = stored_postings(session)
         with catalogue.engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0004")
-        assert "word_frequency" not in inspect(catalogue.engine).get_table_names()
+            command.downgrade(alembic_config(connection), "0005")
+            postings = connection.execute(select(_feature_word)).all()
+            counts = dict(connection.execute(select(_word_frequency)).all())
+        assert "word_posting" not in inspect(catalogue.engine).get_table_names()
+    grouped: dict[int, list[int]] = {}
+    for word, image_id in postings:
+        grouped.setdefault(word, []).append(image_id)
+    assert {w: (len(ids), sorted(ids)) for w, ids in grouped.items()} == packed
+    assert counts == {w: len(ids) for w, ids in grouped.items()}
+    assert len(postings) > 3 * 500
     with Catalogue(empty_db_url) as catalogue:  # opening upgrades
         with catalogue.session() as session:
-            counted = word_counts(session)
-            assert counted == posting_counts(session)
-            assert sum(counted.values()) > 3 * 500
+            assert stored_postings(session) == packed
+        assert {"feature_word", "word_frequency"}.isdisjoint(
+            inspect(catalogue.engine).get_table_names()
+        )
         copy = tmp_path / "copy"
         copy.mkdir()
         mirror(original).save(copy / "mirror.jpg", quality=90)
         assert catalogue.ingest([copy]).matches_added == 1
         with catalogue.session() as session:
-            assert word_counts(session) == posting_counts(session)
+            assert stored_postings(session) == expected_postings(session)

@@ -19,6 +19,7 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.prepare import POOL_MIN_FILES, Failed, PreparedImage, Preparer, prepare_file
 
+from .postings_state import image_words
 from .reuse_fixtures import crop_area, mirror, scene
 from .test_cli import _warning_jpeg
 
@@ -49,13 +50,8 @@ def _content(catalogue: Catalogue) -> dict[str, object]:
                 )
             ).all()
         )
-        words = sorted(
-            session.execute(
-                select(m.Image.sha256, m.FeatureWord.word).join(
-                    m.FeatureWord, m.FeatureWord.image_id == m.Image.id
-                )
-            ).all()
-        )
+        sha_of = dict(session.execute(select(m.Image.id, m.Image.sha256)).all())
+        words = sorted((sha_of[image_id], word) for image_id, word in image_words(session))
         prints = sorted(
             session.execute(
                 select(m.Image.sha256, m.Fingerprint.algorithm, m.Fingerprint.value).join(

@@ -13,20 +13,23 @@ from PIL import Image, ImageFilter
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from provcat.models import FeatureWord, WordFrequency
+from provcat.models import WordPosting
 from provcat.reuse import postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
 from provcat.reuse.postings import (
     BITS,
+    KEPT_POSTINGS,
     MIN_SHARED,
     POSTED_DESCRIPTORS,
     STOP_MIN,
     TABLES,
+    pack,
     post,
     posted,
     posting_rows,
     shared_words,
     stop_limit,
+    unpack,
     words,
 )
 from provcat.reuse.verify import KINDS, Relation, verify
@@ -332,8 +335,7 @@ def test_flat_burst_frame_with_moved_subjects() -> None:
 def _postings_session() -> Session:
     """A session on an in-memory database holding only the postings table."""
     engine = create_engine("sqlite://")
-    FeatureWord.__table__.create(engine)
-    WordFrequency.__table__.create(engine)
+    WordPosting.__table__.create(engine)
     return Session(engine)
 
 
@@ -403,7 +405,7 @@ def test_stop_words_do_not_count() -> None:
         post(session, [(image_id, np.vstack([common, own]))])
     target = rng.integers(0, 256, (20, 32), dtype=np.uint8)
     post(session, [(999, np.vstack([common, target]))])
-    rows = session.execute(select(WordFrequency.word, WordFrequency.images))
+    rows = session.execute(select(WordPosting.word, WordPosting.images))
     counted = {int(word): int(images) for word, images in rows}
     assert {counted[int(w)] for w in words(common)} == {crowd + 1}
     assert {counted[int(w)] for w in words(target)} == {1}
@@ -415,6 +417,36 @@ def test_stop_words_do_not_count() -> None:
     # In a catalogue large enough for the limit to be above them, they count again.
     assert stop_limit(10**6) > crowd + 1
     assert len(shared_words(session, [common], limit=100, images=10**6)) == crowd + 1
+
+
+def test_a_word_keeps_its_images_until_no_look_up_reads_them() -> None:
+    """A word's row counts every image posting it and lists them (appended by the database,
+    batch after batch) until more than KEPT_POSTINGS images post it; then only the count
+    grows. No look-up reads so common a word (it is a stop word at any catalogue size)."""
+    assert stop_limit(10**9) <= KEPT_POSTINGS
+    session = _postings_session()
+    rng = np.random.default_rng(17)
+    common = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+    # Ids whose packed bytes hold NUL, 0xFF and invalid UTF-8: the rows are bytes, not text.
+    ids = [*range(1, KEPT_POSTINGS - 2), 255, 0xC3FF, 2**31 - 1]
+    post(session, [(image_id, common) for image_id in ids[:3]])
+    post(session, [(image_id, common) for image_id in ids[3:]])
+    rows = session.execute(select(WordPosting.word, WordPosting.images, WordPosting.ids)).all()
+    assert {word for word, _, _ in rows} == set(words(common).tolist())
+    assert {(images, tuple(sorted(unpack(data)))) for _, images, data in rows} == {
+        (KEPT_POSTINGS, tuple(sorted(ids)))
+    }
+    post(session, [(9000, common), (9001, common)])
+    rows = session.execute(select(WordPosting.images, WordPosting.ids)).all()
+    assert set(rows) == {(KEPT_POSTINGS + 2, None)}
+    assert shared_words(session, [common], limit=10, images=10**9) == []
+
+
+def test_packed_ids_round_trip() -> None:
+    ids = [1, 255, 256, 0xC3FF, 2**31 - 1]
+    assert pack(ids) == np.array(ids, dtype="<i4").tobytes()
+    assert unpack(pack(ids)).tolist() == ids
+    assert unpack(pack([])).size == 0
 
 
 def test_the_rarest_words_are_read_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,9 +64,17 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+#: SQLite's page cache per connection, in KiB (its default is 2 MiB). A reuse look-up reads
+#: thousands of rows of the postings table by key; with 64 MiB the B-tree's inner pages stay
+#: cached between look-ups (7.0 ms a look-up against 4.3 ms at 2,000 stored images,
+#: docs/scale.md). Pages are only held once read, so a small catalogue uses no more memory.
+SQLITE_CACHE_KIB = 65536
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB:d}")
     cursor.close()
 
 

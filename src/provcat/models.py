@@ -382,34 +382,22 @@ class Feature(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class FeatureWord(Base):
-    """A visual word an image posts (provcat.reuse.postings): the reuse candidate stage.
+class WordPosting(Base):
+    """A visual word (provcat.reuse.postings): how many images post it, and which.
 
-    One row per (word, image); the primary key is the look-up path (all images posting a
-    word). On SQLite the table has no rowid: the key is the table.
+    The reuse candidate stage: a look-up reads the rows of its words by primary key, their
+    counts first (to leave out the words posted everywhere and read the rarest first, within
+    a budget), then their images. Each image that posts the word adds one to ``images`` and
+    appends its id to ``ids`` (little-endian 32-bit integers), in one upsert. ``ids`` is NULL
+    once more than ``provcat.reuse.postings.KEPT_POSTINGS`` images post the word: no look-up
+    reads so common a word. Images are never deleted, so counts only grow.
     """
 
-    __tablename__ = "feature_word"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-
-    word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    image_id: Mapped[int] = mapped_column(
-        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-class WordFrequency(Base):
-    """How many images post a visual word (provcat.reuse.postings).
-
-    Kept up to date as images post their words (one upsert per word), so a look-up knows each
-    word's rarity before it reads any postings: it leaves out the words posted everywhere and
-    reads the rarest first, within a budget. Images are never deleted, so counts only grow.
-    """
-
-    __tablename__ = "word_frequency"
+    __tablename__ = "word_posting"
 
     word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     images: Mapped[int] = mapped_column(Integer, nullable=False)
+    ids: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class PhotoMatch(Base):

@@ -2,11 +2,12 @@
 
 A stored image posts *words*: short keys cut from its ORB descriptors. A query collects the
 stored images that posted its words, and the images with the most shared words are the
-candidates that :func:`provcat.reuse.verify.verify` then checks. The postings are a plain
-``(word, image_id)`` table with that primary key (:class:`provcat.models.FeatureWord`), so a
-look-up is a range scan of one B-tree per word on SQLite and PostgreSQL alike: a shared
-catalogue's candidate stage grows with the database, not with any process's memory, and
-nothing is loaded at start.
+candidates that :func:`provcat.reuse.verify.verify` then checks. The postings live in one
+table, ``word_posting`` (:class:`provcat.models.WordPosting`): a row per word, keyed by the
+word, with its count of images and the ids of those images packed in one binary value. A
+look-up reads one row per word it asks about, by primary key, on SQLite and PostgreSQL
+alike: a shared catalogue's candidate stage grows with the database, not with any process's
+memory, and nothing is loaded at start.
 
 How words are made (no training; docs/scale.md has the measurements behind the figures):
 
@@ -23,9 +24,12 @@ How words are made (no training; docs/scale.md has the measurements behind the f
   the words of all its descriptors, and of its mirror image's.
 - A word posted by many images (plain edges and smooth gradients look alike everywhere) says
   nothing about which image: words posted by more than :func:`stop_limit` images are left out
-  of the count. Every word's count of images is kept in ``word_frequency`` as images post
-  their words, so a look-up reads the counts of its words first and then the postings of the
-  rarest of them, up to a budget: its work is bounded however large the catalogue.
+  of the count. A look-up reads the counts of its words first and then the posting images of
+  the rarest of them, up to a budget: its work is bounded however large the catalogue.
+- No look-up reads the images of a word posted by more than :data:`STOP_MAX` images, so a
+  word's images are kept only up to :data:`KEPT_POSTINGS` of them; past that only its count
+  grows. Each image a word gains appends 4 bytes to its row, in one upsert, so writers
+  never read a row to update it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,18 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Integer, Select, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    LargeBinary,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    null,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -64,6 +79,11 @@ MIN_SHARED: Final = 2
 #: photos among 10^4 stored images, the original was among the top 20 for 0.952 of copies
 #: with 20,000, 0.964 with 40,000 and 0.968 with no budget (docs/scale.md).
 POSTINGS_BUDGET: Final = 50_000
+
+#: A word's images are kept while at most this many images post it (see stop_limit).
+KEPT_POSTINGS: Final = STOP_MAX
+#: How an image id is packed in a word's images: 4 bytes, little-endian.
+PACKED_ID: Final = np.dtype("<i4")
 
 ByteMatrix = npt.NDArray[np.uint8]
 WordArray = npt.NDArray[np.int64]
@@ -100,45 +120,68 @@ def sample(descriptors: ByteMatrix, limit: int) -> ByteMatrix:
 
 
 def posting_rows(image_id: int, descriptors: ByteMatrix) -> list[dict[str, int]]:
-    """Rows of the postings table for one stored image (for an executemany insert)."""
+    """The ``(word, image_id)`` rows one stored image posts (for migration 0004, whose table
+    kept a row per posting)."""
     return [{"word": int(w), "image_id": image_id} for w in posted(descriptors)]
 
 
 def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
-    """Store the words these images post, and count them in ``word_frequency``.
+    """Store the words these images post: each word's count grows by the images posting it,
+    and their ids are appended to its images (while it keeps them, :data:`KEPT_POSTINGS`).
+
+    One upsert per word, in word order, so that two writers posting overlapping words take
+    the row locks in one order and never deadlock; the ids are appended by the database
+    (``||``), so concurrent writers never lose each other's.
 
     Args:
         session: On the catalogue; nothing is committed.
         images: ``(image_id, descriptors)`` of each image.
     """
     each = [(image_id, posted(descriptors)) for image_id, descriptors in images]
-    rows = [{"word": int(w), "image_id": image_id} for image_id, found in each for w in found]
-    if not rows:
+    if not any(found.size for _, found in each):
         return
-    session.execute(insert(m.FeatureWord), rows)
-    count_words(session, np.concatenate([found for _, found in each]))
-
-
-def count_words(session: Session, posted_words: WordArray) -> None:
-    """Add each posting of ``posted_words`` (a word once per image posting it) to its count.
-
-    The counts are updated in word order, so two writers updating overlapping words take the
-    row locks in one order and never deadlock.
-    """
-    unique, counts = np.unique(posted_words, return_counts=True)
-    rows = [{"word": int(w), "images": int(c)} for w, c in zip(unique, counts, strict=True)]
-    frequency = m.WordFrequency
-    if session.get_bind().dialect.name == "postgresql":
-        upsert: Any = pg_insert(frequency)
-    else:
-        upsert = sqlite_insert(frequency)
+    posted_words = np.concatenate([found for _, found in each])
+    owners = np.concatenate([np.full(found.size, image_id) for image_id, found in each])
+    order = np.lexsort((owners, posted_words))
+    posted_words, owners = posted_words[order], owners[order]
+    unique, first, counts = np.unique(posted_words, return_index=True, return_counts=True)
+    rows = [
+        {
+            "word": int(word),
+            "images": int(count),
+            "ids": pack(owners[start : start + count]) if count <= KEPT_POSTINGS else None,
+        }
+        for word, start, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
+    ]
+    table = m.WordPosting
+    upsert: Any = (
+        pg_insert(table)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite_insert(table)
+    )
+    total = table.images + upsert.excluded.images
+    # SQLite's || makes text of two blobs, byte for byte; the cast makes a blob of it again.
+    appended = cast(table.ids.op("||")(upsert.excluded.ids), LargeBinary)
     session.execute(
         upsert.on_conflict_do_update(
-            index_elements=[frequency.word],
-            set_={"images": frequency.images + upsert.excluded.images},
+            index_elements=[table.word],
+            set_={
+                "images": total,
+                "ids": case((total <= KEPT_POSTINGS, appended), else_=null()),
+            },
         ),
         rows,
     )
+
+
+def pack(ids: npt.ArrayLike) -> bytes:
+    """Image ids as a word's row keeps them (:data:`PACKED_ID`)."""
+    return np.asarray(ids, dtype=PACKED_ID).tobytes()
+
+
+def unpack(data: bytes) -> npt.NDArray[np.int64]:
+    """The image ids :func:`pack` packed."""
+    return np.frombuffer(data, dtype=PACKED_ID).astype(np.int64)
 
 
 def stop_limit(images: int) -> int:
@@ -157,12 +200,12 @@ def shared_words(
     its mirror image), best first.
 
     Images are ranked by the words they share with one of the queries (the better of the
-    two), each weighted by its rarity (inverse document frequency). The words' frequencies are
-    read first: stop words are left out, and the postings of the others are read rarest first
-    until :data:`POSTINGS_BUDGET` postings; the commonest words, which weigh least, are the
-    ones a large catalogue leaves out. Images sharing fewer than :data:`MIN_SHARED` words with
-    every query are not returned. Images tied with the last of the ``limit`` best are
-    returned too.
+    two), each weighted by its rarity (inverse document frequency). Each word's row is read
+    once, by primary key: its count, and its images unless it is a stop word. The images of
+    the rarest words are then taken first, up to :data:`POSTINGS_BUDGET` postings; the
+    commonest words, which weigh least, are the ones a large catalogue leaves out. Images
+    sharing fewer than :data:`MIN_SHARED` words with every query are not returned. Images
+    tied with the last of the ``limit`` best are returned too.
 
     Args:
         session: On the catalogue.
@@ -177,73 +220,78 @@ def shared_words(
     wanted = np.unique(np.concatenate(per_query)) if per_query else np.zeros(0, np.int64)
     if wanted.size == 0:
         return []
-    # Core statements on the session's connection: ORM row handling costs ten times more
-    # for the tens of thousands of postings a look-up may read.
-    connection = session.connection()
-    frequency, postings = m.WordFrequency.__table__.c, m.FeatureWord.__table__.c
-    counted = _select_in(
-        connection, select(frequency.word, frequency.images), frequency.word, wanted, columns=2
-    )
-    counted = counted[counted[:, 1] <= stop_limit(images)]
-    # Rarest first (ties by word), as many as the budget holds.
-    counted = counted[np.lexsort((counted[:, 0], counted[:, 1]))]
-    counted = counted[np.cumsum(counted[:, 1]) <= POSTINGS_BUDGET]
-    if counted.size == 0:
+    table = m.WordPosting.__table__.c
+    most = stop_limit(images)
+    # The images of stop words are not even read.
+    kept = case((table.images <= bindparam("most", most), table.ids), else_=null())
+    rows = [
+        row
+        for row in _select_in(session.connection(), (table.word, table.images, kept), wanted)
+        if row[2] is not None
+    ]
+    if not rows:
         return []
-    rows = _select_in(
-        connection, select(postings.word, postings.image_id), postings.word, counted[:, 0],
-        columns=2,
-    )  # fmt: skip
+    # Rarest first (ties by word), as many as the budget holds.
+    rows.sort(key=lambda row: (row[1], row[0]))
+    counts = np.array([row[1] for row in rows], dtype=np.int64)
+    rows = rows[: int(np.count_nonzero(np.cumsum(counts) <= POSTINGS_BUDGET))]
+    if not rows:
+        return []
+    row_words = np.array([row[0] for row in rows], dtype=np.int64)
+    lengths = np.array([len(row[2]) // PACKED_ID.itemsize for row in rows], dtype=np.int64)
+    posting_images = unpack(b"".join(row[2] for row in rows))
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
-    by_word = counted[np.argsort(counted[:, 0])]
-    posting_count = by_word[np.searchsorted(by_word[:, 0], rows[:, 0]), 1].astype(np.float64)
-    weight = np.log(np.maximum(images, posting_count) / posting_count)
-    best: dict[int, tuple[float, int]] = {}
+    count = counts[: len(rows)].astype(np.float64)
+    weight = np.repeat(np.log(np.maximum(images, count) / count), lengths)
+    ids, image_of = np.unique(posting_images, return_inverse=True)
+    best_score = np.full(ids.size, -1.0)
+    best_count = np.zeros(ids.size, dtype=np.int64)
     for query_words in per_query:
-        hit = np.isin(rows[:, 0], query_words)
-        ids, row_image, counts = np.unique(
-            rows[hit, 1], return_inverse=True, return_counts=True
-        )
+        hit = np.repeat(np.isin(row_words, query_words), lengths)
+        shared = np.bincount(image_of[hit], minlength=ids.size)
         # Rounded: the sum's last bits depend on the order the database returned the rows in.
-        scores = np.bincount(row_image, weights=weight[hit], minlength=ids.size).round(9)
-        for image_id, score, count in zip(
-            ids.tolist(), scores.tolist(), counts.tolist(), strict=True
-        ):
-            if count >= MIN_SHARED and score > best.get(image_id, (-1.0, 0))[0]:
-                best[image_id] = (score, count)
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
-    if len(ranked) > limit > 0:
+        score = np.bincount(image_of[hit], weights=weight[hit], minlength=ids.size).round(9)
+        better = (shared >= MIN_SHARED) & (score > best_score)
+        best_score[better], best_count[better] = score[better], shared[better]
+    found = best_score > -1.0
+    ids, best_score, best_count = ids[found], best_score[found], best_count[found]
+    order = np.lexsort((ids, -best_score))
+    if order.size > limit > 0:
         # Images tied with the last one kept are kept too: which of them made the cut would
         # otherwise depend on their ids, that is on the order they were stored in.
-        last = ranked[limit - 1][1][0]
-        limit = next(
-            (n for n in range(limit, len(ranked)) if ranked[n][1][0] != last), len(ranked)
-        )
-    return [(image_id, count) for image_id, (_score, count) in ranked[: max(0, limit)]]
+        limit = int(np.count_nonzero(best_score >= best_score[order[limit - 1]]))
+    order = order[: max(0, limit)]
+    return list(zip(ids[order].tolist(), best_count[order].tolist(), strict=True))
 
 
 def _select_in(
-    connection: Connection,
-    query: Select[Any, Any] | Select[Any],
-    column: Any,
-    values: WordArray,
-    *,
-    columns: int = 1,
-) -> npt.NDArray[np.int64]:
-    """``query`` restricted to ``column IN values``; integer results as an array.
+    connection: Connection, columns: tuple[ColumnElement[Any], ...], values: WordArray
+) -> list[tuple[Any, ...]]:
+    """``columns`` of the rows whose first column is in ``values``.
 
-    The values travel as one parameter (a PostgreSQL array, or JSON that SQLite's json_each
+    The statement is SQLAlchemy's, compiled for the connection's dialect, but its rows are
+    read from the driver's cursor, in the session's transaction: a look-up reads thousands of
+    rows, and SQLAlchemy's row objects cost more than the driver's own tuples. The values
+    travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's json_each
     unpacks): thousands of bound parameters cost more to render than the look-up itself.
     """
+    key = columns[0]
     listed = [int(v) for v in values]
     if connection.dialect.name == "postgresql":
-        condition = column == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
+        condition = key == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
     else:
         each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
-        condition = column.in_(select(each.c.value))
-    found: list[int] = []
-    for row in connection.execute(query.where(condition)):
-        found.extend(row)  # plain ints: numpy probes Row objects slowly
-    array = np.array(found, dtype=np.int64).reshape(-1, columns)
-    return array[:, 0] if columns == 1 else array
+        condition = key.in_(select(each.c.value))
+    compiled = select(*columns).where(condition).compile(dialect=connection.dialect)
+    bound = compiled.construct_params()
+    parameters: Any = (
+        tuple(bound[name] for name in compiled.positiontup or ()) if compiled.positional else bound
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), parameters)
+        found: list[tuple[Any, ...]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return found
