@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageOps
@@ -16,6 +17,7 @@ from provcat import matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
+from provcat.fingerprints import BitHash
 
 from .imagegen import photo
 from .paths import CATALOGUE_DIR, MONTENEGRO, REPO
@@ -245,3 +247,26 @@ def test_similar_sees_images_stored_after_its_first_call(
     [found] = montenegro.similar(tmp_path / "query.jpg")
     assert found.sha256 == sha_of(new / "fresh.jpg")
     assert "cropped" in found.relation
+
+
+def test_pdq_table_finds_every_hash_within_the_limit() -> None:
+    """The matcher's PDQ scan: every stored hash within the limit of any query (the limit
+    itself included), each with its least distance; none beyond."""
+    rng = np.random.default_rng(4)
+    stored = rng.integers(0, 2, (300, 256), dtype=np.uint8)
+    table = matching._PdqTable()
+    table.extend([(1000 + n, str(BitHash(bits))) for n, bits in enumerate(stored)])
+    first, second = stored[7].copy(), stored[9].copy()
+    first[:31] ^= 1  # 31 bits from image 1007: within 31
+    second[:32] ^= 1  # 32 bits from image 1009: beyond 31
+    queries = [BitHash(first), BitHash(second), BitHash(stored[7])]
+    expected = {
+        1000 + n: distance
+        for n, bits in enumerate(stored)
+        if (distance := min(int((bits != q).sum()) for q in (first, second, stored[7]))) <= 31
+    }
+    assert table.within(queries, 31) == expected
+    assert expected[1007] == 0
+    assert 1009 not in expected
+    assert table.within([BitHash(first)], 31)[1007] == 31
+    assert matching._PdqTable().within(queries, 31) == {}

@@ -15,6 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from provcat.errors import CatalogueError
 
@@ -76,6 +78,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB:d}")
     cursor.close()
+
+
+def driver_rows(connection: Connection, statement: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of ``statement``, read from the driver's own cursor in ``connection``'s
+    transaction.
+
+    For statements that return many rows of plain values (the reuse look-ups' postings, every
+    image's PDQ hash): SQLAlchemy's row objects cost more than the driver's tuples. The
+    statement is SQLAlchemy's, compiled for the connection's dialect with its parameters
+    bound; neither parameters nor results go through SQLAlchemy's type processing, so it is
+    for integers, strings and bytes only.
+    """
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    assert isinstance(compiled, SQLCompiler)
+    bound = compiled.construct_params()
+    parameters: Any = (
+        tuple(bound[name] for name in compiled.positiontup or ()) if compiled.positional else bound
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), parameters)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

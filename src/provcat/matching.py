@@ -24,8 +24,10 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -33,7 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import lock_for_writing
+from provcat.db import driver_rows, lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 PDQ_CANDIDATE = 31
 #: Candidates verified per new image at most (besides PDQ and pixel-digest candidates).
 CANDIDATES = 20
+#: Images whose PDQ hashes a matcher loads in one read when it starts.
+_LOAD_PAGE = 50_000
 #: Full feature sets kept in memory for re-use (the most recently stored or read).
 RECENT_FEATURES = 512
 #: The catalogue_state row that numbers matching turns.
@@ -122,27 +126,34 @@ class SimilarMatch:
         }
 
 
-@dataclass
 class _PdqTable:
-    """Every stored image's PDQ hash, as rows of four 64-bit words, with the image ids."""
+    """Every stored image's PDQ hash in faiss's brute-force binary index, with the image ids
+    (row for row)."""
 
-    words: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, 4), np.uint64))
-    ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    def __init__(self) -> None:
+        self._index = faiss.IndexBinaryFlat(256)
+        self.ids: npt.NDArray[np.int64] = np.zeros(0, np.int64)
 
     def extend(self, rows: list[tuple[int, str]]) -> None:
         if not rows:
             return
-        packed = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=">u8")
-        self.words = np.concatenate([self.words, packed.astype(np.uint64).reshape(-1, 4)])
+        codes = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=np.uint8)
+        self._index.add(codes.reshape(-1, 32))
         self.ids = np.concatenate([self.ids, np.array([i for i, _ in rows], dtype=np.int64)])
 
-    def distances(self, query: BitHash) -> npt.NDArray[np.int64]:
-        """Hamming distance from ``query`` to every stored hash, in row order."""
-        target = np.frombuffer(bytes.fromhex(str(query)), dtype=">u8").astype(np.uint64)
-        counts: npt.NDArray[np.int64] = np.bitwise_count(self.words ^ target).sum(
-            axis=1, dtype=np.int64
-        )
-        return counts
+    def within(self, queries: list[BitHash], limit: int) -> dict[int, int]:
+        """Images whose hash is within ``limit`` bits of any of ``queries``, with the least
+        distance to one of them (an exact scan of every stored hash)."""
+        if not self.ids.size or not queries:
+            return {}
+        codes = np.frombuffer(b"".join(bytes.fromhex(str(q)) for q in queries), dtype=np.uint8)
+        # faiss returns the hashes at a distance below the radius.
+        _limits, distances, rows = self._index.range_search(codes.reshape(-1, 32), limit + 1)
+        near: dict[int, int] = {}
+        for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+            image_id = int(self.ids[row])
+            near[image_id] = min(distance, near.get(image_id, distance))
+        return near
 
 
 def store_features(image_id: int, features: Features, *, session: Session) -> None:
@@ -232,17 +243,32 @@ class Matcher:
             (m.Fingerprint.image_id == m.Image.id) & (m.Fingerprint.algorithm == "pdq"),
         )
         if ids is not None:
-            query = query.where(m.Image.id.in_(ids))
-        rows: list[tuple[int, str]] = []
-        for image_id, value in session.execute(
-            query.order_by(m.Image.id), execution_options={"yield_per": 5000}
-        ):
+            self._add_hashes(driver_rows(session.connection(), query.where(m.Image.id.in_(ids))))
+            return
+        # Every image, a page at a time (in id order), each read through the driver: at a
+        # million images SQLAlchemy's rows took most of the load, and one page's rows at a
+        # time keep it from holding every row at once.
+        last = 0
+        while True:
+            page = driver_rows(
+                session.connection(),
+                query.where(m.Image.id > last).order_by(m.Image.id).limit(_LOAD_PAGE),
+            )
+            self._add_hashes(page)
+            if len(page) < _LOAD_PAGE:
+                return
+            last = page[-1][0]
+
+    def _add_hashes(self, rows: list[tuple[Any, ...]]) -> None:
+        """Add the PDQ hashes of these ``(image id, hash or None)`` rows, once each."""
+        fresh: list[tuple[int, str]] = []
+        for image_id, value in rows:
             if image_id in self._known:
                 continue
             self._known.add(image_id)
             if value:
-                rows.append((image_id, value))
-        self._pdq.extend(rows)
+                fresh.append((image_id, value))
+        self._pdq.extend(fresh)
 
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""
@@ -505,15 +531,8 @@ class Matcher:
         """
         quality = next(iter(variants.values()))[1]
         low = low_information(quality, keypoints)
-        table = self._pdq
-        if not table.ids.size:
-            return {}, low
         limit = max(PDQ_CANDIDATE, WEAK_PDQ) if low else PDQ_CANDIDATE
-        best = np.full(table.ids.size, 256, dtype=np.int64)
-        for hash_, _quality in variants.values():
-            best = np.minimum(best, table.distances(hash_))
-        near = {int(table.ids[i]): int(best[i]) for i in np.flatnonzero(best <= limit)}
-        return near, low
+        return self._pdq.within([hash_ for hash_, _quality in variants.values()], limit), low
 
     def _weak(self, a: _Side, b: _Side, query_low: bool) -> Relation | None:
         """Weak evidence (global hashes) that ``b`` shows the picture of ``a``, asked only when

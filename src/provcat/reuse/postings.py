@@ -59,6 +59,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.db import driver_rows
 
 #: Hash tables (words per descriptor).
 TABLES: Final = 4
@@ -268,14 +269,10 @@ def shared_words(
 def _select_in(
     connection: Connection, columns: tuple[ColumnElement[Any], ...], values: WordArray
 ) -> list[tuple[Any, ...]]:
-    """``columns`` of the rows whose first column is in ``values``.
-
-    The statement is SQLAlchemy's, compiled for the connection's dialect, but its rows are
-    read from the driver's cursor, in the session's transaction: a look-up reads thousands of
-    rows, and SQLAlchemy's row objects cost more than the driver's own tuples. The values
-    travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's json_each
-    unpacks): thousands of bound parameters cost more to render than the look-up itself.
-    """
+    """``columns`` of the rows whose first column is in ``values``, read through the driver
+    (:func:`provcat.db.driver_rows`). The values travel as one bound parameter (a PostgreSQL
+    array, or JSON that SQLite's json_each unpacks): thousands of bound parameters cost more
+    to render than the look-up itself."""
     key = columns[0]
     listed = [int(v) for v in values]
     if connection.dialect.name == "postgresql":
@@ -283,15 +280,4 @@ def _select_in(
     else:
         each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
         condition = key.in_(select(each.c.value))
-    compiled = select(*columns).where(condition).compile(dialect=connection.dialect)
-    bound = compiled.construct_params()
-    parameters: Any = (
-        tuple(bound[name] for name in compiled.positiontup or ()) if compiled.positional else bound
-    )
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), parameters)
-        found: list[tuple[Any, ...]] = cursor.fetchall()
-    finally:
-        cursor.close()
-    return found
+    return driver_rows(connection, select(*columns).where(condition))
