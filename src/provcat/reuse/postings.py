@@ -222,25 +222,23 @@ def shared_words(
     if wanted.size == 0:
         return []
     table = m.WordPosting.__table__.c
-    most = stop_limit(images)
-    # The images of stop words are not even read.
-    kept = case((table.images <= bindparam("most", most), table.ids), else_=null())
-    rows = [
-        row
-        for row in _select_in(session.connection(), (table.word, table.images, kept), wanted)
-        if row[2] is not None
-    ]
-    if not rows:
-        return []
-    # Rarest first (ties by word), as many as the budget holds.
-    rows.sort(key=lambda row: (row[1], row[0]))
-    counts = np.array([row[1] for row in rows], dtype=np.int64)
+    # Stop words are left out by the database, and the rest come rarest first (ties by word).
+    rows = _select_in(
+        session.connection(),
+        (table.word, table.images, table.ids),
+        wanted,
+        where=table.images <= stop_limit(images),
+        order=(table.images, table.word),
+    )
+    counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
+    # As many as the budget holds.
     rows = rows[: int(np.count_nonzero(np.cumsum(counts) <= POSTINGS_BUDGET))]
     if not rows:
         return []
-    row_words = np.array([row[0] for row in rows], dtype=np.int64)
-    lengths = np.array([len(row[2]) // PACKED_ID.itemsize for row in rows], dtype=np.int64)
-    posting_images = unpack(b"".join(row[2] for row in rows))
+    row_words = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    blobs = [row[2] for row in rows]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // PACKED_ID.itemsize
+    posting_images = unpack(b"".join(blobs))
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
     count = counts[: len(rows)].astype(np.float64)
@@ -251,7 +249,8 @@ def shared_words(
     for query_words in per_query:
         hit = np.repeat(np.isin(row_words, query_words), lengths)
         shared = np.bincount(image_of[hit], minlength=ids.size)
-        # Rounded: the sum's last bits depend on the order the database returned the rows in.
+        # Rounded: the same weights summed in another order may differ in their last bits,
+        # and ties must stay ties (they are all kept, below).
         score = np.bincount(image_of[hit], weights=weight[hit], minlength=ids.size).round(9)
         better = (shared >= MIN_SHARED) & (score > best_score)
         best_score[better], best_count[better] = score[better], shared[better]
@@ -267,12 +266,17 @@ def shared_words(
 
 
 def _select_in(
-    connection: Connection, columns: tuple[ColumnElement[Any], ...], values: WordArray
+    connection: Connection,
+    columns: tuple[ColumnElement[Any], ...],
+    values: WordArray,
+    *,
+    where: ColumnElement[bool],
+    order: tuple[ColumnElement[Any], ...],
 ) -> list[tuple[Any, ...]]:
-    """``columns`` of the rows whose first column is in ``values``, read through the driver
-    (:func:`provcat.db.driver_rows`). The values travel as one bound parameter (a PostgreSQL
-    array, or JSON that SQLite's json_each unpacks): thousands of bound parameters cost more
-    to render than the look-up itself."""
+    """``columns`` of the rows whose first column is in ``values`` and that meet ``where``, in
+    ``order``, read through the driver (:func:`provcat.db.driver_rows`). The values travel as
+    one bound parameter (a PostgreSQL array, or JSON that SQLite's json_each unpacks):
+    thousands of bound parameters cost more to render than the look-up itself."""
     key = columns[0]
     listed = [int(v) for v in values]
     if connection.dialect.name == "postgresql":
@@ -280,4 +284,4 @@ def _select_in(
     else:
         each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
         condition = key.in_(select(each.c.value))
-    return driver_rows(connection, select(*columns).where(condition))
+    return driver_rows(connection, select(*columns).where(condition, where).order_by(*order))
