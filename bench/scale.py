@@ -4,6 +4,10 @@ catalogue grows (issue 9).
 Run from the repository root (not part of the unit tests):
 
     .venv/bin/python bench/scale.py [--sizes 1000,10000] [--files 120] [--postgres URL]
+        [--work DIR [--reuse-catalogues]]
+
+(``--reuse-catalogues`` times the look-ups again on the SQLite catalogues an earlier run left
+in ``--work``, without building them again.)
 
 What it does, in one run, and what is synthetic:
 
@@ -26,8 +30,8 @@ What it does, in one run, and what is synthetic:
   an edited copy (crop to 70%, mirror at half size, a banner and JPEG quality 40, a 5 degree
   turn) is looked up with ``similar``: recall is the share whose original is among the
   answers. Timed per look-up: the candidate stage alone
-  (``provcat.reuse.postings.shared_words`` with the query's mirror: the words' counts, then
-  the postings of the rarest within the budget); a warm ``Matcher.find`` (candidates, PDQ
+  (``provcat.reuse.postings.shared_words`` with the query's mirror: the rows of the query's
+  words, and the images of the rarest within the budget); a warm ``Matcher.find`` (candidates, PDQ
   near matches and verification), and a cold ``Catalogue.similar`` (what one
   ``provcat similar`` call pays: loading the catalogue's PDQ hashes first). Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
@@ -308,22 +312,30 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def one_size(size: int, work: Path, files: list[Path], postgres: str | None) -> dict[str, Any]:
-    url = fresh_url(work, postgres, f"provcat_scale_{size}")
-    originals = work / f"originals-{size}"
-    originals.mkdir(exist_ok=True)
-    for path in files[:PLANTED]:
-        target = originals / path.name
-        if not target.exists():
-            target.symlink_to(path)
-    catalogue = Catalogue(url)
-    catalogue.ingest([originals])
-    pool = np.concatenate(
-        [extract_features(open_image(path)).descriptors for path in files[PLANTED:]]
-    )
-    start = time.perf_counter()
-    add_distractors(catalogue, size - PLANTED, pool, seed=size)
-    build = time.perf_counter() - start
+def one_size(
+    size: int, work: Path, files: list[Path], postgres: str | None, *, reuse: bool = False
+) -> dict[str, Any]:
+    name = f"provcat_scale_{size}"
+    build = 0.0
+    if reuse and not postgres and (work / f"{name}.db").exists():
+        # Built by an earlier run (10^5 takes most of an hour here): only time the look-ups.
+        catalogue = Catalogue(f"sqlite:///{work / name}.db")
+    else:
+        catalogue = Catalogue(fresh_url(work, postgres, name))
+        originals = work / f"originals-{size}"
+        originals.mkdir(exist_ok=True)
+        for path in files[:PLANTED]:
+            target = originals / path.name
+            if not target.exists():
+                target.symlink_to(path)
+        catalogue.ingest([originals])
+        pool = np.concatenate(
+            [extract_features(open_image(path)).descriptors for path in files[PLANTED:]]
+        )
+        start = time.perf_counter()
+        add_distractors(catalogue, size - PLANTED, pool, seed=size)
+        build = time.perf_counter() - start
+    url = catalogue.url
 
     queries = []
     for number, path in enumerate(files[:PLANTED]):
@@ -390,6 +402,8 @@ def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -
                "--files", str(args.files)]  # fmt: skip
     if args.postgres:
         command += ["--postgres", args.postgres]
+    if args.reuse_catalogues:
+        command.append("--reuse-catalogues")
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return row
@@ -409,13 +423,20 @@ def main() -> None:
         default="",
         help="sizes to fill with PDQ hashes only, for the matcher's memory (e.g. 1000000)",
     )
+    parser.add_argument(
+        "--reuse-catalogues",
+        action="store_true",
+        help="time the look-ups again on the SQLite catalogues an earlier run left in --work "
+        "(skips building them; their build time is then not measured)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--one-light", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="provcat-scale-"))
     files = make_files(work / "files", args.files)
     if args.one_size:
-        print(json.dumps(one_size(args.one_size, work, files, args.postgres)))
+        row = one_size(args.one_size, work, files, args.postgres, reuse=args.reuse_catalogues)
+        print(json.dumps(row))
         return
     if args.one_light:
         print(json.dumps(light_size(args.one_light, work, files, args.postgres)))

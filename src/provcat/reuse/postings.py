@@ -24,8 +24,9 @@ How words are made (no training; docs/scale.md has the measurements behind the f
   the words of all its descriptors, and of its mirror image's.
 - A word posted by many images (plain edges and smooth gradients look alike everywhere) says
   nothing about which image: words posted by more than :func:`stop_limit` images are left out
-  of the count. A look-up reads the counts of its words first and then the posting images of
-  the rarest of them, up to a budget: its work is bounded however large the catalogue.
+  of the count. A look-up reads the rows of its words (the database leaves out the stop
+  words) and takes the images of the rarest of them, up to a budget: its work is bounded
+  however large the catalogue.
 - No look-up reads the images of a word posted by more than :data:`STOP_MAX` images, so a
   word's images are kept only up to :data:`KEPT_POSTINGS` of them; past that only its count
   grows. Each image a word gains appends 4 bytes to its row, in one upsert, so writers
