@@ -78,9 +78,11 @@ STOP_MAX: Final = 200
 #: Candidates share at least this many words with the query (counting a query's mirror apart).
 MIN_SHARED: Final = 2
 #: Postings a look-up reads at most, the rarest words' first. On 777 edited copies of real
-#: photos among 10^4 stored images, the original was among the top 20 for 0.952 of copies
-#: with 20,000, 0.964 with 40,000 and 0.968 with no budget (docs/scale.md).
-POSTINGS_BUDGET: Final = 50_000
+#: photos among 10^5 stored images (synthetic distractors), the original was among the top 20
+#: for 0.871 of copies with 50,000, 0.898 with 100,000, and 0.916 with 200,000 or with no
+#: budget; at 10^4, 0.964 with 40,000 and 0.968 with none (docs/scale.md). Reading a word's
+#: images costs one row however many they are, so the budget is set where recall stops rising.
+POSTINGS_BUDGET: Final = 200_000
 
 #: A word's images are kept while at most this many images post it (see stop_limit).
 KEPT_POSTINGS: Final = STOP_MAX
