@@ -150,6 +150,8 @@ def ingest_rate(paths: list[Path], url: str) -> float:
 
 def fresh_url(work: Path, postgres: str | None, name: str) -> str:
     if not postgres:
+        for leftover in work.glob(f"{name}.db*"):  # a run before, in the same --work
+            leftover.unlink()
         return f"sqlite:///{work / (name + '.db')}"
     from sqlalchemy import create_engine, text
 
