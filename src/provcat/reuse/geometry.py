@@ -223,8 +223,6 @@ def iterations(matches: int, least: int, sample: int) -> int:
         share *= max(0, least - taken) / (matches - taken)
     if share <= 0.0:
         return MAX_ITERATIONS
-    if share >= 1.0:
-        return MIN_ITERATIONS
     needed = math.ceil(math.log(1.0 - CONFIDENCE) / math.log1p(-share))
     return max(MIN_ITERATIONS, min(MAX_ITERATIONS, needed))
 

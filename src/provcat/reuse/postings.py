@@ -42,7 +42,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
-    ColumnElement,
     Integer,
     LargeBinary,
     any_,
@@ -226,15 +225,7 @@ def shared_words(
     wanted = np.unique(np.concatenate(per_query)) if per_query else np.zeros(0, np.int64)
     if wanted.size == 0:
         return []
-    table = m.WordPosting.__table__.c
-    # Stop words are left out by the database, and the rest come rarest first (ties by word).
-    rows = _select_in(
-        session.connection(),
-        (table.word, table.images, table.ids),
-        wanted,
-        where=table.images <= stop_limit(images),
-        order=(table.images, table.word),
-    )
+    rows = _word_rows(session.connection(), wanted, most=stop_limit(images))
     counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
     # As many as the budget holds.
     rows = rows[: int(np.count_nonzero(np.cumsum(counts) <= POSTINGS_BUDGET))]
@@ -270,23 +261,24 @@ def shared_words(
     return list(zip(ids[order].tolist(), best_count[order].tolist(), strict=True))
 
 
-def _select_in(
-    connection: Connection,
-    columns: tuple[ColumnElement[Any], ...],
-    values: WordArray,
-    *,
-    where: ColumnElement[bool],
-    order: tuple[ColumnElement[Any], ...],
-) -> list[tuple[Any, ...]]:
-    """``columns`` of the rows whose first column is in ``values`` and that meet ``where``, in
-    ``order``, read through the driver (:func:`provcat.db.driver_rows`). The values travel as
-    one bound parameter (a PostgreSQL array, or JSON that SQLite's json_each unpacks):
-    thousands of bound parameters cost more to render than the look-up itself."""
-    key = columns[0]
-    listed = [int(v) for v in values]
+def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[tuple[Any, ...]]:
+    """``(word, images, ids)`` of the ``wanted`` words that at most ``most`` images post (stop
+    words are left out by the database), rarest first (ties by word), read through the driver
+    (:func:`provcat.db.driver_rows`).
+
+    The words travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's
+    json_each unpacks): thousands of bound parameters cost more to render than the look-up.
+    """
+    table = m.WordPosting.__table__.c
+    listed = [int(v) for v in wanted]
     if connection.dialect.name == "postgresql":
-        condition = key == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
+        asked = table.word == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
     else:
         each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
-        condition = key.in_(select(each.c.value))
-    return driver_rows(connection, select(*columns).where(condition, where).order_by(*order))
+        asked = table.word.in_(select(each.c.value))
+    statement = (
+        select(table.word, table.images, table.ids)
+        .where(asked, table.images <= most)
+        .order_by(table.images, table.word)
+    )
+    return driver_rows(connection, statement)
