@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,6 +146,45 @@ def lock_for_writing(connection: Connection) -> None:
     """
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def execute_many(
+    connection: Connection,
+    statement: ClauseElement,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Run ``statement`` (an INSERT, maybe an upsert) once for each of ``rows``, in one
+    executemany, with the rows' values (for ``columns``, in that order) passed to the driver as
+    they are.
+
+    For many rows of plain values (the postings an image adds: about a thousand): SQLAlchemy's
+    own executemany processes every row's parameters one by one, and that took three times as
+    long as the database's work. The statement is compiled once for the connection's dialect;
+    its other bound values (constants in the statement) are added to each row. It runs through
+    the connection, so errors are SQLAlchemy's (``retrying`` sees a lost race as such). For
+    integers, strings and bytes only: nothing goes through SQLAlchemy's type processing.
+    """
+    if not rows:
+        return
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(columns))
+    assert isinstance(compiled, SQLCompiler)
+    constants = compiled.construct_params(dict(zip(columns, rows[0], strict=True)))
+    parameters: Any
+    if compiled.positional:
+        names = list(compiled.positiontup or [])
+        if names[: len(columns)] == list(columns):
+            tail = tuple(constants[n] for n in names[len(columns) :])
+            parameters = [(*row, *tail) for row in rows]
+        else:
+            places = {name: i for i, name in enumerate(columns)}
+            parameters = [
+                tuple(row[places[n]] if n in places else constants[n] for n in names)
+                for row in rows
+            ]
+    else:
+        parameters = [{**constants, **dict(zip(columns, row, strict=True))} for row in rows]
+    connection.exec_driver_sql(str(compiled), parameters)
 
 
 def current_revision(engine: Engine) -> str | None:

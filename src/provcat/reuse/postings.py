@@ -59,7 +59,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import driver_rows
+from provcat.db import driver_rows, execute_many
 
 #: Hash tables (words per descriptor).
 TABLES: Final = 4
@@ -148,13 +148,12 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
     order = np.lexsort((owners, posted_words))
     posted_words, owners = posted_words[order], owners[order]
     unique, first, counts = np.unique(posted_words, return_index=True, return_counts=True)
+    # Each word's images are a run of the owners, in order: slices of one packed buffer.
+    packed = pack(owners)
+    size = PACKED_ID.itemsize
     rows = [
-        {
-            "word": int(word),
-            "images": int(count),
-            "ids": pack(owners[start : start + count]) if count <= KEPT_POSTINGS else None,
-        }
-        for word, start, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
+        (word, count, packed[size * at : size * (at + count)] if count <= KEPT_POSTINGS else None)
+        for word, at, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
     ]
     table = m.WordPosting
     upsert: Any = (
@@ -165,9 +164,10 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
     total = table.images + upsert.excluded.images
     # SQLite's || makes text of two blobs, byte for byte; the cast makes a blob of it again.
     appended = cast(table.ids.op("||")(upsert.excluded.ids), LargeBinary)
-    # On the session's connection, as a Core executemany: through the ORM's bulk insert path
-    # every row's parameters were processed one by one, a third of the storing phase.
-    session.connection().execute(
+    # Through the driver's executemany: SQLAlchemy's (Core or ORM) processed every row's
+    # parameters one by one, most of the time an image's postings took.
+    execute_many(
+        session.connection(),
         upsert.on_conflict_do_update(
             index_elements=[table.word],
             set_={
@@ -175,6 +175,7 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
                 "ids": case((total <= KEPT_POSTINGS, appended), else_=null()),
             },
         ),
+        ("word", "images", "ids"),
         rows,
     )
 
@@ -227,19 +228,22 @@ def shared_words(
         return []
     rows = _word_rows(session.connection(), wanted, most=stop_limit(images))
     counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
-    # As many as the budget holds.
-    rows = rows[: int(np.count_nonzero(np.cumsum(counts) <= POSTINGS_BUDGET))]
-    if not rows:
-        return []
     row_words = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    blobs = [row[2] for row in rows]
+    # The rarest first (ties by word), as many as the budget holds.
+    order = np.lexsort((row_words, counts))
+    kept = int(np.count_nonzero(np.cumsum(counts[order]) <= POSTINGS_BUDGET))
+    if not kept:
+        return []
+    order = order[:kept]
+    counts, row_words = counts[order], row_words[order]
+    blobs = [rows[i][2] for i in order.tolist()]
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // PACKED_ID.itemsize
     posting_images = unpack(b"".join(blobs))
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
-    count = counts[: len(rows)].astype(np.float64)
+    count = counts.astype(np.float64)
     weight = np.repeat(np.log(np.maximum(images, count) / count), lengths)
-    ids, image_of = np.unique(posting_images, return_inverse=True)
+    ids, image_of = _distinct(posting_images)
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
     for query_words in per_query:
@@ -261,10 +265,20 @@ def shared_words(
     return list(zip(ids[order].tolist(), best_count[order].tolist(), strict=True))
 
 
+def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """What ``np.unique(values, return_inverse=True)`` gives for image ids (small, not
+    negative), by a table as long as the largest id instead of a sort: sorting a look-up's
+    200,000 postings took most of its time outside the database."""
+    present = np.zeros(int(values.max()) + 1, dtype=np.int32)
+    present[values] = 1
+    rank = np.cumsum(present, dtype=np.int32) - 1
+    return np.flatnonzero(present).astype(np.int64), rank[values].astype(np.intp)
+
+
 def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[tuple[Any, ...]]:
     """``(word, images, ids)`` of the ``wanted`` words that at most ``most`` images post (stop
-    words are left out by the database), rarest first (ties by word), read through the driver
-    (:func:`provcat.db.driver_rows`).
+    words are left out by the database), in no order (sorting them in the database copied
+    every row's ids into its sorter), read through the driver (:func:`provcat.db.driver_rows`).
 
     The words travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's
     json_each unpacks): thousands of bound parameters cost more to render than the look-up.
@@ -276,9 +290,5 @@ def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[
     else:
         each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
         asked = table.word.in_(select(each.c.value))
-    statement = (
-        select(table.word, table.images, table.ids)
-        .where(asked, table.images <= most)
-        .order_by(table.images, table.word)
-    )
+    statement = select(table.word, table.images, table.ids).where(asked, table.images <= most)
     return driver_rows(connection, statement)

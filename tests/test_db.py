@@ -1,0 +1,63 @@
+"""provcat.db's helpers for statements with many rows, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import case, insert, null, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from provcat import models as m
+from provcat.catalogue import Catalogue
+from provcat.db import execute_many, lost_race
+
+
+def test_execute_many_passes_each_row_and_the_statements_constants(
+    catalogue: Catalogue,
+) -> None:
+    """Every row is inserted or updated with its own values, given in any column order; the
+    statement's own bound constants (here the 2 in the CASE) reach every row."""
+    table = m.WordPosting
+    with catalogue.session() as session:
+        upsert = (
+            pg_insert(table)
+            if session.get_bind().dialect.name == "postgresql"
+            else sqlite_insert(table)
+        )
+        total = table.images + upsert.excluded.images
+        statement = upsert.on_conflict_do_update(
+            index_elements=[table.word],
+            set_={"images": total, "ids": case((total <= 2, upsert.excluded.ids), else_=null())},
+        )
+        # Columns in another order than the statement's, and a bytes value holding NUL.
+        execute_many(
+            session.connection(),
+            statement,
+            ("ids", "word", "images"),
+            [(b"\x00a", 1, 1), (b"b", 2, 1), (b"c", 3, 2)],
+        )
+        execute_many(session.connection(), statement, ("word", "images", "ids"), [
+            (2, 1, b"d"),
+            (3, 1, b"e"),
+        ])  # fmt: skip
+        execute_many(session.connection(), statement, ("word", "images", "ids"), [])
+        session.commit()
+        rows = session.execute(
+            select(table.word, table.images, table.ids).order_by(table.word)
+        ).all()
+    assert [tuple(row) for row in rows] == [(1, 1, b"\x00a"), (2, 2, b"d"), (3, 3, None)]
+
+
+def test_execute_many_raises_sqlalchemys_errors(catalogue: Catalogue) -> None:
+    """A duplicate key fails as SQLAlchemy's IntegrityError, which ``retrying`` reads as a race
+    lost to another writer: the driver's own exception would escape the retry."""
+    with catalogue.session() as session:
+        statement = insert(m.WordPosting)
+        with pytest.raises(IntegrityError) as failed:
+            execute_many(
+                session.connection(), statement, ("word", "images"), [(7, 1), (7, 1)]
+            )
+        assert lost_race(failed.value)
+        session.rollback()
+        assert session.scalar(select(m.WordPosting.word)) is None
