@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from provcat.models import WordPosting
-from provcat.reuse import postings
+from provcat.reuse import geometry, postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
 from provcat.reuse.postings import (
     BITS,
@@ -101,6 +101,37 @@ def test_extract_gives_keypoints_in_original_coordinates() -> None:
         assert features.keypoints[:, 0].max() <= size[0]
         assert features.keypoints[:, 1].max() <= size[1]
     assert FEATURE_SIDE == 512
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_are_the_ratio_test_of_the_two_nearest(seed: int) -> None:
+    """geometry.match pairs each of b's descriptors with its nearest in a when the nearest is
+    clearly nearer than the second (Lowe's ratio test), as a plain brute force does: with
+    near copies, duplicates (ties for the nearest, which fail), and sets of two."""
+    rng = np.random.default_rng(seed)
+    count_a, count_b = (2, 3) if seed == 0 else (int(v) for v in rng.integers(2, 400, 2))
+    a = rng.integers(0, 256, (count_a, 32), dtype=np.uint8)
+    b = rng.integers(0, 256, (count_b, 32), dtype=np.uint8)
+    near = min(count_a, count_b) // 2
+    noise = np.packbits(rng.random((near, 256)) < 0.05 * (seed % 3), axis=1)
+    b[:near] = a[:near] ^ noise
+    if near > 1:
+        a[near - 1] = a[near - 2]  # b's copies of these two now have a tie for the nearest
+    points_a = rng.uniform(0, 500, (count_a, 2)).astype(np.float32)
+    points_b = rng.uniform(0, 500, (count_b, 2)).astype(np.float32)
+    got_a, got_b = geometry.match(
+        Features(points_a, a, 500, 500), Features(points_b, b, 500, 500)
+    )
+    bits_a, bits_b = np.unpackbits(a, axis=1), np.unpackbits(b, axis=1)
+    expected = []
+    for row in range(count_b):
+        distances = (bits_a != bits_b[row]).sum(axis=1)
+        first, second = np.sort(distances)[:2]
+        if first < geometry.RATIO * second:
+            expected.append((int(np.argmin(distances)), row))
+    assert len(expected) >= (near - 2 if seed % 3 == 0 else 0)
+    assert got_a.tolist() == [points_a[i].tolist() for i, _ in expected]
+    assert got_b.tolist() == [points_b[j].tolist() for _, j in expected]
 
 
 def test_extract_is_deterministic_and_refuses_non_rgb() -> None:
