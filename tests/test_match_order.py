@@ -9,12 +9,16 @@ for row; the reference must also be the original wherever the pictures can tell.
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
+
+import pytest
 
 from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from provcat import matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.reuse.features import extract
@@ -137,3 +141,40 @@ def test_overlay_side_names_the_picture_carrying_the_banner() -> None:
     # A plain re-encode has no overlay to place.
     plain = jpeg(original, 60)
     assert verify(a, extract(plain), a_pixels=original, b_pixels=plain).overlay_on is None
+
+
+def test_query_sides_prepared_ahead_are_what_a_turn_computes(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next images' pixels, mirror features and PDQ variants, prepared in a thread while
+    the turn before runs, give the matches a turn computing them itself gives; and they are
+    used (an image mixed up with another would lose or change its matches)."""
+    folder = tmp_path / "all"
+    folder.mkdir()
+    for name, (original, copy, _tells) in _edits().items():
+        original.save(folder / f"{name}-original.jpg", quality=92)
+        copy.save(folder / f"{name}-copy.jpg", quality=88)
+    ahead: list[int] = []
+    query_side = matching.Matcher._query_side
+
+    def counted(matcher: matching.Matcher, image_id: int) -> object:
+        if threading.current_thread().name.startswith("provcat-ahead"):
+            ahead.append(image_id)
+        return query_side(matcher, image_id)
+
+    monkeypatch.setattr(matching.Matcher, "_query_side", counted)
+    prepared = Catalogue(db_url)
+    monkeypatch.setattr(matching, "PREPARED_AHEAD", 0)
+    itself = Catalogue(other_db_url)
+    try:
+        monkeypatch.setattr(matching, "PREPARED_AHEAD", 2)
+        prepared.ingest([folder])
+        assert len(ahead) == 2 * len(_edits()) - 1  # every image but the first
+        monkeypatch.setattr(matching, "PREPARED_AHEAD", 0)
+        itself.ingest([folder])
+        assert len(ahead) == 2 * len(_edits()) - 1
+        assert _matches(prepared) == _matches(itself)
+        assert len(_matches(prepared)) >= len(_edits())
+    finally:
+        prepared.close()
+        itself.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +58,9 @@ _LOAD_PAGE = 50_000
 RECENT_FEATURES = 512
 #: The catalogue_state row that numbers matching turns.
 MATCH_COUNTER = "match_seq"
+#: Pending images whose pixels, mirror features and PDQ variants are prepared ahead of their
+#: matching turn (in a thread of its own, while the turn before runs).
+PREPARED_AHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,9 @@ class Matcher:
         self._threads = ThreadPoolExecutor(
             max_workers=os.cpu_count() or 1, thread_name_prefix="provcat-verify"
         )
+        #: Prepares the next pending images' query sides while a turn runs (match_next).
+        self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provcat-ahead")
+        self._ahead: dict[int, Future[_Query | None]] = {}
         self._pdq = _PdqTable()
         #: Images whose PDQ hash is loaded (or that have none).
         self._known: set[int] = set()
@@ -304,15 +310,17 @@ class Matcher:
         """
         with self._sessions() as session:
             turn = take_match_turn(session)
-            image = session.execute(
+            waiting = session.execute(
                 select(m.Image.id, m.Image.sha256, m.Image.pixel_digest)
                 .where(m.Image.match_seq.is_(None))
                 .order_by(m.Image.id)
-                .limit(1)
-            ).first()
-            if image is None:
+                .limit(1 + PREPARED_AHEAD)
+            ).all()
+            if not waiting:
                 session.rollback()
                 return None
+            image = waiting[0]
+            self._prepare_ahead(int(image[0]), [int(row[0]) for row in waiting[1:]])
             image_id, sha, digest = image
             self._refresh(turn, session=session)
             recorded = 0
@@ -326,14 +334,46 @@ class Matcher:
         self, image_id: int, sha: str, digest: str, *, session: Session
     ) -> list[Found]:
         features = self._features_of(image_id)
-        pixels = self._pixels_of(image_id) if features is not None else None
-        if features is None or pixels is None:
+        ahead = self._ahead.pop(image_id, None)
+        query = ahead.result() if ahead is not None else None
+        if query is None and features is not None:
+            query = self._query_side(image_id)
+        if features is None or query is None:
             # Its file is gone or changed since it was stored: nothing to verify against.
             log.warning("image %d cannot be read again from its paths; not matched", image_id)
             return []
         return self.find(
-            pixels, features, sha256=sha, pixel_digest=digest, exclude=image_id, turn=session
+            query.pixels,
+            features,
+            sha256=sha,
+            pixel_digest=digest,
+            exclude=image_id,
+            turn=session,
+            flipped=query.mirror,
+            variants=query.variants,
         )
+
+    def _prepare_ahead(self, current: int, upcoming: list[int]) -> None:
+        """Start preparing the query sides of the images matched next (``upcoming``, in the
+        order their turns come), and forget those no longer coming (another process matched
+        them): at most :data:`PREPARED_AHEAD` are held besides ``current``.
+
+        What is prepared is what the turn would compute itself, from the same file checked
+        against the same SHA-256: only when it is computed changes, not what.
+        """
+        for image_id in [i for i in self._ahead if i != current and i not in upcoming]:
+            self._ahead.pop(image_id).cancel()
+        for image_id in upcoming:
+            if image_id not in self._ahead:
+                self._ahead[image_id] = self._preparing.submit(self._query_side, image_id)
+
+    def _query_side(self, image_id: int) -> _Query | None:
+        """A stored image's pixels, decoded again, with its mirror image's features and its PDQ
+        hashes over the eight rotations and flips; None when its file cannot be read."""
+        pixels = self._pixels_of(image_id)
+        if pixels is None:
+            return None
+        return _Query(pixels, mirrored(pixels), pdq_dihedral(pixels))
 
     def _features_of(self, image_id: int) -> Features | None:
         found = self._recent.get(image_id)
@@ -382,19 +422,25 @@ class Matcher:
         pixel_digest: str | None = None,
         exclude: int | None = None,
         turn: Session | None = None,
+        flipped: Features | None = None,
+        variants: dict[str, tuple[BitHash, int]] | None = None,
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first.
 
         ``turn`` is the session of a matching turn: the candidate look-up then runs in it, and
-        sees what the turn sees. Without it the look-up uses a session of its own.
+        sees what the turn sees. Without it the look-up uses a session of its own. ``flipped``
+        (the features of ``pixels`` mirrored) and ``variants`` (its
+        :func:`provcat.fingerprints.pdq_dihedral`) are computed when not given.
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
         recorded figure are the same whichever image arrives second, so ingesters running at
         once record what one ingester would.
         """
-        flipped = mirrored(pixels)
-        variants = pdq_dihedral(pixels)
+        if flipped is None:
+            flipped = mirrored(pixels)
+        if variants is None:
+            variants = pdq_dihedral(pixels)
         pdq_near, query_low = self._pdq_near(variants, len(features))
         with self._sessions() if turn is None else nullcontext(turn) as session:
             same_digest: set[int] = set()
@@ -573,6 +619,15 @@ class Matcher:
         if stored.pixels is None:
             return None
         return weak_relation(GlobalPrints.of(a.pixels), stored.pixels)
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What a look-up computes from the query's pixels besides its features."""
+
+    pixels: Image.Image
+    mirror: Features
+    variants: dict[str, tuple[BitHash, int]]
 
 
 @dataclass
