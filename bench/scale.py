@@ -11,9 +11,10 @@ in ``--work``, without building them again.)
 
 What it does, in one run, and what is synthetic:
 
-- **Files.** ``--files`` JPEG pictures (800 x 600, quality 88) are generated from seeds by the
-  test suite's scene generator (smooth colour fields, blotches, textured shapes, grain): a
-  SYNTHETIC stand-in for photographs, the same kind the reuse tests use.
+- **Files.** ``--files`` JPEG pictures (800 x 600 unless ``--side`` says otherwise, quality 88)
+  are generated from seeds by the test suite's scene generator (smooth colour fields,
+  blotches, textured shapes, grain): a SYNTHETIC stand-in for photographs, the same kind the
+  reuse tests use.
 - **Ingest speed** on those files, in images per second: the decode-only floor (Pillow's
   open and load, nothing else), provcat's safe decode (``provcat.decode.open_image``: read,
   SHA-256, decode with pixel limits, EXIF orientation, RGB, pixel digest), imagehash's pHash
@@ -83,13 +84,13 @@ FLIPPED_BITS = 24
 # -- the files -----------------------------------------------------------------------------------
 
 
-def make_files(folder: Path, count: int) -> list[Path]:
+def make_files(folder: Path, count: int, side: tuple[int, int] = SIDE) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number in range(count):
         path = folder / f"scene-{number:05d}.jpg"
         if not path.exists():
-            scene(50_000 + number, SIDE).save(path, quality=88)
+            scene(50_000 + number, side).save(path, quality=88)
         paths.append(path)
     return paths
 
@@ -425,7 +426,7 @@ def one_size(
 def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One size measured by this script in a fresh process (so its peak RSS is its own)."""
     command = [sys.executable, __file__, flag, str(size), "--work", str(work),
-               "--files", str(args.files)]  # fmt: skip
+               "--files", str(args.files), "--side", args.side]  # fmt: skip
     if args.postgres:
         command += ["--postgres", args.postgres]
     if args.reuse_catalogues:
@@ -455,11 +456,18 @@ def main() -> None:
         help="time the look-ups again on the SQLite catalogues an earlier run left in --work "
         "(skips building them; their build time is then not measured)",
     )
+    parser.add_argument(
+        "--side",
+        default="800x600",
+        help="the generated files' size, WIDTH x HEIGHT (the stored distractors stay 800 x 600)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--one-light", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="provcat-scale-"))
-    files = make_files(work / "files", args.files)
+    width, height = (int(v) for v in args.side.lower().split("x"))
+    folder = "files" if (width, height) == SIDE else f"files-{width}x{height}"
+    files = make_files(work / folder, args.files, (width, height))
     if args.one_size:
         row = one_size(args.one_size, work, files, args.postgres, reuse=args.reuse_catalogues)
         print(json.dumps(row))
@@ -470,7 +478,8 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     engine = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"# provcat scale bench ({engine}, {cores} cores, {len(files)} synthetic files)\n")
+    print(f"# provcat scale bench ({engine}, {cores} cores, {len(files)} synthetic files, "
+          f"{width} x {height})\n")  # fmt: skip
     floor = rate(_pillow, files, cores)
     decoded = rate(_decode, files, cores)
     phash = rate(_phash, files, cores)
