@@ -274,9 +274,12 @@ def _fit_and_judge(
         # Only fits with the inliers rule 1 asks of the model can be accepted (or, for the
         # first look, be worth decoding for): RANSAC need not search for weaker ones.
         least = MIN_INLIERS if model == "similarity" else RICH_INLIERS
-        found = [
-            f for f in (fit_matches(o, model, least=least) for o in orientations) if f is not None
+        # A richer fit with fewer inliers than that is never used (below), and an orientation
+        # with fewer matches cannot give more: most unrelated pairs skip those fits.
+        tried = [
+            o for o in orientations if model == "similarity" or o.a_points.shape[0] >= least
         ]
+        found = [f for f in (fit_matches(o, model, least=least) for o in tried) if f is not None]
         if not found:
             continue
         best = max(found, key=lambda f: f.inliers)
