@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased

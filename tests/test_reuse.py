@@ -13,6 +13,7 @@ from PIL import Image, ImageFilter
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from provcat.catalogue import Catalogue
 from provcat.models import WordPosting
 from provcat.reuse import geometry, postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
@@ -454,8 +455,18 @@ def test_a_word_keeps_its_images_until_no_look_up_reads_them() -> None:
     """A word's row counts every image posting it and lists them (appended by the database,
     batch after batch) until more than KEPT_POSTINGS images post it; then only the count
     grows. No look-up reads so common a word (it is a stop word at any catalogue size)."""
+    _check_a_word_keeps_its_images(_postings_session())
+
+
+def test_a_word_keeps_its_images_in_a_catalogue(catalogue: Catalogue) -> None:
+    """The same in a catalogue's database: PostgreSQL's upsert (one statement, each word's
+    ids cut from one buffer) when the suite runs against it."""
+    with catalogue.session() as session:
+        _check_a_word_keeps_its_images(session)
+
+
+def _check_a_word_keeps_its_images(session: Session) -> None:
     assert stop_limit(10**9) <= KEPT_POSTINGS
-    session = _postings_session()
     rng = np.random.default_rng(17)
     common = rng.integers(0, 256, (1, 32), dtype=np.uint8)
     # Ids whose packed bytes hold NUL, 0xFF and invalid UTF-8: the rows are bytes, not text.
@@ -471,6 +482,17 @@ def test_a_word_keeps_its_images_until_no_look_up_reads_them() -> None:
     rows = session.execute(select(WordPosting.images, WordPosting.ids)).all()
     assert set(rows) == {(KEPT_POSTINGS + 2, None)}
     assert shared_words(session, [common], limit=10, images=10**9) == []
+    # Words of one batch with different images each: every word gets its own.
+    first, second = rng.integers(0, 256, (2, 1, 32), dtype=np.uint8)
+    post(session, [(5, np.vstack([first, second])), (6, second), (7, first)])
+    stored = {
+        word: (images, sorted(unpack(data).tolist()) if data is not None else None)
+        for word, images, data in session.execute(
+            select(WordPosting.word, WordPosting.images, WordPosting.ids)
+        )
+    }
+    assert all(stored[w] == (2, [5, 7]) for w in words(first).tolist())
+    assert all(stored[w] == (2, [5, 6]) for w in words(second).tolist())
 
 
 def test_packed_ids_round_trip() -> None:
