@@ -132,9 +132,10 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
     """Store the words these images post: each word's count grows by the images posting it,
     and their ids are appended to its images (while it keeps them, :data:`KEPT_POSTINGS`).
 
-    One upsert per word, in word order, so that two writers posting overlapping words take
-    the row locks in one order and never deadlock; the ids are appended by the database
-    (``||``), so concurrent writers never lose each other's.
+    The words are upserted in word order (one statement on PostgreSQL, one executemany on
+    SQLite), so that two writers posting overlapping words take the row locks in one order
+    and never deadlock; the ids are appended by the database (``||``), so concurrent writers
+    never lose each other's.
 
     Args:
         session: On the catalogue; nothing is committed.
@@ -151,10 +152,6 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
     # Each word's images are a run of the owners, in order: slices of one packed buffer.
     packed = pack(owners)
     size = PACKED_ID.itemsize
-    rows = [
-        (word, count, packed[size * at : size * (at + count)] if count <= KEPT_POSTINGS else None)
-        for word, at, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
-    ]
     table = m.WordPosting
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -184,6 +181,10 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
         return
     # On SQLite, through the driver's executemany: SQLAlchemy's (Core or ORM) processed every
     # row's parameters one by one, most of the time an image's postings took.
+    rows = [
+        (word, count, packed[size * at : size * (at + count)] if count <= KEPT_POSTINGS else None)
+        for word, at, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
+    ]
     execute_many(
         connection, _appending(sqlite_insert(table)), ("word", "images", "ids"), rows
     )
