@@ -502,6 +502,18 @@ def test_packed_ids_round_trip() -> None:
     assert unpack(pack([])).size == 0
 
 
+@pytest.mark.parametrize("largest", [5, 10_000, 2**31 - 1])
+def test_distinct_ids_are_numpys(largest: int) -> None:
+    """A look-up's image ids made dense (by a table, or by a sort when ids are far larger
+    than the postings) are what np.unique gives, in both branches."""
+    rng = np.random.default_rng(largest)
+    values = np.append(rng.integers(1, min(largest, 1000), 300), largest).astype(np.int64)
+    ids, inverse = postings._distinct(values)
+    expected, expected_inverse = np.unique(values, return_inverse=True)
+    assert ids.tolist() == expected.tolist()
+    assert inverse.tolist() == expected_inverse.tolist()
+
+
 def test_the_rarest_words_are_read_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A look-up reads the postings of its rarest words first and stops at the budget: what
     it leaves out are the words many images share."""

@@ -87,6 +87,8 @@ POSTINGS_BUDGET: Final = 200_000
 KEPT_POSTINGS: Final = STOP_MAX
 #: How an image id is packed in a word's images: 4 bytes, little-endian.
 PACKED_ID: Final = np.dtype("<i4")
+#: Ids a look-up ranks with a table rather than a sort, whatever its postings (see _distinct).
+_TABLE_MIN: Final = 1 << 20
 
 ByteMatrix = npt.NDArray[np.uint8]
 WordArray = npt.NDArray[np.int64]
@@ -289,10 +291,16 @@ def shared_words(
 
 
 def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
-    """What ``np.unique(values, return_inverse=True)`` gives for image ids (small, not
-    negative), by a table as long as the largest id instead of a sort: sorting a look-up's
-    200,000 postings took most of its time outside the database."""
-    present = np.zeros(int(values.max()) + 1, dtype=np.int32)
+    """What ``np.unique(values, return_inverse=True)`` gives for image ids (not negative), by a
+    table as long as the largest id instead of a sort: sorting a look-up's 200,000 postings
+    took most of its time outside the database. Ids far larger than the postings are many
+    (a catalogue whose ids were set elsewhere) are sorted, so the table never costs more
+    memory than about 4 MB and 64 bytes a posting."""
+    top = int(values.max()) + 1
+    if top > _TABLE_MIN + 16 * values.size:
+        ids, inverse = np.unique(values, return_inverse=True)
+        return ids, inverse.astype(np.intp)
+    present = np.zeros(top, dtype=np.int32)
     present[values] = 1
     rank = np.cumsum(present, dtype=np.int32) - 1
     return np.flatnonzero(present).astype(np.int64), rank[values].astype(np.intp)
