@@ -163,7 +163,7 @@ def match(a: Features, b: Features) -> tuple[Points, Points]:
     # cost more than the distances), OpenCV's matcher at nine times; this is most of a
     # candidate's verification. Where the nearest is tied, the ratio test fails whichever of
     # the tied is taken.
-    ours, theirs = _contiguous(b.descriptors), _contiguous(a.descriptors)
+    ours, theirs = np.ascontiguousarray(b.descriptors), np.ascontiguousarray(a.descriptors)
     distances = np.empty((ours.shape[0], theirs.shape[0]), dtype=np.int32)
     faiss.hammings(  # type: ignore[attr-defined]  # SWIG's, not in faiss's Python names
         faiss.swig_ptr(ours),
@@ -183,10 +183,6 @@ def match(a: Features, b: Features) -> tuple[Points, Points]:
     a_points = a.keypoints[train].astype(np.float64)
     b_points = b.keypoints[query].astype(np.float64)
     return a_points.reshape(-1, 2), b_points.reshape(-1, 2)
-
-
-def _contiguous(descriptors: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    return np.ascontiguousarray(descriptors, dtype=np.uint8)
 
 
 @dataclass(frozen=True)
