@@ -588,3 +588,61 @@ def test_images_tied_at_the_cut_are_all_kept() -> None:
     assert found[0] == (1, 6 * TABLES)
     assert sorted(i for i, _ in found[1:]) == [3, 5, 7]
     assert shared_words(session, [query], limit=1, images=4) == [(1, 6 * TABLES)]
+
+
+def _judged_cell_by_cell(diff: np.ndarray, valid: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """The pixel check's cell rule written out one cell at a time, with np.median."""
+    from provcat.reuse.pixels import CELL_LIMIT, CELL_VALID, GRID, OVERLAY_MIN
+
+    rows = np.linspace(0, diff.shape[0], GRID + 1).astype(int)
+    cols = np.linspace(0, diff.shape[1], GRID + 1).astype(int)
+    usable, agreeing = 0, []
+    disagreeing = np.zeros((GRID, GRID), dtype=np.bool_)
+    for i, j in itertools.product(range(GRID), repeat=2):
+        inside = valid[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+        if inside.size == 0 or inside.mean() < CELL_VALID:
+            continue
+        usable += 1
+        value = float(np.median(diff[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][inside]))
+        if value > CELL_LIMIT:
+            disagreeing[i, j] = True
+        else:
+            agreeing.append(value)
+    if not usable:
+        return 0.0, 255.0, np.zeros((0, 0), dtype=np.bool_)
+    bad = int(disagreeing.sum())
+    share = bad / usable if bad >= OVERLAY_MIN else 0.0
+    return share, float(np.median(agreeing)) if agreeing else 255.0, disagreeing
+
+
+@pytest.mark.parametrize(
+    "shape", [(192, 256), (171, 256), (256, 144), (256, 255), (40, 256), (10, 256), (17, 5)]
+)
+@pytest.mark.parametrize("seed", range(4))
+def test_cells_are_judged_by_their_medians(shape: tuple[int, int], seed: int) -> None:
+    """All cells at once give each cell's np.median of its valid pixels, and the same verdict,
+    on cells of unequal sizes, even and odd counts, ties and partly covered cells."""
+    from provcat.reuse.pixels import _judge
+
+    rng = np.random.default_rng(seed)
+    # Whole grey steps make ties; a band of large differences makes disagreeing cells.
+    diff = rng.integers(0, 30, size=shape).astype(np.float32)
+    diff[: shape[0] // 3, : shape[1] // 2] += np.float32(rng.uniform(0, 40))
+    if seed % 2:
+        diff += rng.random(shape, dtype=np.float32)
+    valid = rng.random(shape) < rng.uniform(0.5, 1.0)
+    valid[:, : shape[1] // 4] &= seed != 3  # a strip outside the overlap
+    judged = _judge(diff, valid)
+    share, difference, disagreeing = _judged_cell_by_cell(diff, valid)
+    assert judged.overlay_share == share
+    assert judged.difference == difference
+    assert np.array_equal(judged.disagreeing, disagreeing)
+
+
+def test_cells_outside_the_overlap_are_not_judged() -> None:
+    """No cell with enough of its pixels in the overlap: nothing could be compared."""
+    from provcat.reuse.pixels import _judge
+
+    diff = np.full((192, 256), 50, dtype=np.float32)
+    judged = _judge(diff, np.zeros(diff.shape, dtype=np.bool_))
+    assert (judged.overlay_share, judged.difference, judged.disagreeing.size) == (0.0, 255.0, 0)

@@ -309,26 +309,39 @@ def _fit_levels(a: FloatImage, b: FloatImage) -> tuple[float, float]:
 
 
 def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
+    """Judge the GRID x GRID cells of ``diff`` at once: the median of each cell's valid pixels
+    (what ``np.median`` gives for them), computed for all cells in one sort."""
     height, width = diff.shape
     rows = np.linspace(0, height, GRID + 1).astype(int)
     cols = np.linspace(0, width, GRID + 1).astype(int)
-    usable = bad = 0
-    medians: list[float] = []
-    disagreeing = np.zeros((GRID, GRID), dtype=np.bool_)
-    for i in range(GRID):
-        for j in range(GRID):
-            cell_valid = valid[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
-            if cell_valid.size == 0 or cell_valid.mean() < CELL_VALID:
-                continue
-            usable += 1
-            value = float(np.median(diff[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_valid]))
-            if value > CELL_LIMIT:
-                bad += 1
-                disagreeing[i, j] = True
-            else:
-                medians.append(value)
-    if not usable:
+    # Each cell's pixels gathered into one line, padded to the tallest and widest cell with
+    # an index one past the picture, which the padded copies below hold as invalid.
+    tall, wide = int(np.diff(rows).max()), int(np.diff(cols).max())
+    row_at = rows[:-1, None] + np.arange(tall)
+    col_at = cols[:-1, None] + np.arange(wide)
+    row_at = np.where(row_at < rows[1:, None], row_at, height)
+    col_at = np.where(col_at < cols[1:, None], col_at, width)
+    padded_valid = np.zeros((height + 1, width + 1), dtype=np.bool_)
+    padded_valid[:height, :width] = valid
+    padded_diff = np.full((height + 1, width + 1), np.inf, dtype=np.float32)
+    padded_diff[:height, :width] = diff
+    # (cell row, cell column, pixel) after the gather; invalid pixels sort last as +inf.
+    picked = (row_at[:, None, :, None], col_at[None, :, None, :])
+    cell_valid = padded_valid[picked].reshape(GRID, GRID, tall * wide)
+    values = np.where(cell_valid, padded_diff[picked].reshape(GRID, GRID, tall * wide), np.inf)
+    values.sort(axis=2)
+    counted = cell_valid.sum(axis=2)
+    size = np.diff(rows)[:, None] * np.diff(cols)[None, :]
+    usable = (size > 0) & (counted >= 1)
+    usable[usable] = counted[usable] / size[usable] >= CELL_VALID
+    if not usable.any():
         return Comparison(0.0, 255.0)
-    overlay_share = bad / usable if bad >= OVERLAY_MIN else 0.0
-    difference = float(np.median(medians)) if medians else 255.0
+    low = np.take_along_axis(values, ((counted - 1) // 2).clip(0)[..., None], axis=2)[..., 0]
+    high = np.take_along_axis(values, (counted // 2).clip(0, tall * wide - 1)[..., None], axis=2)
+    medians = (low + high[..., 0]) / np.float32(2)
+    disagreeing = usable & (medians > CELL_LIMIT)
+    bad = int(disagreeing.sum())
+    overlay_share = bad / int(usable.sum()) if bad >= OVERLAY_MIN else 0.0
+    agreeing = medians[usable & ~disagreeing].astype(np.float64)
+    difference = float(np.median(agreeing)) if agreeing.size else 255.0
     return Comparison(overlay_share, difference, disagreeing)
