@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageOps
@@ -62,6 +63,15 @@ def _edits() -> dict[str, tuple[Image.Image, Image.Image, bool]]:
     original = scene(710)
     pairs["rotated"] = (original, jpeg(rotate(original, 12), 85), True)
     return pairs
+
+
+def _edits_in_one_folder(folder: Path) -> Path:
+    """Every pair of :func:`_edits` saved in one folder, each copy beside its original."""
+    folder.mkdir()
+    for name, (original, copy, _tells) in _edits().items():
+        original.save(folder / f"{name}-original.jpg", quality=92)
+        copy.save(folder / f"{name}-copy.jpg", quality=88)
+    return folder
 
 
 def _sha(path: Path) -> str:
@@ -148,11 +158,7 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
     """The next images' pixels, mirror features and PDQ variants, prepared in a thread while
     the turn before runs, give the matches a turn computing them itself gives; and they are
     used (an image mixed up with another would lose or change its matches)."""
-    folder = tmp_path / "all"
-    folder.mkdir()
-    for name, (original, copy, _tells) in _edits().items():
-        original.save(folder / f"{name}-original.jpg", quality=92)
-        copy.save(folder / f"{name}-copy.jpg", quality=88)
+    folder = _edits_in_one_folder(tmp_path / "all")
     ahead: list[int] = []
     query_side = matching.Matcher._query_side
 
@@ -174,6 +180,63 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
         assert len(ahead) == 2 * len(_edits()) - 1
         assert _matches(prepared) == _matches(itself)
         assert len(_matches(prepared)) >= len(_edits())
+    finally:
+        prepared.close()
+        itself.close()
+
+
+def test_candidates_prepared_in_threads_are_what_judging_computes(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Likely candidates decoded (with their mirror features when judged as the copy) in
+    the verification threads while earlier pairs are judged, and a verified pair's stored
+    PDQ variants computed there while it is judged further, give the matches and `similar`
+    answers that computing each when needed gives; and the threads did that work."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    roles: list[bool] = []
+    hashed: list[str] = []
+    prepare, dihedral = matching.Matcher._prepare_stored, matching.pdq_dihedral
+
+    def preparing(matcher: matching.Matcher, stored: Any, query: Any) -> None:
+        assert threading.current_thread().name.startswith("provcat-verify")
+        prepare(matcher, stored, query)
+        roles.append(stored.mirror is not None)
+
+    def hashing(pixels: Image.Image) -> Any:
+        hashed.append(threading.current_thread().name.split("_")[0])
+        return dihedral(pixels)
+
+    monkeypatch.setattr(matching.Matcher, "_prepare_stored", preparing)
+    monkeypatch.setattr(matching, "pdq_dihedral", hashing)
+    prepared, itself = Catalogue(db_url), Catalogue(other_db_url)
+    try:
+        prepared.ingest([folder])
+        # Prepared as the pair's copy and as its reference; stored variants in the threads.
+        assert {True, False} <= set(roles)
+        assert "provcat-verify" in hashed
+        threaded = len(roles)
+        monkeypatch.setattr(matching, "PREPARE_STORED", False)
+        hashed.clear()
+        itself.ingest([folder])
+        assert len(roles) == threaded
+        assert "provcat-verify" not in hashed
+        assert _matches(prepared) == _matches(itself)
+        assert len(_matches(prepared)) >= len(_edits())
+        # Looked up, not stored: a mirrored enlargement (a stored image is the pair's copy),
+        # a mirrored crop (the stored original is the reference, and the pair is told again
+        # from the crop's side), and a small mirrored whole picture, which holds more of it
+        # than the larger stored crop (the pair is told from the query's side), besides a
+        # stored collage.
+        original = _edits()["crop"][0]
+        enlarged, cut, small = (tmp_path / f"{name}.jpg" for name in ("enlarged", "cut", "small"))
+        jpeg(mirror(original).resize((1000, 750)), 90).save(enlarged, quality=90)
+        jpeg(mirror(crop_area(original, 0.5, 0.6, 0.4)[0]), 90).save(cut, quality=90)
+        jpeg(mirror(original).resize((320, 240)), 90).save(small, quality=90)
+        queries = [enlarged, cut, small, folder / "collage-copy.jpg"]
+        alone = [itself.similar(path) for path in queries]
+        monkeypatch.setattr(matching, "PREPARE_STORED", True)
+        assert [prepared.similar(path) for path in queries] == alone
+        assert all(alone)
     finally:
         prepared.close()
         itself.close()

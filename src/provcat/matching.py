@@ -61,6 +61,10 @@ MATCH_COUNTER = "match_seq"
 #: Pending images whose pixels, mirror features and PDQ variants are prepared ahead of their
 #: matching turn (in a thread of its own, while the turn before runs).
 PREPARED_AHEAD = 2
+#: Likely candidates are decoded (with what judging them needs first) in the verification
+#: threads while the pairs before them are judged, and a verified pair's stored PDQ variants
+#: computed there while the pair is judged further (False: each when it is needed).
+PREPARE_STORED = True
 
 
 @dataclass(frozen=True)
@@ -437,11 +441,11 @@ class Matcher:
         recorded figure are the same whichever image arrives second, so ingesters running at
         once record what one ingester would.
         """
+        # The PDQ variants in a thread while the mirror's features are extracted and the
+        # postings read (both release the GIL for most of their work).
+        computing = None if variants is not None else self._threads.submit(pdq_dihedral, pixels)
         if flipped is None:
             flipped = mirrored(pixels)
-        if variants is None:
-            variants = pdq_dihedral(pixels)
-        pdq_near, query_low = self._pdq_near(variants, len(features))
         with self._sessions() if turn is None else nullcontext(turn) as session:
             same_digest: set[int] = set()
             if pixel_digest:
@@ -457,6 +461,10 @@ class Matcher:
                 limit=CANDIDATES,
                 images=len(self._known),
             )
+            if computing is not None:
+                variants = computing.result()
+            assert variants is not None
+            pdq_near, query_low = self._pdq_near(variants, len(features))
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
@@ -474,6 +482,10 @@ class Matcher:
                 strict=True,
             )
         )
+        for side in looked:
+            if PREPARE_STORED and likely[side.image_id]:
+                # Judged in turn below; decoded (and more) in the threads meanwhile.
+                side.loading = self._threads.submit(self._prepare_stored, side, query)
         found: list[Found] = []
         for side in stored:
             assert side.image_id is not None
@@ -536,8 +548,13 @@ class Matcher:
                 return None
             weak = self._weak(a, b, low)
             return self._found(stored, weak, reference=a, pdq=pdq) if weak else None
-        stored.pixels = self._pixels_of(stored.image_id)
+        if stored.loading is None:
+            stored.pixels = self._pixels_of(stored.image_id)
         relation = _verify(a, b)
+        if relation.same_photo and PREPARE_STORED:
+            # Its PDQ distance needs the stored side's PDQ variants: in a thread, while the
+            # pair is told from the other side.
+            stored.start_dihedral(self._threads)
         reference = a
         if relation.same_photo and (
             relation.direction != "same_extent" or _second_is_fuller(relation, a, b)
@@ -552,6 +569,15 @@ class Matcher:
         if not relation.same_photo:
             return None
         return self._found(stored, relation, reference=reference, pdq=_pdq_between(a, b, pdq))
+
+    def _prepare_stored(self, stored: _Side, query: _Side) -> None:
+        """Decode a likely candidate's pixels and, when it is the pair's copy, extract its
+        mirror image's features (verification needs them first): the values judging it
+        would compute itself; only when they are computed changes."""
+        assert stored.image_id is not None
+        stored.pixels = self._pixels_of(stored.image_id)
+        if stored.pixels is not None and _canonical(query, stored)[1] is stored:
+            stored.mirror = mirrored(stored.pixels)
 
     def _found(
         self, stored: _Side, relation: Relation, *, reference: _Side, pdq: int | None
@@ -632,7 +658,13 @@ class _Query:
 
 @dataclass
 class _Side:
-    """One image of a pair being judged: the query (``image_id`` None) or a stored image."""
+    """One image of a pair being judged: the query (``image_id`` None) or a stored image.
+
+    A likely stored side is prepared in a thread (:meth:`Matcher._prepare_stored`) while the
+    pairs before it are judged, and its PDQ variants computed in one while its pair is
+    judged; its fields are read through :meth:`loaded`, :meth:`copy_mirror` and
+    :meth:`dihedral`, which wait for that work.
+    """
 
     image_id: int | None
     features: Features
@@ -641,12 +673,42 @@ class _Side:
     mirror: Features | None = None
     #: Its PDQ hashes over the eight rotations and flips, once computed.
     variants: dict[str, tuple[BitHash, int]] | None = None
+    #: Decoding its pixels (and its mirror features, when it is the pair's copy).
+    loading: Future[None] | None = None
+    #: Computing its PDQ variants (:meth:`start_dihedral`).
+    hashing: Future[None] | None = None
 
     def mirror_features(self) -> Features:
         assert self.mirror is not None, "only the query's mirror features are at hand"
         return self.mirror
 
+    def loaded(self) -> _Side:
+        """This side, once its pixels (if it is being prepared) are decoded."""
+        if self.loading is not None:
+            self.loading.result()
+        return self
+
+    def copy_mirror(self) -> Features | None:
+        """Its mirror image's features, computed from its pixels when not yet at hand (None
+        without pixels)."""
+        if self.loaded().mirror is None and self.pixels is not None:
+            self.mirror = mirrored(self.pixels)
+        return self.mirror
+
+    def start_dihedral(self, threads: ThreadPoolExecutor) -> None:
+        """Start computing its PDQ variants in ``threads``, unless they are at hand or it
+        has no pixels."""
+        if self.variants is None and self.hashing is None and self.loaded().pixels is not None:
+            self.hashing = threads.submit(self._compute_dihedral)
+
+    def _compute_dihedral(self) -> None:
+        assert self.pixels is not None
+        self.variants = pdq_dihedral(self.pixels)
+
     def dihedral(self) -> dict[str, tuple[BitHash, int]] | None:
+        hashing = self.loaded().hashing
+        if hashing is not None:
+            hashing.result()
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
@@ -679,9 +741,9 @@ def _verify(reference: _Side, copy: _Side) -> Relation:
     return verify(
         reference.features,
         copy.features,
-        a_pixels=reference.pixels,
-        b_pixels=copy.pixels,
-        b_mirrored=copy.mirror,
+        a_pixels=reference.loaded().pixels,
+        b_pixels=copy.loaded().pixels,
+        b_mirrored=copy.copy_mirror(),
     )
 
 
