@@ -107,12 +107,12 @@ def test_interrupted_matching_is_finished_by_the_next_run(
     calls = 0
     real = Matcher._match_stored
 
-    def interrupted(self: Matcher, image_id: int, sha: str, digest: str, **kw: Any) -> object:
+    def interrupted(self: Matcher, image_id: int, *args: Any, **kw: Any) -> object:
         nonlocal calls
         calls += 1
         if calls == 7:
             raise KeyboardInterrupt  # Ctrl-C (or a kill) in the middle of matching
-        return real(self, image_id, sha, digest, **kw)
+        return real(self, image_id, *args, **kw)
 
     monkeypatch.setattr(Matcher, "_match_stored", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -159,15 +159,15 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
     the turn before runs, give the matches a turn computing them itself gives; and they are
     used (an image mixed up with another would lose or change its matches)."""
     folder = _edits_in_one_folder(tmp_path / "all")
-    ahead: list[int] = []
-    query_side = matching.Matcher._query_side
+    ahead: list[str] = []
+    query_side = matching._query_side
 
-    def counted(matcher: matching.Matcher, image_id: int) -> object:
+    def counted(sha: str, paths: list[Path]) -> object:
         if threading.current_thread().name.startswith("provcat-ahead"):
-            ahead.append(image_id)
-        return query_side(matcher, image_id)
+            ahead.append(sha)
+        return query_side(sha, paths)
 
-    monkeypatch.setattr(matching.Matcher, "_query_side", counted)
+    monkeypatch.setattr(matching, "_query_side", counted)
     prepared = Catalogue(db_url)
     monkeypatch.setattr(matching, "PREPARED_AHEAD", 0)
     itself = Catalogue(other_db_url)
@@ -195,18 +195,18 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     folder = _edits_in_one_folder(tmp_path / "all")
     roles: list[bool] = []
     hashed: list[str] = []
-    prepare, dihedral = matching.Matcher._prepare_stored, matching.pdq_dihedral
+    prepare, dihedral = matching._prepare_stored, matching.pdq_dihedral
 
-    def preparing(matcher: matching.Matcher, stored: Any, query: Any) -> None:
+    def preparing(stored: Any, query: Any, paths: list[Path]) -> None:
         assert threading.current_thread().name.startswith("provcat-verify")
-        prepare(matcher, stored, query)
+        prepare(stored, query, paths)
         roles.append(stored.mirror is not None)
 
     def hashing(pixels: Image.Image) -> Any:
         hashed.append(threading.current_thread().name.split("_")[0])
         return dihedral(pixels)
 
-    monkeypatch.setattr(matching.Matcher, "_prepare_stored", preparing)
+    monkeypatch.setattr(matching, "_prepare_stored", preparing)
     monkeypatch.setattr(matching, "pdq_dihedral", hashing)
     prepared, itself = Catalogue(db_url), Catalogue(other_db_url)
     try:
@@ -240,3 +240,26 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     finally:
         prepared.close()
         itself.close()
+
+
+def test_an_in_memory_catalogue_matches_with_its_threads(db_url: str, tmp_path: Path) -> None:
+    """An in-memory catalogue has one database per thread: the threads that decode query
+    sides and candidates read no database, and a turn reads through its own session only
+    (a second session in the same thread would share, and roll back, its connection). It
+    records and answers what a catalogue in a database file (or server) does."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    original = _edits()["crop"][0]
+    query = tmp_path / "mirrored.jpg"
+    jpeg(mirror(original).resize((400, 300)), 90).save(query, quality=90)
+    with Catalogue("sqlite://") as in_memory, Catalogue(db_url) as stored:
+        result = in_memory.ingest([folder])
+        stored.ingest([folder])
+        assert result.matches_added >= len(_edits())
+        assert _matches(in_memory) == _matches(stored)
+        with in_memory.session() as session:
+            turns = session.scalars(select(m.Image.match_seq).order_by(m.Image.id)).all()
+        # Each image matched in a turn of its own, numbered in order.
+        assert turns == list(range(1, 2 * len(_edits()) + 1))
+        answers = in_memory.similar(query)
+        assert ("resized", "mirrored") in {found.relation for found in answers}
+        assert answers == stored.similar(query)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
@@ -213,18 +214,10 @@ class Matcher:
 
     Args:
         session_factory: New sessions on the catalogue.
-        pixels_of: Loads a stored image's upright pixels by id (for overlay checks); default:
-            decode the first of its paths that can still be read.
     """
 
-    def __init__(
-        self,
-        session_factory: Callable[[], Session],
-        *,
-        pixels_of: Callable[[int], Image.Image | None] | None = None,
-    ) -> None:
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._sessions = session_factory
-        self._pixels_of = pixels_of or self._load_pixels
         # Full feature sets are read from the database for the few candidates a query
         # verifies; the most recent are kept.
         self._recent: dict[int, Features] = {}
@@ -323,25 +316,30 @@ class Matcher:
             if not waiting:
                 session.rollback()
                 return None
-            image = waiting[0]
-            self._prepare_ahead(int(image[0]), [int(row[0]) for row in waiting[1:]])
-            image_id, sha, digest = image
+            image_id, sha, digest = waiting[0]
+            # Their paths are read here, in the turn: the thread that decodes them reads no
+            # database (an in-memory catalogue has one connection per thread).
+            paths = self._stored_paths([int(row[0]) for row in waiting], session=session)
+            self._prepare_ahead(
+                image_id, [(int(row[0]), str(row[1]), paths[int(row[0])]) for row in waiting[1:]]
+            )
             self._refresh(turn, session=session)
             recorded = 0
-            for match in self._match_stored(image_id, sha, digest, session=session):
+            matched = self._match_stored(image_id, sha, digest, paths[image_id], session=session)
+            for match in matched:
                 recorded += _record(image_id, match, session=session)
             session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
             session.commit()
             return recorded
 
     def _match_stored(
-        self, image_id: int, sha: str, digest: str, *, session: Session
+        self, image_id: int, sha: str, digest: str, paths: list[Path], *, session: Session
     ) -> list[Found]:
-        features = self._features_of(image_id)
+        features = self._features_of(image_id, session=session)
         ahead = self._ahead.pop(image_id, None)
         query = ahead.result() if ahead is not None else None
         if query is None and features is not None:
-            query = self._query_side(image_id)
+            query = _query_side(sha, paths)
         if features is None or query is None:
             # Its file is gone or changed since it was stored: nothing to verify against.
             log.warning("image %d cannot be read again from its paths; not matched", image_id)
@@ -357,7 +355,7 @@ class Matcher:
             variants=query.variants,
         )
 
-    def _prepare_ahead(self, current: int, upcoming: list[int]) -> None:
+    def _prepare_ahead(self, current: int, upcoming: list[tuple[int, str, list[Path]]]) -> None:
         """Start preparing the query sides of the images matched next (``upcoming``, in the
         order their turns come), and forget those no longer coming (another process matched
         them): at most :data:`PREPARED_AHEAD` are held besides ``current``.
@@ -365,26 +363,18 @@ class Matcher:
         What is prepared is what the turn would compute itself, from the same file checked
         against the same SHA-256: only when it is computed changes, not what.
         """
-        for image_id in [i for i in self._ahead if i != current and i not in upcoming]:
+        coming = {image_id for image_id, _sha, _paths in upcoming}
+        for image_id in [i for i in self._ahead if i != current and i not in coming]:
             self._ahead.pop(image_id).cancel()
-        for image_id in upcoming:
+        for image_id, sha, paths in upcoming:
             if image_id not in self._ahead:
-                self._ahead[image_id] = self._preparing.submit(self._query_side, image_id)
+                self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths)
 
-    def _query_side(self, image_id: int) -> _Query | None:
-        """A stored image's pixels, decoded again, with its mirror image's features and its PDQ
-        hashes over the eight rotations and flips; None when its file cannot be read."""
-        pixels = self._pixels_of(image_id)
-        if pixels is None:
-            return None
-        return _Query(pixels, mirrored(pixels), pdq_dihedral(pixels))
-
-    def _features_of(self, image_id: int) -> Features | None:
+    def _features_of(self, image_id: int, *, session: Session) -> Features | None:
         found = self._recent.get(image_id)
         if found is not None:
             return found
-        with self._sessions() as session:
-            data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
+        data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
         if data is None:
             return None
         features = Features.from_bytes(data)
@@ -400,22 +390,25 @@ class Matcher:
         """How many stored images the matcher has loaded."""
         return len(self._known)
 
-    def _load_pixels(self, image_id: int) -> Image.Image | None:
-        with self._sessions() as session:
-            sha = session.scalar(select(m.Image.sha256).where(m.Image.id == image_id))
-            paths = session.execute(
-                select(m.ImagePath.path, m.ImagePath.path_bytes)
-                .where(m.ImagePath.image_id == image_id)
+    @staticmethod
+    def _stored_paths(ids: list[int], *, session: Session) -> dict[int, list[Path]]:
+        """Each of these stored images' paths, in the order they were recorded."""
+        found: dict[int, list[Path]] = {image_id: [] for image_id in ids}
+        for start in range(0, len(ids), 500):
+            rows = session.execute(
+                select(m.ImagePath.image_id, m.ImagePath.path, m.ImagePath.path_bytes)
+                .where(m.ImagePath.image_id.in_(ids[start : start + 500]))
                 .order_by(m.ImagePath.id)
-            ).all()
-        for text, raw in paths:
-            try:
-                decoded = open_image(stored_path(text, raw))
-            except InputError:
-                continue
-            if decoded.sha256 == sha:
-                return decoded.pixels
-        return None
+            )
+            for image_id, text, raw in rows:
+                found[int(image_id)].append(stored_path(text, raw))
+        return found
+
+    def _pixels_of(self, side: _Side, *, session: Session) -> Image.Image | None:
+        """A stored side's pixels, its paths read in ``session``."""
+        assert side.image_id is not None
+        paths = self._stored_paths([side.image_id], session=session)
+        return _decode_stored(side.sha, paths[side.image_id])
 
     def find(
         self,
@@ -468,38 +461,46 @@ class Matcher:
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
-        query = _Side(None, features, sha256 or "", pixels, flipped, variants)
-        # Features alone settle most candidates: those looks run on every core (OpenCV and
-        # faiss release the GIL; each look depends on its own pair only, so the verdicts are
-        # the same in any order). The few likely ones are then judged with pixels, in turn.
-        looked = [
-            side for side in stored if not (side.sha == sha256 or side.image_id in same_digest)
-        ]
-        likely = dict(
-            zip(
-                [side.image_id for side in looked],
-                self._threads.map(lambda side: _first_look(query, side), looked),
-                strict=True,
+            query = _Side(None, features, sha256 or "", pixels, flipped, variants)
+            # Features alone settle most candidates: those looks run on every core (OpenCV and
+            # faiss release the GIL; each look depends on its own pair only, so the verdicts are
+            # the same in any order). The few likely ones are then judged with pixels, in turn.
+            looked = [
+                side for side in stored if not (side.sha == sha256 or side.image_id in same_digest)
+            ]
+            likely = dict(
+                zip(
+                    [side.image_id for side in looked],
+                    self._threads.map(lambda side: _first_look(query, side), looked),
+                    strict=True,
+                )
             )
-        )
-        for side in looked:
-            if PREPARE_STORED and likely[side.image_id]:
-                # Judged in turn below; decoded (and more) in the threads meanwhile.
-                side.loading = self._threads.submit(self._prepare_stored, side, query)
-        found: list[Found] = []
-        for side in stored:
-            assert side.image_id is not None
-            match = self._judge_pair(
-                query,
-                side,
-                identical=sha256 is not None and side.sha == sha256,
-                same=side.image_id in same_digest,
-                likely=likely.get(side.image_id, True),
-                pdq=pdq_near.get(side.image_id),
-                low=query_low,
-            )
-            if match is not None:
-                found.append(match)
+            if PREPARE_STORED:
+                # Judged in turn below; decoded (and more) in the threads meanwhile, from
+                # paths read here: the threads read no database.
+                ready = [side for side in looked if likely[side.image_id]]
+                ids = [side.image_id for side in ready if side.image_id is not None]
+                paths = self._stored_paths(ids, session=session)
+                for side in ready:
+                    assert side.image_id is not None
+                    side.loading = self._threads.submit(
+                        _prepare_stored, side, query, paths[side.image_id]
+                    )
+            found: list[Found] = []
+            for side in stored:
+                assert side.image_id is not None
+                match = self._judge_pair(
+                    query,
+                    side,
+                    identical=sha256 is not None and side.sha == sha256,
+                    same=side.image_id in same_digest,
+                    likely=likely.get(side.image_id, True),
+                    pdq=pdq_near.get(side.image_id),
+                    low=query_low,
+                    session=session,
+                )
+                if match is not None:
+                    found.append(match)
         found.sort(key=lambda f: (-f.relation.score, f.image_id))
         return found
 
@@ -535,6 +536,7 @@ class Matcher:
         likely: bool,
         pdq: int | None,
         low: bool,
+        session: Session,
     ) -> Found | None:
         """Whether the query and one stored candidate are the same photo, and how
         (``likely``: what :func:`_first_look` said of the pair)."""
@@ -546,10 +548,10 @@ class Matcher:
         if not likely:
             if pdq is None:
                 return None
-            weak = self._weak(a, b, low)
+            weak = self._weak(a, b, low, session=session)
             return self._found(stored, weak, reference=a, pdq=pdq) if weak else None
         if stored.loading is None:
-            stored.pixels = self._pixels_of(stored.image_id)
+            stored.pixels = self._pixels_of(stored, session=session)
         relation = _verify(a, b)
         if relation.same_photo and PREPARE_STORED:
             # Its PDQ distance needs the stored side's PDQ variants: in a thread, while the
@@ -569,15 +571,6 @@ class Matcher:
         if not relation.same_photo:
             return None
         return self._found(stored, relation, reference=reference, pdq=_pdq_between(a, b, pdq))
-
-    def _prepare_stored(self, stored: _Side, query: _Side) -> None:
-        """Decode a likely candidate's pixels and, when it is the pair's copy, extract its
-        mirror image's features (verification needs them first): the values judging it
-        would compute itself; only when they are computed changes."""
-        assert stored.image_id is not None
-        stored.pixels = self._pixels_of(stored.image_id)
-        if stored.pixels is not None and _canonical(query, stored)[1] is stored:
-            stored.mirror = mirrored(stored.pixels)
 
     def _found(
         self, stored: _Side, relation: Relation, *, reference: _Side, pdq: int | None
@@ -606,25 +599,24 @@ class Matcher:
         limit = max(PDQ_CANDIDATE, WEAK_PDQ) if low else PDQ_CANDIDATE
         return self._pdq.within([hash_ for hash_, _quality in variants.values()], limit), low
 
-    def _weak(self, a: _Side, b: _Side, query_low: bool) -> Relation | None:
+    def _weak(
+        self, a: _Side, b: _Side, query_low: bool, *, session: Session
+    ) -> Relation | None:
         """Weak evidence (global hashes) that ``b`` shows the picture of ``a``, asked only when
         one of the two is low-information; one side is the query, the other stored."""
         stored = b if a.image_id is None else a
         assert stored.image_id is not None
-        with self._sessions() as session:
-            image = session.get(m.Image, stored.image_id)
-            if image is None:
-                return None
-            prints = {
-                row.algorithm: row
-                for row in session.scalars(
-                    select(m.Fingerprint).where(m.Fingerprint.image_id == stored.image_id)
-                )
-            }
-            count = session.scalar(
-                select(m.Feature.count).where(m.Feature.image_id == stored.image_id)
+        image = session.get(m.Image, stored.image_id)
+        if image is None:
+            return None
+        prints = {
+            row.algorithm: row
+            for row in session.scalars(
+                select(m.Fingerprint).where(m.Fingerprint.image_id == stored.image_id)
             )
-            size = (image.width, image.height)
+        }
+        count = session.scalar(select(m.Feature.count).where(m.Feature.image_id == stored.image_id))
+        size = (image.width, image.height)
         if not {"phash", "dhash", "pdq"} <= prints.keys():
             return None
         if not (query_low or low_information(prints["pdq"].quality, count)):
@@ -641,7 +633,7 @@ class Matcher:
             return weak_relation(reference, b.pixels)
         # The query is the reference: its hashes against the stored picture's pixels.
         assert a.pixels is not None
-        stored.pixels = self._pixels_of(stored.image_id)
+        stored.pixels = self._pixels_of(stored, session=session)
         if stored.pixels is None:
             return None
         return weak_relation(GlobalPrints.of(a.pixels), stored.pixels)
@@ -712,6 +704,37 @@ class _Side:
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
+
+
+def _decode_stored(sha: str, paths: list[Path]) -> Image.Image | None:
+    """The upright pixels of the first of a stored image's ``paths`` that still holds its
+    file (SHA-256 ``sha``); None when none does. Reads no database: safe in threads."""
+    for path in paths:
+        try:
+            decoded = open_image(path)
+        except InputError:
+            continue
+        if decoded.sha256 == sha:
+            return decoded.pixels
+    return None
+
+
+def _query_side(sha: str, paths: list[Path]) -> _Query | None:
+    """A stored image's pixels, decoded again, with its mirror image's features and its PDQ
+    hashes over the eight rotations and flips; None when its file cannot be read."""
+    pixels = _decode_stored(sha, paths)
+    if pixels is None:
+        return None
+    return _Query(pixels, mirrored(pixels), pdq_dihedral(pixels))
+
+
+def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:
+    """Decode a likely candidate's pixels from its ``paths`` and, when it is the pair's copy,
+    extract its mirror image's features (verification needs them first): the values judging
+    it would compute itself; only when they are computed changes."""
+    stored.pixels = _decode_stored(stored.sha, paths)
+    if stored.pixels is not None and _canonical(query, stored)[1] is stored:
+        stored.mirror = mirrored(stored.pixels)
 
 
 def _first_look(query: _Side, stored: _Side) -> bool:
