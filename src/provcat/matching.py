@@ -652,7 +652,7 @@ class _Query:
 class _Side:
     """One image of a pair being judged: the query (``image_id`` None) or a stored image.
 
-    A likely stored side is prepared in a thread (:meth:`Matcher._prepare_stored`) while the
+    A likely stored side is prepared in a thread (:func:`_prepare_stored`) while the
     pairs before it are judged, and its PDQ variants computed in one while its pair is
     judged; its fields are read through :meth:`loaded`, :meth:`copy_mirror` and
     :meth:`dihedral`, which wait for that work.
@@ -702,7 +702,7 @@ class _Side:
         if hashing is not None:
             hashing.result()
         if self.variants is None and self.pixels is not None:
-            self.variants = pdq_dihedral(self.pixels)
+            self._compute_dihedral()
         return self.variants
 
 
