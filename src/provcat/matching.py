@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -42,7 +42,7 @@ from provcat.errors import InputError
 from provcat.files import stored_path
 from provcat.fingerprints import BitHash, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.pixels import colourfulness, framed
+from provcat.reuse.pixels import colourfulness, colours_remembered, framed
 from provcat.reuse.postings import post, shared_words
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
@@ -434,12 +434,23 @@ class Matcher:
         recorded figure are the same whichever image arrives second, so ingesters running at
         once record what one ingester would.
         """
-        # The PDQ variants in a thread while the mirror's features are extracted and the
-        # postings read (both release the GIL for most of their work).
+        # The PDQ variants and the mirror's features in threads while the postings of the
+        # query's own words are read (all three release the GIL for most of their work).
         computing = None if variants is not None else self._threads.submit(pdq_dihedral, pixels)
-        if flipped is None:
-            flipped = mirrored(pixels)
-        with self._sessions() if turn is None else nullcontext(turn) as session:
+        mirroring = None if flipped is not None else self._threads.submit(mirrored, pixels)
+
+        def queries() -> Iterator[npt.NDArray[np.uint8]]:
+            nonlocal flipped
+            yield features.descriptors
+            if mirroring is not None:
+                flipped = mirroring.result()
+            assert flipped is not None
+            yield flipped.descriptors
+
+        with (
+            self._sessions() if turn is None else nullcontext(turn) as session,
+            colours_remembered(),
+        ):
             same_digest: set[int] = set()
             if pixel_digest:
                 same_digest = set(
@@ -448,12 +459,7 @@ class Matcher:
             # The images loaded are every image committed before this look (a turn refreshes
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
-            voted = shared_words(
-                session,
-                [features.descriptors, flipped.descriptors],
-                limit=CANDIDATES,
-                images=len(self._known),
-            )
+            voted = shared_words(session, queries(), limit=CANDIDATES, images=len(self._known))
             if computing is not None:
                 variants = computing.result()
             assert variants is not None
@@ -461,40 +467,37 @@ class Matcher:
             wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
+            if flipped is None:
+                assert mirroring is not None
+                flipped = mirroring.result()
             query = _Side(None, features, sha256 or "", pixels, flipped, variants)
             # Features alone settle most candidates: those looks run on every core (OpenCV and
             # faiss release the GIL; each look depends on its own pair only, so the verdicts are
-            # the same in any order). The few likely ones are then judged with pixels, in turn.
+            # the same in any order). A likely one is decoded (and more) by the thread that
+            # looked at it, from paths read here (the threads read no database), and judged
+            # with pixels here, in turn, while the threads look at the rest.
             looked = [
                 side for side in stored if not (side.sha == sha256 or side.image_id in same_digest)
             ]
-            likely = dict(
-                zip(
-                    [side.image_id for side in looked],
-                    self._threads.map(lambda side: _first_look(query, side), looked),
-                    strict=True,
-                )
-            )
-            if PREPARE_STORED:
-                # Judged in turn below; decoded (and more) in the threads meanwhile, from
-                # paths read here: the threads read no database.
-                ready = [side for side in looked if likely[side.image_id]]
-                ids = [side.image_id for side in ready if side.image_id is not None]
-                paths = self._stored_paths(ids, session=session)
-                for side in ready:
-                    assert side.image_id is not None
-                    side.loading = self._threads.submit(
-                        _prepare_stored, side, query, paths[side.image_id]
-                    )
+            ids = [side.image_id for side in looked if side.image_id is not None]
+            paths = self._stored_paths(ids, session=session) if PREPARE_STORED else {}
+            looks = {
+                image_id: self._threads.submit(_look_and_prepare, query, side, paths.get(image_id))
+                for image_id, side in zip(ids, looked, strict=True)
+            }
             found: list[Found] = []
             for side in stored:
                 assert side.image_id is not None
+                look = looks.get(side.image_id)
+                likely = look is None or look.result()
+                if likely and look is not None and PREPARE_STORED:
+                    side.loading = look
                 match = self._judge_pair(
                     query,
                     side,
                     identical=sha256 is not None and side.sha == sha256,
                     same=side.image_id in same_digest,
-                    likely=likely.get(side.image_id, True),
+                    likely=likely,
                     pdq=pdq_near.get(side.image_id),
                     low=query_low,
                     session=session,
@@ -564,8 +567,10 @@ class Matcher:
             # Told from the other side, the pair may be better described: b shows more of the
             # picture than a, or a's extra frame is a border or other material around the
             # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
-            # copy of b.
-            swapped = _verify(b, a)
+            # copy of b. It is told in the orientation found: the same pair cannot be a
+            # mirror image from one side and not from the other (and a copy found unmirrored
+            # spares extracting the larger picture's mirror features).
+            swapped = _verify(b, a, mirror="mirrored" in relation.kinds)
             if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
                 relation, reference = swapped, b
         if not relation.same_photo:
@@ -666,7 +671,7 @@ class _Side:
     #: Its PDQ hashes over the eight rotations and flips, once computed.
     variants: dict[str, tuple[BitHash, int]] | None = None
     #: Decoding its pixels (and its mirror features, when it is the pair's copy).
-    loading: Future[None] | None = None
+    loading: Future[Any] | None = None
     #: Computing its PDQ variants (:meth:`start_dihedral`).
     hashing: Future[None] | None = None
 
@@ -737,6 +742,15 @@ def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:
         stored.mirror = mirrored(stored.pixels)
 
 
+def _look_and_prepare(query: _Side, stored: _Side, paths: list[Path] | None) -> bool:
+    """:func:`_first_look` at a pair; a likely one's stored side is then prepared from its
+    ``paths`` (:func:`_prepare_stored`) unless they are None. Safe to run in threads."""
+    likely = _first_look(query, stored)
+    if likely and paths is not None:
+        _prepare_stored(stored, query, paths)
+    return likely
+
+
 def _first_look(query: _Side, stored: _Side) -> bool:
     """Whether a pair is worth decoding the stored file for, from features alone.
 
@@ -758,15 +772,17 @@ def _worth_pixels(look: Relation) -> bool:
     return look.same_photo or look.inliers >= RICH_INLIERS
 
 
-def _verify(reference: _Side, copy: _Side) -> Relation:
+def _verify(reference: _Side, copy: _Side, *, mirror: bool | None = None) -> Relation:
     """:func:`verify` of two sides, with the pixels and mirror features each has at hand (the
-    copy's mirror features are extracted from its pixels when not yet computed)."""
+    copy's mirror features are extracted from its pixels when not yet computed, unless
+    ``mirror`` is False: see :func:`verify`)."""
     return verify(
         reference.features,
         copy.features,
         a_pixels=reference.loaded().pixels,
         b_pixels=copy.loaded().pixels,
-        b_mirrored=copy.copy_mirror(),
+        b_mirrored=None if mirror is False else copy.copy_mirror(),
+        mirror=mirror,
     )
 
 

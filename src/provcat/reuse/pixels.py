@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -266,8 +269,40 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int], *, every: bool =
     return seams * 2 >= checked if checked > 2 and not every else seams == checked
 
 
+#: Within :func:`colours_remembered`: each image's colourfulness, by the image's identity
+#: (the image is held, so its identity is not reused meanwhile).
+_COLOURS: ContextVar[dict[int, tuple[Image.Image, float]] | None] = ContextVar(
+    "provcat_colours", default=None
+)
+
+
+@contextmanager
+def colours_remembered() -> Iterator[None]:
+    """Within it (in this thread), :func:`colourfulness` of one image object is computed once.
+
+    A look-up judges a pair in both directions, and the query against several candidates:
+    each asks for the same pictures' colourfulness again. The images must not be changed in
+    place meanwhile (decoded pixels never are).
+    """
+    token = _COLOURS.set({})
+    try:
+        yield
+    finally:
+        _COLOURS.reset(token)
+
+
 def colourfulness(pixels: Image.Image) -> float:
     """Mean chroma (largest minus smallest channel, 0-255) of a 64 px thumbnail."""
+    remembered = _COLOURS.get()
+    if remembered is None:
+        return _colourfulness(pixels)
+    held = remembered.get(id(pixels))
+    if held is None or held[0] is not pixels:
+        held = remembered[id(pixels)] = (pixels, _colourfulness(pixels))
+    return held[1]
+
+
+def _colourfulness(pixels: Image.Image) -> float:
     thumb = pixels.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     rgb = np.asarray(thumb, dtype=np.float32)
     return float(np.mean(rgb.max(axis=2) - rgb.min(axis=2)))

@@ -222,7 +222,7 @@ def stop_limit(images: int) -> int:
 
 def shared_words(
     session: Session,
-    queries: list[ByteMatrix],
+    queries: Iterable[ByteMatrix],
     *,
     limit: int,
     images: int,
@@ -240,18 +240,28 @@ def shared_words(
 
     Args:
         session: On the catalogue.
-        queries: Descriptor matrices; each is counted on its own.
+        queries: Descriptor matrices; each is counted on its own. They are taken one at a
+            time, the rows of each one's words read before the next is asked for (a
+            generator may compute the next meanwhile).
         limit: This many images, and those tied with the last of them.
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
 
     Returns:
         ``(image_id, shared words)``, the best ranked first, ties by id.
     """
-    per_query = [words(q) for q in queries]
-    wanted = np.unique(np.concatenate(per_query)) if per_query else np.zeros(0, np.int64)
-    if wanted.size == 0:
+    per_query: list[WordArray] = []
+    rows: list[tuple[Any, ...]] = []
+    asked = np.zeros(0, dtype=np.int64)
+    for query in queries:
+        # Each query's rows are read as it comes, those of its words not asked for already:
+        # the caller may still be computing the next query meanwhile.
+        per_query.append(words(query))
+        new = np.setdiff1d(per_query[-1], asked, assume_unique=True)
+        if new.size:
+            rows += _word_rows(session.connection(), new, most=stop_limit(images))
+            asked = np.union1d(asked, new)
+    if not rows:
         return []
-    rows = _word_rows(session.connection(), wanted, most=stop_limit(images))
     counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
     row_words = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     # The rarest first (ties by word), as many as the budget holds.

@@ -217,6 +217,7 @@ def verify(
     a_pixels: Image.Image | None = None,
     b_pixels: Image.Image | None = None,
     b_mirrored: Features | None = None,
+    mirror: bool | None = None,
     identical_file: bool = False,
     same_pixels: bool = False,
 ) -> Relation:
@@ -230,6 +231,9 @@ def verify(
         b_pixels: ``b``'s decoded pixels.
         b_mirrored: :func:`provcat.reuse.features.mirrored` of ``b``. When absent it is
             computed from ``b_pixels`` if given; without either, mirrored copies are not found.
+        mirror: Which orientations of ``b`` are looked at: None both, False ``b`` as it is
+            only, True its mirror image only (a pair verified in one direction is told again
+            from the other side in the orientation already found).
         identical_file: The caller found equal SHA-256 of the files.
         same_pixels: The caller found equal pixel digests.
 
@@ -239,11 +243,12 @@ def verify(
     if identical_file or same_pixels:
         kinds = ("identical_file", "same_pixels") if identical_file else ("same_pixels",)
         return Relation(True, kinds, None, len(b), 1.0, 0.0, 1.0, "same_extent")
-    if b_mirrored is None and b_pixels is not None:
-        b_mirrored = mirrored(b_pixels)
-    orientations = [matches(a, b)]
-    if b_mirrored is not None:
-        orientations.append(matches(a, b_mirrored, mirrored=True))
+    orientations = [] if mirror else [matches(a, b)]
+    if mirror is not False:
+        if b_mirrored is None and b_pixels is not None:
+            b_mirrored = mirrored(b_pixels)
+        if b_mirrored is not None:
+            orientations.append(matches(a, b_mirrored, mirrored=True))
     verdict = _fit_and_judge(a, b, orientations, a_pixels, b_pixels, b)
     if verdict.same_photo or b_pixels is None:
         return verdict
