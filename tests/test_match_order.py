@@ -22,6 +22,7 @@ from provcat import matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.reuse.features import extract
+from provcat.reuse.postings import MIN_SHARED, Vote
 from provcat.reuse.verify import verify
 from tests.reuse_fixtures import (
     banner,
@@ -240,6 +241,83 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     finally:
         prepared.close()
         itself.close()
+
+
+def test_candidates_are_looked_at_in_the_orientations_their_words_share(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate that only the query's own words (or only its mirror image's) brought is
+    given the features-only first look in that orientation only, and PDQ's candidates both
+    ways; the answers are those of looking at every candidate both ways.
+
+    In a catalogue this small every word is shared by many images (none is frequent enough
+    to be a stop word), so the words of the candidates that are not the query's picture
+    (the crop pair's two images) are made one-sided here, as most are in a large catalogue."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    original = _edits()["crop"][0]
+    queries = {
+        "enlarged": mirror(original).resize((1000, 750)),
+        "cut": mirror(crop_area(original, 0.5, 0.6, 0.4)[0]),
+        "small": mirror(original).resize((320, 240)),
+        "plain cut": crop_area(original, 0.6, 0.3, 0.5)[0],
+    }
+    paths = []
+    for name, picture in queries.items():
+        paths.append(tmp_path / f"{name}.jpg")
+        jpeg(picture, 90).save(paths[-1], quality=90)
+    votes, pdq_near, first_look = matching.votes, matching.Matcher._pdq_near, matching._first_look
+    given: dict[int, tuple[int, ...]] = {}
+    near: set[int] = set()
+    looks: list[tuple[int, bool, bool]] = []
+    kept: set[int] = set()
+
+    def one_sided(*args: Any, **kwargs: Any) -> list[Vote]:
+        found = [
+            v
+            if v.image_id in kept
+            else Vote(v.image_id, v.shared, (v.shared, 1) if v.image_id % 2 else (0, v.shared))
+            for v in votes(*args, **kwargs)
+        ]
+        given.update((v.image_id, v.by_query) for v in found)
+        return found
+
+    def recording_near(*args: Any, **kwargs: Any) -> tuple[dict[int, int], bool]:
+        found = pdq_near(*args, **kwargs)
+        near.update(found[0])
+        return found
+
+    def recording(query: Any, stored: Any, *, plain: bool = True, mirror: bool = True) -> bool:
+        looks.append((stored.image_id, plain, mirror))
+        return first_look(query, stored, plain=plain, mirror=mirror)
+
+    def both_ways(query: Any, stored: Any, *, plain: bool = True, mirror: bool = True) -> bool:
+        return first_look(query, stored)
+
+    catalogue = Catalogue(db_url)
+    try:
+        catalogue.ingest([folder])
+        with catalogue.session() as session:
+            kept.update(
+                session.scalars(
+                    select(m.ImagePath.image_id).where(m.ImagePath.path.like("%/crop-%.jpg"))
+                )
+            )
+        monkeypatch.setattr(matching, "votes", one_sided)
+        monkeypatch.setattr(matching.Matcher, "_pdq_near", recording_near)
+        monkeypatch.setattr(matching, "_first_look", recording)
+        gated = [catalogue.similar(path) for path in paths]
+        assert {(True, False), (False, True)} <= {(plain, flip) for _, plain, flip in looks}
+        for image_id, plain, flip in looks:
+            if image_id in near or image_id not in given:
+                assert (plain, flip) == (True, True)
+            else:
+                assert (plain, flip) == tuple(n >= MIN_SHARED for n in given[image_id])
+        monkeypatch.setattr(matching, "_first_look", both_ways)
+        assert [catalogue.similar(path) for path in paths] == gated
+        expected = _sha(folder / "crop-original.jpg")
+        assert all(expected in {found.sha256 for found in answers} for answers in gated)
+    finally:
+        catalogue.close()
 
 
 def test_an_in_memory_catalogue_matches_with_its_threads(db_url: str, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from provcat.reuse.postings import (
     POSTED_DESCRIPTORS,
     STOP_MIN,
     TABLES,
+    Vote,
     pack,
     post,
     posted,
@@ -31,6 +32,7 @@ from provcat.reuse.postings import (
     shared_words,
     stop_limit,
     unpack,
+    votes,
     words,
 )
 from provcat.reuse.verify import KINDS, Relation, verify
@@ -622,6 +624,16 @@ def test_shared_words_take_the_better_query_and_limit() -> None:
     post(session, [(3, a[:10])])
     found = shared_words(session, [a[:20], b[:25]], limit=10, images=3)
     assert found == [(2, 25 * TABLES), (1, 20 * TABLES), (3, 10 * TABLES)]
+    # Each image's words shared with each query, the queries taken one at a time.
+    assert votes(session, iter([a[:20], b[:25]]), limit=10, images=3) == [
+        Vote(2, 25 * TABLES, (0, 25 * TABLES)),
+        Vote(1, 20 * TABLES, (20 * TABLES, 0)),
+        Vote(3, 10 * TABLES, (10 * TABLES, 0)),
+    ]
+    assert votes(session, [a[:5], a[:20]], limit=1, images=3) == [
+        Vote(1, 20 * TABLES, (5 * TABLES, 20 * TABLES))
+    ]
+    assert shared_words(session, [a[:20], b[:25]], limit=1, images=3) == [(2, 25 * TABLES)]
     # A descriptor that keeps only table 0's key bits shares one word: below MIN_SHARED.
     bits = np.unpackbits(a[:1], axis=1)
     keep = np.zeros(256, dtype=bool)

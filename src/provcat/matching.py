@@ -43,7 +43,7 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, colours_remembered, framed
-from provcat.reuse.postings import post, shared_words
+from provcat.reuse.postings import MIN_SHARED, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -459,12 +459,12 @@ class Matcher:
             # The images loaded are every image committed before this look (a turn refreshes
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
-            voted = shared_words(session, queries(), limit=CANDIDATES, images=len(self._known))
+            voted = votes(session, queries(), limit=CANDIDATES, images=len(self._known))
             if computing is not None:
                 variants = computing.result()
             assert variants is not None
             pdq_near, query_low = self._pdq_near(variants, len(features))
-            wanted = list(dict.fromkeys([i for i, _ in voted] + [*same_digest, *pdq_near]))
+            wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
             if flipped is None:
@@ -481,8 +481,18 @@ class Matcher:
             ]
             ids = [side.image_id for side in looked if side.image_id is not None]
             paths = self._stored_paths(ids, session=session) if PREPARE_STORED else {}
+            # A candidate that only the words of one orientation (the query's, or its mirror
+            # image's) brought is looked at in that orientation only: the words of a copy's
+            # own orientation are the ones it shares. PDQ's candidates are looked at both ways.
+            shared = {v.image_id: v.by_query for v in voted if v.image_id not in pdq_near}
             looks = {
-                image_id: self._threads.submit(_look_and_prepare, query, side, paths.get(image_id))
+                image_id: self._threads.submit(
+                    _look_and_prepare,
+                    query,
+                    side,
+                    paths.get(image_id),
+                    *(n >= MIN_SHARED for n in shared.get(image_id, (MIN_SHARED, MIN_SHARED))),
+                )
                 for image_id, side in zip(ids, looked, strict=True)
             }
             found: list[Found] = []
@@ -742,17 +752,20 @@ def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:
         stored.mirror = mirrored(stored.pixels)
 
 
-def _look_and_prepare(query: _Side, stored: _Side, paths: list[Path] | None) -> bool:
+def _look_and_prepare(
+    query: _Side, stored: _Side, paths: list[Path] | None, plain: bool, mirror: bool
+) -> bool:
     """:func:`_first_look` at a pair; a likely one's stored side is then prepared from its
     ``paths`` (:func:`_prepare_stored`) unless they are None. Safe to run in threads."""
-    likely = _first_look(query, stored)
+    likely = _first_look(query, stored, plain=plain, mirror=mirror)
     if likely and paths is not None:
         _prepare_stored(stored, query, paths)
     return likely
 
 
-def _first_look(query: _Side, stored: _Side) -> bool:
-    """Whether a pair is worth decoding the stored file for, from features alone.
+def _first_look(query: _Side, stored: _Side, *, plain: bool = True, mirror: bool = True) -> bool:
+    """Whether a pair is worth decoding the stored file for, from features alone, looking at
+    the query as it is (``plain``) and its mirror image (``mirror``).
 
     Only a likely match is worth the pixel checks (overlays, borders). The unmirrored look is
     taken in the pair's own orientation; the mirrored look needs a mirror image's features,
@@ -762,8 +775,8 @@ def _first_look(query: _Side, stored: _Side) -> bool:
     one did not settle it. Reads nothing but the two sides: safe to run in threads.
     """
     a, b = _canonical(query, stored)
-    return _worth_pixels(verify(a.features, b.features)) or _worth_pixels(
-        verify(stored.features, query.mirror_features())
+    return (plain and _worth_pixels(verify(a.features, b.features))) or (
+        mirror and _worth_pixels(verify(stored.features, query.mirror_features()))
     )
 
 

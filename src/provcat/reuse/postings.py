@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -220,6 +221,16 @@ def stop_limit(images: int) -> int:
     return max(STOP_MIN, min(STOP_MAX, int(STOP_SHARE * images)))
 
 
+@dataclass(frozen=True)
+class Vote:
+    """A stored image the candidate stage returns: the words it shares with the query that
+    scored it best (``shared``), and with each query in turn (``by_query``)."""
+
+    image_id: int
+    shared: int
+    by_query: tuple[int, ...]
+
+
 def shared_words(
     session: Session,
     queries: Iterable[ByteMatrix],
@@ -227,6 +238,20 @@ def shared_words(
     limit: int,
     images: int,
 ) -> list[tuple[int, int]]:
+    """``(image_id, shared words)`` of :func:`votes`, best first."""
+    return [
+        (vote.image_id, vote.shared)
+        for vote in votes(session, queries, limit=limit, images=images)
+    ]
+
+
+def votes(
+    session: Session,
+    queries: Iterable[ByteMatrix],
+    *,
+    limit: int,
+    images: int,
+) -> list[Vote]:
     """Stored images sharing words with any of ``queries`` (a query's descriptors, and those of
     its mirror image), best first.
 
@@ -247,7 +272,7 @@ def shared_words(
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
 
     Returns:
-        ``(image_id, shared words)``, the best ranked first, ties by id.
+        The images, the best ranked first, ties by id.
     """
     per_query: list[WordArray] = []
     rows: list[tuple[Any, ...]] = []
@@ -281,9 +306,10 @@ def shared_words(
     ids, image_of = _distinct(posting_images)
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
-    for query_words in per_query:
+    each_count = np.zeros((ids.size, len(per_query)), dtype=np.int64)
+    for number, query_words in enumerate(per_query):
         hit = np.repeat(np.isin(row_words, query_words), lengths)
-        shared = np.bincount(image_of[hit], minlength=ids.size)
+        shared = each_count[:, number] = np.bincount(image_of[hit], minlength=ids.size)
         # Rounded: the same weights summed in another order may differ in their last bits,
         # and ties must stay ties (they are all kept, below).
         score = np.bincount(image_of[hit], weights=weight[hit], minlength=ids.size).round(9)
@@ -291,13 +317,19 @@ def shared_words(
         best_score[better], best_count[better] = score[better], shared[better]
     found = best_score > -1.0
     ids, best_score, best_count = ids[found], best_score[found], best_count[found]
+    each_count = each_count[found]
     order = np.lexsort((ids, -best_score))
     if order.size > limit > 0:
         # Images tied with the last one kept are kept too: which of them made the cut would
         # otherwise depend on their ids, that is on the order they were stored in.
         limit = int(np.count_nonzero(best_score >= best_score[order[limit - 1]]))
     order = order[: max(0, limit)]
-    return list(zip(ids[order].tolist(), best_count[order].tolist(), strict=True))
+    return [
+        Vote(image_id, shared, tuple(each))
+        for image_id, shared, each in zip(
+            ids[order].tolist(), best_count[order].tolist(), each_count[order].tolist(), strict=True
+        )
+    ]
 
 
 def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
