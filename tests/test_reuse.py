@@ -662,6 +662,34 @@ def test_images_tied_at_the_cut_are_all_kept() -> None:
     assert shared_words(session, [query], limit=1, images=4) == [(1, 6 * TABLES)]
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_cut_keeps_the_best_and_their_ties(seed: int) -> None:
+    """Each limit returns the best images in order (most shared words, then id) up to the
+    limit-th and every image tied with it, what sorting them all and cutting gives."""
+    session = _postings_session()
+    rng = np.random.default_rng(seed)
+    sizes = [int(n) for n in rng.integers(1, 7, 16)]
+    query = rng.integers(0, 256, (sum(sizes), 32), dtype=np.uint8)
+    start = 0
+    ids = [int(i) for i in rng.permutation(np.arange(1, 17)) * 7]  # ids out of storing order
+    for image_id, size in zip(ids, sizes, strict=True):
+        post(session, [(image_id, query[start : start + size])])  # words of no other image
+        start += size
+    everything = votes(session, [query], limit=100, images=16)
+    assert [(v.image_id, v.shared) for v in everything] == sorted(
+        ((i, TABLES * n) for i, n in zip(ids, sizes, strict=True)),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    for limit in range(1, len(everything) + 2):
+        if limit >= len(everything):
+            assert votes(session, [query], limit=limit, images=16) == everything
+            continue
+        last = everything[limit - 1].shared
+        expected = [v for v in everything if v.shared >= last]
+        assert votes(session, [query], limit=limit, images=16) == expected
+    assert votes(session, [query], limit=0, images=16) == []
+
+
 def _judged_cell_by_cell(diff: np.ndarray, valid: np.ndarray) -> tuple[float, float, np.ndarray]:
     """The pixel check's cell rule written out one cell at a time, with np.median."""
     from provcat.reuse.pixels import CELL_LIMIT, CELL_VALID, GRID, OVERLAY_MIN

@@ -276,16 +276,18 @@ def votes(
     """
     per_query: list[WordArray] = []
     rows: list[tuple[Any, ...]] = []
-    asked = np.zeros(0, dtype=np.int64)
+    asked: list[WordArray] = []
     for query in queries:
         # Each query's rows are read as it comes, those of its words not asked for already:
         # the caller may still be computing the next query meanwhile.
         per_query.append(words(query))
-        new = np.setdiff1d(per_query[-1], asked, assume_unique=True)
+        new = per_query[-1]
+        if asked:  # the words asked for so far: disjoint parts, each sorted and distinct
+            new = np.setdiff1d(new, np.concatenate(asked), assume_unique=True)
         if new.size:
             rows += _word_rows(session.connection(), new, most=stop_limit(images))
-            asked = np.union1d(asked, new)
-    if not rows:
+            asked.append(new)
+    if not rows or limit <= 0:
         return []
     counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
     row_words = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -306,28 +308,33 @@ def votes(
     ids, image_of = _distinct(posting_images)
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
-    each_count = np.zeros((ids.size, len(per_query)), dtype=np.int64)
+    each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     for number, query_words in enumerate(per_query):
         hit = np.repeat(np.isin(row_words, query_words), lengths)
-        shared = each_count[:, number] = np.bincount(image_of[hit], minlength=ids.size)
+        hit_images = image_of[hit]
+        shared = each_count[number] = np.bincount(hit_images, minlength=ids.size)
         # Rounded: the same weights summed in another order may differ in their last bits,
         # and ties must stay ties (they are all kept, below).
-        score = np.bincount(image_of[hit], weights=weight[hit], minlength=ids.size).round(9)
+        score = np.bincount(hit_images, weights=weight[hit], minlength=ids.size).round(9)
         better = (shared >= MIN_SHARED) & (score > best_score)
-        best_score[better], best_count[better] = score[better], shared[better]
-    found = best_score > -1.0
-    ids, best_score, best_count = ids[found], best_score[found], best_count[found]
-    each_count = each_count[found]
-    order = np.lexsort((ids, -best_score))
-    if order.size > limit > 0:
-        # Images tied with the last one kept are kept too: which of them made the cut would
-        # otherwise depend on their ids, that is on the order they were stored in.
-        limit = int(np.count_nonzero(best_score >= best_score[order[limit - 1]]))
-    order = order[: max(0, limit)]
+        best_score = np.where(better, score, best_score)
+        best_count = np.where(better, shared, best_count)
+    found = np.flatnonzero(best_score > -1.0)
+    if found.size > limit:
+        # The best `limit` and the images tied with the last of them: which of those made
+        # the cut would otherwise depend on their ids, that is on the order they were
+        # stored in. Found by a partition; only they are sorted.
+        scores = best_score[found]
+        cut = np.partition(scores, found.size - limit)[found.size - limit]
+        found = found[scores >= cut]
+    order = found[np.lexsort((ids[found], -best_score[found]))]
     return [
         Vote(image_id, shared, tuple(each))
         for image_id, shared, each in zip(
-            ids[order].tolist(), best_count[order].tolist(), each_count[order].tolist(), strict=True
+            ids[order].tolist(),
+            best_count[order].tolist(),
+            each_count[:, order].T.tolist(),
+            strict=True,
         )
     ]
 
