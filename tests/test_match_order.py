@@ -320,6 +320,36 @@ def test_candidates_are_looked_at_in_the_orientations_their_words_share(
         catalogue.close()
 
 
+def test_a_mirrored_copy_is_found_when_the_stored_file_is_gone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A stored image whose file was deleted, or replaced by another picture, after it was
+    catalogued has no pixels and so no mirror image's features. A larger mirrored copy
+    (the pair's reference, so the stored image is the copy) is then looked for from the
+    query's side, with the query's mirror features: found by features alone."""
+    folder = tmp_path / "stored"
+    folder.mkdir()
+    original = _edits()["crop"][0]
+    original.save(folder / "original.jpg", quality=92)
+    query = tmp_path / "query.jpg"
+    jpeg(mirror(original).resize((1000, 750)), 85).save(query, quality=85)
+    catalogue = Catalogue(db_url)
+    try:
+        catalogue.ingest([folder])
+        (present,) = catalogue.similar(query)
+        assert "mirrored" in present.relation
+        (folder / "original.jpg").unlink()
+        (gone,) = catalogue.similar(query)
+        _edits()["grey"][0].save(folder / "original.jpg", quality=92)
+        (replaced,) = catalogue.similar(query)
+        for found in (gone, replaced):
+            assert found.sha256 == present.sha256
+            assert "mirrored" in found.relation
+            assert found.evidence == "features"
+    finally:
+        catalogue.close()
+
+
 def test_an_in_memory_catalogue_matches_with_its_threads(db_url: str, tmp_path: Path) -> None:
     """An in-memory catalogue has one database per thread: the threads that decode query
     sides and candidates read no database, and a turn reads through its own session only

@@ -566,13 +566,20 @@ class Matcher:
         if stored.loading is None:
             stored.pixels = self._pixels_of(stored, session=session)
         relation = _verify(a, b)
+        reference = a
+        if not relation.same_photo and b is stored and stored.copy_mirror() is None:
+            # The stored file is gone (moved, deleted, or another picture since): the mirror
+            # image's features of the pair's copy cannot be extracted, so the pair is told
+            # from the query's side, whose mirror features are at hand.
+            relation, reference = _verify(b, a), b
         if relation.same_photo and PREPARE_STORED:
             # Its PDQ distance needs the stored side's PDQ variants: in a thread, while the
             # pair is told from the other side.
             stored.start_dihedral(self._threads)
-        reference = a
-        if relation.same_photo and (
-            relation.direction != "same_extent" or _second_is_fuller(relation, a, b)
+        if (
+            reference is a
+            and relation.same_photo
+            and (relation.direction != "same_extent" or _second_is_fuller(relation, a, b))
         ):
             # Told from the other side, the pair may be better described: b shows more of the
             # picture than a, or a's extra frame is a border or other material around the
