@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import exifread
@@ -281,6 +282,30 @@ def test_png_xmp_in_itxt(tmp_path: Path, picture: Image.Image) -> None:
         (XMP, "dc:description", "PNG caption"),
         (XMP, "photoshop:Credit", "PNG credit"),
     ]
+
+
+def test_a_file_without_exif_is_not_a_warning(
+    tmp_path: Path, picture: Image.Image, caplog: pytest.LogCaptureFixture
+) -> None:
+    """exifread warns of every PNG, WebP or GIF without EXIF; reading one through provcat
+    prints nothing (a library must not print a line per such file), while exifread called
+    by anyone else still warns, and a PNG that has EXIF is still read."""
+    paths = []
+    for suffix in ("png", "webp", "gif"):
+        paths.append(tmp_path / f"plain.{suffix}")
+        picture.save(paths[-1])
+    with caplog.at_level(logging.WARNING, logger="exifread"):
+        for path in paths:
+            assert read(path) == []
+        assert not [r for r in caplog.records if r.name == "exifread"]
+        with paths[0].open("rb") as handle:
+            assert exifread.process_file(handle) == {}
+        assert [r for r in caplog.records if r.name == "exifread"]
+    exif = Image.Exif()
+    exif[0x013B] = "A. Photographer"
+    with_exif = tmp_path / "exif.png"
+    picture.save(with_exif, exif=exif)
+    assert values(read(with_exif), EXIF, "Image Artist") == ["A. Photographer"]
 
 
 def test_webp_exif_falls_back_to_pillow(tmp_path: Path, picture: Image.Image) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import logging
+import threading
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
 import exifread
+from exifread.core.exceptions import ExifNotFound
 from exifread.tags.exif import EXIF_TAGS, GPS_TAGS
 from PIL import Image
 
@@ -26,6 +29,23 @@ _EXIF_XP: Final = frozenset({"XPTitle", "XPComment", "XPAuthor", "XPKeywords", "
 _EXIF_MAX_VALUES: Final = 64  # longer UNDEFINED values and number arrays are blobs
 _ASCII, _UNDEFINED = 2, 7
 _EXIF_IFD, _GPS_IFD, _USER_COMMENT = 0x8769, 0x8825, 0x9286
+
+
+#: Set while this thread is inside :func:`read_exif`'s call of exifread.
+_READING = threading.local()
+
+
+class _NoExifIsNoWarning(logging.Filter):
+    """Drops exifread's warning that a file holds no EXIF (a PNG without an eXIf chunk, a
+    GIF), logged while :func:`read_exif` reads it: for a catalogue that is an ordinary file,
+    whose fields say so, and a library must not print a line per such file. Its other
+    warnings (corrupt tags...) pass, and so does everything exifread logs for others."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_READING, "active", False) and isinstance(record.msg, ExifNotFound))
+
+
+logging.getLogger("exifread").addFilter(_NoExifIsNoWarning())
 
 
 def read_exif(path: Path, image: Image.Image, data: bytes | None = None) -> list[MetadataField]:
@@ -46,7 +66,11 @@ def read_exif(path: Path, image: Image.Image, data: bytes | None = None) -> list
     exifread_error: Exception | None = None
     try:
         with io.BytesIO(data) if data is not None else path.open("rb") as handle:
-            tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
+            _READING.active = True
+            try:
+                tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
+            finally:
+                _READING.active = False
         if tags:
             fields = list(_exifread_fields(tags))
             return fields + _pillow_user_comment(image)
