@@ -437,15 +437,16 @@ class Matcher:
         # The PDQ variants and the mirror's features in threads while the postings of the
         # query's own words are read (all three release the GIL for most of their work).
         computing = None if variants is not None else self._threads.submit(pdq_dihedral, pixels)
-        mirroring = None if flipped is not None else self._threads.submit(mirrored, pixels)
+        mirroring: Future[Features]
+        if flipped is None:
+            mirroring = self._threads.submit(mirrored, pixels)
+        else:
+            mirroring = Future()
+            mirroring.set_result(flipped)
 
         def queries() -> Iterator[npt.NDArray[np.uint8]]:
-            nonlocal flipped
             yield features.descriptors
-            if mirroring is not None:
-                flipped = mirroring.result()
-            assert flipped is not None
-            yield flipped.descriptors
+            yield mirroring.result().descriptors
 
         with (
             self._sessions() if turn is None else nullcontext(turn) as session,
@@ -467,10 +468,7 @@ class Matcher:
             wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
-            if flipped is None:
-                assert mirroring is not None
-                flipped = mirroring.result()
-            query = _Side(None, features, sha256 or "", pixels, flipped, variants)
+            query = _Side(None, features, sha256 or "", pixels, mirroring.result(), variants)
             # Features alone settle most candidates: those looks run on every core (OpenCV and
             # faiss release the GIL; each look depends on its own pair only, so the verdicts are
             # the same in any order). A likely one is decoded (and more) by the thread that
