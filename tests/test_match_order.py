@@ -371,3 +371,42 @@ def test_an_in_memory_catalogue_matches_with_its_threads(db_url: str, tmp_path: 
         answers = in_memory.similar(query)
         assert ("resized", "mirrored") in {found.relation for found in answers}
         assert answers == stored.similar(query)
+
+
+def test_a_smaller_copy_of_the_whole_picture_is_not_told_again_from_its_side(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verified pair is told again from the other side only when that could describe it
+    better (the second picture holds more, or the first one's extra frame may be a border or
+    a rotation's corners). A smaller copy showing all of the picture never is: the ten
+    edit pairs record what they record when every pair not at the same extent is told from
+    both sides, and the resized copy is never the reference of a verification."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    told: list[tuple[str, str]] = []
+    real = matching._verify
+
+    def recording(reference: Any, copy: Any, **options: Any) -> Any:
+        told.append((reference.sha, copy.sha))
+        return real(reference, copy, **options)
+
+    monkeypatch.setattr(matching, "_verify", recording)
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([folder])
+        recorded = _matches(catalogue)
+    skipping = told[:]
+    told.clear()
+
+    def every_extent(relation: Any, a: Any, b: Any) -> bool:
+        """The rule before: every pair not at the same extent, and a fuller second."""
+        return relation.direction != "same_extent" or matching._second_is_fuller(relation, a, b)
+
+    monkeypatch.setattr(matching, "_swap_may_win", every_extent)
+    with Catalogue(other_db_url) as catalogue:
+        catalogue.ingest([folder])
+        assert _matches(catalogue) == recorded
+    resized, crop = _sha(folder / "resized-copy.jpg"), _sha(folder / "crop-copy.jpg")
+    assert resized in {reference for reference, _copy in told}
+    assert resized not in {reference for reference, _copy in skipping}
+    # A crop is still told from its side (its original's extra frame may be a border).
+    assert crop in {reference for reference, _copy in skipping}
+    assert len(skipping) < len(told)

@@ -574,17 +574,15 @@ class Matcher:
             # Its PDQ distance needs the stored side's PDQ variants: in a thread, while the
             # pair is told from the other side.
             stored.start_dihedral(self._threads)
-        if (
-            reference is a
-            and relation.same_photo
-            and (relation.direction != "same_extent" or _second_is_fuller(relation, a, b))
-        ):
+        if reference is a and relation.same_photo and _swap_may_win(relation, a, b):
             # Told from the other side, the pair may be better described: b shows more of the
             # picture than a, or a's extra frame is a border or other material around the
             # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
             # copy of b. It is told in the orientation found: the same pair cannot be a
             # mirror image from one side and not from the other (and a copy found unmirrored
-            # spares extracting the larger picture's mirror features).
+            # spares extracting the larger picture's mirror features). A smaller copy that
+            # shows all of a's picture (resized, not cropped) is never told from its side,
+            # so it is not verified again.
             swapped = _verify(b, a, mirror="mirrored" in relation.kinds)
             if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
                 relation, reference = swapped, b
@@ -814,11 +812,24 @@ def _canonical(x: _Side, y: _Side) -> tuple[_Side, _Side]:
     return (x, y) if key(x) <= key(y) else (y, x)
 
 
+def _swap_may_win(relation: Relation, a: _Side, b: _Side) -> bool:
+    """Whether :func:`_prefer_swapped` may prefer telling a verified pair judged as (a, b)
+    from b's side: the pair is verified from there only then. It may when b is the fuller
+    (:func:`_second_is_fuller`), or when b was cropped out of a (a's extra frame may be a
+    border or a rotation's corners); it never does when a holds more of the picture or is
+    the larger copy of all of it."""
+    return _second_is_fuller(relation, a, b) or _cropped_from_a(relation)
+
+
+def _cropped_from_a(relation: Relation) -> bool:
+    return relation.direction == "a_contains_b" and "cropped" in relation.kinds
+
+
 def _prefer_swapped(relation: Relation, swapped: Relation, a: _Side, b: _Side) -> bool:
     """Whether a verified pair judged as (a, b) is better told as (b, a), ``swapped``."""
     if _second_is_fuller(relation, a, b):
         return True
-    if relation.direction != "a_contains_b" or "cropped" not in relation.kinds:
+    if not _cropped_from_a(relation):
         return False  # a holds more of the picture, or is the larger copy of it
     # a holds b and more. Told from b's side, a may show all of b and nothing else of the
     # picture: what a has more is the corners a rotation opened.
