@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from provcat import matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
+from provcat.decode import open_image
 from provcat.reuse.features import extract
 from provcat.reuse.postings import MIN_SHARED, Vote
 from provcat.reuse.verify import verify
@@ -410,3 +411,29 @@ def test_a_smaller_copy_of_the_whole_picture_is_not_told_again_from_its_side(
     # A crop is still told from its side (its original's extra frame may be a border).
     assert crop in {reference for reference, _copy in skipping}
     assert len(skipping) < len(told)
+
+
+def test_a_look_up_computing_its_query_in_threads_finds_what_find_does(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``Matcher.look_up`` (behind ``similar``) extracts the query's features while its mirror
+    image's features and PDQ variants are computed in threads, and hands those to ``find``
+    still computing: the answers are those of ``find`` computing everything itself."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    mirror(_edits()["crop"][0]).resize((400, 300)).save(queries / "mirrored.jpg", quality=90)
+    _edits()["rotated"][1].save(queries / "rotated.jpg", quality=90)
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([folder])
+        matcher = matching.Matcher(catalogue._sessions)
+        for path in sorted(queries.iterdir()):
+            decoded = open_image(path)
+            threaded = matcher.look_up(decoded)
+            assert threaded, path.name
+            assert threaded == matcher.find(
+                decoded.pixels,
+                matching.extract_features(decoded),
+                sha256=decoded.sha256,
+                pixel_digest=decoded.pixel_digest,
+            )

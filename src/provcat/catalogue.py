@@ -21,7 +21,7 @@ from provcat.decode import open_image
 from provcat.errors import CatalogueError, DatabaseUnavailable, NotFound
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.ingest import Ingester, IngestResult, ProgressCallback
-from provcat.matching import Matcher, SimilarMatch, extract_features
+from provcat.matching import Matcher, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.reports.captions import (
     CaptionGroup,
@@ -272,13 +272,7 @@ class Catalogue:
             self._matcher = Matcher(self._sessions)
         else:
             self._matcher.refresh()
-        found = self._matcher.find(
-            decoded.pixels,
-            extract_features(decoded),
-            sha256=decoded.sha256,
-            pixel_digest=decoded.pixel_digest,
-        )
-        return [SimilarMatch.from_found(f) for f in found]
+        return [SimilarMatch.from_found(f) for f in self._matcher.look_up(decoded)]
 
     def image_paths(self, sha256s: Iterable[str]) -> dict[str, list[str]]:
         """Where each image's file was seen, for the given SHA-256s."""

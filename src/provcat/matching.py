@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
@@ -48,6 +48,10 @@ from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, v
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: An image's PDQ hashes over its eight rotations and flips (:func:`pdq_dihedral`).
+Dihedral = dict[str, tuple[BitHash, int]]
 
 #: PDQ distance within which a stored image is verified even without feature votes.
 PDQ_CANDIDATE = 31
@@ -410,6 +414,23 @@ class Matcher:
         paths = self._stored_paths([side.image_id], session=session)
         return _decode_stored(side.sha, paths[side.image_id])
 
+    def look_up(self, decoded: DecodedImage) -> list[Found]:
+        """Stored images that show the same photo as a decoded file (not stored), best first.
+
+        Its features, its mirror image's and its PDQ variants are computed at once, on every
+        core, and then :meth:`find` looks it up.
+        """
+        flipped = self._threads.submit(mirrored, decoded.pixels)
+        variants = self._threads.submit(pdq_dihedral, decoded.pixels)
+        return self.find(
+            decoded.pixels,
+            extract_features(decoded),
+            sha256=decoded.sha256,
+            pixel_digest=decoded.pixel_digest,
+            flipped=flipped,
+            variants=variants,
+        )
+
     def find(
         self,
         pixels: Image.Image,
@@ -419,15 +440,16 @@ class Matcher:
         pixel_digest: str | None = None,
         exclude: int | None = None,
         turn: Session | None = None,
-        flipped: Features | None = None,
-        variants: dict[str, tuple[BitHash, int]] | None = None,
+        flipped: Features | Future[Features] | None = None,
+        variants: Dihedral | Future[Dihedral] | None = None,
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first.
 
         ``turn`` is the session of a matching turn: the candidate look-up then runs in it, and
         sees what the turn sees. Without it the look-up uses a session of its own. ``flipped``
         (the features of ``pixels`` mirrored) and ``variants`` (its
-        :func:`provcat.fingerprints.pdq_dihedral`) are computed when not given.
+        :func:`provcat.fingerprints.pdq_dihedral`) are computed when not given; either may be
+        given as a future still computing it (:meth:`look_up`).
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
@@ -436,13 +458,8 @@ class Matcher:
         """
         # The PDQ variants and the mirror's features in threads while the postings of the
         # query's own words are read (all three release the GIL for most of their work).
-        computing = None if variants is not None else self._threads.submit(pdq_dihedral, pixels)
-        mirroring: Future[Features]
-        if flipped is None:
-            mirroring = self._threads.submit(mirrored, pixels)
-        else:
-            mirroring = Future()
-            mirroring.set_result(flipped)
+        computing = _future(variants) or self._threads.submit(pdq_dihedral, pixels)
+        mirroring = _future(flipped) or self._threads.submit(mirrored, pixels)
 
         def queries() -> Iterator[npt.NDArray[np.uint8]]:
             yield features.descriptors
@@ -461,14 +478,12 @@ class Matcher:
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
             voted = votes(session, queries(), limit=CANDIDATES, images=len(self._known))
-            if computing is not None:
-                variants = computing.result()
-            assert variants is not None
-            pdq_near, query_low = self._pdq_near(variants, len(features))
+            dihedral = computing.result()
+            pdq_near, query_low = self._pdq_near(dihedral, len(features))
             wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
             stored = self._candidates(wanted, session=session)
-            query = _Side(None, features, sha256 or "", pixels, mirroring.result(), variants)
+            query = _Side(None, features, sha256 or "", pixels, mirroring.result(), dihedral)
             # Features alone settle most candidates: those looks run on every core (OpenCV and
             # faiss release the GIL; each look depends on its own pair only, so the verdicts are
             # the same in any order). A likely one is decoded (and more) by the thread that
@@ -603,7 +618,7 @@ class Matcher:
         )
 
     def _pdq_near(
-        self, variants: dict[str, tuple[BitHash, int]], keypoints: int
+        self, variants: Dihedral, keypoints: int
     ) -> tuple[dict[int, int], bool]:
         """Stored images whose PDQ is near any rotation or flip of the query (``variants``, its
         :func:`provcat.fingerprints.pdq_dihedral`), and whether the query is low-information.
@@ -663,7 +678,7 @@ class _Query:
 
     pixels: Image.Image
     mirror: Features
-    variants: dict[str, tuple[BitHash, int]]
+    variants: Dihedral
 
 
 @dataclass
@@ -682,7 +697,7 @@ class _Side:
     pixels: Image.Image | None = None
     mirror: Features | None = None
     #: Its PDQ hashes over the eight rotations and flips, once computed.
-    variants: dict[str, tuple[BitHash, int]] | None = None
+    variants: Dihedral | None = None
     #: Decoding its pixels (and its mirror features, when it is the pair's copy).
     loading: Future[Any] | None = None
     #: Computing its PDQ variants (:meth:`start_dihedral`).
@@ -715,13 +730,22 @@ class _Side:
         assert self.pixels is not None
         self.variants = pdq_dihedral(self.pixels)
 
-    def dihedral(self) -> dict[str, tuple[BitHash, int]] | None:
+    def dihedral(self) -> Dihedral | None:
         hashing = self.loaded().hashing
         if hashing is not None:
             hashing.result()
         if self.variants is None and self.pixels is not None:
             self._compute_dihedral()
         return self.variants
+
+
+def _future(value: T | Future[T] | None) -> Future[T] | None:
+    """``value`` as a future: itself if it is one, a completed one if given, None if not."""
+    if value is None or isinstance(value, Future):
+        return value
+    done: Future[T] = Future()
+    done.set_result(value)
+    return done
 
 
 def _decode_stored(sha: str, paths: list[Path]) -> Image.Image | None:
