@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from provcat.catalogue import Catalogue
+from provcat.db import DriverStatement
 from provcat.models import WordPosting
 from provcat.reuse import geometry, pixels, postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
@@ -512,6 +514,35 @@ def test_stop_words_do_not_count() -> None:
     # In a catalogue large enough for the limit to be above them, they count again.
     assert stop_limit(10**6) > crowd + 1
     assert len(shared_words(session, [common], limit=100, images=10**6)) == crowd + 1
+
+
+def test_the_postings_read_is_compiled_once_and_bound_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The statement that reads a look-up's word rows is compiled once (per dialect and
+    driver); every look-up binds its own words and stop limit to it: one bound to an
+    earlier look-up's would find that one's images, or miss the stop words' images."""
+    monkeypatch.setattr(postings, "_WORD_ROWS", {})
+    compiled: list[object] = []
+    real = DriverStatement.compile
+
+    def counting(statement: Any, connection: Any) -> DriverStatement:
+        compiled.append(statement)
+        return real(statement, connection)
+
+    monkeypatch.setattr(DriverStatement, "compile", counting)
+    session = _postings_session()
+    rng = np.random.default_rng(19)
+    common = rng.integers(0, 256, (3, 32), dtype=np.uint8)
+    crowd = STOP_MIN + 1
+    for image_id in range(1, crowd + 1):
+        post(session, [(image_id, np.vstack([common, rng.integers(0, 256, (5, 32), np.uint8)]))])
+    target = rng.integers(0, 256, (20, 32), dtype=np.uint8)
+    post(session, [(999, target)])
+    assert shared_words(session, [common], limit=100, images=crowd) == []
+    assert len(shared_words(session, [common], limit=100, images=10**6)) == crowd
+    assert shared_words(session, [target[:5]], limit=100, images=10**6) == [(999, 5 * TABLES)]
+    assert len(compiled) == 1
 
 
 def test_a_word_keeps_its_images_until_no_look_up_reads_them() -> None:

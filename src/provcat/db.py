@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,31 +81,60 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def driver_rows(connection: Connection, statement: ClauseElement) -> list[tuple[Any, ...]]:
+def driver_rows(
+    connection: Connection,
+    statement: ClauseElement | DriverStatement,
+    values: Mapping[str, Any] | None = None,
+) -> list[tuple[Any, ...]]:
     """The rows of ``statement``, read from the driver's own cursor in ``connection``'s
     transaction.
 
     For statements that return many rows of plain values (the reuse look-ups' postings, every
     image's PDQ hash): SQLAlchemy's row objects cost more than the driver's tuples. The
     statement is SQLAlchemy's, compiled for the connection's dialect with its parameters
-    bound; neither parameters nor results go through SQLAlchemy's type processing, so it is
-    for integers, strings and bytes only.
+    bound, or a :class:`DriverStatement` compiled once, with ``values`` for its parameters;
+    neither parameters nor results go through SQLAlchemy's type processing, so it is for
+    integers, strings and bytes (and, on PostgreSQL, lists of them) only.
     """
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    assert isinstance(compiled, SQLCompiler)
-    bound = compiled.construct_params()
-    parameters: Any = (
-        tuple(bound[name] for name in compiled.positiontup or ()) if compiled.positional else bound
-    )
+    if not isinstance(statement, DriverStatement):
+        statement = DriverStatement.compile(statement, connection)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(str(compiled), parameters)
+        cursor.execute(statement.sql, statement.parameters(values or {}))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     finally:
         cursor.close()
     return rows
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled for one dialect, to be run by :func:`driver_rows` with values for
+    its parameters: a look-up run for every query compiles it once (building and compiling
+    the postings read took about a seventh of the candidate stage at 10^5 images)."""
+
+    #: The dialect's SQL text.
+    sql: str
+    #: Its parameters: given values by name override the ones bound at compile time.
+    bound: Mapping[str, Any]
+    #: The parameters' order for a positional driver (SQLite's), None for named ones.
+    order: tuple[str, ...] | None
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, connection: Connection) -> DriverStatement:
+        compiled = statement.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        assert isinstance(compiled, SQLCompiler)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(str(compiled), compiled.construct_params(), order)
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters, ``values`` overriding those bound."""
+        given = {**self.bound, **values} if values else self.bound
+        if self.order is None:
+            return given
+        return tuple(given[name] for name in self.order)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

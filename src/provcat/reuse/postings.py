@@ -60,7 +60,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import driver_rows, execute_many
+from provcat.db import DriverStatement, driver_rows, execute_many
 
 #: Hash tables (words per descriptor).
 TABLES: Final = 4
@@ -362,13 +362,30 @@ def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[
 
     The words travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's
     json_each unpacks): thousands of bound parameters cost more to render than the look-up.
+    The statement is compiled once per dialect and driver.
     """
+    dialect = connection.dialect.name
+    # Keyed by the driver too: drivers of one database differ in how they mark parameters.
+    key = (dialect, connection.dialect.driver)
+    statement = _WORD_ROWS.get(key)
+    if statement is None:
+        statement = DriverStatement.compile(_word_rows_statement(dialect), connection)
+        _WORD_ROWS[key] = statement
+    listed = wanted.tolist()
+    values = {"listed": listed if dialect == "postgresql" else json.dumps(listed), "most": most}
+    return driver_rows(connection, statement, values)
+
+
+#: The postings read, compiled for each dialect and driver met (:func:`_word_rows`).
+_WORD_ROWS: dict[tuple[str, str], DriverStatement] = {}
+
+
+def _word_rows_statement(dialect: str) -> Any:
     table = m.WordPosting.__table__.c
-    listed = [int(v) for v in wanted]
-    if connection.dialect.name == "postgresql":
-        asked = table.word == any_(bindparam("listed", listed, type_=ARRAY(Integer)))
+    if dialect == "postgresql":
+        asked = table.word == any_(bindparam("listed", [], type_=ARRAY(Integer)))
     else:
-        each = func.json_each(bindparam("listed", json.dumps(listed))).table_valued("value")
+        each = func.json_each(bindparam("listed", "[]")).table_valued("value")
         asked = table.word.in_(select(each.c.value))
-    statement = select(table.word, table.images, table.ids).where(asked, table.images <= most)
-    return driver_rows(connection, statement)
+    most = bindparam("most", 0, type_=Integer)
+    return select(table.word, table.images, table.ids).where(asked, table.images <= most)
