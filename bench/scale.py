@@ -261,11 +261,13 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
     """Stored images with descriptors only (see the module docstring), in batches."""
     rng = np.random.default_rng(seed)
     batch = 500
-    # Through an engine of its own: on SQLite its connections get 2 GiB of page cache. A
-    # batch's 512,000 word upserts spread over the whole postings table, and with provcat's
-    # 64 MiB SQLite spilled dirty pages to the file throughout every batch (a 10^6 build
-    # slowed to hours). The engine is disposed of after the build: look-ups are timed on the
-    # catalogue's own, with provcat's settings.
+    # Through an engine of its own: on SQLite its connections get 2 GiB of page cache, the
+    # rollback journal in memory and no syncs (a bench fixture: a crash may leave the file
+    # unusable, and the next run builds it again). A batch's 512,000 word upserts spread
+    # over the whole postings table; with provcat's 64 MiB SQLite spilled dirty pages to
+    # the file throughout every batch, and each page's first change went to the journal on
+    # disk (a 10^6 build slowed to hours). The engine is disposed of after the build:
+    # look-ups are timed on the catalogue's own, with provcat's settings.
     engine = make_engine(catalogue.url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _build_cache)
@@ -336,6 +338,8 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
 def _build_cache(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA cache_size=-2097152")
+    cursor.execute("PRAGMA journal_mode=MEMORY")
+    cursor.execute("PRAGMA synchronous=OFF")
     cursor.close()
 
 
