@@ -34,8 +34,10 @@ What it does, in one run, and what is synthetic:
   answers. Timed per look-up: the candidate stage alone
   (``provcat.reuse.postings.shared_words`` with the query's mirror: the rows of the query's
   words, and the images of the rarest within the budget); a warm ``Matcher.find`` (candidates, PDQ
-  near matches and verification), and a cold ``Catalogue.similar`` (what one
-  ``provcat similar`` call pays: loading the catalogue's PDQ hashes first). Also: peak RSS
+  near matches and verification, the query's features given); a cold ``Catalogue.similar``
+  (what one ``provcat similar`` call pays: loading the catalogue's PDQ hashes first); and
+  ``Catalogue.similar`` on each query file once the index is loaded (decode, features and
+  the look-up: what each call of a loop pays). Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own. Prints Markdown.
@@ -423,6 +425,13 @@ def one_size(
     start = time.perf_counter()
     catalogue.similar(queries[0][0])
     cold = time.perf_counter() - start
+    # What each `provcat similar` call pays once the index is loaded: decode, features and
+    # the look-up.
+    similar_ms = []
+    for query, _original in queries:
+        start = time.perf_counter()
+        catalogue.similar(query)
+        similar_ms.append(1000 * (time.perf_counter() - start))
     start = time.perf_counter()
     catalogue.reused_photos()
     report = time.perf_counter() - start
@@ -437,6 +446,8 @@ def one_size(
         "find_p50_ms": statistics.median(find_ms),
         "find_p95_ms": percentile(find_ms, 0.95),
         "similar_cold_s": cold,
+        "similar_p50_ms": statistics.median(similar_ms),
+        "similar_p95_ms": percentile(similar_ms, 0.95),
         "recall": found / len(queries),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "bytes_per_image": stored / size,
@@ -520,16 +531,17 @@ def main() -> None:
     print()
     print(
         "| stored | recall "
-        "| candidates p50 / p95 ms | find p50 / p95 ms | cold `similar` s "
+        "| candidates p50 / p95 ms | find p50 / p95 ms | `similar` p50 / p95 ms | cold `similar` s "
         "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",") if s):
         row = in_own_process("--one-size", size, work, args)
         print(
             f"| {row['size']:,} | {row['recall']:.2f} "
             f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
             f"| {row['find_p50_ms']:.0f} / {row['find_p95_ms']:.0f} "
+            f"| {row['similar_p50_ms']:.0f} / {row['similar_p95_ms']:.0f} "
             f"| {row['similar_cold_s']:.1f} | {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "
             f"| {row['bytes_per_image']:,.0f} | {row['report_s']:.2f} |",
             flush=True,
