@@ -40,7 +40,8 @@ What it does, in one run, and what is synthetic:
   the look-up: what each call of a loop pays). Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
 
-Each size runs in a fresh process, so its peak memory is its own. Prints Markdown.
+Each size runs in a fresh process, so its peak memory is its own (a SQLite catalogue is
+built in one and timed in another). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -363,7 +364,13 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def one_size(
-    size: int, work: Path, files: list[Path], postgres: str | None, *, reuse: bool = False
+    size: int,
+    work: Path,
+    files: list[Path],
+    postgres: str | None,
+    *,
+    reuse: bool = False,
+    build_only: bool = False,
 ) -> dict[str, Any]:
     name = f"provcat_scale_{size}"
     build = 0.0
@@ -385,6 +392,9 @@ def one_size(
         start = time.perf_counter()
         add_distractors(catalogue, size - PLANTED, pool, seed=size)
         build = time.perf_counter() - start
+        if build_only:
+            catalogue.close()
+            return {"size": size, "distractors_s": build}
     url = catalogue.url
 
     queries = []
@@ -456,14 +466,30 @@ def one_size(
 
 
 def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """One size measured by this script in a fresh process (so its peak RSS is its own)."""
+    """One size measured by this script in a fresh process (so its peak RSS is its own).
+
+    A SQLite catalogue is built in one process and timed in another: the build's 2 GiB
+    page cache (add_distractors) would otherwise be the timing process's peak RSS.
+    """
     command = [sys.executable, __file__, flag, str(size), "--work", str(work),
                "--files", str(args.files), "--side", args.side]  # fmt: skip
     if args.postgres:
         command += ["--postgres", args.postgres]
+    built: dict[str, Any] = {}
     if args.reuse_catalogues:
         command.append("--reuse-catalogues")
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    elif flag == "--one-size" and not args.postgres:
+        built = _last_json(subprocess.run([*command, "--build-only"], **_CAPTURE))
+        command.append("--reuse-catalogues")
+    row = _last_json(subprocess.run(command, **_CAPTURE))
+    row.update(built)
+    return row
+
+
+_CAPTURE: dict[str, Any] = {"capture_output": True, "text": True, "check": True}
+
+
+def _last_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return row
 
@@ -494,6 +520,7 @@ def main() -> None:
         help="the generated files' size, WIDTH x HEIGHT (the stored distractors stay 800 x 600)",
     )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--one-light", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="provcat-scale-"))
@@ -501,7 +528,14 @@ def main() -> None:
     folder = "files" if (width, height) == SIDE else f"files-{width}x{height}"
     files = make_files(work / folder, args.files, (width, height))
     if args.one_size:
-        row = one_size(args.one_size, work, files, args.postgres, reuse=args.reuse_catalogues)
+        row = one_size(
+            args.one_size,
+            work,
+            files,
+            args.postgres,
+            reuse=args.reuse_catalogues,
+            build_only=args.build_only,
+        )
         print(json.dumps(row))
         return
     if args.one_light:
