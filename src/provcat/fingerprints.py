@@ -243,7 +243,12 @@ def compute(pixels: Image.Image) -> Fingerprints:
     )
 
 
-def pdq_dihedral(pixels: Image.Image) -> dict[str, tuple[BitHash, int]]:
+#: An image's PDQ hashes over its eight rotations and flips, with their quality
+#: (:func:`pdq_dihedral`).
+Dihedral = dict[str, tuple[BitHash, int]]
+
+
+def pdq_dihedral(pixels: Image.Image) -> Dihedral:
     """The PDQ hashes of all 8 rotations and flips of an image, from one computation.
 
     A query's dihedral hashes compared with stored ``Fingerprints.pdq`` find rotated and

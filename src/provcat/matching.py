@@ -40,7 +40,7 @@ from provcat.db import driver_rows, lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
-from provcat.fingerprints import BitHash, pdq_dihedral
+from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, colours_remembered, framed
 from provcat.reuse.postings import MIN_SHARED, post, votes
@@ -50,8 +50,6 @@ from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_rel
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: An image's PDQ hashes over its eight rotations and flips (:func:`pdq_dihedral`).
-Dihedral = dict[str, tuple[BitHash, int]]
 
 #: PDQ distance within which a stored image is verified even without feature votes.
 PDQ_CANDIDATE = 31
