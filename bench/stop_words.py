@@ -7,9 +7,10 @@ Run from the repository root (not part of the unit tests) on a catalogue that
 
 For each of the 20 planted originals and its edited copy (``query-SIZE-N.jpg``), prints
 whether ``Matcher.find`` finds the original, its rank among the candidate stage's top 20
-(``provcat.reuse.postings.votes``), how many of the words it posted are now stop words
-(posted by more images than ``stop_limit``), and how many words the copy (with its mirror
-image) shares with it, of which how many are stop words. docs/scale.md ("Toward 10^6") has
+(``provcat.reuse.postings.votes``), how many of the short words it posted are now stop words
+(posted by more images than ``stop_limit``), and how many short words the copy (with its
+mirror image) shares with it, of which how many are stop words; then the same for the long
+words (a catalogue built before them has none). docs/scale.md ("Toward 10^6") has
 what it showed at 10^5 and at 546,520 images. The distractors are SYNTHETIC (see
 ``bench/scale.py``).
 """
@@ -46,18 +47,22 @@ def main() -> None:
         limit = postings.stop_limit(images)
         print(f"{images:,} images; stop words are posted by more than {limit}\n")
         print(
-            "| copy | edit | found | rank | posted words | of them stop | shared | of them stop |"
+            "| copy | edit | found | rank | posted words | of them stop | shared | of them stop "
+            "| posted long words | of them stop | shared | of them stop |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for number in range(PLANTED):
             original = args.work / "files" / f"scene-{number:05d}.jpg"
             sha = hashlib.sha256(original.read_bytes()).hexdigest()
             image_id = session.scalar(select(m.Image.id).where(m.Image.sha256 == sha))
             data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
             if image_id is None or data is None:
-                print(f"| {number} | {EDITS[number % 4]} | original not stored | | | | | |")
+                print(f"| {number} | {EDITS[number % 4]} | original not stored |" + " |" * 9)
                 continue
-            posted = postings.posted(Features.from_bytes(data).descriptors)
+            stored = postings.sample(
+                Features.from_bytes(data).descriptors, postings.POSTED_DESCRIPTORS
+            )
+            posted = postings.posted(stored)
             counts = dict(
                 session.execute(
                     select(m.WordPosting.word, m.WordPosting.images).where(
@@ -71,10 +76,17 @@ def main() -> None:
                 session, [features.descriptors, flipped.descriptors], limit=20, images=images
             )
             ranked = [vote.image_id for vote in voted]
-            asked = np.union1d(
-                postings.words(features.descriptors), postings.words(flipped.descriptors)
-            )
-            shared = np.intersect1d(asked, posted)
+            sides = (features.descriptors, flipped.descriptors)
+            columns = []
+            for kind in (postings.words, postings.long_words):
+                own = kind(stored)
+                shared = np.intersect1d(np.union1d(*(kind(side) for side in sides)), own)
+                columns += [
+                    own.size,
+                    sum(counts.get(int(w), 0) > limit for w in own),
+                    shared.size,
+                    sum(counts.get(int(w), 0) > limit for w in shared),
+                ]
             found = image_id in {
                 f.image_id
                 for f in matcher.find(
@@ -84,12 +96,11 @@ def main() -> None:
                     pixel_digest=decoded.pixel_digest,
                 )
             }
-            stop = sum(counts.get(int(w), 0) > limit for w in posted)
-            shared_stop = sum(counts.get(int(w), 0) > limit for w in shared)
             rank = ranked.index(image_id) + 1 if image_id in ranked else "-"
             print(
-                f"| {number} | {EDITS[number % 4]} | {'yes' if found else 'no'} | {rank} "
-                f"| {posted.size} | {stop} | {shared.size} | {shared_stop} |"
+                f"| {number} | {EDITS[number % 4]} | {'yes' if found else 'no'} | {rank} | "
+                + " | ".join(str(value) for value in columns)
+                + " |"
             )
     catalogue.close()
 

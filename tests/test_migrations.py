@@ -13,7 +13,7 @@ from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.db import alembic_config, current_revision, make_engine, migrate
 from provcat.reuse.features import Features
-from provcat.reuse.postings import posting_rows
+from provcat.reuse.postings import LONG_BASE, posting_rows
 
 from .postings_state import expected_postings, image_words, stored_postings
 from .reuse_fixtures import mirror, scene
@@ -55,9 +55,7 @@ def test_migrate_is_a_no_op_when_current(empty_db_url: str) -> None:
     engine.dispose()
 
 
-def test_0004_posts_the_words_of_images_stored_before_it(
-    empty_db_url: str, tmp_path: Path
-) -> None:
+def test_0004_posts_the_words_of_images_stored_before_it(empty_db_url: str, tmp_path: Path) -> None:
     """Upgrading a catalogue stored before the postings gives every image its words, and its
     copies are found afterwards."""
     original = scene(61, (400, 300))
@@ -71,7 +69,7 @@ def test_0004_posts_the_words_of_images_stored_before_it(
         with catalogue.session() as session:
             data = session.scalars(select(m.Feature.data)).one()
             image_id = session.scalars(select(m.Image.id)).one()
-            stored = sorted(word for _, word in image_words(session))
+            stored = sorted(word for _, word in image_words(session) if word < LONG_BASE)
         expected = posting_rows(image_id, Features.from_bytes(data).descriptors)
         assert stored == sorted(row["word"] for row in expected)
         assert len(stored) > 500
@@ -105,7 +103,8 @@ def test_0006_packs_the_postings_stored_before_it(empty_db_url: str, tmp_path: P
     grouped: dict[int, list[int]] = {}
     for word, image_id in postings:
         grouped.setdefault(word, []).append(image_id)
-    assert {w: (len(ids), sorted(ids)) for w, ids in grouped.items()} == packed
+    short = {w: posted for w, posted in packed.items() if w < LONG_BASE}
+    assert {w: (len(ids), sorted(ids)) for w, ids in grouped.items()} == short
     assert counts == {w: len(ids) for w, ids in grouped.items()}
     assert len(postings) > 3 * 500
     with Catalogue(empty_db_url) as catalogue:  # opening upgrades
@@ -120,3 +119,25 @@ def test_0006_packs_the_postings_stored_before_it(empty_db_url: str, tmp_path: P
         assert catalogue.ingest([copy]).matches_added == 1
         with catalogue.session() as session:
             assert stored_postings(session) == expected_postings(session)
+
+
+def test_0007_posts_the_long_words_of_images_stored_before_it(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """A catalogue from before the long words gets them, computed from its stored features,
+    as an ingest would have posted them; downgrading deletes them and nothing else."""
+    for seed in (65, 66, 67):
+        scene(seed, (400, 300)).save(tmp_path / f"{seed}.jpg", quality=92)
+    with Catalogue(empty_db_url) as catalogue:
+        catalogue.ingest([tmp_path])
+        with catalogue.session() as session:
+            posted = stored_postings(session)
+            assert posted == expected_postings(session)
+        with catalogue.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0006")
+        with catalogue.session() as session:
+            short = stored_postings(session)
+    assert short == {w: rows for w, rows in posted.items() if w < LONG_BASE}
+    assert len(posted) > len(short) + 3 * 500
+    with Catalogue(empty_db_url) as catalogue, catalogue.session() as session:  # upgrades
+        assert stored_postings(session) == posted

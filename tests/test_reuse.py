@@ -22,11 +22,15 @@ from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
 from provcat.reuse.postings import (
     BITS,
     KEPT_POSTINGS,
+    LONG_BASE,
+    LONG_BITS,
+    LONG_KEY_BITS,
     MIN_SHARED,
     POSTED_DESCRIPTORS,
     STOP_MIN,
     TABLES,
     Vote,
+    long_words,
     pack,
     post,
     posted,
@@ -35,6 +39,7 @@ from provcat.reuse.postings import (
     stop_limit,
     unpack,
     votes,
+    word_pairs,
     words,
 )
 from provcat.reuse.verify import KINDS, Relation, verify
@@ -481,12 +486,39 @@ def test_word_format_is_fixed() -> None:
     assert words(np.zeros((0, 32), dtype=np.uint8)).size == 0
 
 
+def _long_word(table: int, key: int) -> int:
+    """A long word as the docs define it, in plain integers: the key's Fibonacci hash."""
+    hashed = ((key * 0x9E3779B97F4A7C15) % 2**64) >> (64 - LONG_KEY_BITS)
+    return LONG_BASE + (table << LONG_KEY_BITS) + hashed
+
+
+def test_long_word_format_is_fixed() -> None:
+    """Long words are stored too: table t's key takes LONG_BITS bits t, t+4, t+8..., its
+    first BITS those of the short word, hashed to LONG_KEY_BITS; every word fits int32."""
+    zeros = np.zeros((1, 32), dtype=np.uint8)
+    assert long_words(zeros).tolist() == [_long_word(t, 0) for t in range(TABLES)]
+    ones = long_words(zeros + 255).tolist()
+    assert ones == [_long_word(t, 2**LONG_BITS - 1) for t in range(TABLES)]
+    assert max(ones) < 2**31
+    late = zeros.copy()
+    late[0, 12] = 0b1000_0000  # bit 96: table 0, key bit 24 (past the short word's)
+    short, long = word_pairs(late)
+    assert short.tolist() == word_pairs(zeros)[0].tolist()
+    assert long.tolist() == [[_long_word(0, 1 << BITS), *(_long_word(t, 0) for t in (1, 2, 3))]]
+    rng = np.random.default_rng(3)
+    many = rng.integers(0, 256, (2000, 32), dtype=np.uint8)
+    assert np.all(long_words(many) >= LONG_BASE)
+    assert np.all(words(many) < LONG_BASE)
+
+
 def test_posted_words_sample_the_descriptors() -> None:
     """A stored image posts the words of an even sample of its descriptors, deduplicated."""
     rng = np.random.default_rng(5)
     many = rng.integers(0, 256, (1000, 32), dtype=np.uint8)
-    assert posted(many).size == TABLES * POSTED_DESCRIPTORS
-    assert set(posted(many)) <= set(words(many))
+    assert posted(many).size == 2 * TABLES * POSTED_DESCRIPTORS
+    assert set(posted(many)) <= set(words(many)) | set(long_words(many))
+    chosen = postings.sample(many, POSTED_DESCRIPTORS)
+    assert posted(many).tolist() == sorted(set(words(chosen)) | set(long_words(chosen)))
     assert posting_rows(7, many[:3]) == [{"word": int(w), "image_id": 7} for w in words(many[:3])]
 
 
@@ -514,6 +546,32 @@ def test_stop_words_do_not_count() -> None:
     # In a catalogue large enough for the limit to be above them, they count again.
     assert stop_limit(10**6) > crowd + 1
     assert len(shared_words(session, [common], limit=100, images=10**6)) == crowd + 1
+
+
+def test_a_stop_word_s_descriptors_are_looked_up_by_their_long_words() -> None:
+    """Where the query's short words are stop words, its descriptors are looked up by their
+    long words: a crowd of images with look-alike descriptors (the same short words, other
+    long bits) no longer hides the image that posted the query's descriptors. Where the
+    short words are not stop words, the long words are not read."""
+    session = _postings_session()
+    rng = np.random.default_rng(21)
+    target = rng.integers(0, 256, (5, 32), dtype=np.uint8)
+    post(session, [(999, target)])
+    crowd = STOP_MIN + 1
+    long_bits = np.arange(TABLES * BITS, TABLES * LONG_BITS)  # bits 96-159: long keys only
+    for image_id in range(1, crowd + 1):
+        bits = np.unpackbits(target, axis=1)
+        bits[:, long_bits] = rng.integers(0, 2, (5, long_bits.size))
+        look_alike = np.packbits(bits, axis=1)
+        assert (word_pairs(look_alike)[0] == word_pairs(target)[0]).all()
+        post(session, [(image_id, look_alike)])
+    assert stop_limit(crowd + 1) < crowd + 1  # every short word of the target is a stop word
+    assert shared_words(session, [target], limit=10, images=crowd + 1) == [(999, 5 * TABLES)]
+    # A catalogue large enough for its limit to be above the crowd: the short words count,
+    # the target shares as many as every image of the crowd, and no long word is read.
+    found = shared_words(session, [target], limit=100, images=10**6)
+    assert len(found) == crowd + 1
+    assert set(dict(found).values()) == {5 * TABLES}
 
 
 def test_the_postings_read_is_compiled_once_and_bound_each_time(
@@ -568,7 +626,8 @@ def _check_a_word_keeps_its_images(session: Session) -> None:
     post(session, [(image_id, common) for image_id in ids[:3]])
     post(session, [(image_id, common) for image_id in ids[3:]])
     rows = session.execute(select(WordPosting.word, WordPosting.images, WordPosting.ids)).all()
-    assert {word for word, _, _ in rows} == set(words(common).tolist())
+    assert {word for word, _, _ in rows} == set(posted(common).tolist())
+    assert len(rows) == 2 * TABLES
     assert {(images, tuple(sorted(unpack(data)))) for _, images, data in rows} == {
         (KEPT_POSTINGS, tuple(sorted(ids)))
     }
@@ -585,8 +644,8 @@ def _check_a_word_keeps_its_images(session: Session) -> None:
             select(WordPosting.word, WordPosting.images, WordPosting.ids)
         )
     }
-    assert all(stored[w] == (2, [5, 7]) for w in words(first).tolist())
-    assert all(stored[w] == (2, [5, 6]) for w in words(second).tolist())
+    assert all(stored[w] == (2, [5, 7]) for w in posted(first).tolist())
+    assert all(stored[w] == (2, [5, 6]) for w in posted(second).tolist())
 
 
 def test_packed_ids_round_trip() -> None:

@@ -24,9 +24,18 @@ How words are made (no training; docs/scale.md has the measurements behind the f
   the words of all its descriptors, and of its mirror image's.
 - A word posted by many images (plain edges and smooth gradients look alike everywhere) says
   nothing about which image: words posted by more than :func:`stop_limit` images are left out
-  of the count. A look-up reads the rows of its words (the database leaves out the stop
-  words) and takes the images of the rarest of them, up to a budget: its work is bounded
-  however large the catalogue.
+  of the count. A look-up reads the rows of its words and takes the images of the rarest of
+  them, up to a budget: its work is bounded however large the catalogue.
+- *Long words.* Stop words are not rare in a large catalogue: real photographs share their
+  commonest patterns (among 21 real photographs, 28% of each one's posted words were posted
+  by another of them), so as the catalogue grows, most of a photo's words become stop words,
+  and a crop or a turn, which keeps a third of its original's words, is left with too few
+  to rank it. A stored image therefore also posts, for each sampled descriptor, a long word
+  in each table: :data:`LONG_BITS` bits (the short word's and more), hashed to
+  :data:`LONG_KEY_BITS` bits. A look-up asks for the long word of a descriptor only where its
+  short word turned out to be a stop word: a pattern common at 24 bits is mostly rare at 40,
+  and where no word is a stop word (any catalogue of a few thousand images) look-ups are
+  what they were without long words.
 - No look-up reads the images of a word posted by more than :data:`STOP_MAX` images, so a
   word's images are kept only up to :data:`KEPT_POSTINGS` of them; past that only its count
   grows. Each image a word gains appends 4 bytes to its row, in one upsert, so writers
@@ -66,6 +75,13 @@ from provcat.db import DriverStatement, driver_rows, execute_many
 TABLES: Final = 4
 #: Bits per word.
 BITS: Final = 24
+#: Bits per long word (see the module's docstring): the word's own and the next of its table.
+LONG_BITS: Final = 40
+#: Long words are numbered from LONG_BASE (above every short word), each table's in a range
+#: of 2 ** LONG_KEY_BITS: a long word is its LONG_BITS bits hashed to LONG_KEY_BITS. Every word
+#: fits a signed 32-bit integer.
+LONG_BASE: Final = 1 << 30
+LONG_KEY_BITS: Final = 28
 #: Descriptors per stored image whose words are posted.
 POSTED_DESCRIPTORS: Final = 256
 #: A word posted by more than STOP_SHARE of all images (and by more than STOP_MIN) is a stop
@@ -94,26 +110,44 @@ _TABLE_MIN: Final = 1 << 20
 ByteMatrix = npt.NDArray[np.uint8]
 WordArray = npt.NDArray[np.int64]
 
-#: Bit positions (into np.unpackbits order) of each table's key, least significant first.
+#: Bit positions (into np.unpackbits order) of each table's long key, least significant
+#: first; a short key is the first BITS of them.
 _POSITIONS: Final = np.array(
-    [[t + TABLES * j for j in range(BITS)] for t in range(TABLES)], dtype=np.intp
+    [[t + TABLES * j for j in range(LONG_BITS)] for t in range(TABLES)], dtype=np.intp
 )
-_WEIGHTS: Final = np.left_shift(np.int64(1), np.arange(BITS, dtype=np.int64))
+_WEIGHTS: Final = np.left_shift(np.int64(1), np.arange(LONG_BITS, dtype=np.int64))
+#: Fibonacci hashing: a long key times this (modulo 2 ** 64), its top LONG_KEY_BITS bits.
+_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_TABLES: Final = np.arange(TABLES, dtype=np.int64)
+
+
+def word_pairs(descriptors: ByteMatrix) -> tuple[WordArray, WordArray]:
+    """Each descriptor's short and long word in each table: two ``(N, TABLES)`` arrays."""
+    if descriptors.shape[0] == 0:
+        empty = np.zeros((0, TABLES), dtype=np.int64)
+        return empty, empty
+    bits = np.unpackbits(np.ascontiguousarray(descriptors, dtype=np.uint8), axis=1)
+    chosen = bits[:, _POSITIONS].astype(np.int64)  # (N, TABLES, LONG_BITS)
+    short = chosen[..., :BITS] @ _WEIGHTS[:BITS] + (_TABLES << BITS)
+    hashed = (chosen @ _WEIGHTS).astype(np.uint64) * _GOLDEN >> np.uint64(64 - LONG_KEY_BITS)
+    long = hashed.astype(np.int64) + LONG_BASE + (_TABLES << LONG_KEY_BITS)
+    return short, long
 
 
 def words(descriptors: ByteMatrix) -> WordArray:
-    """The distinct words of these descriptors (``(N, 32)`` uint8), sorted."""
-    if descriptors.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    bits = np.unpackbits(np.ascontiguousarray(descriptors, dtype=np.uint8), axis=1)
-    keys = bits[:, _POSITIONS].astype(np.int64) @ _WEIGHTS  # (N, TABLES)
-    tables = np.arange(TABLES, dtype=np.int64) << BITS
-    return np.unique(keys + tables)
+    """The distinct (short) words of these descriptors (``(N, 32)`` uint8), sorted."""
+    return np.unique(word_pairs(descriptors)[0])
+
+
+def long_words(descriptors: ByteMatrix) -> WordArray:
+    """The distinct long words of these descriptors, sorted."""
+    return np.unique(word_pairs(descriptors)[1])
 
 
 def posted(descriptors: ByteMatrix) -> WordArray:
-    """The words a stored image posts: those of an even sample of its descriptors."""
-    return words(sample(descriptors, POSTED_DESCRIPTORS))
+    """The words a stored image posts: the short and long words of an even sample of its
+    descriptors."""
+    return np.unique(np.concatenate(word_pairs(sample(descriptors, POSTED_DESCRIPTORS))))
 
 
 def sample(descriptors: ByteMatrix, limit: int) -> ByteMatrix:
@@ -126,9 +160,12 @@ def sample(descriptors: ByteMatrix, limit: int) -> ByteMatrix:
 
 
 def posting_rows(image_id: int, descriptors: ByteMatrix) -> list[dict[str, int]]:
-    """The ``(word, image_id)`` rows one stored image posts (for migration 0004, whose table
-    kept a row per posting)."""
-    return [{"word": int(w), "image_id": image_id} for w in posted(descriptors)]
+    """The ``(word, image_id)`` rows one stored image posted before long words (for
+    migration 0004, whose table kept a row per posting)."""
+    return [
+        {"word": int(w), "image_id": image_id}
+        for w in words(sample(descriptors, POSTED_DESCRIPTORS))
+    ]
 
 
 def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
@@ -142,9 +179,15 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
 
     Args:
         session: On the catalogue; nothing is committed.
-        images: ``(image_id, descriptors)`` of each image.
+        images: ``(image_id, descriptors)`` of each image; each posts its short and long
+            words (:func:`posted`).
     """
-    each = [(image_id, posted(descriptors)) for image_id, descriptors in images]
+    post_words(session.connection(), [(i, posted(d)) for i, d in images])
+
+
+def post_words(connection: Connection, each: list[tuple[int, WordArray]]) -> None:
+    """Store these ``(image_id, words)``: what :func:`post` does once it has the words (and
+    migration 0007, which posted the long words of images stored before them)."""
     if not any(found.size for _, found in each):
         return
     posted_words = np.concatenate([found for _, found in each])
@@ -156,7 +199,6 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
     packed = pack(owners)
     size = PACKED_ID.itemsize
     table = m.WordPosting
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Every word in one statement, its rows unnested from arrays in word order, each
         # word's ids cut from the one packed buffer: a pipelined executemany cost psycopg
@@ -257,7 +299,9 @@ def votes(
 
     Images are ranked by the words they share with one of the queries (the better of the
     two), each weighted by its rarity (inverse document frequency). Each word's row is read
-    once, by primary key: its count, and its images unless it is a stop word. The images of
+    once, by primary key: its count, and its images unless it is a stop word. Where a
+    descriptor's short word is a stop word, its long word in that table is read too (the
+    module's docstring), and counts as any other word. The images of
     the rarest words are then taken first, up to :data:`POSTINGS_BUDGET` postings; the
     commonest words, which weigh least, are the ones a large catalogue leaves out. Images
     sharing fewer than :data:`MIN_SHARED` words with every query are not returned. Images
@@ -276,17 +320,30 @@ def votes(
     """
     per_query: list[WordArray] = []
     rows: list[tuple[Any, ...]] = []
-    asked: list[WordArray] = []
-    for query in queries:
-        # Each query's rows are read as it comes, those of its words not asked for already:
-        # the caller may still be computing the next query meanwhile.
-        per_query.append(words(query))
-        new = per_query[-1]
-        if asked:  # the words asked for so far: disjoint parts, each sorted and distinct
-            new = np.setdiff1d(new, np.concatenate(asked), assume_unique=True)
+    asked: list[WordArray] = []  # the words asked for so far: disjoint parts, sorted, distinct
+    stopped: list[WordArray] = []  # those that turned out to be stop words
+    most = stop_limit(images)
+
+    def read(wanted: WordArray) -> None:
+        new = np.setdiff1d(wanted, np.concatenate(asked), assume_unique=True) if asked else wanted
         if new.size:
-            rows += _word_rows(session.connection(), new, most=stop_limit(images))
+            found = _word_rows(session.connection(), new, most=most)
+            rows.extend(found)
             asked.append(new)
+            stopped.append(np.array([row[0] for row in found if row[1] > most], dtype=np.int64))
+
+    for query in queries:
+        # Each query's rows are read as it comes: the caller may still be computing the next
+        # query meanwhile. First its short words; then, for the descriptors whose short word
+        # is a stop word in a table, their long word in that table.
+        short, long = word_pairs(query)
+        own = np.unique(short)
+        read(own)
+        common = np.isin(short, np.concatenate(stopped)) if stopped else np.zeros_like(short, bool)
+        fallback = np.unique(long[common])
+        read(fallback)
+        per_query.append(np.union1d(own, fallback))
+    rows = [row for row in rows if row[1] <= most]  # stop words are left out of the count
     if not rows or limit <= 0:
         return []
     counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
@@ -356,9 +413,10 @@ def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt
 
 
 def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[tuple[Any, ...]]:
-    """``(word, images, ids)`` of the ``wanted`` words that at most ``most`` images post (stop
-    words are left out by the database), in no order (sorting them in the database copied
-    every row's ids into its sorter), read through the driver (:func:`provcat.db.driver_rows`).
+    """``(word, images, ids)`` of the ``wanted`` words that are stored, in no order (sorting
+    them in the database copied every row's ids into its sorter), read through the driver
+    (:func:`provcat.db.driver_rows`). ``ids`` is None for a word more than ``most`` images
+    post (a stop word: the look-up needs to know it is one, not its images).
 
     The words travel as one bound parameter (a PostgreSQL array, or JSON that SQLite's
     json_each unpacks): thousands of bound parameters cost more to render than the look-up.
@@ -388,4 +446,5 @@ def _word_rows_statement(dialect: str) -> Any:
         each = func.json_each(bindparam("listed", "[]")).table_valued("value")
         asked = table.word.in_(select(each.c.value))
     most = bindparam("most", 0, type_=Integer)
-    return select(table.word, table.images, table.ids).where(asked, table.images <= most)
+    ids = case((table.images <= most, table.ids), else_=null())
+    return select(table.word, table.images, ids).where(asked)
