@@ -27,8 +27,10 @@ from provcat.reuse.postings import (
     LONG_KEY_BITS,
     MIN_SHARED,
     POSTED_DESCRIPTORS,
+    STOP_MAX,
     STOP_MIN,
     TABLES,
+    StopWords,
     Vote,
     long_words,
     pack,
@@ -572,6 +574,68 @@ def test_a_stop_word_s_descriptors_are_looked_up_by_their_long_words() -> None:
     found = shared_words(session, [target], limit=100, images=10**6)
     assert len(found) == crowd + 1
     assert set(dict(found).values()) == {5 * TABLES}
+
+
+def test_a_stop_word_record_spares_the_reads_of_stop_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A look-up given a StopWords record finds what it finds without one, and does not read
+    the rows of the words posted by more than STOP_MAX images (stop words at any catalogue
+    size, for good): those the index holds when the record is first used, and those that
+    pass STOP_MAX later, once a look-up has met them. Words that are only stop words at this
+    size are read every time."""
+    session = _postings_session()
+    rng = np.random.default_rng(23)
+    common, middling, target = rng.integers(0, 256, (3, 5, 32), dtype=np.uint8)
+    for image_id in range(1, STOP_MAX + 2):
+        parts = [common, rng.integers(0, 256, (5, 32), dtype=np.uint8)]
+        if image_id <= STOP_MIN + 1:
+            parts.append(middling)
+        post(session, [(image_id, np.vstack(parts))])
+    post(session, [(999, np.vstack([common, middling, target]))])
+    images = STOP_MAX + 2
+    assert stop_limit(images) < STOP_MIN + 2  # the middling words are stop words here
+    query = np.vstack([common, middling, target[:4]])
+    read: list[set[int]] = []
+    real = postings._word_rows
+
+    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+        read.append(set(wanted.tolist()))
+        return real(connection, wanted, most=most)
+
+    def asked() -> set[int]:
+        return set().union(*read)
+
+    monkeypatch.setattr(postings, "_word_rows", spy)
+    plain = votes(session, [query], limit=10, images=images)
+    assert set(posted(common).tolist()) <= asked()
+    read.clear()
+    record = StopWords()
+    first = votes(session, [query], limit=10, images=images, stop_words=record)
+    assert plain == first
+    assert plain[0].image_id == 999
+    assert plain[0].shared == 4 * TABLES
+    recorded = set(posted(common).tolist())  # its long words are as common as its short ones
+    assert len(record) == len(recorded)
+    assert record.known(np.array(sorted(recorded))).all()
+    middling_words = np.concatenate([words(middling), long_words(middling)])
+    assert not record.known(middling_words).any()
+    assert not recorded & asked()
+    assert set(words(middling).tolist()) <= asked()
+    # The middling words pass STOP_MAX after the record was read: the next look-up reads
+    # them once and records them; the one after does not read them.
+    for image_id in range(2000, 2000 + STOP_MAX):
+        post(session, [(image_id, middling)])
+    images += STOP_MAX
+    plain = votes(session, [query], limit=10, images=images)
+    read.clear()
+    assert votes(session, [query], limit=10, images=images, stop_words=record) == plain
+    assert set(words(middling).tolist()) <= asked()
+    assert record.known(middling_words).all()
+    read.clear()
+    assert votes(session, [query], limit=10, images=images, stop_words=record) == plain
+    assert not set(middling_words.tolist()) & asked()
+    assert plain[0].image_id == 999
 
 
 def test_the_postings_read_is_compiled_once_and_bound_each_time(

@@ -43,7 +43,7 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, colours_remembered, framed
-from provcat.reuse.postings import MIN_SHARED, post, votes
+from provcat.reuse.postings import MIN_SHARED, StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -233,6 +233,8 @@ class Matcher:
         self._pdq = _PdqTable()
         #: Images whose PDQ hash is loaded (or that have none).
         self._known: set[int] = set()
+        #: The catalogue's stop words seen so far: look-ups do not read them again.
+        self._stop_words = StopWords()
         #: Every image matched in a turn numbered up to this is loaded.
         self._seen_turn = 0
         with self._sessions() as session:
@@ -475,7 +477,13 @@ class Matcher:
             # The images loaded are every image committed before this look (a turn refreshes
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
-            voted = votes(session, queries(), limit=CANDIDATES, images=len(self._known))
+            voted = votes(
+                session,
+                queries(),
+                limit=CANDIDATES,
+                images=len(self._known),
+                stop_words=self._stop_words,
+            )
             dihedral = computing.result()
             pdq_near, query_low = self._pdq_near(dihedral, len(features))
             wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))

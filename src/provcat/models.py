@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -390,10 +391,20 @@ class WordPosting(Base):
     a budget), then their images. Each image that posts the word adds one to ``images`` and
     appends its id to ``ids`` (little-endian 32-bit integers), in one upsert. ``ids`` is NULL
     once more than ``provcat.reuse.postings.KEPT_POSTINGS`` images post the word: no look-up
-    reads so common a word. Images are never deleted, so counts only grow.
+    reads so common a word. Images are never deleted, so counts only grow. Those words (stop
+    words at every catalogue size) have an index of their own, partial, so that a matcher can
+    read them all at once and not ask for them again (``provcat.reuse.postings.StopWords``).
     """
 
     __tablename__ = "word_posting"
+    __table_args__ = (
+        Index(
+            "ix_word_posting_stop",
+            "word",
+            sqlite_where=text("ids IS NULL"),
+            postgresql_where=text("ids IS NULL"),
+        ),
+    )
 
     word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     images: Mapped[int] = mapped_column(Integer, nullable=False)
