@@ -262,6 +262,16 @@ def light_size(size: int, work: Path, files: list[Path], postgres: str | None) -
     }
 
 
+def distractor_descriptors(pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One distractor's descriptors: DESCRIPTORS drawn from ``pool``, FLIPPED_BITS of each
+    one's 256 bits flipped at random."""
+    picks = pool[rng.integers(0, pool.shape[0], DESCRIPTORS)].copy()
+    flips = rng.integers(0, 256, (DESCRIPTORS, FLIPPED_BITS))
+    bits = np.unpackbits(picks, axis=1)
+    np.put_along_axis(bits, flips, 1 - np.take_along_axis(bits, flips, 1), 1)
+    return np.packbits(bits, axis=1)
+
+
 def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: int) -> None:
     """Stored images with descriptors only (see the module docstring), in batches."""
     rng = np.random.default_rng(seed)
@@ -282,11 +292,7 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
             images, features, prints = [], [], []
             for k in range(size):
                 number = start + k
-                picks = pool[rng.integers(0, pool.shape[0], DESCRIPTORS)].copy()
-                flips = rng.integers(0, 256, (DESCRIPTORS, FLIPPED_BITS))
-                bits = np.unpackbits(picks, axis=1)
-                np.put_along_axis(bits, flips, 1 - np.take_along_axis(bits, flips, 1), 1)
-                descriptors = np.packbits(bits, axis=1)
+                descriptors = distractor_descriptors(pool, rng)
                 keypoints = rng.uniform(0, 600, (DESCRIPTORS, 2)).astype(np.float32)
                 blob = Features(keypoints, descriptors, *SIDE).to_bytes()
                 sha = hashlib.sha256(f"distractor-{seed}-{number}".encode()).hexdigest()

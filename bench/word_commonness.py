@@ -34,7 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reuse_robustness import photos
-from scale import DESCRIPTORS, FLIPPED_BITS, SIDE
+from scale import SIDE, distractor_descriptors
 from tests.reuse_fixtures import scene
 
 from provcat.decode import open_image
@@ -62,19 +62,6 @@ def rest(group: list[set[int]]) -> list[list[set[int]]]:
     return [group[:n] + group[n + 1 :] for n in range(len(group))]
 
 
-def distractors(pool: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
-    """Stored descriptors as ``bench/scale.py`` makes its distractors."""
-    rng = np.random.default_rng(seed)
-    made = []
-    for _ in range(count):
-        picks = pool[rng.integers(0, pool.shape[0], DESCRIPTORS)].copy()
-        flips = rng.integers(0, 256, (DESCRIPTORS, FLIPPED_BITS))
-        bits = np.unpackbits(picks, axis=1)
-        np.put_along_axis(bits, flips, 1 - np.take_along_axis(bits, flips, 1), 1)
-        made.append(np.packbits(bits, axis=1))
-    return made
-
-
 def row(label: str, kind: str, own: list[set[int]], others: list[list[set[int]]]) -> str:
     posted = np.mean([len(words) for words in own])
     pairs = np.mean([len(w & o) for w, group in zip(own, others, strict=True) for o in group])
@@ -88,7 +75,8 @@ def main() -> None:
     real = [descriptors(image) for image in photos()[0].values()]
     generated = [descriptors(scene(50_000 + n, SIDE)) for n in range(len(real))]
     pool = np.concatenate([descriptors(scene(50_020 + n, SIDE)) for n in range(100)])
-    stored = distractors(pool, OTHERS, seed=1)
+    rng = np.random.default_rng(1)
+    stored = [distractor_descriptors(pool, rng) for _ in range(OTHERS)]
     print("| pictures | words | posted per picture | shared with one other (mean) "
           "| share posted by another of 20 |")  # fmt: skip
     print("|---|---|---|---|---|")
