@@ -780,12 +780,13 @@ def test_shared_words_take_the_better_query_and_limit() -> None:
     assert found == [(2, 25 * TABLES), (1, 20 * TABLES), (3, 10 * TABLES)]
     # Each image's words shared with each query, the queries taken one at a time.
     assert votes(session, iter([a[:20], b[:25]]), limit=10, images=3) == [
-        Vote(2, 25 * TABLES, (0, 25 * TABLES)),
-        Vote(1, 20 * TABLES, (20 * TABLES, 0)),
-        Vote(3, 10 * TABLES, (10 * TABLES, 0)),
+        Vote(2, 25 * TABLES, (0, 25 * TABLES), (False, True)),
+        Vote(1, 20 * TABLES, (20 * TABLES, 0), (True, False)),
+        Vote(3, 10 * TABLES, (10 * TABLES, 0), (True, False)),
     ]
+    # Images 1 and 3 tie as the first query's best: both are ranked by it.
     assert votes(session, [a[:5], a[:20]], limit=1, images=3) == [
-        Vote(1, 20 * TABLES, (5 * TABLES, 20 * TABLES))
+        Vote(1, 20 * TABLES, (5 * TABLES, 20 * TABLES), (True, True))
     ]
     assert shared_words(session, [a[:20], b[:25]], limit=1, images=3) == [(2, 25 * TABLES)]
     # A descriptor that keeps only table 0's key bits shares one word: below MIN_SHARED.
@@ -797,6 +798,29 @@ def test_shared_words_take_the_better_query_and_limit() -> None:
     assert len(set(words(single)) & set(words(a))) == 1
     assert MIN_SHARED == 2
     assert shared_words(session, [single], limit=5, images=3) == []
+
+
+def test_each_vote_says_which_queries_rank_it_among_their_best() -> None:
+    """A vote's ``ranked`` holds for a query when the image is among that query's own best
+    (``limit``, ties included): the matcher looks at a candidate only in those orientations.
+    Sharing a few words with a query, as chance gives many images of a large catalogue, is
+    not enough; every image returned is ranked by one query at least."""
+    session = _postings_session()
+    rng = np.random.default_rng(23)
+    own, mirror = (rng.integers(0, 256, (10, 32), dtype=np.uint8) for _ in range(2))
+    post(session, [(1, np.vstack([own[:6], mirror[:1]]))])  # the query's picture
+    post(session, [(2, mirror[1:4])])  # the mirror image's best two
+    post(session, [(3, mirror[4:7])])
+    post(session, [(4, own[6:7])])  # a word or so of the query's, as chance gives
+    found = votes(session, [own, mirror], limit=2, images=4)
+    assert [(v.image_id, v.by_query, v.ranked) for v in found] == [
+        (1, (6 * TABLES, TABLES), (True, False)),
+        (2, (0, 3 * TABLES), (False, True)),
+        (3, (0, 3 * TABLES), (False, True)),
+    ]
+    # With room for every image, each is ranked by every query it shares words with.
+    everything = {v.image_id: v.ranked for v in votes(session, [own, mirror], limit=9, images=4)}
+    assert everything == {1: (True, True), 2: (False, True), 3: (False, True), 4: (True, False)}
 
 
 def test_images_tied_at_the_cut_are_all_kept() -> None:

@@ -43,7 +43,7 @@ from provcat.files import stored_path
 from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, colours_remembered, framed
-from provcat.reuse.postings import MIN_SHARED, StopWords, post, votes
+from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 
@@ -500,17 +500,20 @@ class Matcher:
             ]
             ids = [side.image_id for side in looked if side.image_id is not None]
             paths = self._stored_paths(ids, session=session) if PREPARE_STORED else {}
-            # A candidate that only the words of one orientation (the query's, or its mirror
-            # image's) brought is looked at in that orientation only: the words of a copy's
-            # own orientation are the ones it shares. PDQ's candidates are looked at both ways.
-            shared = {v.image_id: v.by_query for v in voted if v.image_id not in pdq_near}
+            # A candidate is looked at in the orientations (the query as it is, its mirror
+            # image) whose words alone would have made it a candidate: among the best of that
+            # orientation's own ranking. A copy is, in its own orientation (that is how it
+            # became a candidate); in the other, its words are as many as chance gives any
+            # image, and in a large catalogue nearly every candidate shares some words both
+            # ways. PDQ's candidates are looked at both ways.
+            ranked = {v.image_id: v.ranked for v in voted if v.image_id not in pdq_near}
             looks = {
                 image_id: self._threads.submit(
                     _look_and_prepare,
                     query,
                     side,
                     paths.get(image_id),
-                    *(n >= MIN_SHARED for n in shared.get(image_id, (MIN_SHARED, MIN_SHARED))),
+                    *ranked.get(image_id, (True, True)),
                 )
                 for image_id, side in zip(ids, looked, strict=True)
             }

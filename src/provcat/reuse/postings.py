@@ -318,11 +318,14 @@ REMEMBERED_STOP_WORDS: Final = 1 << 20
 @dataclass(frozen=True)
 class Vote:
     """A stored image the candidate stage returns: the words it shares with the query that
-    scored it best (``shared``), and with each query in turn (``by_query``)."""
+    scored it best (``shared``), with each query in turn (``by_query``), and whether it is
+    among the best of each query's own ranking (``ranked``: the ``limit`` best by that
+    query's score, ties included). Every image returned is ranked by one query at least."""
 
     image_id: int
     shared: int
     by_query: tuple[int, ...]
+    ranked: tuple[bool, ...]
 
 
 def shared_words(
@@ -432,6 +435,7 @@ def votes(
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
+    ranked = np.empty((len(per_query), ids.size), dtype=bool)
     for number, query_words in enumerate(per_query):
         hit = np.repeat(np.isin(row_words, query_words), lengths)
         hit_images = image_of[hit]
@@ -439,27 +443,38 @@ def votes(
         # Rounded: the same weights summed in another order may differ in their last bits,
         # and ties must stay ties (they are all kept, below).
         score = np.bincount(hit_images, weights=weight[hit], minlength=ids.size).round(9)
-        better = (shared >= MIN_SHARED) & (score > best_score)
+        score[shared < MIN_SHARED] = -1.0
+        ranked[number] = _best(score, limit)
+        better = score > best_score
         best_score = np.where(better, score, best_score)
         best_count = np.where(better, shared, best_count)
-    found = np.flatnonzero(best_score > -1.0)
-    if found.size > limit:
-        # The best `limit` and the images tied with the last of them: which of those made
-        # the cut would otherwise depend on their ids, that is on the order they were
-        # stored in. Found by a partition; only they are sorted.
-        scores = best_score[found]
-        cut = np.partition(scores, found.size - limit)[found.size - limit]
-        found = found[scores >= cut]
+    # The best `limit` by the better query and the images tied with the last of them: which
+    # of those made the cut would otherwise depend on their ids, that is on the order they
+    # were stored in. Each is among the best of the query that scored it best, so `ranked`
+    # holds for one query at least.
+    found = np.flatnonzero(_best(best_score, limit))
     order = found[np.lexsort((ids[found], -best_score[found]))]
     return [
-        Vote(image_id, shared, tuple(each))
-        for image_id, shared, each in zip(
+        Vote(image_id, shared, tuple(each), tuple(among))
+        for image_id, shared, each, among in zip(
             ids[order].tolist(),
             best_count[order].tolist(),
             each_count[:, order].T.tolist(),
+            ranked[:, order].T.tolist(),
             strict=True,
         )
     ]
+
+
+def _best(scores: npt.NDArray[np.float64], limit: int) -> npt.NDArray[np.bool_]:
+    """Which of ``scores`` are the ``limit`` best and those tied with the last of them, of
+    the scores that are not -1 (no score); found by a partition, nothing sorted."""
+    scored = scores > -1.0
+    count = int(np.count_nonzero(scored))
+    if count <= limit:
+        return scored
+    cut = np.partition(scores[scored], count - limit)[count - limit]
+    return scored & (scores >= cut)
 
 
 def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
