@@ -415,8 +415,9 @@ def votes(
     rows = [row for row in rows if row[1] <= most]  # stop words are left out of the count
     if not rows or limit <= 0:
         return []
-    counts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
-    row_words = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    listed_words, listed_counts, listed_ids = zip(*rows, strict=True)
+    counts = np.array(listed_counts, dtype=np.int64)
+    row_words = np.array(listed_words, dtype=np.int64)
     # The rarest first (ties by word), as many as the budget holds.
     order = np.lexsort((row_words, counts))
     kept = int(np.count_nonzero(np.cumsum(counts[order]) <= POSTINGS_BUDGET))
@@ -424,7 +425,7 @@ def votes(
         return []
     order = order[:kept]
     counts, row_words = counts[order], row_words[order]
-    blobs = [rows[i][2] for i in order.tolist()]
+    blobs = [listed_ids[i] for i in order.tolist()]
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // PACKED_ID.itemsize
     posting_images = unpack(b"".join(blobs))
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
@@ -437,7 +438,7 @@ def votes(
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     ranked = np.empty((len(per_query), ids.size), dtype=bool)
     for number, query_words in enumerate(per_query):
-        hit = np.repeat(np.isin(row_words, query_words), lengths)
+        hit = np.repeat(_among(row_words, query_words), lengths)
         hit_images = image_of[hit]
         shared = each_count[number] = np.bincount(hit_images, minlength=ids.size)
         # Rounded: the same weights summed in another order may differ in their last bits,
@@ -466,7 +467,17 @@ def votes(
     ]
 
 
-def _best(scores: npt.NDArray[np.float64], limit: int) -> npt.NDArray[np.bool_]:
+def _among(values: WordArray, listed: WordArray) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in ``listed`` (sorted, distinct): ``np.isin`` by a binary
+    search, without sorting ``values`` again."""
+    if not listed.size:
+        return np.zeros(values.size, dtype=bool)
+    at = np.minimum(np.searchsorted(listed, values), listed.size - 1)
+    found: npt.NDArray[np.bool_] = listed[at] == values
+    return found
+
+
+def _best(scores: npt.NDArray[Any], limit: int) -> npt.NDArray[np.bool_]:
     """Which of ``scores`` are the ``limit`` best and those tied with the last of them, of
     the scores that are not -1 (no score); found by a partition, nothing sorted."""
     scored = scores > -1.0
@@ -474,7 +485,8 @@ def _best(scores: npt.NDArray[np.float64], limit: int) -> npt.NDArray[np.bool_]:
     if count <= limit:
         return scored
     cut = np.partition(scores[scored], count - limit)[count - limit]
-    return scored & (scores >= cut)
+    best: npt.NDArray[np.bool_] = scored & (scores >= cut)
+    return best
 
 
 def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
