@@ -166,14 +166,25 @@ class _PdqTable:
         return near
 
 
-def store_features(image_id: int, features: Features, *, session: Session) -> None:
-    """Store an image's features and the visual words it posts (in ``session``)."""
+def store_features(
+    image_id: int,
+    features: Features,
+    *,
+    session: Session,
+    postings: list[tuple[int, npt.NDArray[np.uint8]]] | None = None,
+) -> None:
+    """Store an image's features and the visual words it posts (in ``session``); with
+    ``postings``, the words are left to the caller to post (with other images' in one
+    :func:`provcat.reuse.postings.post`) and the image is added to that list."""
     session.add(
         m.Feature(
             image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
         )
     )
-    post(session, [(image_id, features.descriptors)])
+    if postings is None:
+        post(session, [(image_id, features.descriptors)])
+    else:
+        postings.append((image_id, features.descriptors))
 
 
 def pending_count(*, session: Session) -> int:
