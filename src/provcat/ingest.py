@@ -234,13 +234,14 @@ class Ingester:
     """Ingests work items through sessions that the caller provides and commits.
 
     Each manifest and article is stored in its own transaction, and image files in
-    transactions of up to :data:`STORE_BATCH` files, each file in a savepoint of its own; a
-    transaction is retried when a concurrent writer got in first (the same article or image
-    inserted by another process), so one bad item never costs the others and concurrent
-    ingesters end with what one would have. Reuse matching follows
-    once every input is stored, in turns of one image each (provcat.matching.Matcher.match_next)
-    that wait while any other ingester is still storing (provcat.gate); images whose matching
-    did not finish (an ingest killed half-way) are matched with the new ones.
+    transactions of up to :data:`STORE_BATCH` files (one failing on its input is rejected and
+    the rest stored again without it); a transaction is retried when a concurrent writer got
+    in first (the same article or image inserted by another process), so one bad item never
+    costs the others and concurrent ingesters end with what one would have. Reuse matching
+    follows once every input is stored, in turns of one image each
+    (provcat.matching.Matcher.match_next) that wait while any other ingester is still storing
+    (provcat.gate); images whose matching did not finish (an ingest killed half-way) are
+    matched with the new ones.
 
     Args:
         session_factory: Returns a new session.
