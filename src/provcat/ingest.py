@@ -61,6 +61,11 @@ class Rejected:
     reason: str
     line: int | None = None
 
+    @classmethod
+    def of(cls, error: InputError) -> Rejected:
+        """The rejection an input error stands for."""
+        return cls(error.path, error.reason, error.line)
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -361,7 +366,7 @@ class Ingester:
                 session.commit()
             except InputError as exc:
                 session.rollback()
-                return IngestResult(rejected=[Rejected(exc.path, exc.reason, exc.line)])
+                return IngestResult(rejected=[Rejected.of(exc)])
         return part
 
     def _store_images(self, batch: list[ImageItem]) -> list[IngestResult]:
@@ -377,8 +382,7 @@ class Ingester:
         parts: dict[int, IngestResult] = {}
         for number, (_item, prepared) in enumerate(batch):
             if isinstance(prepared, Failed):
-                bad = prepared.error()
-                parts[number] = IngestResult(rejected=[Rejected(bad.path, bad.reason, bad.line)])
+                parts[number] = IngestResult(rejected=[Rejected.of(prepared.error())])
         # No savepoint per file: Python's sqlite3 begins its transaction at the first write,
         # and a savepoint taken before that is a transaction of its own, committed when
         # released.
@@ -387,7 +391,7 @@ class Ingester:
             postings: list[tuple[int, npt.NDArray[np.uint8]]] = []
             with self._sessions() as session:
                 try:
-                    for number, (item, prepared) in enumerate(batch):
+                    for number, (_item, prepared) in enumerate(batch):
                         if number in parts:
                             continue
                         assert not isinstance(prepared, Failed)
@@ -395,11 +399,9 @@ class Ingester:
                         _image, added = _store_image(prepared, session=session, postings=postings)
                         part.images_added += added
                         part.images_known += not added
-                        resolve_rejections([path_text(item.path)], session=session)
                 except InputError as exc:
                     session.rollback()
-                    rejected = [Rejected(exc.path, exc.reason, exc.line)]
-                    parts[number] = IngestResult(rejected=rejected)
+                    parts[number] = IngestResult(rejected=[Rejected.of(exc)])
                     continue
                 post(session, postings)
                 session.commit()
@@ -586,7 +588,7 @@ def _manifest_image(
             )
     except InputError as exc:
         # The printings are still recorded (without the image): the captions are not lost.
-        result.rejected.append(Rejected(exc.path, exc.reason, exc.line))
+        result.rejected.append(Rejected.of(exc))
         return None
     result.images_added += added
     result.images_known += not added

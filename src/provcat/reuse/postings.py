@@ -293,11 +293,8 @@ class StopWords:
 
     def known(self, wanted: WordArray) -> npt.NDArray[np.bool_]:
         """Which of ``wanted`` are recorded."""
-        hit = np.zeros(wanted.size, dtype=bool)
         indexed = self._indexed
-        if indexed is not None and indexed.size:
-            at = np.minimum(np.searchsorted(indexed, wanted), indexed.size - 1)
-            hit = indexed[at] == wanted
+        hit = np.zeros(wanted.size, dtype=bool) if indexed is None else _among(wanted, indexed)
         if self._met:
             met = self._met
             hit |= np.fromiter((w in met for w in wanted.tolist()), bool, wanted.size)
