@@ -190,14 +190,17 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
 def test_candidates_prepared_in_threads_are_what_judging_computes(
     db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Likely candidates decoded (with their mirror features when judged as the copy) in
-    the verification threads while earlier pairs are judged, and a verified pair's stored
-    PDQ variants computed there while it is judged further, give the matches and `similar`
-    answers that computing each when needed gives; and the threads did that work."""
+    """Likely candidates decoded (with their mirror features when judged as the copy) and
+    judged with pixels (their stored PDQ variants computed when verified) in the
+    verification threads while other pairs are looked at give the matches and `similar`
+    answers that judging each pair in turn on the calling thread gives; and the threads did
+    that work."""
     folder = _edits_in_one_folder(tmp_path / "all")
     roles: list[bool] = []
     hashed: list[str] = []
+    judged: list[str] = []
     prepare, dihedral = matching._prepare_stored, matching.pdq_dihedral
+    judge = matching._judge_likely
 
     def preparing(stored: Any, query: Any, paths: list[Path]) -> None:
         assert threading.current_thread().name.startswith("provcat-verify")
@@ -208,20 +211,30 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
         hashed.append(threading.current_thread().name.split("_")[0])
         return dihedral(pixels)
 
+    def judging(query: Any, stored: Any, pdq: int | None) -> Any:
+        judged.append(threading.current_thread().name.split("_")[0])
+        return judge(query, stored, pdq)
+
     monkeypatch.setattr(matching, "_prepare_stored", preparing)
     monkeypatch.setattr(matching, "pdq_dihedral", hashing)
+    monkeypatch.setattr(matching, "_judge_likely", judging)
     prepared, itself = Catalogue(db_url), Catalogue(other_db_url)
     try:
         prepared.ingest([folder])
         # Prepared as the pair's copy and as its reference; stored variants in the threads.
         assert {True, False} <= set(roles)
         assert "provcat-verify" in hashed
+        assert judged
+        assert set(judged) == {"provcat-verify"}
         threaded = len(roles)
         monkeypatch.setattr(matching, "PREPARE_STORED", False)
         hashed.clear()
+        judged.clear()
         itself.ingest([folder])
         assert len(roles) == threaded
         assert "provcat-verify" not in hashed
+        assert judged
+        assert "provcat-verify" not in judged
         assert _matches(prepared) == _matches(itself)
         assert len(_matches(prepared)) >= len(_edits())
         # Looked up, not stored: a mirrored enlargement (a stored image is the pair's copy),
@@ -439,3 +452,51 @@ def test_a_look_up_computing_its_query_in_threads_finds_what_find_does(
                 sha256=decoded.sha256,
                 pixel_digest=decoded.pixel_digest,
             )
+
+
+def test_pdq_candidates_are_looked_at_while_the_words_are_read(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PDQ's candidates need no votes: their first looks (and a likely one's judging) are
+    started before the candidate stage has read every word, whether the query's PDQ variants
+    were computed before ``find`` (``similar``) or by it (between the reads of the query's
+    words and of its mirror image's); no candidate is looked at twice."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    query = tmp_path / "smaller.jpg"
+    original = folder / "resized-original.jpg"
+    with Image.open(original) as image:
+        jpeg(image.convert("RGB").resize((480, 360)), 85).save(query, quality=85)
+    started: list[tuple[int, bool]] = []  # (image id, before the votes were in)
+    voted = threading.Event()
+    votes, look_at = matching.votes, matching.Matcher._look_at
+
+    def counting(*args: Any, **options: Any) -> Any:
+        found = votes(*args, **options)
+        voted.set()
+        return found
+
+    def looking(self: Any, query: Any, sides: Any, *args: Any, **options: Any) -> Any:
+        started.extend((side.image_id, not voted.is_set()) for side in sides)
+        return look_at(self, query, sides, *args, **options)
+
+    monkeypatch.setattr(matching, "votes", counting)
+    monkeypatch.setattr(matching.Matcher, "_look_at", looking)
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([folder])
+        with catalogue.session() as session:
+            wanted = session.scalar(select(m.Image.id).where(m.Image.sha256 == _sha(original)))
+        matcher = matching.Matcher(catalogue._sessions)
+        decoded = open_image(query)
+        answers = []
+        for look in (
+            lambda: matcher.look_up(decoded),
+            lambda: matcher.find(decoded.pixels, matching.extract_features(decoded)),
+        ):
+            started.clear()
+            voted.clear()
+            answers.append(look())
+            ids = [image_id for image_id, _during in started]
+            assert len(ids) == len(set(ids))
+            assert (wanted, True) in started
+            assert wanted in {found.image_id for found in answers[-1]}
+        assert answers[0] == answers[1]

@@ -342,7 +342,7 @@ def test_verify_looks_at_the_orientations_asked_for(originals: list[Image.Image]
 def test_colourfulness_is_computed_once_per_image_within_a_look_up(
     originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Within colours_remembered(), an image's colourfulness is computed once, and equals
+    """Within pixels_remembered(), an image's colourfulness is computed once, and equals
     what is computed outside it; an equal but distinct image is computed on its own."""
     computed: list[int] = []
     compute = pixels._colourfulness
@@ -356,13 +356,44 @@ def test_colourfulness_is_computed_once_per_image_within_a_look_up(
     expected = [pixels.colourfulness(image) for image in (originals[0], grey)]
     assert len(computed) == 2
     assert expected[0] > 10 > expected[1]
-    with pixels.colours_remembered():
+    with pixels.pixels_remembered():
         for _ in range(3):
             assert [pixels.colourfulness(image) for image in (originals[0], grey)] == expected
         assert pixels.colourfulness(originals[0].copy()) == expected[0]
     assert len(computed) == 5
     pixels.colourfulness(grey)  # outside the scope nothing is remembered
     assert len(computed) == 6
+
+
+def test_a_compared_originals_thumbnail_is_computed_once_within_a_look_up(
+    originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within pixels_remembered(), comparing copies with one original makes the original's
+    grey thumbnail and its pHash once, and every comparison equals the one made outside it;
+    two originals are two thumbnails."""
+    hashed: list[int] = []
+    phash = pixels._phash
+
+    def counting(grey: Any) -> Any:
+        hashed.append(grey.shape[0])
+        return phash(grey)
+
+    monkeypatch.setattr(pixels, "_phash", counting)
+    original, other = originals[0], originals[1]
+    half = original.resize((original.width // 2, original.height // 2))
+    pairs = [(original, half, np.diag([2.0, 2.0, 1.0])), (original, original.copy(), np.eye(3))]
+    pairs = [*pairs, *pairs, (other, other.copy(), np.eye(3))]
+    alone = [pixels.compare(a, b, matrix) for a, b, matrix in pairs]
+    assert len(hashed) == 2 * len(pairs)  # each original's thumbnail, then the warped copy
+    hashed.clear()
+    with pixels.pixels_remembered():
+        remembered = [pixels.compare(a, b, matrix) for a, b, matrix in pairs]
+    assert len(hashed) == len(pairs) + 2
+    for one, again in zip(alone, remembered, strict=True):
+        assert one.global_distance == again.global_distance
+        assert (one.overlay_share, one.difference) == (again.overlay_share, again.difference)
+        assert np.array_equal(one.disagreeing, again.disagreeing)
+    assert alone[1].global_distance == 0  # the original against an equal copy
 
 
 def test_distinct_scenes_are_not_the_same_photo() -> None:

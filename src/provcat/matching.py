@@ -19,12 +19,14 @@ turn never committed (the process was killed) is still pending and is matched by
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,7 +44,7 @@ from provcat.errors import InputError
 from provcat.files import stored_path
 from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.pixels import colourfulness, colours_remembered, framed
+from provcat.reuse.pixels import colourfulness, framed, pixels_remembered
 from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
@@ -64,9 +66,9 @@ MATCH_COUNTER = "match_seq"
 #: Pending images whose pixels, mirror features and PDQ variants are prepared ahead of their
 #: matching turn (in a thread of its own, while the turn before runs).
 PREPARED_AHEAD = 2
-#: Likely candidates are decoded (with what judging them needs first) in the verification
-#: threads while the pairs before them are judged, and a verified pair's stored PDQ variants
-#: computed there while the pair is judged further (False: each when it is needed).
+#: A likely candidate is decoded and judged with pixels by the verification thread that
+#: looked at it, while the other threads look at the rest (False: each likely pair is judged on
+#: the calling thread, in turn, its pixels read when needed).
 PREPARE_STORED = True
 
 
@@ -472,19 +474,40 @@ class Matcher:
         computing = _future(variants) or self._threads.submit(pdq_dihedral, pixels)
         mirroring = _future(flipped) or self._threads.submit(mirrored, pixels)
 
-        def queries() -> Iterator[npt.NDArray[np.uint8]]:
-            yield features.descriptors
-            yield mirroring.result().descriptors
-
         with (
             self._sessions() if turn is None else nullcontext(turn) as session,
-            colours_remembered(),
+            pixels_remembered(),
         ):
             same_digest: set[int] = set()
             if pixel_digest:
                 same_digest = set(
                     session.scalars(select(m.Image.id).where(m.Image.pixel_digest == pixel_digest))
                 )
+            # PDQ's candidates need no votes: they are looked at (and a likely one judged) in
+            # the threads while the words are read, as soon as the query's PDQ variants and
+            # mirror features are at hand: before the reads when they are already computed,
+            # else between the reads of the query's words and of its mirror image's.
+            early = _Early()
+
+            def start_pdq() -> None:
+                dihedral = computing.result()
+                early.near, early.low = self._pdq_near(dihedral, len(features))
+                early.query = _Side(
+                    None, features, sha256 or "", pixels, mirroring.result(), dihedral
+                )
+                ids = [i for i in early.near if i != exclude and i not in same_digest]
+                sides = [s for s in self._candidates(ids, session=session) if s.sha != sha256]
+                early.sides = {side.image_id: side for side in sides if side.image_id is not None}
+                early.looks = self._look_at(early.query, sides, {}, early.near, session=session)
+
+            def queries() -> Iterator[npt.NDArray[np.uint8]]:
+                yield features.descriptors
+                if early.query is None:
+                    start_pdq()
+                yield mirroring.result().descriptors
+
+            if computing.done() and mirroring.done():
+                start_pdq()
             # The images loaded are every image committed before this look (a turn refreshes
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
@@ -495,22 +518,15 @@ class Matcher:
                 images=len(self._known),
                 stop_words=self._stop_words,
             )
-            dihedral = computing.result()
-            pdq_near, query_low = self._pdq_near(dihedral, len(features))
+            if early.query is None:
+                start_pdq()
+            query, pdq_near, query_low = early.query, early.near, early.low
+            assert query is not None
             wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))
             wanted = [i for i in wanted if i != exclude]
-            stored = self._candidates(wanted, session=session)
-            query = _Side(None, features, sha256 or "", pixels, mirroring.result(), dihedral)
-            # Features alone settle most candidates: those looks run on every core (OpenCV and
-            # faiss release the GIL; each look depends on its own pair only, so the verdicts are
-            # the same in any order). A likely one is decoded (and more) by the thread that
-            # looked at it, from paths read here (the threads read no database), and judged
-            # with pixels here, in turn, while the threads look at the rest.
-            looked = [
-                side for side in stored if not (side.sha == sha256 or side.image_id in same_digest)
-            ]
-            ids = [side.image_id for side in looked if side.image_id is not None]
-            paths = self._stored_paths(ids, session=session) if PREPARE_STORED else {}
+            fresh = self._candidates([i for i in wanted if i not in early.sides], session=session)
+            by_id = {side.image_id: side for side in fresh} | early.sides
+            stored = [by_id[i] for i in wanted if i in by_id]
             # A candidate is looked at in the orientations (the query as it is, its mirror
             # image) whose words alone would have made it a candidate: among the best of that
             # orientation's own ranking. A copy is, in its own orientation (that is how it
@@ -518,23 +534,24 @@ class Matcher:
             # image, and in a large catalogue nearly every candidate shares some words both
             # ways. PDQ's candidates are looked at both ways.
             ranked = {v.image_id: v.ranked for v in voted if v.image_id not in pdq_near}
-            looks = {
-                image_id: self._threads.submit(
-                    _look_and_prepare,
-                    query,
-                    side,
-                    paths.get(image_id),
-                    *ranked.get(image_id, (True, True)),
-                )
-                for image_id, side in zip(ids, looked, strict=True)
-            }
+            looked = [
+                side
+                for side in fresh
+                if not (side.sha == sha256 or side.image_id in same_digest)
+            ]
+            looks = early.looks | self._look_at(query, looked, ranked, pdq_near, session=session)
             found: list[Found] = []
             for side in stored:
                 assert side.image_id is not None
                 look = looks.get(side.image_id)
-                likely = look is None or look.result()
-                if likely and look is not None and PREPARE_STORED:
-                    side.loading = look
+                likely = True
+                if look is not None:
+                    outcome = look.result()
+                    if outcome.judged:
+                        if outcome.match is not None:
+                            found.append(outcome.match)
+                        continue
+                    likely = outcome.likely
                 match = self._judge_pair(
                     query,
                     side,
@@ -549,6 +566,39 @@ class Matcher:
                     found.append(match)
         found.sort(key=lambda f: (-f.relation.score, f.image_id))
         return found
+
+    def _look_at(
+        self,
+        query: _Side,
+        sides: list[_Side],
+        ranked: dict[int, tuple[bool, ...]],
+        near: dict[int, int],
+        *,
+        session: Session,
+    ) -> dict[int, Future[_Outcome]]:
+        """Start each candidate's first look in the threads (:func:`_look_and_judge`), in the
+        orientations ``ranked`` gives it (both when it gives none); ``near`` holds the PDQ
+        distances of PDQ's candidates.
+
+        Features alone settle most candidates: those looks run on every core (OpenCV and faiss
+        release the GIL; each look depends on its own pair only, so the verdicts are the same
+        in any order). A likely one is decoded and judged with pixels by the thread that looked
+        at it, from paths read here (the threads read no database), while the other threads
+        look at the rest.
+        """
+        ids = [side.image_id for side in sides if side.image_id is not None]
+        paths = self._stored_paths(ids, session=session) if PREPARE_STORED else {}
+        looks: dict[int, Future[_Outcome]] = {}
+        for image_id, side in zip(ids, sides, strict=True):
+            # Each look runs in a copy of this context: what is remembered of each picture
+            # for this look-up is shared (pixels_remembered); a context cannot be entered by
+            # two threads at once.
+            plain, mirror = ranked.get(image_id, (True, True))
+            look = partial(
+                _look_and_judge, query, side, paths.get(image_id), near.get(image_id), plain, mirror
+            )
+            looks[image_id] = self._threads.submit(contextvars.copy_context().run, look)
+        return looks
 
     def _candidates(self, ids: list[int], *, session: Session) -> list[_Side]:
         """The stored sides of these candidates (in this order), their features read in one
@@ -585,57 +635,20 @@ class Matcher:
         session: Session,
     ) -> Found | None:
         """Whether the query and one stored candidate are the same photo, and how
-        (``likely``: what :func:`_first_look` said of the pair)."""
+        (``likely``: what :func:`_first_look` said of the pair): pairs the threads did not
+        judge (:func:`_look_and_judge`), a likely one's stored pixels read here."""
         assert stored.image_id is not None
         a, b = _canonical(query, stored)
         if identical or same:
             relation = verify(a.features, b.features, identical_file=identical, same_pixels=same)
-            return self._found(stored, relation, reference=a, pdq=pdq)
+            return _found(stored, relation, reference=a, pdq=pdq)
         if not likely:
             if pdq is None:
                 return None
             weak = self._weak(a, b, low, session=session)
-            return self._found(stored, weak, reference=a, pdq=pdq) if weak else None
-        if stored.loading is None:
-            stored.pixels = self._pixels_of(stored, session=session)
-        relation = _verify(a, b)
-        reference = a
-        if not relation.same_photo and b is stored and stored.copy_mirror() is None:
-            # The stored file is gone (moved, deleted, or another picture since): the mirror
-            # image's features of the pair's copy cannot be extracted, so the pair is told
-            # from the query's side, whose mirror features are at hand.
-            relation, reference = _verify(b, a), b
-        if relation.same_photo and PREPARE_STORED:
-            # Its PDQ distance needs the stored side's PDQ variants: in a thread, while the
-            # pair is told from the other side.
-            stored.start_dihedral(self._threads)
-        if reference is a and relation.same_photo and _swap_may_win(relation, a, b):
-            # Told from the other side, the pair may be better described: b shows more of the
-            # picture than a, or a's extra frame is a border or other material around the
-            # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
-            # copy of b. It is told in the orientation found: the same pair cannot be a
-            # mirror image from one side and not from the other (and a copy found unmirrored
-            # spares extracting the larger picture's mirror features). A smaller copy that
-            # shows all of a's picture (resized, not cropped) is never told from its side,
-            # so it is not verified again.
-            swapped = _verify(b, a, mirror="mirrored" in relation.kinds)
-            if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
-                relation, reference = swapped, b
-        if not relation.same_photo:
-            return None
-        return self._found(stored, relation, reference=reference, pdq=_pdq_between(a, b, pdq))
-
-    def _found(
-        self, stored: _Side, relation: Relation, *, reference: _Side, pdq: int | None
-    ) -> Found:
-        assert stored.image_id is not None
-        return Found(
-            image_id=stored.image_id,
-            sha256=stored.sha,
-            relation=relation,
-            pdq_distance=pdq,
-            query_is_reference=reference is not stored,
-        )
+            return _found(stored, weak, reference=a, pdq=pdq) if weak else None
+        stored.pixels = self._pixels_of(stored, session=session)
+        return _judge_likely(query, stored, pdq)
 
     def _pdq_near(
         self, variants: Dihedral, keypoints: int
@@ -705,10 +718,9 @@ class _Query:
 class _Side:
     """One image of a pair being judged: the query (``image_id`` None) or a stored image.
 
-    A likely stored side is prepared in a thread (:func:`_prepare_stored`) while the
-    pairs before it are judged, and its PDQ variants computed in one while its pair is
-    judged; its fields are read through :meth:`loaded`, :meth:`copy_mirror` and
-    :meth:`dihedral`, which wait for that work.
+    A stored side is only changed by the one thread judging its pair (its pixels, its mirror
+    image's features, its PDQ variants, each computed when first needed); the query's are
+    all at hand before any thread looks at it.
     """
 
     image_id: int | None
@@ -718,45 +730,46 @@ class _Side:
     mirror: Features | None = None
     #: Its PDQ hashes over the eight rotations and flips, once computed.
     variants: Dihedral | None = None
-    #: Decoding its pixels (and its mirror features, when it is the pair's copy).
-    loading: Future[Any] | None = None
-    #: Computing its PDQ variants (:meth:`start_dihedral`).
-    hashing: Future[None] | None = None
 
     def mirror_features(self) -> Features:
         assert self.mirror is not None, "only the query's mirror features are at hand"
         return self.mirror
 
-    def loaded(self) -> _Side:
-        """This side, once its pixels (if it is being prepared) are decoded."""
-        if self.loading is not None:
-            self.loading.result()
-        return self
-
     def copy_mirror(self) -> Features | None:
         """Its mirror image's features, computed from its pixels when not yet at hand (None
         without pixels)."""
-        if self.loaded().mirror is None and self.pixels is not None:
+        if self.mirror is None and self.pixels is not None:
             self.mirror = mirrored(self.pixels)
         return self.mirror
 
-    def start_dihedral(self, threads: ThreadPoolExecutor) -> None:
-        """Start computing its PDQ variants in ``threads``, unless they are at hand or it
-        has no pixels."""
-        if self.variants is None and self.hashing is None and self.loaded().pixels is not None:
-            self.hashing = threads.submit(self._compute_dihedral)
-
-    def _compute_dihedral(self) -> None:
-        assert self.pixels is not None
-        self.variants = pdq_dihedral(self.pixels)
-
     def dihedral(self) -> Dihedral | None:
-        hashing = self.loaded().hashing
-        if hashing is not None:
-            hashing.result()
+        """Its PDQ variants, computed from its pixels when not yet at hand (None without
+        pixels)."""
         if self.variants is None and self.pixels is not None:
-            self._compute_dihedral()
+            self.variants = pdq_dihedral(self.pixels)
         return self.variants
+
+
+@dataclass
+class _Early:
+    """What a look-up starts before its candidates are voted: the query's side, its PDQ
+    candidates (their sides and first looks) and whether it is low-information."""
+
+    query: _Side | None = None
+    near: dict[int, int] = field(default_factory=dict)
+    low: bool = False
+    sides: dict[int, _Side] = field(default_factory=dict)
+    looks: dict[int, Future[_Outcome]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A verification thread's work on one pair: whether the first look found it likely,
+    and, when the thread went on to judge it with pixels (``judged``), its match or None."""
+
+    likely: bool
+    judged: bool = False
+    match: Found | None = None
 
 
 def _future(value: T | Future[T] | None) -> Future[T] | None:
@@ -799,15 +812,63 @@ def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:
         stored.mirror = mirrored(stored.pixels)
 
 
-def _look_and_prepare(
-    query: _Side, stored: _Side, paths: list[Path] | None, plain: bool, mirror: bool
-) -> bool:
-    """:func:`_first_look` at a pair; a likely one's stored side is then prepared from its
-    ``paths`` (:func:`_prepare_stored`) unless they are None. Safe to run in threads."""
+def _look_and_judge(
+    query: _Side,
+    stored: _Side,
+    paths: list[Path] | None,
+    pdq: int | None,
+    plain: bool,
+    mirror: bool,
+) -> _Outcome:
+    """:func:`_first_look` at a pair; a likely one is then prepared from its ``paths``
+    (:func:`_prepare_stored`) and judged with pixels (:func:`_judge_likely`, ``pdq`` its
+    PDQ distance by the table, if any), unless the paths are None (the caller judges it).
+    Reads no database: safe to run in threads."""
     likely = _first_look(query, stored, plain=plain, mirror=mirror)
-    if likely and paths is not None:
-        _prepare_stored(stored, query, paths)
-    return likely
+    if not likely or paths is None:
+        return _Outcome(likely)
+    _prepare_stored(stored, query, paths)
+    return _Outcome(True, judged=True, match=_judge_likely(query, stored, pdq))
+
+
+def _judge_likely(query: _Side, stored: _Side, pdq: int | None) -> Found | None:
+    """Whether a likely pair (the stored side's pixels at hand, or None when its file is
+    gone) shows the same photo, and how; ``pdq`` is the pair's PDQ distance when a side has
+    no pixels to compute it from. Reads no database: safe to run in threads."""
+    a, b = _canonical(query, stored)
+    relation = _verify(a, b)
+    reference = a
+    if not relation.same_photo and b is stored and stored.copy_mirror() is None:
+        # The stored file is gone (moved, deleted, or another picture since): the mirror
+        # image's features of the pair's copy cannot be extracted, so the pair is told
+        # from the query's side, whose mirror features are at hand.
+        relation, reference = _verify(b, a), b
+    if reference is a and relation.same_photo and _swap_may_win(relation, a, b):
+        # Told from the other side, the pair may be better described: b shows more of the
+        # picture than a, or a's extra frame is a border or other material around the
+        # photo (a letterbox, a collage, a social-media card), or a is a grey or overlaid
+        # copy of b. It is told in the orientation found: the same pair cannot be a
+        # mirror image from one side and not from the other (and a copy found unmirrored
+        # spares extracting the larger picture's mirror features). A smaller copy that
+        # shows all of a's picture (resized, not cropped) is never told from its side,
+        # so it is not verified again.
+        swapped = _verify(b, a, mirror="mirrored" in relation.kinds)
+        if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
+            relation, reference = swapped, b
+    if not relation.same_photo:
+        return None
+    return _found(stored, relation, reference=reference, pdq=_pdq_between(a, b, pdq))
+
+
+def _found(stored: _Side, relation: Relation, *, reference: _Side, pdq: int | None) -> Found:
+    assert stored.image_id is not None
+    return Found(
+        image_id=stored.image_id,
+        sha256=stored.sha,
+        relation=relation,
+        pdq_distance=pdq,
+        query_is_reference=reference is not stored,
+    )
 
 
 def _first_look(query: _Side, stored: _Side, *, plain: bool = True, mirror: bool = True) -> bool:
@@ -839,8 +900,8 @@ def _verify(reference: _Side, copy: _Side, *, mirror: bool | None = None) -> Rel
     return verify(
         reference.features,
         copy.features,
-        a_pixels=reference.loaded().pixels,
-        b_pixels=copy.loaded().pixels,
+        a_pixels=reference.pixels,
+        b_pixels=copy.pixels,
         b_mirrored=None if mirror is False else copy.copy_mirror(),
         mirror=mirror,
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import cv2
 import imagehash
@@ -41,6 +41,7 @@ BORDER_BLOCK: Final = 16
 BORDER_SHARE: Final = 0.8
 
 FloatImage = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def compare(
     """
     shrink = COMPARE_SIDE / max(a_pixels.size)
     size = (max(1, round(a_pixels.width * shrink)), max(1, round(a_pixels.height * shrink)))
-    a_grey = _grey(a_pixels.resize(size, Image.Resampling.BILINEAR))
+    a_grey, a_hash = _thumbnail(a_pixels, size)
     to_small = np.diag([shrink, shrink, 1.0]) @ matrix
     centre = np.array([b_pixels.width / 2, b_pixels.height / 2])
     factor = float(np.sqrt(abs(np.linalg.det(jacobian(to_small, centre)))))
@@ -127,7 +128,7 @@ def compare(
     side = None
     if judged.overlay_share > 0:
         side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
-    return replace(judged, global_distance=_phash_distance(a_grey, warped), overlay_on=side)
+    return replace(judged, global_distance=int(a_hash - _phash(warped)), overlay_on=side)
 
 
 #: The picture whose straightest step (see :func:`_overlay_side`) beats the other's by this
@@ -187,13 +188,9 @@ def _overlay_side(
     return None
 
 
-def _phash_distance(a_grey: npt.NDArray[Any], warped: npt.NDArray[Any]) -> int:
-    """pHash distance (of 64 bits) between the original and the copy warped onto it."""
-    hashes = [
-        imagehash.phash(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L"))
-        for grey in (a_grey, warped)
-    ]
-    return int(hashes[0] - hashes[1])
+def _phash(grey: npt.NDArray[Any]) -> Any:
+    """The pHash of a grey picture (float levels, clipped to 0-255)."""
+    return imagehash.phash(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L"))
 
 
 def margin_is_uniform(pixels: Image.Image, box: tuple[int, int, int, int]) -> bool:
@@ -269,37 +266,58 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int], *, every: bool =
     return seams * 2 >= checked if checked > 2 and not every else seams == checked
 
 
-#: Within :func:`colours_remembered`: each image's colourfulness, by the image's identity
-#: (the image is held, so its identity is not reused meanwhile).
-_COLOURS: ContextVar[dict[int, tuple[Image.Image, float]] | None] = ContextVar(
-    "provcat_colours", default=None
+#: Within :func:`pixels_remembered`: what was computed from each image, by the image's
+#: identity and what was computed (the image is held, so its identity is not reused meanwhile).
+_REMEMBERED: ContextVar[dict[tuple[int, Hashable], tuple[Image.Image, Any]] | None] = ContextVar(
+    "provcat_remembered", default=None
 )
 
 
 @contextmanager
-def colours_remembered() -> Iterator[None]:
-    """Within it (in this thread), :func:`colourfulness` of one image object is computed once.
+def pixels_remembered() -> Iterator[None]:
+    """Within it (in this thread, and in threads running a copy of its context), what is
+    computed from one image object is computed once: its :func:`colourfulness` and its grey
+    thumbnail and pHash in :func:`compare`.
 
     A look-up judges a pair in both directions, and the query against several candidates:
-    each asks for the same pictures' colourfulness again. The images must not be changed in
-    place meanwhile (decoded pixels never are).
+    each asks for the same pictures' values again. The images must not be changed in place
+    meanwhile (decoded pixels never are).
     """
-    token = _COLOURS.set({})
+    token = _REMEMBERED.set({})
     try:
         yield
     finally:
-        _COLOURS.reset(token)
+        _REMEMBERED.reset(token)
+
+
+def _remembered(pixels: Image.Image, what: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, remembered for this image within :func:`pixels_remembered`. Two threads
+    asking at once may both compute it; they compute the same."""
+    memo = _REMEMBERED.get()
+    if memo is None:
+        return compute()
+    key = (id(pixels), what)
+    held = memo.get(key)
+    if held is None or held[0] is not pixels:
+        held = memo[key] = (pixels, compute())
+    value: T = held[1]
+    return value
 
 
 def colourfulness(pixels: Image.Image) -> float:
     """Mean chroma (largest minus smallest channel, 0-255) of a 64 px thumbnail."""
-    remembered = _COLOURS.get()
-    if remembered is None:
-        return _colourfulness(pixels)
-    held = remembered.get(id(pixels))
-    if held is None or held[0] is not pixels:
-        held = remembered[id(pixels)] = (pixels, _colourfulness(pixels))
-    return held[1]
+    return _remembered(pixels, "colourfulness", lambda: _colourfulness(pixels))
+
+
+def _thumbnail(pixels: Image.Image, size: tuple[int, int]) -> tuple[FloatImage, Any]:
+    """``pixels`` at ``size``, grey (read-only), and its pHash."""
+
+    def compute() -> tuple[FloatImage, Any]:
+        grey = _grey(pixels.resize(size, Image.Resampling.BILINEAR))
+        grey.flags.writeable = False
+        return grey, _phash(grey)
+
+    return _remembered(pixels, ("thumbnail", size), compute)
 
 
 def _colourfulness(pixels: Image.Image) -> float:
