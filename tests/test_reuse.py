@@ -119,9 +119,13 @@ def test_extract_gives_keypoints_in_original_coordinates() -> None:
 def test_matches_are_the_ratio_test_of_the_two_nearest(seed: int) -> None:
     """geometry.match pairs each of b's descriptors with its nearest in a when the nearest is
     clearly nearer than the second (Lowe's ratio test), as a plain brute force does: with
-    near copies, duplicates (ties for the nearest, which fail), and sets of two."""
+    near copies, duplicates (ties for the nearest, which fail), sets of two, and copies of
+    more descriptors than match takes rows at once (geometry.MATCH_ROWS)."""
     rng = np.random.default_rng(seed)
-    count_a, count_b = (2, 3) if seed == 0 else (int(v) for v in rng.integers(2, 400, 2))
+    most = 3 * geometry.MATCH_ROWS + 1
+    count_a, count_b = (2, 3) if seed == 0 else (int(v) for v in rng.integers(2, most, 2))
+    if seed == 1:
+        count_b = 2 * geometry.MATCH_ROWS + 1
     a = rng.integers(0, 256, (count_a, 32), dtype=np.uint8)
     b = rng.integers(0, 256, (count_b, 32), dtype=np.uint8)
     near = min(count_a, count_b) // 2

@@ -23,6 +23,10 @@ from provcat.reuse.features import Features
 #: Lowe's ratio test for binary descriptors: best match clearly better than the second best.
 RATIO: Final = 0.8
 
+#: Rows of the copy's descriptors whose distances to every reference descriptor are made at
+#: once (:func:`match`): 256 x 1,000 distances, 1 MB, stay in the processor's cache.
+MATCH_ROWS: Final = 256
+
 #: RANSAC inlier tolerance as a fraction of the reference image's longer side (4 px at 512).
 RANSAC_TOLERANCE: Final = 0.008
 
@@ -161,23 +165,32 @@ def match(a: Features, b: Features) -> tuple[Points, Points]:
     # once (faiss's Hamming kernel), then the nearest and the second nearest of each row.
     # faiss's k-nearest search gives the same two distances at three times the cost (its heaps
     # cost more than the distances), OpenCV's matcher at nine times; this is most of a
-    # candidate's verification. Where the nearest is tied, the ratio test fails whichever of
-    # the tied is taken.
+    # candidate's verification. The distances are made MATCH_ROWS rows of b at a time, so
+    # that the rows searched are still in the processor's cache (a fifth faster than one
+    # 1,000 x 1,000 matrix, alone or beside another thread). Where the nearest is tied, the
+    # ratio test fails whichever of the tied is taken.
     ours, theirs = np.ascontiguousarray(b.descriptors), np.ascontiguousarray(a.descriptors)
-    distances = np.empty((ours.shape[0], theirs.shape[0]), dtype=np.int32)
-    faiss.hammings(  # type: ignore[attr-defined]  # SWIG's, not in faiss's Python names
-        faiss.swig_ptr(ours),
-        faiss.swig_ptr(theirs),
-        ours.shape[0],
-        theirs.shape[0],
-        ours.shape[1],
-        faiss.swig_ptr(distances),
-    )
-    rows = np.arange(ours.shape[0])
-    nearest = distances.argmin(axis=1)
-    first = distances[rows, nearest]
-    distances[rows, nearest] = np.iinfo(np.int32).max
-    second = distances.min(axis=1)
+    count = ours.shape[0]
+    nearest = np.empty(count, dtype=np.intp)
+    first = np.empty(count, dtype=np.int32)
+    second = np.empty(count, dtype=np.int32)
+    block = np.empty((min(count, MATCH_ROWS), theirs.shape[0]), dtype=np.int32)
+    for start in range(0, count, MATCH_ROWS):
+        stop = min(count, start + MATCH_ROWS)
+        distances = block[: stop - start]
+        faiss.hammings(  # type: ignore[attr-defined]  # SWIG's, not in faiss's Python names
+            faiss.swig_ptr(ours[start:stop]),
+            faiss.swig_ptr(theirs),
+            stop - start,
+            theirs.shape[0],
+            ours.shape[1],
+            faiss.swig_ptr(distances),
+        )
+        rows = np.arange(stop - start)
+        closest = nearest[start:stop] = distances.argmin(axis=1)
+        first[start:stop] = distances[rows, closest]
+        distances[rows, closest] = np.iinfo(np.int32).max
+        second[start:stop] = distances.min(axis=1)
     query = np.flatnonzero(first < RATIO * second)
     train = nearest[query]
     a_points = a.keypoints[train].astype(np.float64)
