@@ -766,6 +766,51 @@ def test_distinct_ids_are_numpys(largest: int) -> None:
     assert inverse.tolist() == expected_inverse.tolist()
 
 
+@given(
+    st.lists(st.integers(min_value=-(2**40), max_value=2**40), max_size=60),
+    st.sampled_from([(-1,), (-1, 4)]),
+)
+def test_distinct_words_are_numpys_unique(values: list[int], shape: tuple[int, ...]) -> None:
+    """The sort that replaced np.unique on a look-up's words gives what np.unique gives, for
+    flat and (descriptors, tables) arrays, empty or with one value."""
+    array = np.array(values[: len(values) // 4 * 4 if len(shape) == 2 else None], np.int64)
+    array = array.reshape(shape)
+    found = postings._distinct_sorted(array)
+    assert found.dtype == np.int64
+    assert found.tolist() == np.unique(array).tolist()
+
+
+def test_a_look_up_asks_for_each_word_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within one look-up no word is asked for twice: a second query sharing words with the
+    first (a mirror image's, here the same descriptors) asks only for its new ones, and a
+    long word is asked for once however many of the query's descriptors give it."""
+    session = _postings_session()
+    rng = np.random.default_rng(29)
+    common, rare = rng.integers(0, 256, (2, 6, 32), dtype=np.uint8)
+    for image_id in range(1, STOP_MAX + 2):
+        post(session, [(image_id, common)])
+    post(session, [(999, np.vstack([common, rare]))])
+    query = np.vstack([common, common, rare])
+    read: list[list[int]] = []
+    real = postings._word_rows
+
+    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+        read.append(wanted.tolist())
+        return real(connection, wanted, most=most)
+
+    monkeypatch.setattr(postings, "_word_rows", spy)
+    found = votes(session, [query, np.vstack([rare, common])], limit=5, images=STOP_MAX + 2)
+    asked = [word for part in read for word in part]
+    assert len(asked) == len(set(asked))
+    # The short words of every descriptor, and the long words of those whose short words are
+    # stop words (all of the common descriptors').
+    expected = set(words(np.vstack([common, rare])).tolist()) | set(long_words(common).tolist())
+    assert set(asked) == expected
+    assert len(read) == 2  # the second query's words were all asked by the first
+    assert found[0].image_id == 999
+    assert found[0].by_query == (found[0].shared, found[0].shared)
+
+
 def test_the_rarest_words_are_read_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A look-up reads the postings of its rarest words first and stops at the budget: what
     it leaves out are the words many images share."""

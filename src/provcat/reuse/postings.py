@@ -48,6 +48,7 @@ import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -137,18 +138,18 @@ def word_pairs(descriptors: ByteMatrix) -> tuple[WordArray, WordArray]:
 
 def words(descriptors: ByteMatrix) -> WordArray:
     """The distinct (short) words of these descriptors (``(N, 32)`` uint8), sorted."""
-    return np.unique(word_pairs(descriptors)[0])
+    return _distinct_sorted(word_pairs(descriptors)[0])
 
 
 def long_words(descriptors: ByteMatrix) -> WordArray:
     """The distinct long words of these descriptors, sorted."""
-    return np.unique(word_pairs(descriptors)[1])
+    return _distinct_sorted(word_pairs(descriptors)[1])
 
 
 def posted(descriptors: ByteMatrix) -> WordArray:
     """The words a stored image posts: the short and long words of an even sample of its
     descriptors."""
-    return np.unique(np.concatenate(word_pairs(sample(descriptors, POSTED_DESCRIPTORS))))
+    return _distinct_sorted(np.concatenate(word_pairs(sample(descriptors, POSTED_DESCRIPTORS))))
 
 
 def sample(descriptors: ByteMatrix, limit: int) -> ByteMatrix:
@@ -375,46 +376,54 @@ def votes(
         The images, the best ranked first, ties by id.
     """
     per_query: list[WordArray] = []
-    rows: list[tuple[Any, ...]] = []
-    asked: list[WordArray] = []  # the words asked for so far: disjoint parts, sorted, distinct
-    stopped: list[WordArray] = []  # those that turned out to be stop words
+    # The rows read that count (stop words left out): their words, counts and images.
+    listed_words: list[WordArray] = []
+    listed_counts: list[WordArray] = []
+    listed_ids: list[bytes] = []
+    asked = np.zeros(0, dtype=np.int64)  # the words asked for so far, sorted, distinct
+    stopped = np.zeros(0, dtype=np.int64)  # those that turned out to be stop words, sorted
     most = stop_limit(images)
 
     if stop_words is not None:
         stop_words.read(session.connection())
 
     def read(wanted: WordArray) -> None:
-        new = np.setdiff1d(wanted, np.concatenate(asked), assume_unique=True) if asked else wanted
+        nonlocal asked, stopped
+        new = wanted[~_among(wanted, asked)]
+        asked = _distinct_sorted(np.concatenate((asked, new)))
         if stop_words is not None and new.size:
             known = stop_words.known(new)
-            asked.append(new[known])
-            stopped.append(new[known])
+            stopped = _distinct_sorted(np.concatenate((stopped, new[known])))
             new = new[~known]
-        if new.size:
-            found = _word_rows(session.connection(), new, most=most)
-            rows.extend(found)
-            asked.append(new)
-            stopped.append(np.array([row[0] for row in found if row[1] > most], dtype=np.int64))
-            if stop_words is not None:
-                stop_words.add(found)
+        if not new.size:
+            return
+        found = _word_rows(session.connection(), new, most=most)
+        row_words = np.fromiter(map(itemgetter(0), found), np.int64, len(found))
+        row_counts = np.fromiter(map(itemgetter(1), found), np.int64, len(found))
+        common = row_counts > most
+        stopped = _distinct_sorted(np.concatenate((stopped, row_words[common])))
+        listed_words.append(row_words[~common])
+        listed_counts.append(row_counts[~common])
+        ids = map(itemgetter(2), found)
+        listed_ids.extend(one for one, stop in zip(ids, common.tolist(), strict=True) if not stop)
+        if stop_words is not None and common.any():
+            stop_words.add(found)
 
     for query in queries:
         # Each query's rows are read as it comes: the caller may still be computing the next
         # query meanwhile. First its short words; then, for the descriptors whose short word
         # is a stop word in a table, their long word in that table.
         short, long = word_pairs(query)
-        own = np.unique(short)
+        own = _distinct_sorted(short.ravel())
         read(own)
-        common = np.isin(short, np.concatenate(stopped)) if stopped else np.zeros_like(short, bool)
-        fallback = np.unique(long[common])
+        common = _among(short.ravel(), stopped).reshape(short.shape)
+        fallback = _distinct_sorted(long[common])
         read(fallback)
-        per_query.append(np.union1d(own, fallback))
-    rows = [row for row in rows if row[1] <= most]  # stop words are left out of the count
-    if not rows or limit <= 0:
+        per_query.append(_distinct_sorted(np.concatenate((own, fallback))))
+    if not listed_ids or limit <= 0:
         return []
-    listed_words, listed_counts, listed_ids = zip(*rows, strict=True)
-    counts = np.array(listed_counts, dtype=np.int64)
-    row_words = np.array(listed_words, dtype=np.int64)
+    counts = np.concatenate(listed_counts)
+    row_words = np.concatenate(listed_words)
     # The rarest first (ties by word), as many as the budget holds.
     order = np.lexsort((row_words, counts))
     kept = int(np.count_nonzero(np.cumsum(counts[order]) <= POSTINGS_BUDGET))
@@ -462,6 +471,19 @@ def votes(
             strict=True,
         )
     ]
+
+
+def _distinct_sorted(values: WordArray) -> WordArray:
+    """``np.unique(values)`` for an integer array (flattened), by a sort: NumPy 2's
+    ``unique`` hashes integers first, and took about five times as long on a look-up's few
+    thousand words (0.35 against 0.07 ms for 4,000)."""
+    ordered = np.sort(values, axis=None)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _among(values: WordArray, listed: WordArray) -> npt.NDArray[np.bool_]:
