@@ -39,7 +39,10 @@ What it does, in one run, and what is synthetic:
   near matches and verification, the query's features given); a cold ``Catalogue.similar``
   (what one ``provcat similar`` call pays: loading the catalogue's PDQ hashes first); and
   ``Catalogue.similar`` on each query file once the index is loaded (decode, features and
-  the look-up: what each call of a loop pays). Also: peak RSS
+  the look-up: what each call of a loop pays); and the ``provcat similar`` command run in a
+  process of its own (what a user waits for: the interpreter, imports, opening the catalogue,
+  loading the index and the look-up), beside the interpreter starting and importing the
+  command-line module alone, measured in the same run. Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own (a SQLite catalogue is
@@ -458,6 +461,7 @@ def one_size(
     catalogue.reused_photos()
     report = time.perf_counter() - start
     catalogue.close()
+    command_s, startup_s = similar_command(url, [query for query, _original in queries[:3]])
     stored = database_bytes(url, work)
     return {
         "size": size,
@@ -474,7 +478,31 @@ def one_size(
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "bytes_per_image": stored / size,
         "report_s": report,
+        "command_s": command_s,
+        "startup_s": startup_s,
     }
+
+
+def similar_command(url: str, queries: list[Path]) -> tuple[float, float]:
+    """What a user waits for ``provcat similar QUERY`` at this size: the command run in a
+    process of its own (interpreter, imports, opening the catalogue, loading the index, the
+    look-up), median of ``queries``; and, as its baseline in the same run, the same
+    interpreter starting and importing the command-line module alone."""
+    cli = [sys.executable, "-c", "from provcat.cli import main; main()"]
+    ran = []
+    for query in queries:
+        start = time.perf_counter()
+        subprocess.run([*cli, "--db", url, "similar", str(query)], **_QUIET)
+        ran.append(time.perf_counter() - start)
+    started = []
+    for _query in queries:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import provcat.cli"], **_QUIET)
+        started.append(time.perf_counter() - start)
+    return statistics.median(ran), statistics.median(started)
+
+
+_QUIET: dict[str, Any] = {"capture_output": True, "check": True}
 
 
 def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -578,9 +606,10 @@ def main() -> None:
     print(
         "| stored | recall "
         "| candidates p50 / p95 ms | find p50 / p95 ms | `similar` p50 / p95 ms | cold `similar` s "
+        "| `provcat similar` command s (start and imports s) "
         "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",") if s):
         row = in_own_process("--one-size", size, work, args)
         print(
@@ -588,7 +617,8 @@ def main() -> None:
             f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
             f"| {row['find_p50_ms']:.0f} / {row['find_p95_ms']:.0f} "
             f"| {row['similar_p50_ms']:.0f} / {row['similar_p95_ms']:.0f} "
-            f"| {row['similar_cold_s']:.1f} | {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "
+            f"| {row['similar_cold_s']:.1f} | {row['command_s']:.1f} ({row['startup_s']:.1f}) "
+            f"| {row['index_load_s']:.1f} | {row['rss_mb']:.0f} "
             f"| {row['bytes_per_image']:,.0f} | {row['report_s']:.2f} |",
             flush=True,
         )
