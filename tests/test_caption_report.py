@@ -16,7 +16,7 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.errors import CatalogueError
 from provcat.reports.captions import diff_segments
-from provcat.reports.writers import choose_format
+from provcat.reports.formats import choose_format
 
 from .imagegen import photo
 from .paths import MONTENEGRO, REPO

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -11,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+import provcat
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
 from provcat.db import make_engine
@@ -237,3 +240,26 @@ def test_decoder_warnings_go_to_the_log_not_across_the_output(
     assert shown.exit_code == 0
     assert "odd.jpg: UserWarning: Truncated File Read" in " ".join(shown.stderr.split())
     assert "odd.jpg: UserWarning: Truncated File Read" in log.read_text(encoding="utf-8")
+
+
+def test_a_look_up_command_starts_without_ingest_or_the_reports() -> None:
+    """`provcat similar` and the other look-ups import neither ingest (with the scraped
+    articles' parsers) nor the reports (with the caption matching and the templates): a
+    second of every command's start was provcat importing all its modules. The package's
+    own names still come when asked for."""
+    script = (
+        "import sys, provcat.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('bs4', 'rapidfuzz', 'jinja2') or m.startswith(('provcat.ingest', "
+        "'provcat.articles', 'provcat.reports.captions', 'provcat.reports.writers'))))\n"
+        "import provcat\n"
+        "from provcat import Catalogue, ImageQuery\n"
+        "print(Catalogue.__name__, ImageQuery.__name__, sorted(provcat.__all__) == "
+        "sorted(n for n in provcat.__all__ if hasattr(provcat, n)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "Catalogue ImageQuery True"]
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = provcat.Nothing  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 from sqlalchemy import Engine, make_url, select
@@ -20,20 +20,18 @@ from provcat.db import current_revision, database_reason, make_engine, migrate
 from provcat.decode import open_image
 from provcat.errors import CatalogueError, DatabaseUnavailable, NotFound
 from provcat.fingerprints import BitHash, hamming_many, pack
-from provcat.ingest import Ingester, IngestResult, ProgressCallback
 from provcat.matching import Matcher, SimilarMatch
 from provcat.queries import ImageQuery
-from provcat.reports.captions import (
-    CaptionGroup,
-    CaptionMatch,
-    CaptionReport,
-    build_report,
-    load_occurrences,
-    match_caption,
-)
-from provcat.reports.reuse import Cluster, ReuseReport, build_reuse_report
-from provcat.reports.writers import CAPTION_WRITERS, REUSE_WRITERS, thumbnail_uri
 from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
+
+if TYPE_CHECKING:
+    from provcat.ingest import IngestResult, ProgressCallback
+    from provcat.reports.captions import CaptionGroup, CaptionMatch, CaptionReport
+    from provcat.reports.reuse import Cluster, ReuseReport
+
+# Ingest (with the scraped articles' parsers) and the reports (with the caption matching and
+# the templates) are imported by the methods that use them: a command that only looks up,
+# such as `provcat similar`, starts without them (docs/scale.md, "A command's start").
 
 #: Bits in each stored fingerprint, by algorithm.
 HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}
@@ -135,6 +133,8 @@ class Catalogue:
         Returns:
             Counts of what was added and known, and the rejections.
         """
+        from provcat.ingest import Ingester
+
         folder = Path(images_dir) if images_dir is not None else None
         ingester = Ingester(self._sessions, images_dir=folder, workers=workers, url=self.url)
         return ingester.run([Path(p) for p in paths], progress=progress)
@@ -178,6 +178,8 @@ class Catalogue:
             threshold: Near-duplicate similarity (0-1); default
                 :data:`provcat.duplicates.NEAR_THRESHOLD`.
         """
+        from provcat.reports.captions import build_report, load_occurrences
+
         with self.session() as session:
             occurrences = load_occurrences(session=session)
         if threshold is None:
@@ -190,6 +192,8 @@ class Catalogue:
         Exact matches differ only in quotes, dashes, spacing or case; near matches as in the
         caption report. An empty list when nothing matches.
         """
+        from provcat.reports.captions import load_occurrences, match_caption
+
         with self.session() as session:
             occurrences = load_occurrences(session=session)
         if threshold is None:
@@ -213,6 +217,8 @@ class Catalogue:
         Returns:
             The report that was written.
         """
+        from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
+
         writer = CAPTION_WRITERS.get(fmt)
         if writer is None:
             raise CatalogueError(f"unknown report format {fmt!r}")
@@ -229,6 +235,8 @@ class Catalogue:
 
     def reuse_report(self) -> ReuseReport:
         """The reused-photo report: clusters of stored images that are one photo."""
+        from provcat.reports.reuse import build_reuse_report
+
         with self.session() as session:
             return build_reuse_report(session=session)
 
@@ -238,6 +246,8 @@ class Catalogue:
 
     def write_reuse_report(self, out: TextIO, *, fmt: str = "html") -> ReuseReport:
         """Build the reused-photo report and write it to ``out`` in ``fmt``."""
+        from provcat.reports.writers import REUSE_WRITERS, thumbnail_uri
+
         writer = REUSE_WRITERS.get(fmt)
         if writer is None:
             raise CatalogueError(f"unknown report format {fmt!r}")

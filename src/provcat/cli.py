@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from rich.console import Console
@@ -24,10 +24,12 @@ from provcat.catalogue import Catalogue
 from provcat.config import DATABASE_URL_ENV
 from provcat.db import database_reason
 from provcat.errors import CatalogueError
-from provcat.ingest import ProgressCallback
 from provcat.queries import ImageQuery
-from provcat.reports.writers import FORMATS, choose_format
+from provcat.reports.formats import FORMATS, choose_format
 from provcat.results import ImageRecord
+
+if TYPE_CHECKING:
+    from provcat.ingest import ProgressCallback
 
 #: Exit status when an ingest rejected something (1 is left for errors that stop a command).
 EXIT_REJECTED = 3

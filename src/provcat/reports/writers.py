@@ -14,14 +14,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageOps
 
 from provcat import config
-from provcat.errors import CatalogueError, InputError
+from provcat.errors import InputError
 from provcat.files import read_regular
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
 
-FORMATS = ("html", "md", "json", "csv")
-_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
 #: Longest side of an inline thumbnail, in pixels.
 THUMBNAIL_SIDE = 160
 
@@ -30,24 +28,6 @@ class Report(Protocol):
     """What every writer needs of a report."""
 
     def to_dict(self) -> dict[str, Any]: ...
-
-
-def choose_format(fmt: str | None, output: Path | None) -> str:
-    """The format to write: the one named, else the output file's ending, else HTML."""
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise CatalogueError(
-                f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})"
-            )
-        return fmt
-    if output is not None:
-        found = _SUFFIXES.get(output.suffix.lower())
-        if found is None:
-            raise CatalogueError(
-                f"cannot tell the format from {output.name!r}; give --format ({', '.join(FORMATS)})"
-            )
-        return found
-    return "html"
 
 
 def thumbnail_uri(
