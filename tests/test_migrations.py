@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -11,7 +13,7 @@ from sqlalchemy import Integer, column, inspect, select, table
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
-from provcat.db import alembic_config, current_revision, make_engine, migrate
+from provcat.db import SCHEMA_HEAD, alembic_config, current_revision, make_engine, migrate
 from provcat.reuse.features import Features
 from provcat.reuse.postings import LONG_BASE, posting_rows
 
@@ -52,6 +54,36 @@ def test_migrate_is_a_no_op_when_current(empty_db_url: str) -> None:
     migrate(engine)
     migrate(engine)
     assert current_revision(engine) is not None
+    engine.dispose()
+
+
+def test_schema_head_is_alembics_head() -> None:
+    """Opening a catalogue at SCHEMA_HEAD skips Alembic: it must be the migrations' head."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_current_catalogue_opens_without_alembic(empty_db_url: str, tmp_path: Path) -> None:
+    """A catalogue at the head opens without importing Alembic or taking the write lock;
+    one a revision behind is still brought up to the head (through Alembic)."""
+    engine = make_engine(empty_db_url)
+    migrate(engine)
+    assert current_revision(engine) == SCHEMA_HEAD
+    script = (
+        "import sys\n"
+        "from provcat.catalogue import Catalogue\n"
+        f"Catalogue({empty_db_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    with engine.begin() as connection:
+        cfg = alembic_config(connection)
+        command.downgrade(cfg, "-1")
+    assert current_revision(engine) != SCHEMA_HEAD
+    Catalogue(empty_db_url).close()
+    assert current_revision(engine) == SCHEMA_HEAD
     engine.dispose()
 
 
