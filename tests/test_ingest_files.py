@@ -147,7 +147,7 @@ def test_every_skipped_file_has_a_reason(catalogue: Catalogue, tmp_path: Path) -
         "phone.HEIC": "HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif)",
         "notes.toml": "TOML file not named manifest.toml",
         "broken.jpg": "broken symbolic link",
-        "linked": "symbolic link to a folder (not followed; name it to ingest it)",
+        "linked": "symbolic link to a folder (not followed; name it on the command line)",
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -18,9 +18,10 @@ from provcat import queries
 from provcat.config import database_url
 from provcat.db import current_revision, database_reason, make_engine, migrate
 from provcat.decode import open_image
-from provcat.errors import CatalogueError, DatabaseUnavailable, NotFound
+from provcat.errors import CatalogueError, DatabaseUnavailable, ImageRejected, NotFound
+from provcat.files import Walked, path_text, walk
 from provcat.fingerprints import BitHash, hamming_many, pack
-from provcat.matching import Matcher, SimilarMatch
+from provcat.matching import Lookup, Matcher, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
 
@@ -283,6 +284,31 @@ class Catalogue:
         else:
             self._matcher.refresh()
         return [SimilarMatch.from_found(f) for f in self._matcher.look_up(decoded)]
+
+    def similar_files(self, paths: Iterable[str | Path]) -> Iterator[Lookup]:
+        """Look up image files, and folders of them, one after another: :meth:`similar` for
+        each, the look-up index loaded once for all of them.
+
+        A folder is walked recursively (:func:`provcat.files.walk`: sorted, hidden files and
+        folders and links to folders passed over, files taken by their name's ending). Each
+        file gives one :class:`~provcat.matching.Lookup`, as soon as it is answered: its
+        matches, or why it was rejected (it cannot be read or decoded safely: the other files
+        are still looked up) or skipped. None of them is ingested.
+        """
+        for given in paths:
+            path = Path(given)
+            found = walk(path) if path.is_dir() else [Walked("image", path)]
+            for kind, each, reason in found:
+                shown = path_text(each)
+                if kind == "skipped":
+                    yield Lookup(shown, "skipped", reason=reason)
+                    continue
+                try:
+                    matches = self.similar(each)
+                except ImageRejected as exc:
+                    yield Lookup(shown, "rejected", reason=exc.reason)
+                else:
+                    yield Lookup(shown, "answered", matches=tuple(matches))
 
     def image_paths(self, sha256s: Iterable[str]) -> dict[str, list[str]]:
         """Where each image's file was seen, for the given SHA-256s."""

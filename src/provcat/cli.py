@@ -24,6 +24,7 @@ from provcat.catalogue import Catalogue
 from provcat.config import DATABASE_URL_ENV
 from provcat.db import database_reason
 from provcat.errors import CatalogueError
+from provcat.matching import Lookup, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.reports.formats import FORMATS, choose_format
 from provcat.results import ImageRecord
@@ -31,15 +32,17 @@ from provcat.results import ImageRecord
 if TYPE_CHECKING:
     from provcat.ingest import ProgressCallback
 
-#: Exit status when an ingest rejected something (1 is left for errors that stop a command).
+#: Exit status when an ingest or a look-up rejected something (1 is left for errors that stop
+#: a command).
 EXIT_REJECTED = 3
 
 #: Said after a match that rests on global hashes alone (a low-information picture).
 WEAK_NOTE = " - WEAK EVIDENCE: global hashes only, the picture has too little detail to verify"
 
 
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+def _echo_json(data: Any, *, lines: bool = False) -> None:
+    """Print ``data`` as JSON: indented, or on one line (``lines``: JSON Lines)."""
+    click.echo(json.dumps(data, indent=None if lines else 2, ensure_ascii=False, default=str))
 
 
 def _console() -> Console:
@@ -458,31 +461,95 @@ def match_caption_command(ctx: click.Context, text: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
+@click.option(
+    "--json-lines",
+    is_flag=True,
+    help="Print one JSON object per file as it is answered (for a pipe).",
+)
 @click.pass_context
-def similar(ctx: click.Context, image: Path, as_json: bool) -> None:
-    """Find stored images that show the same photo as IMAGE (which is not ingested).
+def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_lines: bool) -> None:
+    """Find stored images that show the same photo as each of IMAGES (none is ingested).
 
     Finds copies through crops, mirrors, banners, borders, rotation and re-encoding, and says
-    how IMAGE relates to each.
+    how each file relates to each stored image. A folder is walked for image files; "-"
+    reads file and folder paths from standard input, one a line, each looked up as it comes.
+
+    With one image file, prints its matches and exits with status 1 if it cannot be read.
+    With a folder, several files or "-", the catalogue's look-up index is loaded once and
+    each file is answered in turn; exits with status 3 when any file was rejected (the
+    others are still answered).
     """
-    with _catalogue(ctx) as catalogue:
-        found = catalogue.similar(image)
-    if as_json:
-        _echo_json({"matches": [match.to_dict() for match in found]})
+    if as_json and json_lines:
+        raise click.UsageError("--json and --json-lines: choose one")
+    if len(images) == 1 and images[0] != _STDIN and not images[0].is_dir():
+        with _catalogue(ctx) as catalogue:
+            found = catalogue.similar(images[0])
+        if as_json or json_lines:
+            _echo_json({"matches": [match.to_dict() for match in found]}, lines=json_lines)
+            return
+        click.echo(_NONE_FOUND if not found else "\n".join(map(_match_line, found)))
         return
-    if not found:
-        click.echo("no stored image is the same photo")
-    for match in found:
-        box = f", crop box {match.crop_box}" if match.crop_box else ""
-        distance = f", PDQ distance {match.distance}" if match.distance is not None else ""
-        side = ", IMAGE is the reference" if match.reference == "query" else ""
-        click.echo(
-            f"{match.sha256[:12]}: {', '.join(match.relation) or 'same photo'}{box}"
-            f" (score {match.score:.2f}, {match.inliers} inliers{distance}{side})"
-            + (WEAK_NOTE if match.evidence == "weak" else "")
-        )
+    options: _Options = ctx.obj
+    kept: dict[str, list[Lookup]] = {"answered": [], "rejected": [], "skipped": []}
+    with _catalogue(ctx) as catalogue:
+        for lookup in catalogue.similar_files(_given_paths(images)):
+            kept[lookup.status].append(lookup)
+            if json_lines:
+                _echo_json(lookup.to_dict(), lines=True)
+            elif as_json:
+                continue
+            elif lookup.status == "rejected":
+                click.echo(f"rejected {lookup.path}: {lookup.reason}", err=True)
+            elif lookup.status == "skipped":
+                if options.verbose:
+                    click.echo(f"skipped {lookup.path}: {lookup.reason}", err=True)
+            else:
+                count = len(lookup.matches)
+                click.echo(
+                    f"{lookup.path}: "
+                    + (f"{count} match{'es' if count > 1 else ''}" if count else _NONE_FOUND)
+                )
+                for match in lookup.matches:
+                    click.echo(f"  {_match_line(match)}")
+    if as_json:
+        _echo_json({kind: [lookup.to_dict() for lookup in each] for kind, each in kept.items()})
+    elif kept["skipped"] and not options.verbose and not json_lines:
+        click.echo(f"{len(kept['skipped'])} file(s) skipped; -v lists them", err=True)
+    if kept["rejected"]:
+        ctx.exit(EXIT_REJECTED)
+
+
+#: The IMAGES argument that means "read the paths from standard input".
+_STDIN = Path("-")
+
+
+def _given_paths(images: tuple[Path, ...]) -> Iterator[Path]:
+    """The paths named, with "-" read from standard input a line at a time, as they come."""
+    for image in images:
+        if image != _STDIN:
+            yield image
+            continue
+        for line in sys.stdin:
+            if line.strip():
+                yield Path(line.rstrip("\r\n"))
+
+
+#: What `provcat similar` says of a file that is no stored image's photo.
+_NONE_FOUND = "no stored image is the same photo"
+
+
+def _match_line(match: SimilarMatch) -> str:
+    """One match of `provcat similar`, in words."""
+    box = f", crop box {match.crop_box}" if match.crop_box else ""
+    distance = f", PDQ distance {match.distance}" if match.distance is not None else ""
+    side = ", the file is the reference" if match.reference == "query" else ""
+    return (
+        f"{match.sha256[:12]}: {', '.join(match.relation) or 'same photo'}{box}"
+        f" (score {match.score:.2f}, {match.inliers} inliers{distance}{side})"
+        + (WEAK_NOTE if match.evidence == "weak" else "")
+    )
 
 
 @cli.group()

@@ -1,18 +1,29 @@
-"""Files as ingest meets them: regular files only, read within a size limit, any file name.
+"""Files as ingest and look-ups meet them: folders walked, regular files only, read within a
+size limit, any file name.
 
 A folder scraped or copied from elsewhere holds more than images: FIFOs and devices (reading
 one blocks forever or never ends), sparse files of many gigabytes, links to ``/dev/zero``, and
 names that are not UTF-8. Everything provcat reads from a path goes through :func:`read_regular`,
-and every path it stores or prints goes through :func:`path_text`.
+and every path it stores or prints goes through :func:`path_text`. Folders are walked by
+:func:`walk`, which says why it passes over each file it does not take.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from provcat.errors import InputError
+
+#: File name endings a folder walk takes as images; other files in a folder are skipped.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".mpo"}
+)
+#: HEIC/HEIF photos (iPhones): taken only when a HEIF plugin (pillow-heif) is registered.
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 
 #: Bytes read per system call.
 _CHUNK = 1 << 20
@@ -112,3 +123,92 @@ def stored_path(text: str, raw: bytes | None) -> Path:
 def is_inside(path: Path, folder: Path) -> bool:
     """Whether ``path``, with every symbolic link resolved, lies inside ``folder``."""
     return path.resolve().is_relative_to(folder.resolve())
+
+
+class Walked(NamedTuple):
+    """A file or folder a walk met: an ``"image"`` to take, a ``"manifest"`` that holds its
+    folder's record, or ``"skipped"`` with the reason."""
+
+    kind: str
+    path: Path
+    reason: str | None = None
+
+
+def walk(
+    root: Path, *, manifest_name: str | None = None, named: Mapping[str, str] | None = None
+) -> list[Walked]:
+    """The image files under ``root``, recursively, in a stable (sorted) order, and every file
+    and folder passed over with the reason (hidden, not an image, a FIFO or device, a folder
+    that cannot be read, a symbolic link to a folder).
+
+    Args:
+        root: The folder.
+        manifest_name: A folder holding a file of this name is that file's record: the walk
+            gives the manifest and goes no deeper there (ingest). None: no such file.
+        named: Reasons to skip files by ending (``".html"``), for files a walk does not take
+            but the command would when named explicitly.
+    """
+    found: list[Walked] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        found.append(Walked("skipped", where, f"cannot read folder: {exc.strerror or exc}"))
+
+    for directory, dirnames, filenames in os.walk(root, onerror=unreadable):
+        here = Path(directory)
+        walked = []
+        for name in sorted(dirnames):
+            reason = folder_skip_reason(here / name)
+            if reason is None:
+                walked.append(name)
+            else:
+                found.append(Walked("skipped", here / name, reason))
+        dirnames[:] = walked
+        if manifest_name is not None and manifest_name in filenames:
+            found.append(Walked("manifest", here / manifest_name))
+            dirnames[:] = []
+            continue
+        for name in sorted(filenames):
+            reason = image_skip_reason(here / name, named=named)
+            found.append(Walked("image" if reason is None else "skipped", here / name, reason))
+    return found
+
+
+def folder_skip_reason(path: Path) -> str | None:
+    """Why a walk does not enter this folder, or None to enter it."""
+    if path.name.startswith("."):
+        return "hidden folder"
+    if path.is_symlink():
+        return "symbolic link to a folder (not followed; name it on the command line)"
+    return None
+
+
+def image_skip_reason(path: Path, *, named: Mapping[str, str] | None = None) -> str | None:
+    """Why a folder walk passes over this file, or None to take it as an image.
+
+    Args:
+        path: The file.
+        named: Reasons by file name ending for other kinds of file (see :func:`walk`).
+    """
+    if path.name.startswith("."):
+        return "hidden file"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        broken = path.is_symlink()
+        return "broken symbolic link" if broken else f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file: it is {file_kind(mode)}"
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return None
+    if named and suffix in named:
+        return named[suffix]
+    if suffix in HEIF_SUFFIXES:
+        # Pillow is imported only here: walking a folder of JPEGs never needs it.
+        from PIL import Image
+
+        if "HEIF" in Image.registered_extensions().values():
+            return None
+        return "HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif)"
+    return f"not an image file name ({suffix or 'no suffix'})"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,7 +19,7 @@ from provcat.credits import parse_credit
 from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
-from provcat.files import file_kind, is_inside, path_bytes, path_text
+from provcat.files import is_inside, path_bytes, path_text, walk
 from provcat.gate import IngestGate
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
 from provcat.matching import Matcher, pending_count, store_features
@@ -37,17 +34,10 @@ from provcat.provenance import (
 from provcat.reuse.postings import post
 from provcat.scraped import ingest_scraped
 
-#: File name endings a folder walk takes as images; other files in a folder are skipped.
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".mpo"}
-)
 #: Explicit files with these endings are read as manifests.
 MANIFEST_SUFFIXES = frozenset({".toml"})
 #: Explicit files with these endings are read as scraped articles (plain text or HTML).
 ARTICLE_SUFFIXES = frozenset(KINDS_BY_SUFFIX)
-
-#: HEIC/HEIF photos (iPhones): ingested only when a HEIF plugin (pillow-heif) is registered.
-HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 
 #: Called after each work item: (items done, items in all, path just handled).
 ProgressCallback = Callable[[int, int, str], None]
@@ -155,67 +145,14 @@ def plan(paths: Iterable[Path]) -> list[WorkItem]:
 
 
 def _walk(root: Path) -> list[WorkItem]:
-    items: list[WorkItem] = []
-
-    def unreadable(exc: OSError) -> None:
-        where = Path(exc.filename) if exc.filename else root
-        reason = f"cannot read folder: {exc.strerror or exc}"
-        items.append(WorkItem("skipped", where, reason))
-
-    for directory, dirnames, filenames in os.walk(root, onerror=unreadable):
-        here = Path(directory)
-        walked = []
-        for name in sorted(dirnames):
-            reason = _folder_skip_reason(here / name)
-            if reason is None:
-                walked.append(name)
-            else:
-                items.append(WorkItem("skipped", here / name, reason))
-        dirnames[:] = walked
-        if MANIFEST_NAME in filenames:
-            items.append(WorkItem("manifest", here / MANIFEST_NAME))
-            dirnames[:] = []
-            continue
-        for name in sorted(filenames):
-            reason = _file_skip_reason(here / name)
-            if reason is None:
-                items.append(WorkItem("image", here / name))
-            else:
-                items.append(WorkItem("skipped", here / name, reason))
-    return items
+    return [WorkItem(*walked) for walked in walk(root, manifest_name=MANIFEST_NAME, named=_NAMED)]
 
 
-def _folder_skip_reason(path: Path) -> str | None:
-    if path.name.startswith("."):
-        return "hidden folder"
-    if path.is_symlink():
-        return "symbolic link to a folder (not followed; name it to ingest it)"
-    return None
-
-
-def _file_skip_reason(path: Path) -> str | None:
-    """Why a folder walk passes over this file, or None to take it as an image."""
-    if path.name.startswith("."):
-        return "hidden file"
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        broken = path.is_symlink()
-        return "broken symbolic link" if broken else f"cannot read: {exc.strerror or exc}"
-    if not stat.S_ISREG(mode):
-        return f"not a regular file: it is {file_kind(mode)}"
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return None
-    if suffix in ARTICLE_SUFFIXES:
-        return "scraped article: name it on the command line to ingest it"
-    if suffix in HEIF_SUFFIXES and "HEIF" not in Image.registered_extensions().values():
-        return "HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif)"
-    if suffix in HEIF_SUFFIXES:
-        return None
-    if suffix in MANIFEST_SUFFIXES:
-        return f"TOML file not named {MANIFEST_NAME}"
-    return f"not an image file name ({suffix or 'no suffix'})"
+#: Files a folder walk passes over that ingest takes when they are named.
+_NAMED = {
+    **dict.fromkeys(ARTICLE_SUFFIXES, "scraped article: name it on the command line to ingest it"),
+    **dict.fromkeys(MANIFEST_SUFFIXES, f"TOML file not named {MANIFEST_NAME}"),
+}
 
 
 #: An image file to store: its work item and what the preparer made of it.

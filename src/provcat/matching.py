@@ -138,6 +138,30 @@ class SimilarMatch:
         }
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A file :meth:`provcat.Catalogue.similar_files` met, and what came of it."""
+
+    #: The file as given or as the folder walk named it (non-UTF-8 bytes as ``\\xNN``).
+    path: str
+    #: "answered" (looked up: ``matches``, empty when nothing stored is the same photo),
+    #: "rejected" (it could not be read or decoded safely: ``reason``) or "skipped" (a folder
+    #: walk passed over it: ``reason``).
+    status: str
+    matches: tuple[SimilarMatch, ...] = ()
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON: ``path``, ``status`` and ``matches`` or ``reason``."""
+        if self.status == "answered":
+            return {
+                "path": self.path,
+                "status": self.status,
+                "matches": [match.to_dict() for match in self.matches],
+            }
+        return {"path": self.path, "status": self.status, "reason": self.reason}
+
+
 class _PdqTable:
     """Every stored image's PDQ hash in faiss's brute-force binary index, with the image ids
     (row for row)."""

@@ -1,0 +1,190 @@
+"""Looking up many files at once: `Catalogue.similar_files` and `provcat similar` over folders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageOps
+
+from provcat import matching
+from provcat.catalogue import Catalogue
+from provcat.cli import EXIT_REJECTED, cli
+
+from .imagegen import photo
+from .paths import MONTENEGRO, REPO
+
+SCHEMA = json.loads((REPO / "docs" / "schemas" / "similar.schema.json").read_text("utf-8"))
+#: What each line of `provcat similar --json-lines` holds.
+LINE = {"$ref": "#/$defs/lookup", "$defs": SCHEMA["$defs"]}
+IMAGES = MONTENEGRO / "images"
+
+
+def sha_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def queries(tmp_path: Path) -> tuple[Path, dict[str, str | None]]:
+    """A messy folder of files to look up, and the stored image each should find (None: none;
+    "skipped"/"rejected" for files that are not looked up)."""
+    folder = tmp_path / "inbox"
+    (folder / "nested").mkdir(parents=True)
+    (folder / ".cache").mkdir()
+    expected: dict[str, str | None] = {}
+    portrait = IMAGES / "03-portrait-djukanovic.jpg"
+    with Image.open(portrait) as image:
+        image.resize((320, 213)).save(folder / "a-small.jpg", quality=60)
+        image.save(folder / ".hidden.jpg")
+        image.save(folder / ".cache" / "thumb.jpg")
+    expected["a-small.jpg"] = sha_of(portrait)
+    still = IMAGES / "02-surveillance-belgrade-meeting.jpg"
+    with Image.open(still) as image:
+        ImageOps.mirror(image.crop((40, 20, 600, 400))).save(folder / "nested" / "flip.png")
+    expected["nested/flip.png"] = sha_of(still)
+    photo(77, (640, 480)).save(folder / "unrelated.jpg", quality=85)
+    expected["unrelated.jpg"] = None
+    whole = (IMAGES / "04-surveillance-bench.jpg").read_bytes()
+    (folder / "broken.jpg").write_bytes(whole[: len(whole) // 3])
+    expected["broken.jpg"] = "rejected"
+    (folder / "notes.txt").write_text("caption notes", encoding="utf-8")
+    expected["notes.txt"] = "skipped"
+    (folder / "empty.jpg").write_bytes(b"")
+    expected["empty.jpg"] = "rejected"
+    return folder, expected
+
+
+def test_similar_files_answers_each_file_and_rejects_only_the_bad_ones(
+    montenegro: Catalogue, queries: tuple[Path, dict[str, str | None]], tmp_path: Path
+) -> None:
+    folder, expected = queries
+    missing = tmp_path / "gone.jpg"
+    lookups = list(montenegro.similar_files([folder, missing]))
+    seen = {Path(x.path).relative_to(folder).as_posix(): x for x in lookups[:-1]}
+    # Hidden files and folders are passed over with their reason; the walk is sorted.
+    assert [Path(x.path).name for x in lookups[:-1]] == sorted(
+        [Path(name).name for name in (*expected, ".cache", ".hidden.jpg")],
+        key=lambda name: (name == "flip.png", name),
+    )
+    assert seen[".cache"].status == "skipped"
+    assert seen[".cache"].reason == "hidden folder"
+    assert seen[".hidden.jpg"].reason == "hidden file"
+    for name, want in expected.items():
+        lookup = seen[name]
+        if want in ("skipped", "rejected"):
+            assert lookup.status == want, name
+            assert lookup.reason
+            assert lookup.matches == ()
+        else:
+            assert lookup.status == "answered", (name, lookup.reason)
+            assert [match.sha256 for match in lookup.matches] == ([want] if want else [])
+    assert "truncated" in seen["broken.jpg"].reason or "corrupt" in seen["broken.jpg"].reason
+    assert seen["notes.txt"].reason == "not an image file name (.txt)"
+    assert lookups[-1].path == str(missing)
+    assert lookups[-1].status == "rejected"
+    assert "No such file" in (lookups[-1].reason or "")
+    assert "mirrored" in seen["nested/flip.png"].matches[0].relation
+
+
+def test_similar_files_loads_the_look_up_index_once(
+    montenegro: Catalogue, queries: tuple[Path, dict[str, str | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = queries
+    made = []
+    real = matching.Matcher.__init__
+
+    def counted(self: matching.Matcher, *args: object, **kwargs: object) -> None:
+        made.append(self)
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(matching.Matcher, "__init__", counted)
+    answered = [x for x in montenegro.similar_files([folder]) if x.status == "answered"]
+    assert len(answered) == 3
+    assert len(made) == 1
+
+
+def test_similar_command_over_a_folder(
+    montenegro: Catalogue, queries: tuple[Path, dict[str, str | None]]
+) -> None:
+    folder, expected = queries
+    runner = CliRunner()
+    done = runner.invoke(cli, ["--db", montenegro.url, "similar", "--json", str(folder)])
+    assert done.exit_code == EXIT_REJECTED, done.output
+    printed = json.loads(done.stdout)
+    jsonschema.validate(printed, SCHEMA)
+    found = {
+        Path(x["path"]).relative_to(folder).as_posix(): [m["sha256"] for m in x["matches"]]
+        for x in printed["answered"]
+    }
+    assert found == {
+        name: [want] if want else []
+        for name, want in expected.items()
+        if want not in ("skipped", "rejected")
+    }
+    assert sorted(Path(x["path"]).name for x in printed["rejected"]) == ["broken.jpg", "empty.jpg"]
+    assert {Path(x["path"]).name for x in printed["skipped"]} == {
+        "notes.txt",
+        ".hidden.jpg",
+        ".cache",
+    }
+
+    text = runner.invoke(cli, ["--db", montenegro.url, "similar", str(folder)])
+    assert text.exit_code == EXIT_REJECTED
+    lines = text.stdout.splitlines()
+    assert f"{folder / 'a-small.jpg'}: 1 match" in lines
+    assert f"{folder / 'unrelated.jpg'}: no stored image is the same photo" in lines
+    at = lines.index(f"{folder / 'nested' / 'flip.png'}: 1 match")
+    assert lines[at + 1].startswith(f"  {expected['nested/flip.png'][:12]}: ")  # type: ignore[index]
+    assert "mirrored" in lines[at + 1]
+    assert f"rejected {folder / 'broken.jpg'}: " in text.stderr
+    assert "3 file(s) skipped; -v lists them" in text.stderr
+
+
+def test_similar_command_on_good_files_exits_zero(montenegro: Catalogue, tmp_path: Path) -> None:
+    paths = []
+    for number, name in enumerate(("01-portraits-shishmakov-popov.jpg", "04-surveillance-bench.jpg")):
+        with Image.open(IMAGES / name) as image:
+            image.save(tmp_path / f"{number}.png")
+        paths.append(str(tmp_path / f"{number}.png"))
+    done = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", *paths])
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout)
+    jsonschema.validate(printed, SCHEMA)
+    assert printed["rejected"] == [] and printed["skipped"] == []
+    assert [len(x["matches"]) for x in printed["answered"]] == [1, 1]
+    # One image file keeps the single answer's shape.
+    one = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", paths[0]])
+    jsonschema.validate(json.loads(one.stdout), SCHEMA)
+    assert set(json.loads(one.stdout)) == {"matches"}
+
+
+def test_similar_reads_paths_from_standard_input_and_answers_a_line_each(
+    montenegro: Catalogue, queries: tuple[Path, dict[str, str | None]], tmp_path: Path
+) -> None:
+    """`provcat similar --json-lines -` is a look-up process for a pipe: paths in, one JSON
+    line out per file; a folder named on a line is walked; a bad line costs only itself."""
+    folder, expected = queries
+    given = "\n".join(
+        [str(folder / "a-small.jpg"), "", str(tmp_path / "gone.jpg"), str(folder / "nested")]
+    )
+    done = CliRunner().invoke(
+        cli, ["--db", montenegro.url, "similar", "--json-lines", "-"], input=given + "\n"
+    )
+    assert done.exit_code == EXIT_REJECTED, done.output
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    for line in lines:
+        jsonschema.validate(line, LINE)
+    assert [(Path(x["path"]).name, x["status"]) for x in lines] == [
+        ("a-small.jpg", "answered"),
+        ("gone.jpg", "rejected"),
+        ("flip.png", "answered"),
+    ]
+    assert [m["sha256"] for m in lines[0]["matches"]] == [expected["a-small.jpg"]]
+    assert [m["sha256"] for m in lines[2]["matches"]] == [expected["nested/flip.png"]]
+    both = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", "--json-lines", "-"])
+    assert both.exit_code == 2
+    assert "choose one" in both.stderr
