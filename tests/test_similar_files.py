@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -55,6 +57,12 @@ def queries(tmp_path: Path) -> tuple[Path, dict[str, str | None]]:
     expected["notes.txt"] = "skipped"
     (folder / "empty.jpg").write_bytes(b"")
     expected["empty.jpg"] = "rejected"
+    os.mkfifo(folder / "pipe.jpg")  # a walk that read it would wait forever
+    expected["pipe.jpg"] = "skipped"
+    # A Latin-1 name (not UTF-8) is answered, and shown with the byte escaped.
+    latin = os.fsdecode(bytes(folder) + b"/caf\xe9.jpg")
+    shutil.copyfile(IMAGES / "01-portraits-shishmakov-popov.jpg", latin)
+    expected["caf\\xe9.jpg"] = sha_of(IMAGES / "01-portraits-shishmakov-popov.jpg")
     return folder, expected
 
 
@@ -84,6 +92,7 @@ def test_similar_files_answers_each_file_and_rejects_only_the_bad_ones(
             assert [match.sha256 for match in lookup.matches] == ([want] if want else [])
     assert "truncated" in seen["broken.jpg"].reason or "corrupt" in seen["broken.jpg"].reason
     assert seen["notes.txt"].reason == "not an image file name (.txt)"
+    assert seen["pipe.jpg"].reason == "not a regular file: it is a FIFO (named pipe)"
     assert lookups[-1].path == str(missing)
     assert lookups[-1].status == "rejected"
     assert "No such file" in (lookups[-1].reason or "")
@@ -103,7 +112,7 @@ def test_similar_files_loads_the_look_up_index_once(
 
     monkeypatch.setattr(matching.Matcher, "__init__", counted)
     answered = [x for x in montenegro.similar_files([folder]) if x.status == "answered"]
-    assert len(answered) == 3
+    assert len(answered) == 4
     assert len(made) == 1
 
 
@@ -128,6 +137,7 @@ def test_similar_command_over_a_folder(
     assert sorted(Path(x["path"]).name for x in printed["rejected"]) == ["broken.jpg", "empty.jpg"]
     assert {Path(x["path"]).name for x in printed["skipped"]} == {
         "notes.txt",
+        "pipe.jpg",
         ".hidden.jpg",
         ".cache",
     }
@@ -141,7 +151,7 @@ def test_similar_command_over_a_folder(
     assert lines[at + 1].startswith(f"  {expected['nested/flip.png'][:12]}: ")  # type: ignore[index]
     assert "mirrored" in lines[at + 1]
     assert f"rejected {folder / 'broken.jpg'}: " in text.stderr
-    assert "3 file(s) skipped; -v lists them" in text.stderr
+    assert "4 file(s) skipped; -v lists them" in text.stderr
 
 
 def test_similar_command_on_good_files_exits_zero(montenegro: Catalogue, tmp_path: Path) -> None:
