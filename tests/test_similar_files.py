@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -100,7 +101,9 @@ def test_similar_files_answers_each_file_and_rejects_only_the_bad_ones(
 
 
 def test_similar_files_loads_the_look_up_index_once(
-    montenegro: Catalogue, queries: tuple[Path, dict[str, str | None]], monkeypatch: pytest.MonkeyPatch
+    montenegro: Catalogue,
+    queries: tuple[Path, dict[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder, _ = queries
     made = []
@@ -156,7 +159,9 @@ def test_similar_command_over_a_folder(
 
 def test_similar_command_on_good_files_exits_zero(montenegro: Catalogue, tmp_path: Path) -> None:
     paths = []
-    for number, name in enumerate(("01-portraits-shishmakov-popov.jpg", "04-surveillance-bench.jpg")):
+    for number, name in enumerate(
+        ("01-portraits-shishmakov-popov.jpg", "04-surveillance-bench.jpg")
+    ):
         with Image.open(IMAGES / name) as image:
             image.save(tmp_path / f"{number}.png")
         paths.append(str(tmp_path / f"{number}.png"))
@@ -164,7 +169,8 @@ def test_similar_command_on_good_files_exits_zero(montenegro: Catalogue, tmp_pat
     assert done.exit_code == 0, done.output
     printed = json.loads(done.stdout)
     jsonschema.validate(printed, SCHEMA)
-    assert printed["rejected"] == [] and printed["skipped"] == []
+    assert printed["rejected"] == []
+    assert printed["skipped"] == []
     assert [len(x["matches"]) for x in printed["answered"]] == [1, 1]
     # One image file keeps the single answer's shape.
     one = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", paths[0]])
@@ -195,6 +201,33 @@ def test_similar_reads_paths_from_standard_input_and_answers_a_line_each(
     ]
     assert [m["sha256"] for m in lines[0]["matches"]] == [expected["a-small.jpg"]]
     assert [m["sha256"] for m in lines[2]["matches"]] == [expected["nested/flip.png"]]
-    both = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", "--json-lines", "-"])
+    both = CliRunner().invoke(
+        cli, ["--db", montenegro.url, "similar", "--json", "--json-lines", "-"]
+    )
     assert both.exit_code == 2
     assert "choose one" in both.stderr
+
+
+def test_a_long_running_look_up_sees_what_another_catalogue_stored_meanwhile(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A `similar -` process is fed paths for hours while ingests run: each look-up answers
+    against the catalogue as it is then, not as it was when the index was loaded."""
+    reader, writer = Catalogue(db_url), Catalogue(db_url)
+    try:
+        writer.ingest([IMAGES / "01-portraits-shishmakov-popov.jpg"])
+        with Image.open(IMAGES / "04-surveillance-bench.jpg") as image:
+            image.resize((400, 300)).save(tmp_path / "bench-small.jpg", quality=70)
+
+        def fed() -> Iterator[Path]:
+            yield tmp_path / "bench-small.jpg"
+            writer.ingest([IMAGES / "04-surveillance-bench.jpg"])  # while the reader waits
+            yield tmp_path / "bench-small.jpg"
+
+        before, after = reader.similar_files(fed())
+        assert before.status == after.status == "answered"
+        assert before.matches == ()
+        assert [m.sha256 for m in after.matches] == [sha_of(IMAGES / "04-surveillance-bench.jpg")]
+    finally:
+        reader.close()
+        writer.close()
