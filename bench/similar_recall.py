@@ -22,6 +22,10 @@ What it does, and what is synthetic:
 - Prints the share of copies found, per family, the look-up time p50 / p95, and a digest of
   every answer (ids, kinds, inliers, scores), so that two versions of the code can be shown
   to answer alike.
+- Then looks every copy up again through the command line, as a pipe would feed it: one
+  ``provcat similar --json-lines -`` process given all the paths on its standard input, and
+  prints its time a file (its start and the index's load included) and whether its answers
+  are the library's, answer for answer.
 
 The distractors the scale bench stores are descriptors drawn from generated scenes with 24 of
 256 bits flipped: SYNTHETIC, labelled so in its own docstring.
@@ -35,6 +39,7 @@ import json
 import logging
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -114,10 +119,34 @@ def run(source: Path, work: Path, scenes: int) -> None:
         f"p50 / p95 {statistics.median(times):.0f} / {p95:.0f} ms; answers digest "
         f"`{digest[:16]}`\n"
     )
+    by_command, command_s = command_answers(target, [path for _family, _name, path in queries])
+    same = "yes" if by_command == answers else "NO"
+    print(
+        f"- one `provcat similar --json-lines -` process fed the {len(queries)} paths: "
+        f"{command_s:.1f} s, {1000 * command_s / len(queries):.0f} ms a file; answers the same as "
+        f"the library's: **{same}**\n"
+    )
     print("| family | found |")
     print("|---|---|")
     for family, hits in found.items():
         print(f"| {family} | {sum(hits)} / {len(hits)} |")
+
+
+def command_answers(catalogue: Path, paths: list[Path]) -> tuple[list[object], float]:
+    """Each file's matches from one ``provcat similar --json-lines -`` process, in order, and
+    the seconds the process took, start to exit."""
+    command = [sys.executable, "-c", "from provcat.cli import main; main()"]
+    given = "".join(f"{path}\n" for path in paths)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--db", str(catalogue), "similar", "--json-lines", "-"],
+        input=given, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    took = time.perf_counter() - start
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    if [line["path"] for line in lines] != [str(path) for path in paths]:
+        raise SystemExit("the command answered other files than it was given")
+    return [line.get("matches") for line in lines], took
 
 
 if __name__ == "__main__":
