@@ -28,6 +28,7 @@ from provcat.matching import Lookup, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.reports.formats import FORMATS, choose_format
 from provcat.results import ImageRecord
+from provcat.terminal import json_printable, printable
 
 if TYPE_CHECKING:
     from provcat.ingest import ProgressCallback
@@ -41,8 +42,21 @@ WEAK_NOTE = " - WEAK EVIDENCE: global hashes only, the picture has too little de
 
 
 def _echo_json(data: Any, *, lines: bool = False) -> None:
-    """Print ``data`` as JSON: indented, or on one line (``lines``: JSON Lines)."""
-    click.echo(json.dumps(data, indent=None if lines else 2, ensure_ascii=False, default=str))
+    """Print ``data`` as JSON: indented, or on one line (``lines``: JSON Lines); characters a
+    terminal would obey are escaped (:func:`provcat.terminal.json_printable`)."""
+    dumped = json.dumps(data, indent=None if lines else 2, ensure_ascii=False, default=str)
+    click.echo(json_printable(dumped))
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print one line for people; the data in it (file names, reasons, captions) cannot
+    command the terminal or break the line (:func:`provcat.terminal.printable`)."""
+    click.echo(printable(text, one_line=True), err=err)
+
+
+def _cell(text: str) -> str:
+    """Data for a rich table cell: neither markup nor terminal commands."""
+    return escape(printable(text))
 
 
 def _console() -> Console:
@@ -57,9 +71,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CatalogueError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(printable(str(exc), one_line=True)) from exc
         except SQLAlchemyError as exc:
-            raise click.ClickException(f"database error: {database_reason(exc)}") from exc
+            reason = printable(database_reason(exc), one_line=True)
+            raise click.ClickException(f"database error: {reason}") from exc
 
 
 class _CountingHandler(logging.Handler):
@@ -71,6 +86,13 @@ class _CountingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+
+
+class _ShownLog(RichHandler):
+    """Log lines on the terminal: their file names and decoders' messages cannot command it."""
+
+    def render_message(self, record: logging.LogRecord, message: str) -> Any:
+        return super().render_message(record, printable(message))
 
 
 @dataclass
@@ -100,7 +122,7 @@ def _setup_logging(console: Console, verbose: bool, log_file: Path | None) -> _C
     counter = _CountingHandler()
     handlers: list[logging.Handler] = [counter]
     if verbose:
-        shown = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        shown = _ShownLog(console=console, show_time=False, show_path=False, markup=False)
         shown.setLevel(logging.INFO)
         handlers.append(shown)
     if log_file is not None:
@@ -170,7 +192,8 @@ def _progress(enabled: bool, console: Console) -> Iterator[ProgressCallback | No
     task = bar.add_task("", total=None)
 
     def update(done: int, total: int, path: str) -> None:
-        bar.update(task, completed=done, total=total, description=escape(Path(path).name))
+        name = printable(Path(path).name, one_line=True)
+        bar.update(task, completed=done, total=total, description=escape(name))
 
     with bar:
         yield update
@@ -217,7 +240,7 @@ def ingest(
     if as_json:
         _echo_json(result.to_dict())
     else:
-        click.echo(
+        _say(
             f"images: {result.images_added} added, {result.images_known} already known; "
             f"appearances: {result.appearances_added} added, {result.appearances_known} known; "
             f"articles: {result.articles_added} added, {result.articles_known} known; "
@@ -225,14 +248,14 @@ def ingest(
         )
         for rejected in result.rejected:
             where = f"{rejected.path}:{rejected.line}" if rejected.line else rejected.path
-            click.echo(f"rejected {where}: {rejected.reason}", err=True)
+            _say(f"rejected {where}: {rejected.reason}", err=True)
         for warning in result.warnings:
-            click.echo(f"warning {warning.path}: {warning.reason}", err=True)
+            _say(f"warning {warning.path}: {warning.reason}", err=True)
         if options.verbose:
             for skipped in result.skipped:
-                click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+                _say(f"skipped {skipped.path}: {skipped.reason}", err=True)
         elif result.skipped:
-            click.echo(f"{len(result.skipped)} file(s) skipped; -v lists them", err=True)
+            _say(f"{len(result.skipped)} file(s) skipped; -v lists them", err=True)
     if options.warnings.count and not options.verbose:
         click.echo(
             f"{options.warnings.count} warning(s) logged; -v shows them, --log-file keeps them",
@@ -275,11 +298,11 @@ def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
         table.add_row(
             image.sha256[:12],
             f"{image.width}x{image.height} {image.format}{label}",
-            escape("\n".join(image.articles)),
-            escape("\n".join(image.captions)),
+            _cell("\n".join(image.articles)),
+            _cell("\n".join(image.captions)),
         )
     _console().print(table)
-    click.echo(f"{len(found)} image(s)")
+    _say(f"{len(found)} image(s)")
 
 
 @cli.command()
@@ -300,8 +323,9 @@ def _print_record(record: ImageRecord) -> None:
     console = _console()
 
     def out(text: str) -> None:
-        # Data is printed without markup: a caption holding "[bold]" stays text.
-        console.print(text, markup=False)
+        # Data is printed without markup (a caption holding "[bold]" stays text) and without
+        # the control characters a terminal would obey.
+        console.print(printable(text), markup=False)
 
     def heading(text: str) -> None:
         console.print(f"\n{text}", style="bold", markup=False)
@@ -380,9 +404,9 @@ def articles(ctx: click.Context, as_json: bool) -> None:
     table = Table("key", "title", "publisher", "published", "printings")
     for a in found:
         table.add_row(
-            escape(a.key),
-            escape(a.title or ""),
-            escape(a.publisher or ""),
+            _cell(a.key),
+            _cell(a.title or ""),
+            _cell(a.publisher or ""),
             a.published or "unknown",
             str(a.appearances),
         )
@@ -402,7 +426,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
     table = Table("agent", "kind", "roles", "images")
     for a in found:
         roles = ", ".join(f"{role} x{n}" for role, n in sorted(a.roles.items()))
-        table.add_row(escape(a.name), a.kind, roles, str(a.images))
+        table.add_row(_cell(a.name), a.kind, _cell(roles), str(a.images))
     _console().print(table)
 
 
@@ -433,7 +457,7 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     for row in rows:
         where = f"{row['path']}:{row['line']}" if row["line"] else row["path"]
         resolved = f"; RESOLVED, ingested {row['resolved_at']}" if row["resolved_at"] else ""
-        click.echo(
+        _say(
             f"{where}: {row['reason']} (seen {row['attempts']}x, last {row['last_at']}{resolved})"
         )
 
@@ -451,13 +475,17 @@ def match_caption_command(ctx: click.Context, text: str, as_json: bool) -> None:
         return
     console = _console()
     if not found:
-        click.echo("no printed caption matches")
+        _say("no printed caption matches")
     for match in found:
-        console.print(f"{match.match} ({match.similarity:.2f}): {match.text}", markup=False)
+        console.print(
+            printable(f"{match.match} ({match.similarity:.2f}): {match.text}"), markup=False
+        )
         for o in match.occurrences:
             title = o.article.title or o.article.key
             publisher = o.article.publisher or "publisher unknown"
-            console.print(f"  {title} ({publisher}) #{o.position} [{o.origin}]", markup=False)
+            console.print(
+                printable(f"  {title} ({publisher}) #{o.position} [{o.origin}]"), markup=False
+            )
 
 
 @cli.command()
@@ -489,7 +517,8 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
         if as_json or json_lines:
             _echo_json({"matches": [match.to_dict() for match in found]}, lines=json_lines)
             return
-        click.echo(_NONE_FOUND if not found else "\n".join(map(_match_line, found)))
+        for line in [_match_line(match) for match in found] or [_NONE_FOUND]:
+            _say(line)
         return
     options: _Options = ctx.obj
     kept: dict[str, list[Lookup]] = {"answered": [], "rejected": [], "skipped": []}
@@ -501,22 +530,22 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
             elif as_json:
                 continue
             elif lookup.status == "rejected":
-                click.echo(f"rejected {lookup.path}: {lookup.reason}", err=True)
+                _say(f"rejected {lookup.path}: {lookup.reason}", err=True)
             elif lookup.status == "skipped":
                 if options.verbose:
-                    click.echo(f"skipped {lookup.path}: {lookup.reason}", err=True)
+                    _say(f"skipped {lookup.path}: {lookup.reason}", err=True)
             else:
                 count = len(lookup.matches)
-                click.echo(
+                _say(
                     f"{lookup.path}: "
                     + (f"{count} match{'es' if count > 1 else ''}" if count else _NONE_FOUND)
                 )
                 for match in lookup.matches:
-                    click.echo(f"  {_match_line(match)}")
+                    _say(f"  {_match_line(match)}")
     if as_json:
         _echo_json({kind: [lookup.to_dict() for lookup in each] for kind, each in kept.items()})
     elif kept["skipped"] and not options.verbose and not json_lines:
-        click.echo(f"{len(kept['skipped'])} file(s) skipped; -v lists them", err=True)
+        _say(f"{len(kept['skipped'])} file(s) skipped; -v lists them", err=True)
     if kept["rejected"]:
         ctx.exit(EXIT_REJECTED)
 
@@ -603,7 +632,7 @@ def _write_report(
             return
         with output.open("w", encoding="utf-8", newline="") as stream:
             report = write(catalogue, stream, chosen)
-    click.echo(f"wrote {output} ({chosen}): {summary(report)}", err=True)
+    _say(f"wrote {output} ({chosen}): {summary(report)}", err=True)
 
 
 @report.command("reuse")

@@ -19,6 +19,7 @@ from provcat.files import read_regular
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
+from provcat.terminal import json_printable, printable
 
 #: Longest side of an inline thumbnail, in pixels.
 THUMBNAIL_SIDE = 160
@@ -73,8 +74,9 @@ def thumbnail_uri(
 
 
 def write_json(report: Report, out: TextIO, **_: Any) -> None:
-    """The report as one JSON document (docs/report-schemas.md)."""
-    json.dump(report.to_dict(), out, indent=2, ensure_ascii=False)
+    """The report as one JSON document (docs/report-schemas.md); the characters a terminal
+    would obey are escaped the JSON way, so the data reads back exactly."""
+    out.write(json_printable(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)))
     out.write("\n")
 
 
@@ -132,8 +134,9 @@ def _cell(text: str) -> str:
 
 
 def _md(text: str) -> str:
-    """Text safe inside a Markdown line: markup characters escaped, no line breaks."""
-    out = " ".join(text.split())
+    """Text safe inside a Markdown line: markup characters escaped, no line breaks, and no
+    control characters a terminal showing the notes would obey (:mod:`provcat.terminal`)."""
+    out = printable(" ".join(text.split()), one_line=True)
     for ch in "\\`*_[]<>|":
         out = out.replace(ch, "\\" + ch)
     return out
