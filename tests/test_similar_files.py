@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from provcat import matching
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
+from provcat.files import Walked, walk
 
 from .imagegen import photo
 from .paths import MONTENEGRO, REPO
@@ -231,3 +232,14 @@ def test_a_long_running_look_up_sees_what_another_catalogue_stored_meanwhile(
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_folder_walk_goes_a_folder_at_a_time(tmp_path: Path) -> None:
+    """Looking up a tree of a million files answers its first file without listing the
+    tree first: what the walk has not reached yet, it has not read."""
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "later").mkdir()
+    walking = walk(tmp_path)
+    assert next(walking) == Walked("image", tmp_path / "a.jpg")
+    (tmp_path / "later" / "b.jpg").write_bytes(b"")
+    assert list(walking) == [Walked("image", tmp_path / "later" / "b.jpg")]

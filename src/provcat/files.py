@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -136,10 +136,13 @@ class Walked(NamedTuple):
 
 def walk(
     root: Path, *, manifest_name: str | None = None, named: Mapping[str, str] | None = None
-) -> list[Walked]:
+) -> Iterator[Walked]:
     """The image files under ``root``, recursively, in a stable (sorted) order, and every file
     and folder passed over with the reason (hidden, not an image, a FIFO or device, a folder
     that cannot be read, a symbolic link to a folder).
+
+    Lazily, a folder at a time: a look-up over a tree of a million files starts at once and
+    holds one folder's names, not the tree's.
 
     Args:
         root: The folder.
@@ -148,13 +151,15 @@ def walk(
         named: Reasons to skip files by ending (``".html"``), for files a walk does not take
             but the command would when named explicitly.
     """
-    found: list[Walked] = []
+    unreadable: list[Walked] = []
 
-    def unreadable(exc: OSError) -> None:
+    def record(exc: OSError) -> None:
         where = Path(exc.filename) if exc.filename else root
-        found.append(Walked("skipped", where, f"cannot read folder: {exc.strerror or exc}"))
+        unreadable.append(Walked("skipped", where, f"cannot read folder: {exc.strerror or exc}"))
 
-    for directory, dirnames, filenames in os.walk(root, onerror=unreadable):
+    for directory, dirnames, filenames in os.walk(root, onerror=record):
+        yield from unreadable
+        unreadable.clear()
         here = Path(directory)
         walked = []
         for name in sorted(dirnames):
@@ -162,16 +167,16 @@ def walk(
             if reason is None:
                 walked.append(name)
             else:
-                found.append(Walked("skipped", here / name, reason))
+                yield Walked("skipped", here / name, reason)
         dirnames[:] = walked
         if manifest_name is not None and manifest_name in filenames:
-            found.append(Walked("manifest", here / manifest_name))
+            yield Walked("manifest", here / manifest_name)
             dirnames[:] = []
             continue
         for name in sorted(filenames):
             reason = image_skip_reason(here / name, named=named)
-            found.append(Walked("image" if reason is None else "skipped", here / name, reason))
-    return found
+            yield Walked("image" if reason is None else "skipped", here / name, reason)
+    yield from unreadable
 
 
 def folder_skip_reason(path: Path) -> str | None:
