@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageOps
 
+from provcat import cli as cli_module
 from provcat import matching
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
@@ -243,3 +245,32 @@ def test_a_folder_walk_goes_a_folder_at_a_time(tmp_path: Path) -> None:
     assert next(walking) == Walked("image", tmp_path / "a.jpg")
     (tmp_path / "later" / "b.jpg").write_bytes(b"")
     assert list(walking) == [Walked("image", tmp_path / "later" / "b.jpg")]
+
+
+def test_a_json_look_up_on_a_terminal_shows_how_far_it_has_got(
+    montenegro: Catalogue,
+    queries: tuple[Path, dict[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--json` prints nothing until every file is done: on a terminal a progress bar counts
+    the files looked up meanwhile (a folder walked as it goes: no total)."""
+    folder, _ = queries
+    shown: list[tuple[str, int, int | None, str]] = []
+
+    @contextmanager
+    def recording(enabled: bool, _console: object, doing: str = "") -> Iterator[object]:
+        assert enabled
+        yield lambda done, total, path: shown.append((doing, done, total, Path(path).name))
+
+    monkeypatch.setattr(cli_module, "_on_terminal", lambda: True)
+    monkeypatch.setattr(cli_module, "_progress", recording)
+    done = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", "--json", str(folder)])
+    printed = json.loads(done.stdout)
+    looked = {Path(x["path"]).name for x in printed["answered"] + printed["rejected"]}
+    passed_over = {Path(x["path"]).name for x in printed["skipped"]}
+    assert {doing for doing, _, _, _ in shown} == {"looking up"}
+    assert {name for _, _, _, name in shown} == looked | passed_over
+    # The count is of files looked up (answered or rejected), as each comes.
+    counts = [done for _, done, _, name in shown if name in looked]
+    assert counts == list(range(1, len(looked) + 1))
+    assert {total for _, _, total, _ in shown} == {None}

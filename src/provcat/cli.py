@@ -176,13 +176,22 @@ def _catalogue(ctx: click.Context, *, create: bool = False) -> Iterator[Catalogu
         catalogue.close()
 
 
+def _on_terminal() -> bool:
+    """Whether standard error is a terminal (a progress bar there is seen, not logged)."""
+    return sys.stderr.isatty()
+
+
 @contextmanager
-def _progress(enabled: bool, console: Console) -> Iterator[ProgressCallback | None]:
+def _progress(
+    enabled: bool, console: Console, doing: str = "ingesting"
+) -> Iterator[ProgressCallback | None]:
+    """A transient progress bar on the terminal: a callback given (files done, files in all
+    or None when not known yet, the file just handled); None when not ``enabled``."""
     if not enabled:
         yield None
         return
     bar = Progress(
-        TextColumn("ingesting"),
+        TextColumn(doing),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
@@ -191,7 +200,7 @@ def _progress(enabled: bool, console: Console) -> Iterator[ProgressCallback | No
     )
     task = bar.add_task("", total=None)
 
-    def update(done: int, total: int, path: str) -> None:
+    def update(done: int, total: int | None, path: str) -> None:
         name = printable(Path(path).name, one_line=True)
         bar.update(task, completed=done, total=total, description=escape(name))
 
@@ -229,7 +238,7 @@ def ingest(
     catalogued.
     """
     options: _Options = ctx.obj
-    show_bar = not as_json and sys.stderr.isatty()
+    show_bar = not as_json and _on_terminal()
     with (
         _catalogue(ctx, create=True) as catalogue,
         _progress(show_bar, options.console) as progress,
@@ -522,9 +531,16 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
         return
     options: _Options = ctx.obj
     kept: dict[str, list[Lookup]] = {"answered": [], "rejected": [], "skipped": []}
-    with _catalogue(ctx) as catalogue:
+    # Only --json prints nothing until the end: it shows how far it has got meanwhile.
+    show_bar = as_json and _on_terminal()
+    with (
+        _catalogue(ctx) as catalogue,
+        _progress(show_bar, options.console, "looking up") as progress,
+    ):
         for lookup in catalogue.similar_files(_given_paths(images)):
             kept[lookup.status].append(lookup)
+            if progress is not None:
+                progress(len(kept["answered"]) + len(kept["rejected"]), None, lookup.path)
             if json_lines:
                 _echo_json(lookup.to_dict(), lines=True)
             elif as_json:

@@ -39,8 +39,10 @@ MANIFEST_SUFFIXES = frozenset({".toml"})
 #: Explicit files with these endings are read as scraped articles (plain text or HTML).
 ARTICLE_SUFFIXES = frozenset(KINDS_BY_SUFFIX)
 
-#: Called after each work item: (items done, items in all, path just handled).
-ProgressCallback = Callable[[int, int, str], None]
+#: Called after each work item: (items done, items in all, path just handled). Other callers
+#: of a progress bar (a look-up over a folder walked as it goes) give None when the count of
+#: all items is not known yet.
+ProgressCallback = Callable[[int, int | None, str], None]
 
 
 @dataclass(frozen=True)
