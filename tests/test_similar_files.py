@@ -274,3 +274,14 @@ def test_a_json_look_up_on_a_terminal_shows_how_far_it_has_got(
     counts = [done for _, done, _, name in shown if name in looked]
     assert counts == list(range(1, len(looked) + 1))
     assert {total for _, _, total, _ in shown} == {None}
+
+
+def test_a_folder_with_no_image_says_so(montenegro: Catalogue, tmp_path: Path) -> None:
+    folder = tmp_path / "empty-handed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no pictures here", encoding="utf-8")
+    done = CliRunner().invoke(cli, ["--db", montenegro.url, "similar", str(folder)])
+    assert done.exit_code == 0
+    assert done.stdout == ""
+    assert "1 file(s) skipped; -v lists them" in done.stderr
+    assert "no image file to look up in the paths given" in done.stderr

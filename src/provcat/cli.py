@@ -530,7 +530,9 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
             _say(line)
         return
     options: _Options = ctx.obj
-    kept: dict[str, list[Lookup]] = {"answered": [], "rejected": [], "skipped": []}
+    counts = dict.fromkeys(("answered", "rejected", "skipped"), 0)
+    # Only --json keeps the answers (it prints them at the end); a pipe may run for days.
+    kept: dict[str, list[Lookup]] = {kind: [] for kind in counts}
     # Only --json prints nothing until the end: it shows how far it has got meanwhile.
     show_bar = as_json and _on_terminal()
     with (
@@ -538,13 +540,13 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
         _progress(show_bar, options.console, "looking up") as progress,
     ):
         for lookup in catalogue.similar_files(_given_paths(images)):
-            kept[lookup.status].append(lookup)
+            counts[lookup.status] += 1
             if progress is not None:
-                progress(len(kept["answered"]) + len(kept["rejected"]), None, lookup.path)
-            if json_lines:
+                progress(counts["answered"] + counts["rejected"], None, lookup.path)
+            if as_json:
+                kept[lookup.status].append(lookup)
+            elif json_lines:
                 _echo_json(lookup.to_dict(), lines=True)
-            elif as_json:
-                continue
             elif lookup.status == "rejected":
                 _say(f"rejected {lookup.path}: {lookup.reason}", err=True)
             elif lookup.status == "skipped":
@@ -560,9 +562,12 @@ def similar(ctx: click.Context, images: tuple[Path, ...], as_json: bool, json_li
                     _say(f"  {_match_line(match)}")
     if as_json:
         _echo_json({kind: [lookup.to_dict() for lookup in each] for kind, each in kept.items()})
-    elif kept["skipped"] and not options.verbose and not json_lines:
-        _say(f"{len(kept['skipped'])} file(s) skipped; -v lists them", err=True)
-    if kept["rejected"]:
+    elif not json_lines:
+        if counts["skipped"] and not options.verbose:
+            _say(f"{counts['skipped']} file(s) skipped; -v lists them", err=True)
+        if not counts["answered"] + counts["rejected"]:
+            _say("no image file to look up in the paths given", err=True)
+    if counts["rejected"]:
         ctx.exit(EXIT_REJECTED)
 
 
