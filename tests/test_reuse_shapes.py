@@ -239,3 +239,33 @@ def test_burst_with_smooth_moving_subjects_is_not_joined() -> None:
         first, second = _burst(seed)
         assert not _relate(first, second).same_photo, seed
         assert not _relate(second, first).same_photo, seed
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 5000), (20000, 3), (3, 900), (600, 38)])
+def test_a_picture_too_thin_for_keypoints_has_none(size: tuple[int, int]) -> None:
+    """A banner strip or a spacer GIF has no room for a keypoint (ORB keeps 19 pixels from
+    every edge of its 512-pixel working copy); OpenCV's pyramid failed on the thinnest,
+    and that ended an ingest."""
+    pixels = Image.effect_noise(size, 80).convert("RGB")
+    for features in (extract(pixels), mirrored(pixels)):
+        assert len(features) == 0
+        assert (features.width, features.height) == size
+
+
+def test_thin_pictures_are_ingested_and_looked_up_with_the_rest(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    folder = tmp_path / "page-furniture"
+    folder.mkdir()
+    Image.effect_noise((20000, 3), 60).convert("RGB").save(folder / "rule.png")
+    Image.new("RGB", (1, 5000), "navy").save(folder / "spacer.png")
+    scene(3).save(folder / "photo.jpg", quality=90)
+    result = catalogue.ingest([folder])
+    assert result.rejected == []
+    assert result.images_added == 3
+    found = {Path(x.path).name: x for x in catalogue.similar_files([folder])}
+    assert {name: x.status for name, x in found.items()} == dict.fromkeys(
+        ("photo.jpg", "rule.png", "spacer.png"), "answered"
+    )
+    for name, lookup in found.items():
+        assert lookup.matches[0].relation[0] == "identical_file", name

@@ -153,6 +153,11 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
         raise ValueError(f"n_features must be positive, got {n_features}")
     scale = FEATURE_SIDE / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if min(size) <= 2 * _PATCH:
+        # ORB finds no keypoint within _PATCH pixels of an edge, so a picture this thin has
+        # none; and OpenCV's pyramid fails on it (a banner of 20,000 x 3 pixels: a level
+        # 0 pixels high), which would end an ingest.
+        return _no_features(width, height)
     grey = np.ascontiguousarray(
         np.asarray(pixels.convert("L").resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
     )
@@ -168,12 +173,7 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     chosen = _spread(found, size, n_features)
     kept, descriptors = orb.compute(grey, chosen)
     if descriptors is None or not kept:
-        return Features(
-            keypoints=np.zeros((0, 2), dtype=np.float32),
-            descriptors=np.zeros((0, 32), dtype=np.uint8),
-            width=width,
-            height=height,
-        )
+        return _no_features(width, height)
     points = np.array([kp.pt for kp in kept], dtype=np.float64)
     # Map pixel centres of the resized image back to pixel centres of the original.
     ratio = np.array([width / size[0], height / size[1]])
@@ -181,6 +181,15 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     return Features(
         keypoints=original.astype(np.float32),
         descriptors=np.ascontiguousarray(descriptors, dtype=np.uint8),
+        width=width,
+        height=height,
+    )
+
+
+def _no_features(width: int, height: int) -> Features:
+    return Features(
+        keypoints=np.zeros((0, 2), dtype=np.float32),
+        descriptors=np.zeros((0, 32), dtype=np.uint8),
         width=width,
         height=height,
     )
