@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from sqlalchemy import select
 
 from provcat import config
@@ -272,3 +273,41 @@ def test_a_report_does_not_hang_on_a_file_swapped_for_a_fifo(
     assert uri is not None
     assert uri.startswith("data:image/jpeg;base64,")
     assert thumbnail_uri([str(tmp_path / "was-a-photo.jpg")]) is None
+
+
+def test_a_fault_no_rule_foresaw_rejects_only_its_file(
+    catalogue: Catalogue,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A library failing on one odd picture (OpenCV did, on a 20,000 x 3 banner) ended the
+    whole ingest with a traceback; now that file is rejected with the error's name, the
+    traceback goes to the log, and the other files are catalogued."""
+    from provcat import prepare
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for number in range(3):
+        photo(40 + number, (320, 240)).save(folder / f"{number}.jpg", quality=90)
+    real = prepare.extract
+    calls: list[int] = []
+
+    def failing(pixels: Image.Image) -> prepare.Features:
+        calls.append(1)
+        if len(calls) == 2:  # the second file
+            raise RuntimeError("OpenCV(5.1.0) resize.cpp: (-215:Assertion failed)")
+        return real(pixels)
+
+    monkeypatch.setattr(prepare, "extract", failing)
+    result = catalogue.ingest([folder], workers=1)
+    assert result.images_added == 2
+    [rejected] = result.rejected
+    assert rejected.path.endswith("1.jpg")
+    assert rejected.reason.startswith("could not be handled: RuntimeError: OpenCV(5.1.0)")
+    assert "Traceback" in caplog.text
+    # The same in a worker process's own function (run here, so the fault can be planted).
+    calls[:] = [1]
+    done, _records = prepare._prepare_in_worker(folder / "2.jpg")
+    assert isinstance(done, prepare.Failed)
+    assert done.reason.startswith("could not be handled: RuntimeError")

@@ -14,11 +14,13 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageOps
+from sqlalchemy.exc import OperationalError
 
 from provcat import cli as cli_module
 from provcat import matching
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
+from provcat.decode import DecodedImage
 from provcat.files import Walked, walk
 
 from .imagegen import photo
@@ -285,3 +287,38 @@ def test_a_folder_with_no_image_says_so(montenegro: Catalogue, tmp_path: Path) -
     assert done.stdout == ""
     assert "1 file(s) skipped; -v lists them" in done.stderr
     assert "no image file to look up in the paths given" in done.stderr
+
+
+def test_a_fault_no_rule_foresaw_costs_only_its_file(
+    montenegro: Catalogue,
+    queries: tuple[Path, dict[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A library failing on one odd picture (as OpenCV did on a 20,000 x 3 banner) rejects
+    that file with the error's name and logs its traceback; the batch goes on. A database
+    error is the catalogue's, not the file's: it ends the batch."""
+    folder, expected = queries
+    real = matching.Matcher.look_up
+
+    def failing(self: matching.Matcher, decoded: DecodedImage) -> list[matching.Found]:
+        if decoded.path.name == "unrelated.jpg":
+            raise RuntimeError("OpenCV(5.1.0) resize.cpp: (-215:Assertion failed)")
+        return real(self, decoded)
+
+    monkeypatch.setattr(matching.Matcher, "look_up", failing)
+    seen = {Path(x.path).name: x for x in montenegro.similar_files([folder])}
+    assert seen["unrelated.jpg"].status == "rejected"
+    assert seen["unrelated.jpg"].reason.startswith(
+        "could not be handled: RuntimeError: OpenCV(5.1.0) resize.cpp"
+    )
+    assert "Traceback" in caplog.text
+    assert "unrelated.jpg" in caplog.text
+    assert [m.sha256 for m in seen["a-small.jpg"].matches] == [expected["a-small.jpg"]]
+
+    def unavailable(self: matching.Matcher, decoded: DecodedImage) -> list[matching.Found]:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(matching.Matcher, "look_up", unavailable)
+    with pytest.raises(OperationalError):
+        list(montenegro.similar_files([folder]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,13 @@ from provcat import queries
 from provcat.config import database_url
 from provcat.db import current_revision, database_reason, make_engine, migrate
 from provcat.decode import open_image
-from provcat.errors import CatalogueError, DatabaseUnavailable, ImageRejected, NotFound
+from provcat.errors import (
+    CatalogueError,
+    DatabaseUnavailable,
+    ImageRejected,
+    NotFound,
+    unexpected_reason,
+)
 from provcat.files import Walked, path_text, walk
 from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.matching import Lookup, Matcher, SimilarMatch
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 # Ingest (with the scraped articles' parsers) and the reports (with the caption matching and
 # the templates) are imported by the methods that use them: a command that only looks up,
 # such as `provcat similar`, starts without them (docs/scale.md, "A command's start").
+
+log = logging.getLogger(__name__)
 
 #: Bits in each stored fingerprint, by algorithm.
 HASH_BITS = {"phash": 64, "dhash": 64, "pdq": 256}
@@ -292,8 +302,9 @@ class Catalogue:
         A folder is walked recursively (:func:`provcat.files.walk`: sorted, hidden files and
         folders and links to folders passed over, files taken by their name's ending). Each
         file gives one :class:`~provcat.matching.Lookup`, as soon as it is answered: its
-        matches, or why it was rejected (it cannot be read or decoded safely: the other files
-        are still looked up) or skipped. None of them is ingested.
+        matches, or why it was rejected (it cannot be read or decoded safely, or its look-up
+        failed in a way no rule foresaw, logged with its traceback: the other files are still
+        looked up) or skipped. None of them is ingested. Database errors end the loop.
         """
         for given in paths:
             path = Path(given)
@@ -307,6 +318,11 @@ class Catalogue:
                     matches = self.similar(each)
                 except ImageRejected as exc:
                     yield Lookup(shown, "rejected", reason=exc.reason)
+                except (SQLAlchemyError, CatalogueError):
+                    raise  # the catalogue's fault, not this file's: every look-up would fail
+                except Exception as exc:  # one file's fault ends no batch
+                    log.error("%s: looking it up failed:\n%s", shown, traceback.format_exc())
+                    yield Lookup(shown, "rejected", reason=unexpected_reason(exc))
                 else:
                     yield Lookup(shown, "answered", matches=tuple(matches))
 

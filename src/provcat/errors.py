@@ -63,3 +63,12 @@ class AmbiguousPrefix(CatalogueError):
         super().__init__(
             f"prefix {prefix!r} matches {len(candidates)} images ({shown}); give more characters"
         )
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    """A rejection's reason for a file whose handling raised an error no rule foresaw: the
+    error's name and message, and where to look."""
+    return (
+        f"could not be handled: {type(exc).__name__}: {exc} (an error in provcat or a library "
+        "it uses, not a rule about the file; the log has the traceback)"
+    )

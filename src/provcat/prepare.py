@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,7 +36,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from provcat import models as m
 from provcat.db import make_engine
 from provcat.decode import DecodedImage, open_image
-from provcat.errors import InputError
+from provcat.errors import InputError, unexpected_reason
+from provcat.files import path_text
 from provcat.fingerprints import Fingerprints, compute
 from provcat.metadata import MetadataField, read_metadata
 from provcat.reuse.features import Features, extract
@@ -179,6 +181,8 @@ def _prepare_in_worker(path: Path) -> _Done:
         done: PreparedImage | Failed = prepare_image(decoded, known=_is_known(decoded.sha256))
     except InputError as exc:
         done = Failed(exc.path, exc.reason, exc.line)
+    except Exception as exc:  # one file's fault must not end the ingest
+        done = _failed_unexpectedly(path, exc)
     return done, list(_records)
 
 
@@ -188,6 +192,16 @@ def prepare_file(path: Path) -> PreparedImage | Failed:
         return prepare_image(open_image(path))
     except InputError as exc:
         return Failed(exc.path, exc.reason, exc.line)
+    except Exception as exc:  # one file's fault must not end the ingest
+        return _failed_unexpectedly(path, exc)
+
+
+def _failed_unexpectedly(path: Path, exc: Exception) -> Failed:
+    """A file whose preparation raised what no rule foresaw (a decoder's or OpenCV's
+    failure on an odd picture): rejected with the error's name, its traceback logged, and
+    the rest of the ingest goes on."""
+    log.error("%s: preparing it failed:\n%s", path, traceback.format_exc())
+    return Failed(path_text(path), unexpected_reason(exc))
 
 
 class Preparer:
