@@ -70,5 +70,5 @@ def unexpected_reason(exc: BaseException) -> str:
     error's name and message, and where to look."""
     return (
         f"could not be handled: {type(exc).__name__}: {exc} (an error in provcat or a library "
-        "it uses, not a rule about the file; the log has the traceback)"
+        "it uses, not a rule about the file; its traceback is logged: -v or --log-file)"
     )
