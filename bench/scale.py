@@ -490,11 +490,10 @@ def similar_command(url: str, queries: list[Path]) -> tuple[float, float]:
     process of its own (interpreter, imports, opening the catalogue, loading the index, the
     look-up), median of ``queries``; and, as its baseline in the same run, the same
     interpreter starting and importing the command-line module alone."""
-    cli = [sys.executable, "-c", "from provcat.cli import main; main()"]
     ran = []
     for query in queries:
         start = time.perf_counter()
-        subprocess.run([*cli, "--db", url, "similar", str(query)], **_QUIET)
+        subprocess.run([*PROVCAT, "--db", url, "similar", str(query)], **_QUIET)
         ran.append(time.perf_counter() - start)
     started = []
     for _query in queries:
@@ -507,13 +506,14 @@ def similar_command(url: str, queries: list[Path]) -> tuple[float, float]:
 def similar_batch(url: str, queries: list[Path]) -> float:
     """``provcat similar`` given every query file at once, in a process of its own: the
     seconds per file (start, imports and the index's load paid once)."""
-    cli = [sys.executable, "-c", "from provcat.cli import main; main()"]
     start = time.perf_counter()
-    subprocess.run([*cli, "--db", url, "similar", *map(str, queries)], **_QUIET)
+    subprocess.run([*PROVCAT, "--db", url, "similar", *map(str, queries)], **_QUIET)
     return (time.perf_counter() - start) / len(queries)
 
 
 _QUIET: dict[str, Any] = {"capture_output": True, "check": True}
+#: The provcat command of the Python running this bench (the code under test, wherever it is).
+PROVCAT = [sys.executable, "-c", "from provcat.cli import main; main()"]
 
 
 def in_own_process(flag: str, size: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
