@@ -39,10 +39,14 @@ What it does, in one run, and what is synthetic:
   near matches and verification, the query's features given); a cold ``Catalogue.similar``
   (what one ``provcat similar`` call pays: loading the catalogue's PDQ hashes first); and
   ``Catalogue.similar`` on each query file once the index is loaded (decode, features and
-  the look-up: what each call of a loop pays); and the ``provcat similar`` command run in a
-  process of its own (what a user waits for: the interpreter, imports, opening the catalogue,
-  loading the index and the look-up), beside the interpreter starting and importing the
-  command-line module alone, measured in the same run. Also: peak RSS
+  the look-up: what each call of a loop pays). On SQLite these are timed twice in the same
+  process: first reading the postings table (the baseline), then through the postings file
+  (``provcat.reuse.word_file``, what a catalogue's look-ups read once an ingest or
+  ``provcat index`` has made it), made from scratch in between and its time and size
+  printed; a second table prints both and their ratio. Then the ``provcat similar`` command
+  run in a process of its own (what a user waits for: the interpreter, imports, opening the
+  catalogue, loading the index and the look-up), beside the interpreter starting and
+  importing the command-line module alone, measured in the same run. Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own (a SQLite catalogue is
@@ -56,6 +60,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,6 +89,7 @@ from provcat.matching import Matcher, extract_features
 from provcat.prepare import PreparedImage, prepare_file
 from provcat.reuse.features import Features, mirrored
 from provcat.reuse.postings import StopWords, post, shared_words
+from provcat.reuse.word_file import SUFFIX, WordFile, location
 
 SIDE = (800, 600)
 PLANTED = 20
@@ -415,9 +421,54 @@ def one_size(
             edited(image.convert("RGB"), number).save(query, quality=40 if number % 4 == 2 else 85)
         queries.append((query, hashlib.sha256(path.read_bytes()).hexdigest()))
 
+    # On SQLite the look-ups are timed twice: reading the postings table (no postings file),
+    # then through the postings file made for the catalogue (provcat.reuse.word_file), as
+    # look-ups of a SQLite catalogue this large read them after an ingest. PostgreSQL reads
+    # its table only.
+    folder = Path(f"{work / name}.db{SUFFIX}")
+    shutil.rmtree(folder, ignore_errors=True)
+    table = look_ups(catalogue, size, queries)
+    index_s = file_mb = None
+    if not postgres:
+        start = time.perf_counter()
+        catalogue.index_postings(full=True)
+        index_s = time.perf_counter() - start
+        file_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+    looked_up = table if postgres else look_ups(catalogue, size, queries)
+    start = time.perf_counter()
+    catalogue.reused_photos()
+    report = time.perf_counter() - start
+    catalogue.close()
+    command_s, startup_s = similar_command(url, [query for query, _original in queries[:3]])
+    batch_s = similar_batch(url, [query for query, _original in queries])
+    stored = database_bytes(url, work)
+    return {
+        "size": size,
+        "distractors_s": build,
+        **looked_up,
+        "table": table,
+        "postings_file_s": index_s,
+        "postings_file_mb": file_mb,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes_per_image": stored / size,
+        "report_s": report,
+        "command_s": command_s,
+        "startup_s": startup_s,
+        "batch_s": batch_s,
+    }
+
+
+def look_ups(catalogue: Catalogue, size: int, queries: list[tuple[Path, str]]) -> dict[str, Any]:
+    """The look-ups' figures on this catalogue as it is now (with or without its postings
+    file): the matcher's load, the candidate stage alone (through the file when the
+    catalogue has one), a warm find, ``similar`` cold and warm, and recall."""
+    catalogue._matcher = None  # similar() below starts cold
     start = time.perf_counter()
     matcher = Matcher(catalogue._sessions)
     load = time.perf_counter() - start
+    with catalogue.session() as session:
+        folder = location(session.connection())
+        word_file = None if folder is None else WordFile.open(folder, session.connection())
     looked = []
     for query, original in queries:
         decoded = open_image(query)
@@ -429,12 +480,14 @@ def one_size(
     def candidates(decoded_features: Features, mirror: Features) -> float:
         start = time.perf_counter()
         with catalogue.session() as session:
+            caught_up = word_file is not None and word_file.delta.catch_up(session.connection())
             shared_words(
                 session,
                 [decoded_features.descriptors, mirror.descriptors],
                 limit=20,
                 images=size,
                 stop_words=stop_words,
+                word_file=word_file if caught_up else None,
             )
         return 1000 * (time.perf_counter() - start)
 
@@ -457,16 +510,7 @@ def one_size(
         start = time.perf_counter()
         catalogue.similar(query)
         similar_ms.append(1000 * (time.perf_counter() - start))
-    start = time.perf_counter()
-    catalogue.reused_photos()
-    report = time.perf_counter() - start
-    catalogue.close()
-    command_s, startup_s = similar_command(url, [query for query, _original in queries[:3]])
-    batch_s = similar_batch(url, [query for query, _original in queries])
-    stored = database_bytes(url, work)
     return {
-        "size": size,
-        "distractors_s": build,
         "index_load_s": load,
         "candidates_p50_ms": statistics.median(candidate_ms),
         "candidates_p95_ms": percentile(candidate_ms, 0.95),
@@ -476,12 +520,6 @@ def one_size(
         "similar_p50_ms": statistics.median(similar_ms),
         "similar_p95_ms": percentile(similar_ms, 0.95),
         "recall": found / len(queries),
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "bytes_per_image": stored / size,
-        "report_s": report,
-        "command_s": command_s,
-        "startup_s": startup_s,
-        "batch_s": batch_s,
     }
 
 
@@ -621,8 +659,10 @@ def main() -> None:
         "| index load s | peak RSS MB | DB bytes/image | reuse report s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for size in (int(s) for s in args.sizes.split(",") if s):
         row = in_own_process("--one-size", size, work, args)
+        rows.append(row)
         print(
             f"| {row['size']:,} | {row['recall']:.2f} "
             f"| {row['candidates_p50_ms']:.1f} / {row['candidates_p95_ms']:.1f} "
@@ -634,6 +674,33 @@ def main() -> None:
             f"| {row['bytes_per_image']:,.0f} | {row['report_s']:.2f} |",
             flush=True,
         )
+    if not args.postgres and rows:
+        # The look-ups above read the postings file; the same look-ups, timed in the same
+        # process before the file was made, read the postings table (the baseline).
+        print()
+        print(
+            "| stored | postings read from | recall | candidates p50 / p95 ms "
+            "| find p50 / p95 ms | `similar` p50 / p95 ms | cold `similar` s "
+            "| candidates p50, file / table | making the file s | file MB |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            for source, figures in (("table", row["table"]), ("file", row)):
+                ratio = row["candidates_p50_ms"] / row["table"]["candidates_p50_ms"]
+                print(
+                    f"| {row['size']:,} | {source} | {figures['recall']:.2f} "
+                    f"| {figures['candidates_p50_ms']:.1f} / {figures['candidates_p95_ms']:.1f} "
+                    f"| {figures['find_p50_ms']:.0f} / {figures['find_p95_ms']:.0f} "
+                    f"| {figures['similar_p50_ms']:.0f} / {figures['similar_p95_ms']:.0f} "
+                    f"| {figures['similar_cold_s']:.1f} "
+                    + (
+                        f"| {ratio:.3f} | {row['postings_file_s']:.1f} "
+                        f"| {row['postings_file_mb']:,.0f} |"
+                        if source == "file"
+                        else "| 1 | | |"
+                    ),
+                    flush=True,
+                )
     lights = [int(s) for s in args.light_sizes.split(",") if s]
     if lights:
         print()

@@ -270,3 +270,49 @@ def test_pdq_table_finds_every_hash_within_the_limit() -> None:
     assert 1009 not in expected
     assert table.within([BitHash(first)], 31)[1007] == 31
     assert matching._PdqTable().within(queries, 31) == {}
+
+
+def test_look_ups_through_the_postings_file_answer_the_same(
+    demo: Catalogue, db_url: str, tmp_path: Path
+) -> None:
+    """`provcat index` writes the file a SQLite catalogue's look-ups then read (PostgreSQL's
+    read the database); the answers, for images stored before and after it, do not change."""
+    source = MONTENEGRO / "images" / "02-surveillance-belgrade-meeting.jpg"
+    queries = []
+    with Image.open(source) as image:
+        ImageOps.mirror(image.crop((40, 20, 600, 400))).save(tmp_path / "q1.jpg", quality=70)
+        queries.append(tmp_path / "q1.jpg")
+    new = tmp_path / "new"
+    new.mkdir()
+    photo(43, (640, 480)).save(new / "fresh.jpg", quality=90)
+    with Image.open(new / "fresh.jpg") as image:
+        image.crop((60, 40, 560, 420)).save(tmp_path / "q2.jpg", quality=80)
+        queries.append(tmp_path / "q2.jpg")
+
+    on_sqlite = demo.engine.dialect.name == "sqlite"
+
+    def answers(*, file: bool) -> list[list[object]]:
+        with Catalogue(db_url) as fresh:
+            found = [fresh.similar(q) for q in queries]
+            assert fresh._matcher is not None
+            assert (fresh._matcher._word_file is not None) == (file and on_sqlite)
+        return [[(x.sha256, x.relation, x.inliers) for x in one] for one in found]
+
+    before = answers(file=False)
+    result = CliRunner().invoke(cli, ["--db", db_url, "index"])
+    assert result.exit_code == 0, result.output
+    if on_sqlite:
+        assert "postings file made anew" in result.output
+    else:
+        assert "nothing to make" in result.output
+    assert answers(file=True) == before
+    assert before[1] == []
+    assert demo.ingest([new]).images_added == 1  # after the file: found through its delta
+    after = answers(file=True)
+    assert after[0] == before[0]
+    assert [x[0] for x in after[1]] == [sha_of(new / "fresh.jpg")]
+    result = CliRunner().invoke(cli, ["--db", db_url, "index"])
+    assert result.exit_code == 0, result.output
+    if on_sqlite:
+        assert "postings file brought up to date" in result.output
+    assert answers(file=True) == after

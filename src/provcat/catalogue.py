@@ -32,6 +32,7 @@ from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.matching import Lookup, Matcher, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
+from provcat.reuse.word_file import SUFFIX, Made, location, refresh
 
 if TYPE_CHECKING:
     from provcat.ingest import IngestResult, ProgressCallback
@@ -135,7 +136,10 @@ class Catalogue:
         Args:
             paths: Files and folders (folders are walked recursively).
             progress: Called after each item is stored with (done, total, path), then after
-                each image's reuse matching with (done, total, "matching reused photos").
+                each image's reuse matching with (done, total, "matching reused photos"), and
+                before and after the postings file of a large SQLite catalogue is written
+                (:meth:`index_postings`) with (0 or 1, 1, "writing the postings file for
+                look-ups").
             images_dir: Where the images of scraped articles (.txt, .html) are; by default the
                 page's folder and the ``<name>_files`` folder beside it.
             workers: Processes that decode, fingerprint and extract features of image files
@@ -294,6 +298,24 @@ class Catalogue:
         else:
             self._matcher.refresh()
         return [SimilarMatch.from_found(f) for f in self._matcher.look_up(decoded)]
+
+    def index_postings(self, *, full: bool = False) -> Made | None:
+        """Make, or bring up to date, the file that look-ups of a SQLite catalogue read its
+        visual-word postings from (:mod:`provcat.reuse.word_file`): the images stored since
+        it was made are merged into it, or with ``full`` it is made anew from the postings
+        table. Ingest does this by itself once enough is new (and once a catalogue reaches
+        :data:`provcat.reuse.word_file.MAKE_FROM` images); look-ups answer the same with or
+        without it. None for a PostgreSQL (or in-memory) catalogue, whose look-ups read the
+        postings in the database.
+
+        Raises:
+            OSError: The file cannot be written beside the catalogue.
+        """
+        with self.session() as session:
+            folder = location(session.connection())
+        if folder is None:
+            return None
+        return refresh(folder.with_name(folder.name.removesuffix(SUFFIX)), full=full)
 
     def similar_files(self, paths: Iterable[str | Path]) -> Iterator[Lookup]:
         """Look up image files, and folders of them, one after another: :meth:`similar` for

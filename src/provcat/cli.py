@@ -471,6 +471,28 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         )
 
 
+@cli.command()
+@click.option("--full", is_flag=True, help="Make it anew from the postings table.")
+@click.pass_context
+def index(ctx: click.Context, full: bool) -> None:
+    """Make, or bring up to date, the postings file that look-ups of a SQLite catalogue read.
+
+    Ingest keeps it up to date by itself; this is for a catalogue filled otherwise, or to
+    make it now rather than at the next ingest. Look-ups answer the same with or without it.
+    """
+    with _catalogue(ctx) as catalogue:
+        made = catalogue.index_postings(full=full)
+    if made is None:
+        _say("this catalogue keeps its postings in the database only: nothing to make")
+        return
+    cover = made.cover
+    done = {"made": "made anew", "merged": "brought up to date", "current": "already up to date"}
+    _say(
+        f"postings file {done[made.how]} in {made.seconds:.1f} s: {cover.images} images "
+        f"(up to id {cover.last_id}), {cover.words} words, {cover.postings} postings"
+    )
+
+
 @cli.command("match-caption")
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")

@@ -32,6 +32,7 @@ from provcat.provenance import (
     record_depiction,
 )
 from provcat.reuse.postings import post
+from provcat.reuse.word_file import keep_up
 from provcat.scraped import ingest_scraped
 
 #: Explicit files with these endings are read as manifests.
@@ -255,6 +256,16 @@ class Ingester:
                     store_waiting()
             store_waiting()
         result.matches_added += self.match_pending(progress=progress)
+        # Look-ups of a large SQLite catalogue read its postings from a file beside it
+        # (provcat.reuse.word_file), made or brought up to date here once enough is new.
+        with self._sessions() as session:
+            step = "writing the postings file for look-ups"
+            made = keep_up(
+                session.connection(),
+                announce=None if progress is None else lambda: progress(0, 1, step),
+            )
+            if made is not None and progress is not None:
+                progress(1, 1, step)
         return result
 
     def match_pending(self, *, progress: ProgressCallback | None = None) -> int:

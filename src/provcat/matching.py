@@ -43,11 +43,13 @@ from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
 from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
+from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered
 from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
+from provcat.reuse.word_file import WordFile, location
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +276,14 @@ class Matcher:
         self._stop_words = StopWords()
         #: Every image matched in a turn numbered up to this is loaded.
         self._seen_turn = 0
+        #: The catalogue's postings file, where it has one (provcat.reuse.word_file): the
+        #: folder, the generation open (None when none can be used) and which CURRENT that was.
+        self._word_folder: Path | None = None
+        self._word_file: WordFile | None = None
+        self._word_stamp: tuple[int, int] | None = None
+        self._word_delta_full = False
         with self._sessions() as session:
+            self._word_folder = location(session.connection())
             # The counter first: every image matched in a turn up to it was committed before
             # the hashes are read below, so it is loaded now; later ones come in _refresh.
             self._seen_turn = _last_turn(session)
@@ -313,6 +322,33 @@ class Matcher:
             if value:
                 fresh.append((image_id, value))
         self._pdq.extend(fresh)
+
+    def _postings_file(self, session: Session) -> WordFile | None:
+        """The catalogue's postings file caught up with the images stored since it was made,
+        or None when the postings table is to be read (no file, one that cannot be used, or
+        more images since it than :data:`provcat.reuse.word_file.DELTA_MAX`)."""
+        folder = self._word_folder
+        if folder is None:
+            return None
+        stamp = word_file.stamp_of(folder)
+        if stamp != self._word_stamp:
+            # A new generation (or the first look): open it, once.
+            self._word_stamp = stamp
+            self._word_delta_full = False
+            self._word_file = None if stamp is None else WordFile.open(folder, session.connection())
+        current = self._word_file
+        if current is None or self._word_delta_full:
+            return None
+        if not current.delta.catch_up(session.connection()):
+            self._word_delta_full = True
+            log.info(
+                "more than %d images stored since %s was made: the postings table is read "
+                "(`provcat index` brings it up to date)",
+                word_file.DELTA_MAX,
+                folder,
+            )
+            return None
+        return current
 
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""
@@ -541,6 +577,7 @@ class Matcher:
                 limit=CANDIDATES,
                 images=len(self._known),
                 stop_words=self._stop_words,
+                word_file=self._postings_file(session),
             )
             if early.query is None:
                 start_pdq()

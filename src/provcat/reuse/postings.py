@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +72,9 @@ from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.db import DriverStatement, driver_rows, execute_many
+
+if TYPE_CHECKING:
+    from provcat.reuse.word_file import WordFile
 
 #: Hash tables (words per descriptor).
 TABLES: Final = 4
@@ -326,6 +329,30 @@ class Vote:
     ranked: tuple[bool, ...]
 
 
+@dataclass(frozen=True)
+class Postings:
+    """The images gathered for chosen rows of a read: each posting's image, and the row (its
+    index among the read's rows) it belongs to."""
+
+    images: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.intp]
+
+
+#: Gathers the images of chosen rows of a read (their indices among its rows).
+Gather = Callable[[npt.NDArray[np.intp]], Postings]
+
+
+def _blob_gatherer(blobs: list[bytes | None]) -> Gather:
+    """A gatherer of the images packed in the rows' ``ids`` read from the table."""
+
+    def gather(chosen: npt.NDArray[np.intp]) -> Postings:
+        taken = [blobs[i] or b"" for i in chosen.tolist()]
+        lengths = np.fromiter(map(len, taken), np.int64, len(taken)) // PACKED_ID.itemsize
+        return Postings(unpack(b"".join(taken)), np.repeat(chosen, lengths))
+
+    return gather
+
+
 def shared_words(
     session: Session,
     queries: Iterable[ByteMatrix],
@@ -333,12 +360,13 @@ def shared_words(
     limit: int,
     images: int,
     stop_words: StopWords | None = None,
+    word_file: WordFile | None = None,
 ) -> list[tuple[int, int]]:
     """``(image_id, shared words)`` of :func:`votes`, best first."""
-    return [
-        (vote.image_id, vote.shared)
-        for vote in votes(session, queries, limit=limit, images=images, stop_words=stop_words)
-    ]
+    found = votes(
+        session, queries, limit=limit, images=images, stop_words=stop_words, word_file=word_file
+    )
+    return [(vote.image_id, vote.shared) for vote in found]
 
 
 def votes(
@@ -348,6 +376,7 @@ def votes(
     limit: int,
     images: int,
     stop_words: StopWords | None = None,
+    word_file: WordFile | None = None,
 ) -> list[Vote]:
     """Stored images sharing words with any of ``queries`` (a query's descriptors, and those of
     its mirror image), best first.
@@ -371,43 +400,53 @@ def votes(
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
         stop_words: The catalogue's record of its stop words at any size (read at its first
             look-up): their rows are not read, and those met are added.
+        word_file: The catalogue's postings file (:mod:`provcat.reuse.word_file`), caught
+            up with the images stored since it was made: the rows are read from it, not from
+            the table (the answer is the same); ``stop_words`` is then not used.
 
     Returns:
         The images, the best ranked first, ties by id.
     """
     per_query: list[WordArray] = []
-    # The rows read that count (stop words left out): their words, counts and images.
+    # The rows read that count (stop words left out): their words and counts, and for each
+    # read, where its rows start among them and how to gather their images.
     listed_words: list[WordArray] = []
     listed_counts: list[WordArray] = []
-    listed_ids: list[bytes] = []
+    gatherers: list[tuple[int, npt.NDArray[np.intp], Gather]] = []
+    listed = 0
     asked = np.zeros(0, dtype=np.int64)  # the words asked for so far, sorted, distinct
     stopped = np.zeros(0, dtype=np.int64)  # those that turned out to be stop words, sorted
     most = stop_limit(images)
 
-    if stop_words is not None:
+    if stop_words is not None and word_file is None:
         stop_words.read(session.connection())
 
     def read(wanted: WordArray) -> None:
-        nonlocal asked, stopped
+        nonlocal asked, stopped, listed
         new = wanted[~_among(wanted, asked)]
         asked = _distinct_sorted(np.concatenate((asked, new)))
-        if stop_words is not None and new.size:
+        if word_file is None and stop_words is not None and new.size:
             known = stop_words.known(new)
             stopped = _distinct_sorted(np.concatenate((stopped, new[known])))
             new = new[~known]
         if not new.size:
             return
-        found = _word_rows(session.connection(), new, most=most)
-        row_words = np.fromiter(map(itemgetter(0), found), np.int64, len(found))
-        row_counts = np.fromiter(map(itemgetter(1), found), np.int64, len(found))
+        if word_file is not None:
+            row_words, row_counts, gather = word_file.rows(new)
+        else:
+            found = _word_rows(session.connection(), new, most=most)
+            row_words = np.fromiter(map(itemgetter(0), found), np.int64, len(found))
+            row_counts = np.fromiter(map(itemgetter(1), found), np.int64, len(found))
+            gather = _blob_gatherer([row[2] for row in found])
+            if stop_words is not None and np.any(row_counts > most):
+                stop_words.add(found)
         common = row_counts > most
         stopped = _distinct_sorted(np.concatenate((stopped, row_words[common])))
-        listed_words.append(row_words[~common])
-        listed_counts.append(row_counts[~common])
-        ids = map(itemgetter(2), found)
-        listed_ids.extend(one for one, stop in zip(ids, common.tolist(), strict=True) if not stop)
-        if stop_words is not None and common.any():
-            stop_words.add(found)
+        kept_rows = np.flatnonzero(~common)
+        listed_words.append(row_words[kept_rows])
+        listed_counts.append(row_counts[kept_rows])
+        gatherers.append((listed, kept_rows, gather))
+        listed += kept_rows.size
 
     for query in queries:
         # Each query's rows are read as it comes: the caller may still be computing the next
@@ -420,7 +459,7 @@ def votes(
         fallback = _distinct_sorted(long[common])
         read(fallback)
         per_query.append(_distinct_sorted(np.concatenate((own, fallback))))
-    if not listed_ids or limit <= 0:
+    if not listed or limit <= 0:
         return []
     counts = np.concatenate(listed_counts)
     row_words = np.concatenate(listed_words)
@@ -429,22 +468,34 @@ def votes(
     kept = int(np.count_nonzero(np.cumsum(counts[order]) <= POSTINGS_BUDGET))
     if not kept:
         return []
-    order = order[:kept]
-    counts, row_words = counts[order], row_words[order]
-    blobs = [listed_ids[i] for i in order.tolist()]
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // PACKED_ID.itemsize
-    posting_images = unpack(b"".join(blobs))
+    chosen = np.zeros(listed, dtype=bool)
+    chosen[order[:kept]] = True
+    # Each posting's image and row (its index among the rows listed), read by read.
+    images_each: list[npt.NDArray[np.int64]] = []
+    rows_each: list[npt.NDArray[np.intp]] = []
+    for first, kept_rows, gather in gatherers:
+        mine = np.flatnonzero(chosen[first : first + kept_rows.size])
+        gathered = gather(kept_rows[mine])
+        # Back from the read's own row numbers to the listed rows'.
+        local = np.empty(int(kept_rows.max()) + 1 if kept_rows.size else 0, dtype=np.intp)
+        local[kept_rows] = np.arange(kept_rows.size, dtype=np.intp)
+        images_each.append(gathered.images)
+        rows_each.append(first + local[gathered.rows])
+    posting_images = np.concatenate(images_each)
+    posting_rows = np.concatenate(rows_each)
+    if not posting_images.size:
+        return []
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
     count = counts.astype(np.float64)
-    weight = np.repeat(np.log(np.maximum(images, count) / count), lengths)
+    weight = np.log(np.maximum(images, count) / count)[posting_rows]
     ids, image_of = _distinct(posting_images)
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     ranked = np.empty((len(per_query), ids.size), dtype=bool)
     for number, query_words in enumerate(per_query):
-        hit = np.repeat(_among(row_words, query_words), lengths)
+        hit = _among(row_words, query_words)[posting_rows]
         hit_images = image_of[hit]
         shared = each_count[number] = np.bincount(hit_images, minlength=ids.size)
         # Rounded: the same weights summed in another order may differ in their last bits,

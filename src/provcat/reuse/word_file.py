@@ -1,0 +1,590 @@
+"""A SQLite catalogue's postings in a read-only file beside it, memory-mapped by look-ups.
+
+The postings table (:mod:`provcat.reuse.postings`) answers a look-up with one primary-key
+probe per word asked, about 7,000 of them at 10^5 images: tens of milliseconds however well
+cached (docs/scale.md). This file holds the same postings as flat arrays sorted by word, so a
+look-up finds all its words with one binary search over a memory-mapped array and gathers
+their images with one fancy index, all in NumPy, with nothing loaded at start but the pages
+it touches.
+
+The file is a cache, never the record: it can be deleted at any time, and a look-up that
+finds it missing, unreadable or made from another catalogue reads the table as before. It
+covers the images up to the largest image id it was made at; images stored since then
+(the *delta*) have their words computed again, by each process that looks them up, from
+their stored features (:func:`provcat.reuse.postings.posted`, exactly what was posted), so
+its answers are the table's. Past :data:`DELTA_MAX` such images a process reads the table
+instead, and an ingest that leaves the delta past :data:`REFRESH_AFTER` images writes the
+file again (merging the delta into it: :func:`refresh`).
+
+On SQLite only: image ids grow with every commit there (one writer at a time, no deletions),
+so "the images after the largest id covered" is exact. A shared PostgreSQL catalogue keeps
+its postings in the database (the issue's design: it scales with the database).
+
+Layout: a folder ``<catalogue file>.words``, holding ``CURRENT`` (JSON: the generation's
+folder and what it covers) and one generation folder of four little-endian arrays:
+``words`` (int32, sorted, distinct), ``counts`` (int32: images posting the word),
+``starts`` (int64, one more than the words: word ``i``'s images are ``ids[starts[i] :
+starts[i + 1]]``) and ``ids`` (int32: the images of each word posted by at
+most :data:`provcat.reuse.postings.KEPT_POSTINGS` images, as the table keeps them). A new
+generation is written beside the old one and ``CURRENT`` replaced atomically, so a reader
+never sees half a file; writers take ``LOCK`` (an advisory lock) in turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from provcat import models as m
+from provcat.db import driver_rows
+from provcat.reuse.features import Features
+from provcat.reuse.postings import (
+    BITS,
+    KEPT_POSTINGS,
+    LONG_BITS,
+    LONG_KEY_BITS,
+    PACKED_ID,
+    POSTED_DESCRIPTORS,
+    TABLES,
+    Gather,
+    Postings,
+    WordArray,
+    posted,
+)
+
+log = logging.getLogger(__name__)
+
+#: The layout's version.
+FORMAT: Final = 1
+#: What fixes which words an image posts: a file made under other values is not used.
+WORD_RULES: Final = {
+    "tables": TABLES,
+    "bits": BITS,
+    "long_bits": LONG_BITS,
+    "long_key_bits": LONG_KEY_BITS,
+    "posted_descriptors": POSTED_DESCRIPTORS,
+    "kept_postings": KEPT_POSTINGS,
+}
+SUFFIX: Final = ".words"
+#: Images stored since the file was made that a process looks up with it, their words
+#: computed from their stored features (about 0.3 ms an image, once per process; about
+#: 2,000 words, 12 bytes each, held per image). Past this the table is read instead.
+DELTA_MAX: Final = 5_000
+#: An ingest writes the file again when it leaves more images than this outside it.
+REFRESH_AFTER: Final = 1_000
+#: An ingest makes the file (when there is none) once the catalogue holds this many images:
+#: below it the table's look-ups are fast enough (docs/scale.md).
+MAKE_FROM: Final = 20_000
+
+_ARRAYS: Final = {"words": "<i4", "counts": "<i4", "starts": "<i8", "ids": "<i4"}
+_CURRENT: Final = "CURRENT"
+_LOCK: Final = "LOCK"
+#: Rows of the table read at a time while making the file.
+_PAGE: Final = 100_000
+#: Delta runs merged into one past this many.
+_RUNS_MAX: Final = 8
+
+
+def location(connection: Connection) -> Path | None:
+    """Where the file of this connection's catalogue goes: None unless it is a SQLite file."""
+    if connection.dialect.name != "sqlite":
+        return None
+    database = connection.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return folder_of(Path(database))
+
+
+def folder_of(database: Path) -> Path:
+    """The file's folder for the SQLite catalogue file ``database`` (beside the file itself,
+    where ``database`` is a symbolic link)."""
+    resolved = database.resolve()
+    return resolved.with_name(resolved.name + SUFFIX)
+
+
+@dataclass(frozen=True)
+class Cover:
+    """What a generation of the file covers: the images with ids up to ``last_id`` (``images``
+    of them, the last with SHA-256 ``last_sha256``), and its size."""
+
+    generation: str
+    last_id: int
+    images: int
+    last_sha256: str | None
+    words: int
+    postings: int
+    made_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "rules": WORD_RULES, **self.__dict__}
+
+
+class WordFile:
+    """One generation of a catalogue's file, memory-mapped, and the words of the images stored
+    after it (its delta, :class:`Delta`), as this process has read them."""
+
+    def __init__(self, folder: Path, cover: Cover, stamp: tuple[int, int]) -> None:
+        self.folder = folder
+        self.cover = cover
+        self.stamp = stamp
+        place = folder / cover.generation
+        self.words = _mapped(place / "words", cover.words)
+        self.counts = _mapped(place / "counts", cover.words)
+        self.starts = _mapped(place / "starts", cover.words + 1)
+        self.ids = _mapped(place / "ids", cover.postings)
+        self.delta = Delta(cover.last_id)
+
+    @classmethod
+    def open(cls, folder: Path, connection: Connection) -> WordFile | None:
+        """The folder's current generation, if it is this catalogue's; else None (the reason
+        logged unless there is no file)."""
+        image = m.Image.__table__.c
+
+        def sha_at(image_id: int) -> str | None:
+            return connection.scalar(select(image.sha256).where(image.id == image_id))
+
+        try:
+            found = _current(folder, sha_at)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("%s cannot be read (%s); the postings table is read instead", folder, error)
+            return None
+        if isinstance(found, str):
+            log.warning("%s: %s; not used (`provcat index` makes it again)", folder, found)
+            return None
+        return found
+
+    def rows(self, wanted: WordArray) -> tuple[WordArray, WordArray, Gather]:
+        """The ``wanted`` words (sorted, distinct) that some image posted, their counts of
+        images (the file's and the delta's), and a gatherer of the images of chosen rows
+        (rows whose count is at most :data:`provcat.reuse.postings.KEPT_POSTINGS`)."""
+        words = self.words
+        # In the file's own type: searchsorted would otherwise convert the whole array first.
+        keys = wanted.astype(words.dtype)
+        at = np.minimum(np.searchsorted(words, keys), max(words.size - 1, 0))
+        hit = words[at] == keys if words.size else np.zeros(wanted.size, dtype=bool)
+        runs = list(self.delta.runs)
+        located = [run.locate(wanted) for run in runs]
+        in_delta = np.zeros(wanted.size, dtype=np.int64)
+        for _, count in located:
+            in_delta += count
+        found = hit | (in_delta > 0)
+        in_file = hit[found]
+        rows = at[found][in_file]
+        file_counts = np.zeros(in_file.size, dtype=np.int64)
+        file_counts[in_file] = self.counts[rows]
+        starts = np.zeros(in_file.size, dtype=np.int64)
+        lengths = np.zeros(in_file.size, dtype=np.int64)
+        starts[in_file] = self.starts[rows]
+        lengths[in_file] = self.starts[rows + 1] - starts[in_file]
+        pieces = [
+            (run, first[found], count[found])
+            for run, (first, count) in zip(runs, located, strict=True)
+        ]
+
+        def gather(chosen: npt.NDArray[np.intp]) -> Postings:
+            parts = [_pieces(self.ids, starts[chosen], lengths[chosen])]
+            parts.extend(
+                _pieces(run.ids, first[chosen], count[chosen]) for run, first, count in pieces
+            )
+            images = np.concatenate([images for images, _ in parts])
+            owners = chosen[np.concatenate([owner for _, owner in parts])]
+            return Postings(images, owners)
+
+        return wanted[found], file_counts + in_delta[found], gather
+
+
+@dataclass
+class Run:
+    """Some delta images' ``(word, image)`` pairs, sorted by word (then image)."""
+
+    words: WordArray
+    ids: npt.NDArray[np.int64]
+
+    def locate(self, wanted: WordArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Where each of ``wanted`` starts here, and how many pairs it has."""
+        left = np.searchsorted(self.words, wanted, side="left")
+        right = np.searchsorted(self.words, wanted, side="right")
+        return left.astype(np.int64), (right - left).astype(np.int64)
+
+
+def _sorted_run(words: list[WordArray], owners: list[npt.NDArray[np.int64]]) -> Run:
+    all_words = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
+    all_owners = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((all_owners, all_words))
+    return Run(all_words[order], all_owners[order])
+
+
+class Delta:
+    """The words of the images stored after a file's last id, computed in this process from
+    their stored features, in a few sorted runs (a new run per catch-up, merged past
+    :data:`_RUNS_MAX`)."""
+
+    def __init__(self, after: int) -> None:
+        self.last_id = after
+        self.images = 0
+        self.runs: list[Run] = []
+
+    def catch_up(self, connection: Connection) -> bool:
+        """Add the images stored since the last call. False (nothing added) when there would
+        be more than :data:`DELTA_MAX`: the caller then reads the table."""
+        feature = m.Feature.__table__.c
+        after = feature.image_id > self.last_id
+        waiting = connection.scalar(select(func.count()).where(after))
+        if not waiting:
+            return True
+        if self.images + int(waiting) > DELTA_MAX:
+            return False
+        rows = driver_rows(
+            connection,
+            select(feature.image_id, feature.data).where(after).order_by(feature.image_id),
+        )
+        words: list[WordArray] = []
+        owners: list[npt.NDArray[np.int64]] = []
+        for image_id, data in rows:
+            found = posted(Features.from_bytes(bytes(data)).descriptors)
+            words.append(found)
+            owners.append(np.full(found.size, image_id, dtype=np.int64))
+        if not rows:
+            return True
+        self.last_id = max(self.last_id, int(rows[-1][0]))
+        self.images += len(rows)
+        self.runs.append(_sorted_run(words, owners))
+        if len(self.runs) > _RUNS_MAX:
+            self.runs = [_sorted_run([r.words for r in self.runs], [r.ids for r in self.runs])]
+        return True
+
+
+def _pieces(
+    store: npt.NDArray[Any], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """``store[starts[i] : starts[i] + lengths[i]]`` for every ``i``, one after another, and
+    the ``i`` each value came from."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    owner = np.repeat(np.arange(lengths.size, dtype=np.intp), lengths)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    offsets += np.repeat(starts, lengths)
+    return np.asarray(store[offsets], dtype=np.int64), owner
+
+
+# -- reading CURRENT ---------------------------------------------------------------------
+
+
+def stamp_of(folder: Path) -> tuple[int, int] | None:
+    """Which ``CURRENT`` the folder holds (its inode and change time), None if none."""
+    try:
+        status = (folder / _CURRENT).stat()
+    except FileNotFoundError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
+def _read_cover(folder: Path) -> Cover | None:
+    data = json.loads((folder / _CURRENT).read_text(encoding="utf-8"))
+    if data.pop("format", None) != FORMAT or data.pop("rules", None) != WORD_RULES:
+        return None
+    cover = Cover(**data)
+    if Path(cover.generation).name != cover.generation or not cover.generation:
+        raise ValueError(f"generation {cover.generation!r} is not a folder name")
+    return cover
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+class _Writer:
+    """A new generation's four arrays, appended to in word order."""
+
+    def __init__(self, place: Path) -> None:
+        place.mkdir(parents=True)
+        self.place = place
+        self.files = {name: (place / name).open("wb") for name in _ARRAYS}
+        self.words = 0
+        self.postings = 0
+        self.last_word = -1
+        self.files["starts"].write(np.zeros(1, dtype=_ARRAYS["starts"]).tobytes())
+
+    def add(
+        self,
+        words: WordArray,
+        counts: WordArray,
+        lengths: npt.NDArray[np.int64],
+        ids: npt.NDArray[Any],
+    ) -> None:
+        """Append rows (their words above every word written so far, in order) and their ids."""
+        if not words.size:
+            return
+        if int(words[0]) <= self.last_word or np.any(np.diff(words) <= 0):
+            raise ValueError("words out of order")
+        ends = self.postings + np.cumsum(lengths)
+        for name, values in (("words", words), ("counts", counts), ("starts", ends), ("ids", ids)):
+            self.files[name].write(np.asarray(values, dtype=_ARRAYS[name]).tobytes())
+        self.words += int(words.size)
+        self.postings += int(lengths.sum())
+        self.last_word = int(words[-1])
+
+    def finish(self) -> None:
+        for handle in self.files.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+
+
+@dataclass(frozen=True)
+class Made:
+    """What :func:`refresh` did: ``how`` is "made" (from the postings table), "merged" (the
+    images since the last file added to it) or "current" (nothing to do)."""
+
+    how: str
+    cover: Cover
+    seconds: float
+    added: int
+
+
+def refresh(database: Path, *, full: bool = False, at_least: int = 1) -> Made:
+    """Bring the file of the SQLite catalogue at ``database`` up to date.
+
+    Where a current file exists, the images stored since it are merged into a new generation
+    (their words computed from their stored features, the old arrays read a slice at a
+    time); with ``full``, without a file, or when those images are more than the file holds,
+    the file is made anew from the postings table. Nothing is written while fewer than
+    ``at_least`` images are outside the file. The catalogue is read in one read transaction
+    (writers are not held up); another process refreshing at once waits for this one.
+
+    Raises:
+        sqlite3.Error: The catalogue cannot be read.
+        OSError: The file cannot be written (the old one is then left as it was).
+    """
+    started = time.perf_counter()
+    folder = folder_of(database)
+    folder.mkdir(exist_ok=True)
+    with _locked(folder), _reading(database) as con:
+        old = None if full else _readable(folder, con)
+        last = con.execute("SELECT id, sha256 FROM image ORDER BY id DESC LIMIT 1").fetchone()
+        last_id, last_sha = (int(last[0]), str(last[1])) if last else (0, None)
+        images = int(con.execute("SELECT count(*) FROM image").fetchone()[0])
+        after = old.cover.last_id if old is not None else 0
+        added = int(
+            con.execute("SELECT count(*) FROM feature WHERE image_id > ?", (after,)).fetchone()[0]
+        )
+        if old is not None and added < at_least:
+            return Made("current", old.cover, time.perf_counter() - started, 0)
+        generation = f"g{time.time_ns():x}-{os.getpid()}"
+        writer = _Writer(folder / generation)
+        try:
+            if old is not None and added <= max(old.cover.images, DELTA_MAX):
+                how = "merged"
+                _merge(old, _delta_pairs(con, after), writer)
+            else:
+                how, added = "made", images
+                _copy_table(con, writer)
+            writer.finish()
+        except BaseException:
+            writer.finish()
+            shutil.rmtree(writer.place, ignore_errors=True)
+            raise
+        cover = Cover(
+            generation=generation,
+            last_id=last_id,
+            images=images,
+            last_sha256=last_sha,
+            words=writer.words,
+            postings=writer.postings,
+            made_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        _publish(folder, cover)
+    return Made(how, cover, time.perf_counter() - started, added)
+
+
+@contextlib.contextmanager
+def _reading(database: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the catalogue, in one read transaction."""
+    uri = database.resolve().as_uri() + "?mode=ro"
+    con = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    try:
+        con.execute("BEGIN")
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the folder's writers' lock (an advisory lock where the system has them)."""
+    with (folder / _LOCK).open("a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _mapped(path: Path, size: int) -> npt.NDArray[Any]:
+    dtype = np.dtype(_ARRAYS[path.name])
+    if path.stat().st_size != size * dtype.itemsize:
+        raise ValueError(f"{path} is {path.stat().st_size} bytes, expected {size * dtype.itemsize}")
+    if not size:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(size,))
+
+
+def _current(folder: Path, sha_at: Callable[[int], str | None]) -> WordFile | str | None:
+    """The folder's current generation (None if there is none), or why it is not this
+    catalogue's; ``sha_at`` gives the SHA-256 of the image with an id, None if none has it."""
+    stamp = stamp_of(folder)
+    if stamp is None:
+        return None
+    cover = _read_cover(folder)
+    if cover is None:
+        return "made by another version of provcat"
+    if cover.last_id and sha_at(cover.last_id) != cover.last_sha256:
+        return f"made from another catalogue (image {cover.last_id} differs)"
+    return WordFile(folder, cover, stamp)
+
+
+def _readable(folder: Path, con: sqlite3.Connection) -> WordFile | None:
+    """The current generation if it can be merged into, else None (it is made anew)."""
+
+    def sha_at(image_id: int) -> str | None:
+        row = con.execute("SELECT sha256 FROM image WHERE id = ?", (image_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    try:
+        found = _current(folder, sha_at)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("%s cannot be read (%s); it is made anew", folder, error)
+        return None
+    return found if isinstance(found, WordFile) else None
+
+
+def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
+    """Every row of the postings table, in word order (its primary key's)."""
+    cursor = con.execute("SELECT word, images, ids FROM word_posting ORDER BY word")
+    while rows := cursor.fetchmany(_PAGE):
+        words = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        counts = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+        blobs = [r[2] or b"" for r in rows]
+        lengths = np.fromiter(map(len, blobs), np.int64, len(rows)) // PACKED_ID.itemsize
+        ids = np.frombuffer(b"".join(blobs), dtype=PACKED_ID)
+        writer.add(words, counts, lengths, ids)
+
+
+def _delta_pairs(con: sqlite3.Connection, after: int) -> Run:
+    """The ``(word, image)`` pairs the images after ``after`` posted, sorted."""
+    words: list[WordArray] = []
+    owners: list[npt.NDArray[np.int64]] = []
+    cursor = con.execute(
+        "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (after,)
+    )
+    while rows := cursor.fetchmany(1000):
+        for image_id, data in rows:
+            found = posted(Features.from_bytes(bytes(data)).descriptors)
+            words.append(found)
+            owners.append(np.full(found.size, image_id, dtype=np.int64))
+    return _sorted_run(words, owners)
+
+
+def _merge(old: WordFile, delta: Run, writer: _Writer) -> None:
+    """The old generation's rows with the delta's pairs added, a slice of words at a time."""
+    total = old.words.size
+    for begin in range(0, max(total, 1), _PAGE * 10):
+        end = min(begin + _PAGE * 10, total)
+        low = -1 if begin == 0 else int(old.words[begin])
+        high = None if end >= total else int(old.words[end])
+        d_from = 0 if begin == 0 else int(np.searchsorted(delta.words, low, side="left"))
+        d_to = delta.words.size if high is None else int(np.searchsorted(delta.words, high))
+        _merge_slice(old, begin, end, delta.words[d_from:d_to], delta.ids[d_from:d_to], writer)
+
+
+def _merge_slice(
+    old: WordFile,
+    begin: int,
+    end: int,
+    delta_words: WordArray,
+    delta_ids: npt.NDArray[np.int64],
+    writer: _Writer,
+) -> None:
+    words = np.asarray(old.words[begin:end], dtype=np.int64)
+    counts = np.asarray(old.counts[begin:end], dtype=np.int64)
+    starts = np.asarray(old.starts[begin : end + 1], dtype=np.int64)
+    lengths = np.diff(starts)
+    old_ids = np.asarray(old.ids[starts[0] : starts[-1]], dtype=np.int64)
+    union = np.union1d(words, delta_words)
+    where_old = np.searchsorted(union, words)
+    where_delta = np.searchsorted(union, delta_words)
+    total = np.zeros(union.size, dtype=np.int64)
+    total[where_old] = counts
+    total += np.bincount(where_delta, minlength=union.size)
+    # Each word's images: the file's, then the delta's (both by id within their part), while
+    # the word keeps them (KEPT_POSTINGS) as the table does.
+    owner = np.concatenate((np.repeat(where_old, lengths), where_delta))
+    ids = np.concatenate((old_ids, delta_ids))
+    order = np.argsort(owner, kind="stable")
+    owner, ids = owner[order], ids[order]
+    keep = total[owner] <= KEPT_POSTINGS
+    owner, ids = owner[keep], ids[keep]
+    new_lengths = np.bincount(owner, minlength=union.size)
+    writer.add(union, total, new_lengths, ids)
+
+
+def _publish(folder: Path, cover: Cover) -> None:
+    """Make ``cover``'s generation the current one, atomically, and remove the others."""
+    temporary = folder / f"{_CURRENT}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(cover.to_dict(), indent=1), encoding="utf-8")
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    temporary.replace(folder / _CURRENT)
+    for other in folder.iterdir():
+        if other.is_dir() and other.name != cover.generation:
+            # Readers that mapped it keep its pages until they let go (POSIX).
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def keep_up(connection: Connection, *, announce: Callable[[], None] | None = None) -> Made | None:
+    """What an ingest does once its images are stored and matched: make the catalogue's file
+    when it has none and holds :data:`MAKE_FROM` images or more, or merge into it when more
+    than :data:`REFRESH_AFTER` images are outside it. None when nothing was to be done; a
+    file that cannot be written is logged and left (look-ups then read the table).
+    ``announce`` is called before anything is written (a first file of a large catalogue
+    takes a minute or two)."""
+    folder = location(connection)
+    if folder is None:
+        return None
+    has_file = stamp_of(folder) is not None
+    if not has_file:
+        images = connection.scalar(select(func.count()).select_from(m.Image))
+        if int(images or 0) < MAKE_FROM:
+            return None
+    database = folder.with_name(folder.name.removesuffix(SUFFIX))
+    log.info("bringing the postings file %s up to date", folder)
+    if announce is not None:
+        announce()
+    try:
+        made = refresh(database, at_least=REFRESH_AFTER + 1 if has_file else 1)
+    except (OSError, sqlite3.Error, ValueError) as error:
+        log.warning(
+            "%s not brought up to date (%s); look-ups read the postings table", folder, error
+        )
+        return None
+    return None if made.how == "current" else made

@@ -1,0 +1,284 @@
+"""The postings file of a SQLite catalogue (provcat.reuse.word_file): look-ups through it
+answer exactly as the postings table does, before and after images are stored since it was
+made, and a file that is damaged, half-written or another catalogue's is never read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from provcat import models as m
+from provcat.reuse import word_file
+from provcat.reuse.features import Features
+from provcat.reuse.postings import StopWords, post, votes
+from provcat.reuse.word_file import WordFile, keep_up, location, refresh
+
+#: Descriptors images draw from: a few are drawn by nearly every image (their words become
+#: stop words, past KEPT_POSTINGS images for the commonest), most by a handful.
+_POOL = np.random.default_rng(7).integers(0, 256, size=(3000, 32), dtype=np.uint8)
+
+
+def _descriptors(image_id: int) -> np.ndarray:
+    rng = np.random.default_rng(1000 + image_id)
+    common = _POOL[:20] if image_id % 5 else _POOL[:8]
+    chosen = _POOL[rng.choice(np.arange(20, 3000), size=260, replace=False)]
+    # A few bits flipped, as a copy's corners differ from its original's.
+    flips = rng.random(chosen.shape) < 0.01
+    chosen = chosen ^ (flips * rng.integers(1, 256, size=chosen.shape)).astype(np.uint8)
+    return np.vstack([common, chosen])
+
+
+def _store(session: Session, ids: range) -> None:
+    for image_id in ids:
+        descriptors = _descriptors(image_id)
+        session.add(
+            m.Image(
+                id=image_id,
+                sha256=hashlib.sha256(str(image_id).encode()).hexdigest(),
+                format="JPEG",
+                width=800,
+                height=600,
+                file_size=1,
+                pixel_digest=f"{image_id:064x}",
+            )
+        )
+        features = Features(
+            keypoints=np.zeros((descriptors.shape[0], 2), dtype=np.float32),
+            descriptors=descriptors,
+            width=800,
+            height=600,
+        )
+        session.add(
+            m.Feature(
+                image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
+            )
+        )
+        post(session, [(image_id, descriptors)])
+    session.commit()
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalogue file of 260 images (the schema only, no alembic), made once."""
+    path = tmp_path_factory.mktemp("filled") / "catalogue.db"
+    engine = create_engine(f"sqlite:///{path}")
+    m.Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        _store(session, range(1, 261))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def database(filled: Path, tmp_path: Path) -> Iterator[tuple[Path, Session]]:
+    """A copy of the filled catalogue, and a session on it."""
+    path = tmp_path / "catalogue.db"
+    shutil.copyfile(filled, path)
+    engine = create_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        yield path, session
+    engine.dispose()
+
+
+def _queries() -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(3)
+    found = []
+    for image_id in (3, 100, 255, 275):
+        stored = _descriptors(image_id)
+        own = stored[rng.permutation(len(stored))[:200]]
+        found.append([own, _descriptors(image_id + 1)[:50]])
+    found.append([rng.integers(0, 256, size=(300, 32), dtype=np.uint8)])
+    return found
+
+
+def _answers(session: Session, file: WordFile | None, images: int) -> list[object]:
+    return [
+        votes(
+            session,
+            iter(query),
+            limit=20,
+            images=images,
+            stop_words=StopWords(),
+            word_file=file,
+        )
+        for query in _queries()
+    ]
+
+
+def _opened(path: Path, session: Session) -> WordFile:
+    folder = location(session.connection())
+    assert folder == path.with_name(path.name + word_file.SUFFIX)
+    file = WordFile.open(folder, session.connection())
+    assert file is not None
+    assert file.delta.catch_up(session.connection())
+    return file
+
+
+def test_answers_as_the_table_does(database: tuple[Path, Session]) -> None:
+    path, session = database
+    made = refresh(path)
+    assert made.how == "made"
+    assert (made.cover.images, made.cover.last_id) == (260, 260)
+    file = _opened(path, session)
+    table = _answers(session, None, 260)
+    assert _answers(session, file, 260) == table
+    # The answers are not trivial: the stored images are found, and some words are stop
+    # words (posted by more images than a look-up reads, and past those the table keeps).
+    assert [vote.image_id for vote in table[0][:1]] == [3]  # type: ignore[index]
+    assert np.any(np.asarray(file.counts) > 200)
+
+
+def test_images_stored_since_the_file_are_found(database: tuple[Path, Session]) -> None:
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    _store(session, range(261, 300))
+    assert file.delta.catch_up(session.connection())
+    assert file.delta.images == 39
+    assert _answers(session, file, 299) == _answers(session, None, 299)
+    assert any(v.image_id == 276 for v in _answers(session, file, 299)[3])  # type: ignore[attr-defined]
+
+
+def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) -> None:
+    path, session = database
+    refresh(path)
+    _store(session, range(261, 330))
+    assert refresh(path, at_least=100).how == "current"
+    merged = refresh(path)
+    assert (merged.how, merged.added, merged.cover.last_id) == ("merged", 69, 329)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    merged_bytes = {
+        name: (folder / merged.cover.generation / name).read_bytes() for name in word_file._ARRAYS
+    }
+    full = refresh(path, full=True)
+    assert full.how == "made"
+    for name, data in merged_bytes.items():
+        assert (folder / full.cover.generation / name).read_bytes() == data, name
+    # Only the current generation is left.
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
+
+
+def test_past_the_delta_limit_the_table_is_read(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    monkeypatch.setattr(word_file, "DELTA_MAX", 10)
+    _store(session, range(261, 280))
+    assert not file.delta.catch_up(session.connection())
+    assert file.delta.images == 0
+
+
+def test_another_catalogues_file_is_not_read(
+    database: tuple[Path, Session], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, _session = database
+    refresh(path)
+    other = tmp_path / "other.db"
+    engine = create_engine(f"sqlite:///{other}")
+    m.Base.metadata.create_all(engine)
+    with Session(engine) as other_session:
+        _store(other_session, range(1, 10))
+        _store(other_session, range(300, 560))  # ids up to the file's and past, other files
+        folder = path.with_name(path.name + word_file.SUFFIX)
+        moved = other.with_name(other.name + word_file.SUFFIX)
+        folder.rename(moved)
+        with caplog.at_level(logging.WARNING):
+            assert WordFile.open(moved, other_session.connection()) is None
+        assert "another catalogue" in caplog.text
+        # Refreshing makes the other catalogue's own file, from its own table.
+        assert refresh(other).how == "made"
+        assert WordFile.open(moved, other_session.connection()) is not None
+    engine.dispose()
+
+
+def test_a_damaged_file_is_not_read_and_is_made_again(
+    database: tuple[Path, Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, session = database
+    made = refresh(path)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    ids = folder / made.cover.generation / "ids"
+    with ids.open("r+b") as handle:
+        handle.truncate(ids.stat().st_size - 4)
+    with caplog.at_level(logging.WARNING):
+        assert WordFile.open(folder, session.connection()) is None
+    assert "expected" in caplog.text
+    assert refresh(path).how == "made"
+    assert WordFile.open(folder, session.connection()) is not None
+    # A CURRENT that is not JSON, or names a path rather than a generation.
+    (folder / "CURRENT").write_text("{", encoding="utf-8")
+    assert WordFile.open(folder, session.connection()) is None
+    cover = {**made.cover.to_dict(), "generation": "../elsewhere"}
+    (folder / "CURRENT").write_text(json.dumps(cover), encoding="utf-8")
+    assert WordFile.open(folder, session.connection()) is None
+    assert refresh(path).how == "made"
+
+
+def test_a_half_written_generation_is_never_read(database: tuple[Path, Session]) -> None:
+    """What a refresh killed mid-write leaves (a generation folder CURRENT does not name) is
+    not read, and the next refresh removes it."""
+    path, session = database
+    made = refresh(path)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    half = folder / "g0-1"
+    half.mkdir()
+    (half / "words").write_bytes(b"\0" * 10)
+    file = _opened(path, session)
+    assert file.cover.generation == made.cover.generation
+    _store(session, range(261, 265))
+    refresh(path)
+    assert not half.exists()
+
+
+def _refresh_in_process(path: str) -> str:
+    return refresh(Path(path)).how
+
+
+def test_refreshes_at_once_wait_for_each_other(database: tuple[Path, Session]) -> None:
+    path, session = database
+    refresh(path)
+    _store(session, range(261, 300))
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        done = pool.map(_refresh_in_process, [str(path)] * 2)
+    assert sorted(done) == ["current", "merged"]
+    file = _opened(path, session)
+    assert file.cover.last_id == 299
+    assert _answers(session, file, 299) == _answers(session, None, 299)
+
+
+def test_an_ingest_keeps_it_up_to_date(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _path, session = database
+    monkeypatch.setattr(word_file, "MAKE_FROM", 300)
+    assert keep_up(session.connection()) is None  # 260 images: not worth a file yet
+    _store(session, range(261, 301))
+    made = keep_up(session.connection())
+    assert made is not None
+    assert made.how == "made"
+    monkeypatch.setattr(word_file, "REFRESH_AFTER", 5)
+    _store(session, range(301, 305))
+    assert keep_up(session.connection()) is None  # 4 new images: the delta carries them
+    _store(session, range(305, 310))
+    made = keep_up(session.connection())
+    assert made is not None
+    assert (made.how, made.cover.last_id) == ("merged", 309)
+
+
+def test_only_a_sqlite_file_has_one() -> None:
+    engine = create_engine("sqlite://")
+    with engine.connect() as connection:
+        assert location(connection) is None
