@@ -375,6 +375,7 @@ def refresh(database: Path, *, full: bool = False, at_least: int = 1) -> Made:
     folder = folder_of(database)
     folder.mkdir(exist_ok=True)
     with _locked(folder), _reading(database) as con:
+        _tidy(folder)
         old = None if full else _readable(folder, con)
         last = con.execute("SELECT id, sha256 FROM image ORDER BY id DESC LIMIT 1").fetchone()
         last_id, last_sha = (int(last[0]), str(last[1])) if last else (0, None)
@@ -555,9 +556,19 @@ def _publish(folder: Path, cover: Cover) -> None:
     with temporary.open("rb") as handle:
         os.fsync(handle.fileno())
     temporary.replace(folder / _CURRENT)
+    _tidy(folder)
+
+
+def _tidy(folder: Path) -> None:
+    """Remove every generation but the current one (what a killed writer left, and those
+    replaced); a writer does this holding the lock. Readers that mapped a generation keep its
+    pages until they let go of it (POSIX)."""
+    try:
+        cover = _read_cover(folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        cover = None
     for other in folder.iterdir():
-        if other.is_dir() and other.name != cover.generation:
-            # Readers that mapped it keep its pages until they let go (POSIX).
+        if other.is_dir() and (cover is None or other.name != cover.generation):
             shutil.rmtree(other, ignore_errors=True)
 
 
