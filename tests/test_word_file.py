@@ -124,7 +124,14 @@ def _opened(path: Path, session: Session) -> WordFile:
     return file
 
 
-def test_answers_as_the_table_does(database: tuple[Path, Session]) -> None:
+@pytest.mark.parametrize("fence_bits", [0, 2, word_file.FENCE_BITS])
+def test_answers_as_the_table_does(
+    database: tuple[Path, Session], fence_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the file the look-up finds what it finds in the table, whatever the fence's
+    spacing (a page of one word, of four, or as shipped)."""
+    monkeypatch.setattr(word_file, "FENCE_BITS", fence_bits)
+    monkeypatch.setattr(word_file, "FENCE", 1 << fence_bits)
     path, session = database
     made = refresh(path)
     assert made.how == "made"
@@ -271,9 +278,13 @@ def test_an_ingest_keeps_it_up_to_date(
     assert made.how == "made"
     monkeypatch.setattr(word_file, "REFRESH_AFTER", 5)
     _store(session, range(301, 305))
-    assert keep_up(session.connection()) is None  # 4 new images: the delta carries them
+    announced: list[bool] = []
+    # 4 new images: the delta carries them, and nothing is announced.
+    assert keep_up(session.connection(), announce=lambda: announced.append(True)) is None
+    assert announced == []
     _store(session, range(305, 310))
-    made = keep_up(session.connection())
+    made = keep_up(session.connection(), announce=lambda: announced.append(True))
+    assert announced == [True]
     assert made is not None
     assert (made.how, made.cover.last_id) == ("merged", 309)
 
@@ -282,3 +293,28 @@ def test_only_a_sqlite_file_has_one() -> None:
     engine = create_engine("sqlite://")
     with engine.connect() as connection:
         assert location(connection) is None
+
+
+@pytest.mark.parametrize("fence_bits", [0, 1, 2, 10])
+@pytest.mark.parametrize("stored", [1, 3, 4, 5, 17, 64])
+def test_each_word_is_found_where_it_is(
+    tmp_path: Path, fence_bits: int, stored: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words below the first, past the last, on a fence and between words: each is found
+    exactly when it is stored, at its place."""
+    monkeypatch.setattr(word_file, "FENCE_BITS", fence_bits)
+    monkeypatch.setattr(word_file, "FENCE", 1 << fence_bits)
+    words = np.arange(stored, dtype=np.int64) * 3 + 5
+    writer = word_file._Writer(tmp_path / "g1")
+    # Written in two parts, as pages of the table are, so the fence spans both.
+    half = stored // 2
+    for part in (slice(0, half), slice(half, stored)):
+        size = words[part].size
+        writer.add(words[part], np.ones(size, np.int64), np.ones(size, np.int64), words[part])
+    writer.finish()
+    cover = word_file.Cover("g1", 0, 0, None, stored, stored, "now")
+    file = WordFile(tmp_path, cover, (0, 0))
+    keys = np.arange(0, int(words[-1]) + 8, dtype=np.int64)
+    at, hit = file._locate(keys)
+    assert np.array_equal(hit, np.isin(keys, words))
+    assert np.array_equal(file.words[at[hit]], keys[hit])

@@ -622,7 +622,21 @@ def keep_up(connection: Connection, *, announce: Callable[[], None] | None = Non
     if folder is None:
         return None
     has_file = stamp_of(folder) is not None
-    if not has_file:
+    if has_file:
+        # A file this process cannot read is made anew below; one it can is merged into only
+        # once enough is outside it.
+        try:
+            cover = _read_cover(folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            cover = None
+        if cover is not None:
+            feature = m.Feature.__table__.c
+            outside = connection.scalar(
+                select(func.count()).where(feature.image_id > cover.last_id)
+            )
+            if int(outside or 0) <= REFRESH_AFTER:
+                return None
+    else:
         images = connection.scalar(select(func.count()).select_from(m.Image))
         if int(images or 0) < MAKE_FROM:
             return None
