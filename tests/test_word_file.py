@@ -175,6 +175,32 @@ def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) ->
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
 
 
+def test_a_merge_drops_the_images_of_words_it_makes_common(tmp_path: Path) -> None:
+    """Words that pass KEPT_POSTINGS images in a merge lose their kept images, as in the
+    table: the 8 words every image posts reach 235 images here, from 195."""
+    path = tmp_path / "small.db"
+    engine = create_engine(f"sqlite:///{path}")
+    m.Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        _store(session, range(1, 196))
+        refresh(path)
+        before = _opened(path, session)
+        kept_before = set(np.asarray(before.words)[np.asarray(before.counts) <= 200].tolist())
+        _store(session, range(261, 301))
+        merged = refresh(path)
+        assert merged.how == "merged"
+        file = _opened(path, session)
+        common_now = set(np.asarray(file.words)[np.asarray(file.counts) > 200].tolist())
+        assert len(kept_before & common_now) >= 8
+        assert _answers(session, file, 235) == _answers(session, None, 235)
+        folder = path.with_name(path.name + word_file.SUFFIX)
+        data = {n: (folder / merged.cover.generation / n).read_bytes() for n in word_file._ARRAYS}
+        full = refresh(path, full=True)
+        for name, value in data.items():
+            assert (folder / full.cover.generation / name).read_bytes() == value, name
+    engine.dispose()
+
+
 def test_past_the_delta_limit_the_table_is_read(
     database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -565,27 +565,40 @@ def _merge_slice(
     delta_ids: npt.NDArray[np.int32],
     writer: _Writer,
 ) -> None:
+    """Write the old rows ``begin:end`` with the delta's pairs of their word range added.
+
+    The delta is small beside the file (at most as many images as the file holds, usually a
+    thousand against 10^5), so its words and ids are inserted into the old arrays in place,
+    in a few passes over them, rather than everything sorted again."""
     words = np.asarray(old.words[begin:end], dtype=np.int64)
     counts = np.asarray(old.counts[begin:end], dtype=np.int64)
     starts = np.asarray(old.starts[begin : end + 1], dtype=np.int64)
     lengths = np.diff(starts)
-    old_ids = np.asarray(old.ids[starts[0] : starts[-1]], dtype=np.int64)
-    union = np.union1d(words, delta_words)
-    where_old = np.searchsorted(union, words)
-    where_delta = np.searchsorted(union, delta_words)
-    total = np.zeros(union.size, dtype=np.int64)
-    total[where_old] = counts
-    total += np.bincount(where_delta, minlength=union.size)
-    # Each word's images: the file's, then the delta's (both by id within their part), while
-    # the word keeps them (KEPT_POSTINGS) as the table does.
-    owner = np.concatenate((np.repeat(where_old, lengths), where_delta))
-    ids = np.concatenate((old_ids, delta_ids))
-    order = np.argsort(owner, kind="stable")
-    owner, ids = owner[order], ids[order]
-    keep = total[owner] <= KEPT_POSTINGS
-    owner, ids = owner[keep], ids[keep]
-    new_lengths = np.bincount(owner, minlength=union.size)
-    writer.add(union, total, new_lengths, ids)
+    old_ids = np.asarray(old.ids[starts[0] : starts[-1]])
+    added, per_word = np.unique(delta_words, return_counts=True)
+    at = np.searchsorted(words, added)
+    known = np.zeros(added.size, dtype=bool)
+    inside = at < words.size
+    known[inside] = words[at[inside]] == added[inside]
+    counts[at[known]] += per_word[known]
+    # A word that passes KEPT_POSTINGS now loses the images it kept, as in the table.
+    dropped = (counts > KEPT_POSTINGS) & (lengths > 0)
+    kept_lengths = np.where(dropped, 0, lengths)
+    kept_ids = old_ids[np.repeat(~dropped, lengths)] if dropped.any() else old_ids
+    new = ~known
+    union = np.insert(words, at[new], added[new])
+    total = np.insert(counts, at[new], per_word[new])
+    union_lengths = np.insert(kept_lengths, at[new], 0)
+    # Each added word's images go after the images its word kept before (by id, as the
+    # table appends them), unless the word is past KEPT_POSTINGS.
+    place = np.searchsorted(union, added)
+    taken = total[place] <= KEPT_POSTINGS
+    ends = np.cumsum(union_lengths)
+    pair_place = np.repeat(place, per_word)
+    pairs = np.repeat(taken, per_word)
+    ids = np.insert(kept_ids, ends[pair_place[pairs]], delta_ids[pairs])
+    union_lengths[place[taken]] += per_word[taken]
+    writer.add(union, total, union_lengths, ids)
 
 
 def _publish(folder: Path, cover: Cover) -> None:
