@@ -14,14 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.catalogue import Catalogue
+from provcat.cli import cli
 from provcat.reuse import word_file
 from provcat.reuse.features import Features
 from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
+
+from .reuse_fixtures import scene
 
 #: Descriptors images draw from: a few are drawn by nearly every image (their words become
 #: stop words, past KEPT_POSTINGS images for the commonest), most by a handful.
@@ -344,3 +349,19 @@ def test_each_word_is_found_where_it_is(
     at, hit = file._locate(keys)
     assert np.array_equal(hit, np.isin(keys, words))
     assert np.array_equal(file.words[at[hit]], keys[hit])
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_costs_nothing(tmp_path: Path) -> None:
+    """Something else where the folder goes: `provcat index` says so in one line, and
+    look-ups read the table."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with Catalogue(url) as catalogue:
+        (tmp_path / "c.db.words").write_text("not a folder", encoding="utf-8")
+        result = CliRunner().invoke(cli, ["--db", url, "index"])
+        assert result.exit_code == 1
+        assert "cannot write the postings file" in result.output
+        assert "c.db.words" in result.output
+        assert "Traceback" not in result.output
+        scene_path = tmp_path / "query.jpg"
+        scene(3).save(scene_path)
+        assert catalogue.similar(scene_path) == []

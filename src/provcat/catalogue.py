@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -25,6 +26,7 @@ from provcat.errors import (
     DatabaseUnavailable,
     ImageRejected,
     NotFound,
+    PostingsFileError,
     unexpected_reason,
 )
 from provcat.files import Walked, path_text, walk
@@ -309,13 +311,17 @@ class Catalogue:
         postings in the database.
 
         Raises:
-            OSError: The file cannot be written beside the catalogue.
+            PostingsFileError: The file cannot be written beside the catalogue (the reason
+                names the folder); the old one, if any, is left as it was.
         """
         with self.session() as session:
             folder = location(session.connection())
         if folder is None:
             return None
-        return refresh(folder.with_name(folder.name.removesuffix(SUFFIX)), full=full)
+        try:
+            return refresh(folder.with_name(folder.name.removesuffix(SUFFIX)), full=full)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            raise PostingsFileError(f"cannot write the postings file {folder}: {exc}") from exc
 
     def similar_files(self, paths: Iterable[str | Path]) -> Iterator[Lookup]:
         """Look up image files, and folders of them, one after another: :meth:`similar` for

@@ -49,6 +49,11 @@ class DatabaseUnavailable(CatalogueError):
     """The catalogue database cannot be opened or used (refused connection, not a database)."""
 
 
+class PostingsFileError(CatalogueError):
+    """The postings file beside a SQLite catalogue cannot be written (provcat.reuse.word_file);
+    look-ups read the postings table meanwhile."""
+
+
 class NotFound(CatalogueError):
     """A lookup (SHA-256 prefix, article, agent) that matched nothing."""
 

@@ -323,7 +323,7 @@ def stamp_of(folder: Path) -> tuple[int, int] | None:
     """Which ``CURRENT`` the folder holds (its inode and change time), None if none."""
     try:
         status = (folder / _CURRENT).stat()
-    except FileNotFoundError:
+    except OSError:  # none, or something else in the folder's place: the table is read
         return None
     return status.st_ino, status.st_mtime_ns
 
