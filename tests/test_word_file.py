@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -215,6 +215,21 @@ def test_past_the_delta_limit_the_table_is_read(
     monkeypatch.setattr(word_file, "DELTA_MAX", 10)
     _store(session, range(261, 280))
     assert not file.delta.catch_up(session.connection())
+    assert file.delta.images == 0
+
+
+def test_unreadable_stored_features_send_look_ups_to_the_table(
+    database: tuple[Path, Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    _store(session, range(261, 263))
+    session.execute(update(m.Feature).where(m.Feature.image_id == 262).values(data=b"PVCF broken"))
+    session.commit()
+    with caplog.at_level(logging.WARNING):
+        assert not file.delta.catch_up(session.connection())
+    assert "image 262 cannot be read" in caplog.text
     assert file.delta.images == 0
 
 

@@ -342,10 +342,11 @@ class Matcher:
         if not current.delta.catch_up(session.connection()):
             self._word_delta_full = True
             log.info(
-                "more than %d images stored since %s was made: the postings table is read "
-                "(`provcat index` brings it up to date)",
-                word_file.DELTA_MAX,
+                "the images stored since %s was made are not looked up through it (more than "
+                "%d, or stored features that cannot be read): the postings table is read "
+                "(`provcat index` brings the file up to date)",
                 folder,
+                word_file.DELTA_MAX,
             )
             return None
         return current

@@ -274,7 +274,8 @@ class Delta:
 
     def catch_up(self, connection: Connection) -> bool:
         """Add the images stored since the last call. False (nothing added) when there would
-        be more than :data:`DELTA_MAX`: the caller then reads the table."""
+        be more than :data:`DELTA_MAX`, or one's stored features cannot be read: the caller
+        then reads the table."""
         feature = m.Feature.__table__.c
         after = feature.image_id > self.last_id
         waiting = connection.scalar(select(func.count()).where(after))
@@ -289,7 +290,17 @@ class Delta:
         words: list[WordArray] = []
         owners: list[npt.NDArray[np.int32]] = []
         for image_id, data in rows:
-            found = posted(Features.from_bytes(bytes(data)).descriptors)
+            try:
+                found = posted(Features.from_bytes(bytes(data)).descriptors)
+            except ValueError as error:
+                # The table holds the words it posted; only the table can answer as it does.
+                log.warning(
+                    "the stored features of image %d cannot be read (%s); look-ups read the "
+                    "postings table",
+                    image_id,
+                    error,
+                )
+                return False
             words.append(found)
             owners.append(np.full(found.size, image_id, dtype=np.int32))
         if not rows:
