@@ -87,9 +87,11 @@ SUFFIX: Final = ".words"
 DELTA_MAX: Final = 5_000
 #: An ingest writes the file again when it leaves more images than this outside it.
 REFRESH_AFTER: Final = 1_000
-#: An ingest makes the file (when there is none) once the catalogue holds this many images:
-#: below it the table's look-ups are fast enough (docs/scale.md).
-MAKE_FROM: Final = 20_000
+#: An ingest makes the file (when there is none) once the catalogue holds this many images.
+#: On the scale bench the file's candidate stage was 0.29x the table's at 10^4 (making it
+#: took 19.5 s) and 0.34x at 10^3, where the table's is already about 30 ms and the file
+#: would be merged into after every ingest of a few hundred images (docs/scale.md).
+MAKE_FROM: Final = 10_000
 
 _ARRAYS: Final = {
     "words": "<i4",
