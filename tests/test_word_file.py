@@ -359,7 +359,7 @@ def test_each_word_is_found_where_it_is(
         writer.add(words[part], np.ones(size, np.int64), np.ones(size, np.int64), words[part])
     writer.finish()
     cover = word_file.Cover("g1", 0, 0, None, stored, stored, "now")
-    file = WordFile(tmp_path, cover, (0, 0))
+    file = WordFile(tmp_path, cover)
     keys = np.arange(0, int(words[-1]) + 8, dtype=np.int64)
     at, hit = file._locate(keys)
     assert np.array_equal(hit, np.isin(keys, words))

@@ -40,7 +40,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -152,10 +152,8 @@ class WordFile:
     """One generation of a catalogue's file, memory-mapped, and the words of the images stored
     after it (its delta, :class:`Delta`), as this process has read them."""
 
-    def __init__(self, folder: Path, cover: Cover, stamp: tuple[int, int]) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, cover: Cover) -> None:
         self.cover = cover
-        self.stamp = stamp
         place = folder / cover.generation
         self.words = _mapped(place / "words", cover.words)
         self.counts = _mapped(place / "counts", cover.words)
@@ -289,27 +287,17 @@ class Delta:
             connection,
             select(feature.image_id, feature.data).where(after).order_by(feature.image_id),
         )
-        words: list[WordArray] = []
-        owners: list[npt.NDArray[np.int32]] = []
-        for image_id, data in rows:
-            try:
-                found = posted(Features.from_bytes(bytes(data)).descriptors)
-            except ValueError as error:
-                # The table holds the words it posted; only the table can answer as it does.
-                log.warning(
-                    "the stored features of image %d cannot be read (%s); look-ups read the "
-                    "postings table",
-                    image_id,
-                    error,
-                )
-                return False
-            words.append(found)
-            owners.append(np.full(found.size, image_id, dtype=np.int32))
+        try:
+            run = _posted_run(rows)
+        except ValueError as error:
+            # The table holds the words it posted; only the table can answer as it does.
+            log.warning("%s; look-ups read the postings table", error)
+            return False
         if not rows:
             return True
         self.last_id = max(self.last_id, int(rows[-1][0]))
         self.images += len(rows)
-        self.runs.append(_sorted_run(words, owners))
+        self.runs.append(run)
         if len(self.runs) > _RUNS_MAX:
             self.runs = [_sorted_run([r.words for r in self.runs], [r.ids for r in self.runs])]
         return True
@@ -505,15 +493,14 @@ def _mapped(path: Path, size: int) -> npt.NDArray[Any]:
 def _current(folder: Path, sha_at: Callable[[int], str | None]) -> WordFile | str | None:
     """The folder's current generation (None if there is none), or why it is not this
     catalogue's; ``sha_at`` gives the SHA-256 of the image with an id, None if none has it."""
-    stamp = stamp_of(folder)
-    if stamp is None:
+    if stamp_of(folder) is None:
         return None
     cover = _read_cover(folder)
     if cover is None:
         return "made by another version of provcat"
     if cover.last_id and sha_at(cover.last_id) != cover.last_sha256:
         return f"made from another catalogue (image {cover.last_id} differs)"
-    return WordFile(folder, cover, stamp)
+    return WordFile(folder, cover)
 
 
 def _readable(folder: Path, con: sqlite3.Connection) -> WordFile | None:
@@ -545,16 +532,29 @@ def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
 
 def _delta_pairs(con: sqlite3.Connection, after: int) -> Run:
     """The ``(word, image)`` pairs the images after ``after`` posted, sorted."""
-    words: list[WordArray] = []
-    owners: list[npt.NDArray[np.int32]] = []
     cursor = con.execute(
         "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (after,)
     )
-    while rows := cursor.fetchmany(1000):
-        for image_id, data in rows:
+    return _posted_run(cursor)
+
+
+def _posted_run(rows: Iterable[tuple[int, bytes]]) -> Run:
+    """The ``(word, image)`` pairs these ``(image id, stored features)`` rows posted, sorted.
+
+    Raises:
+        ValueError: An image's stored features cannot be read (the message names it).
+    """
+    words: list[WordArray] = []
+    owners: list[npt.NDArray[np.int32]] = []
+    for image_id, data in rows:
+        try:
             found = posted(Features.from_bytes(bytes(data)).descriptors)
-            words.append(found)
-            owners.append(np.full(found.size, image_id, dtype=np.int32))
+        except ValueError as error:
+            raise ValueError(
+                f"the stored features of image {image_id} cannot be read ({error})"
+            ) from error
+        words.append(found)
+        owners.append(np.full(found.size, image_id, dtype=np.int32))
     return _sorted_run(words, owners)
 
 
