@@ -828,6 +828,125 @@ def test_the_rarest_words_are_read_within_the_budget(monkeypatch: pytest.MonkeyP
     assert shared_words(session, [query], limit=100, images=31) == [(1, 5 * TABLES)]
 
 
+def _plain_votes(
+    rows: list[tuple[int, int, list[int]]],
+    per_query: list[set[int]],
+    *,
+    limit: int,
+    images: int,
+    budget: int,
+) -> list[Vote]:
+    """The ranking of ``votes`` written out plainly, one posting at a time: the rows
+    ``(word, count, image ids)`` taken rarest first within the budget, each query's shared
+    words and their weights summed per image, each query's best, the best by the better
+    query."""
+    chosen, total = [], 0
+    for word, count, ids in sorted(rows, key=lambda row: (row[1], row[0])):
+        total += count
+        if total > budget:
+            break
+        chosen.append((word, count, ids))
+    every = sorted({image for _, _, ids in chosen for image in ids})
+    shared = [dict.fromkeys(every, 0) for _ in per_query]
+    summed = [dict.fromkeys(every, 0.0) for _ in per_query]
+    for number, query_words in enumerate(per_query):
+        for word, count, ids in chosen:
+            if word in query_words:
+                for image in ids:
+                    shared[number][image] += 1
+                    summed[number][image] += float(np.log(max(images, count) / count))
+
+    def best(scores: dict[int, float]) -> set[int]:
+        scored = sorted((s for s in scores.values() if s > -1.0), reverse=True)
+        if len(scored) <= limit:
+            return {i for i, s in scores.items() if s > -1.0}
+        return {i for i, s in scores.items() if s > -1.0 and s >= scored[limit - 1]}
+
+    scores = [
+        {i: float(np.round(summed[n][i], 9)) if shared[n][i] >= MIN_SHARED else -1.0 for i in every}
+        for n in range(len(per_query))
+    ]
+    ranked = [best(each) for each in scores]
+    best_score, best_count = dict.fromkeys(every, -1.0), dict.fromkeys(every, 0)
+    for number, each in enumerate(scores):
+        for i in every:
+            if each[i] > best_score[i]:
+                best_score[i], best_count[i] = each[i], shared[number][i]
+    found = sorted(best(best_score), key=lambda i: (-best_score[i], i))
+    return [
+        Vote(
+            i,
+            best_count[i],
+            tuple(s[i] for s in shared),
+            tuple(i in r for r in ranked),
+        )
+        for i in found
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_ranking_is_a_plain_count_of_each_querys_words(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranking (grouping rows by the queries that hold their words, counting each group
+    once) gives what counting every posting for every query in turn gives: one to three
+    queries, rows from two reads with rows of each left out, a budget that binds or not."""
+    rng = np.random.default_rng(seed)
+    queries = int(rng.integers(1, 4))
+    words = rng.choice(1 << 20, size=int(rng.integers(5, 60)), replace=False)
+    rows = []
+    for word in words.tolist():
+        count = int(rng.integers(1, 12))
+        rows.append((word, count, sorted(rng.choice(30, size=count, replace=False).tolist())))
+    per_query: list[set[int]] = [set() for _ in range(queries)]
+    for word in words.tolist():  # every row's word is some query's, as in a look-up
+        for number in rng.choice(queries, size=int(rng.integers(1, queries + 1)), replace=False):
+            per_query[int(number)].add(word)
+    for query_words in per_query:  # and words no image posted
+        query_words.update(((1 << 21) + rng.integers(0, 100, size=3)).tolist())
+    budget = int(rng.integers(1, sum(count for _, count, _ in rows) + 20))
+    monkeypatch.setattr(postings, "POSTINGS_BUDGET", budget)
+    limit = int(rng.integers(1, 8))
+    images = 40
+
+    # Two reads, each with rows it does not list (as stop words are not), in its own order.
+    split = int(rng.integers(0, len(rows) + 1))
+    reads = []
+    listed_words: list[int] = []
+    listed_counts: list[int] = []
+    for part in (rows[:split], rows[split:]):
+        blobs: list[bytes | None] = [pack(ids) for _, _, ids in part]
+        blobs = [*blobs, None, pack([0, 1])]  # rows the read does not list
+        order = rng.permutation(len(blobs))
+        blobs = [blobs[i] for i in order]
+        kept = np.flatnonzero(order < len(part))
+        reads.append((len(listed_words), kept, postings._blob_gatherer(blobs)))
+        listed_words.extend(part[order[i]][0] for i in kept)
+        listed_counts.extend(part[order[i]][1] for i in kept)
+    found = postings._rank(
+        [np.array(sorted(q), dtype=np.int64) for q in per_query],
+        np.array(listed_words, dtype=np.int64),
+        np.array(listed_counts, dtype=np.int64),
+        reads,
+        limit=limit,
+        images=images,
+    )
+    expected = _plain_votes(rows, per_query, limit=limit, images=images, budget=budget)
+    assert found == expected
+
+
+def test_a_look_up_counts_at_most_queries_max_queries() -> None:
+    """Each row's group is a bit per query: more queries than the bits are refused, not
+    counted wrongly."""
+    words = np.array([5, 6], dtype=np.int64)
+    reads = [(0, np.array([0, 1]), postings._blob_gatherer([pack([1, 2]), pack([1, 2])]))]
+    many = [words] * (postings.QUERIES_MAX + 1)
+    with pytest.raises(ValueError, match="at most"):
+        postings._rank(many, words, np.array([2, 2]), reads, limit=5, images=10)
+    found = postings._rank(many[:-1], words, np.array([2, 2]), reads, limit=5, images=10)
+    assert [vote.by_query for vote in found] == [(2,) * postings.QUERIES_MAX] * 2
+
+
 def test_a_photo_with_many_copies_keeps_its_words() -> None:
     """Forty stored copies of one photo: their shared words are not stop words, so the next
     copy finds every one of them (a reused photo is the case this stage is for)."""

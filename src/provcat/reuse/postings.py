@@ -109,6 +109,8 @@ POSTINGS_BUDGET: Final = 200_000
 KEPT_POSTINGS: Final = STOP_MAX
 #: How an image id is packed in a word's images: 4 bytes, little-endian.
 PACKED_ID: Final = np.dtype("<i4")
+#: Queries one look-up counts at most (each row's group is a bit per query, :func:`_rank`).
+QUERIES_MAX: Final = 62
 #: Ids a look-up ranks with a table rather than a sort, whatever its postings (see _distinct).
 _TABLE_MIN: Final = 1 << 20
 
@@ -331,24 +333,30 @@ class Vote:
 
 @dataclass(frozen=True)
 class Postings:
-    """The images gathered for chosen rows of a read: each posting's image, and the row (its
-    index among the read's rows) it belongs to."""
+    """Images gathered for chosen rows of a read, from one source: the images of the first
+    chosen row (``lengths[0]`` of them), then those of the second, and so on."""
 
-    images: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.intp]
+    images: npt.NDArray[np.integer[Any]]
+    lengths: npt.NDArray[np.int64]
 
 
-#: Gathers the images of chosen rows of a read (their indices among its rows).
-Gather = Callable[[npt.NDArray[np.intp]], Postings]
+#: Gathers the images of chosen rows of a read (their indices among its rows): one
+#: :class:`Postings` for each source they are kept in (a file and the images stored since).
+Gather = Callable[[npt.NDArray[np.intp]], list[Postings]]
+
+
+#: A read's rows as :func:`_rank` takes them: where its rows start among the rows listed,
+#: which of its own rows are listed (by their index among its rows), and its gatherer.
+Read = tuple[int, npt.NDArray[np.intp], Gather]
 
 
 def _blob_gatherer(blobs: list[bytes | None]) -> Gather:
     """A gatherer of the images packed in the rows' ``ids`` read from the table."""
 
-    def gather(chosen: npt.NDArray[np.intp]) -> Postings:
+    def gather(chosen: npt.NDArray[np.intp]) -> list[Postings]:
         taken = [blobs[i] or b"" for i in chosen.tolist()]
         lengths = np.fromiter(map(len, taken), np.int64, len(taken)) // PACKED_ID.itemsize
-        return Postings(unpack(b"".join(taken)), np.repeat(chosen, lengths))
+        return [Postings(np.frombuffer(b"".join(taken), dtype=PACKED_ID), lengths)]
 
     return gather
 
@@ -395,7 +403,7 @@ def votes(
         session: On the catalogue.
         queries: Descriptor matrices; each is counted on its own. They are taken one at a
             time, the rows of each one's words read before the next is asked for (a
-            generator may compute the next meanwhile).
+            generator may compute the next meanwhile). At most :data:`QUERIES_MAX`.
         limit: This many images, and those tied with the last of them.
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
         stop_words: The catalogue's record of its stop words at any size (read at its first
@@ -412,7 +420,7 @@ def votes(
     # read, where its rows start among them and how to gather their images.
     listed_words: list[WordArray] = []
     listed_counts: list[WordArray] = []
-    gatherers: list[tuple[int, npt.NDArray[np.intp], Gather]] = []
+    gatherers: list[Read] = []
     listed = 0
     asked = np.zeros(0, dtype=np.int64)  # the words asked for so far, sorted, distinct
     stopped = np.zeros(0, dtype=np.int64)  # those that turned out to be stop words, sorted
@@ -461,8 +469,31 @@ def votes(
         per_query.append(_distinct_sorted(np.concatenate((own, fallback))))
     if not listed or limit <= 0:
         return []
-    counts = np.concatenate(listed_counts)
-    row_words = np.concatenate(listed_words)
+    return _rank(
+        per_query,
+        np.concatenate(listed_words),
+        np.concatenate(listed_counts),
+        gatherers,
+        limit=limit,
+        images=images,
+    )
+
+
+def _rank(
+    per_query: list[WordArray],
+    row_words: WordArray,
+    counts: WordArray,
+    reads: list[Read],
+    *,
+    limit: int,
+    images: int,
+) -> list[Vote]:
+    """The votes of :func:`votes`, from the rows listed (stop words left out): their words
+    and counts of images, the words of each query (sorted, distinct), and the reads the rows
+    came from, whose gatherers give the images of chosen rows."""
+    if len(per_query) > QUERIES_MAX:
+        raise ValueError(f"{len(per_query)} queries; a look-up counts at most {QUERIES_MAX}")
+    listed = row_words.size
     # The rarest first (ties by word), as many as the budget holds.
     order = np.lexsort((row_words, counts))
     kept = int(np.count_nonzero(np.cumsum(counts[order]) <= POSTINGS_BUDGET))
@@ -470,37 +501,52 @@ def votes(
         return []
     chosen = np.zeros(listed, dtype=bool)
     chosen[order[:kept]] = True
-    # Each posting's image and row (its index among the rows listed), read by read.
-    images_each: list[npt.NDArray[np.int64]] = []
-    rows_each: list[npt.NDArray[np.intp]] = []
-    for first, kept_rows, gather in gatherers:
-        mine = np.flatnonzero(chosen[first : first + kept_rows.size])
-        gathered = gather(kept_rows[mine])
-        # Back from the read's own row numbers to the listed rows'.
-        local = np.empty(int(kept_rows.max()) + 1 if kept_rows.size else 0, dtype=np.intp)
-        local[kept_rows] = np.arange(kept_rows.size, dtype=np.intp)
-        images_each.append(gathered.images)
-        rows_each.append(first + local[gathered.rows])
-    posting_images = np.concatenate(images_each)
-    posting_rows = np.concatenate(rows_each)
-    if not posting_images.size:
-        return []
     # Rarer words say more: a shared word weighs log(images / images posting it), so words
     # that many images post (short of stop words) count for little.
     count = counts.astype(np.float64)
-    weight = np.log(np.maximum(images, count) / count)[posting_rows]
-    ids, image_of = _distinct(posting_images)
+    weight = np.log(np.maximum(images, count) / count)
+    # Rows are gathered in groups, by which queries hold their word (a bit for each), so that
+    # each query's postings are whole groups: the postings are counted once a group, and no
+    # mask over them is made for each query (they are about 200,000; the rows a few thousand).
+    held_by = np.zeros(listed, dtype=np.int64)
+    for number, query_words in enumerate(per_query):
+        held_by |= _among(row_words, query_words).astype(np.int64) << number
+    patterns = _distinct_sorted(held_by[chosen]).tolist()
+    taken_images: list[npt.NDArray[np.integer[Any]]] = []
+    taken_weights: list[npt.NDArray[np.float64]] = []
+    bounds = [0]  # where each group's postings start among those taken
+    for pattern in patterns:
+        in_group = chosen & (held_by == pattern)
+        for first, kept_rows, gather in reads:
+            mine = np.flatnonzero(in_group[first : first + kept_rows.size])
+            if not mine.size:
+                continue
+            for piece in gather(kept_rows[mine]):
+                taken_images.append(piece.images)
+                taken_weights.append(np.repeat(weight[first + mine], piece.lengths))
+        bounds.append(sum(map(len, taken_images)))
+    if not bounds[-1]:
+        return []
+    ids, image_of = _distinct(np.concatenate(taken_images))
+    posting_weights = np.concatenate(taken_weights)
+    group_counts = []
+    group_scores = []
+    for start, end in itertools.pairwise(bounds):
+        images_here = image_of[start:end]
+        group_counts.append(np.bincount(images_here, minlength=ids.size))
+        group_scores.append(
+            np.bincount(images_here, weights=posting_weights[start:end], minlength=ids.size)
+        )
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     ranked = np.empty((len(per_query), ids.size), dtype=bool)
-    for number, query_words in enumerate(per_query):
-        hit = _among(row_words, query_words)[posting_rows]
-        hit_images = image_of[hit]
-        shared = each_count[number] = np.bincount(hit_images, minlength=ids.size)
+    for number in range(len(per_query)):
+        holding = [g for g, pattern in enumerate(patterns) if pattern >> number & 1]
+        shared = each_count[number] = _sum([group_counts[g] for g in holding], ids.size)
         # Rounded: the same weights summed in another order may differ in their last bits,
         # and ties must stay ties (they are all kept, below).
-        score = np.bincount(hit_images, weights=weight[hit], minlength=ids.size).round(9)
+        score = _sum([group_scores[g] for g in holding], ids.size).round(9)
         score[shared < MIN_SHARED] = -1.0
         ranked[number] = _best(score, limit)
         better = score > best_score
@@ -522,6 +568,16 @@ def votes(
             strict=True,
         )
     ]
+
+
+def _sum(arrays: list[npt.NDArray[Any]], size: int) -> npt.NDArray[Any]:
+    """The sum of ``arrays`` (zeros of ``size`` if none), made anew."""
+    if not arrays:
+        return np.zeros(size)
+    total = arrays[0].copy()
+    for more in arrays[1:]:
+        total += more
+    return total
 
 
 def _distinct_sorted(values: WordArray) -> WordArray:
@@ -559,7 +615,9 @@ def _best(scores: npt.NDArray[Any], limit: int) -> npt.NDArray[np.bool_]:
     return best
 
 
-def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+def _distinct(
+    values: npt.NDArray[np.integer[Any]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """What ``np.unique(values, return_inverse=True)`` gives for image ids (not negative), by a
     table as long as the largest id instead of a sort: sorting a look-up's 200,000 postings
     took most of its time outside the database. Ids far larger than the postings are many

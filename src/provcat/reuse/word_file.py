@@ -227,14 +227,13 @@ class WordFile:
             for run, (first, count) in zip(runs, located, strict=True)
         ]
 
-        def gather(chosen: npt.NDArray[np.intp]) -> Postings:
-            parts = [_pieces(self.ids, starts[chosen], lengths[chosen])]
-            parts.extend(
-                _pieces(run.ids, first[chosen], count[chosen]) for run, first, count in pieces
-            )
-            images = np.concatenate([images for images, _ in parts])
-            owners = chosen[np.concatenate([owner for _, owner in parts])]
-            return Postings(images, owners)
+        def gather(chosen: npt.NDArray[np.intp]) -> list[Postings]:
+            parts = [Postings(_pieces(self.ids, starts[chosen], lengths[chosen]), lengths[chosen])]
+            for run, first, count in pieces:
+                taken = count[chosen]
+                if taken.any():
+                    parts.append(Postings(_pieces(run.ids, first[chosen], taken), taken))
+            return parts
 
         return wanted[found], file_counts + in_delta[found], gather
 
@@ -304,17 +303,18 @@ class Delta:
 
 
 def _pieces(
-    store: npt.NDArray[Any], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
-    """``store[starts[i] : starts[i] + lengths[i]]`` for every ``i``, one after another, and
-    the ``i`` each value came from."""
+    store: npt.NDArray[np.int32], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int32]:
+    """``store[starts[i] : starts[i] + lengths[i]]`` for every ``i``, one after another."""
     total = int(lengths.sum())
     if not total:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
-    owner = np.repeat(np.arange(lengths.size, dtype=np.intp), lengths)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    offsets += np.repeat(starts, lengths)
-    return np.asarray(store[offsets], dtype=np.int64), owner
+        return np.zeros(0, dtype=np.int32)
+    # The k-th value taken is at k plus how far its piece's start is from where its piece
+    # begins among the values taken.
+    offsets = np.arange(total, dtype=np.int64)
+    offsets += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    taken: npt.NDArray[np.int32] = store[offsets]
+    return taken
 
 
 # -- reading CURRENT ---------------------------------------------------------------------
