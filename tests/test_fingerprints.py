@@ -17,6 +17,8 @@ from provcat.fingerprints import (
     PDQ_DIHEDRAL,
     BitHash,
     compute,
+    dihedral_bytes,
+    dihedral_from_bytes,
     hamming_many,
     pack,
     pdq_dihedral,
@@ -145,6 +147,29 @@ def test_dihedral_names_in_pdqhash_order(photo: Image.Image) -> None:
         "flip_minus1",
     ]
     assert result["original"] == (compute(photo).pdq, compute(photo).pdq_quality)
+
+
+def test_compute_gives_the_dihedral_hashes_with_pdq_as_their_original(photo: Image.Image) -> None:
+    """One PDQ computation gives the hash and its seven rotations and flips: the hash is
+    pdqhash's own, and the eight are pdq_dihedral's."""
+    prints = compute(photo)
+    assert prints.pdq_dihedral == pdq_dihedral(photo)
+    bits, quality = pdqhash.compute(np.asarray(photo.resize((512, 384), Image.Resampling.BILINEAR)))
+    assert prints.pdq == BitHash(bits)
+    assert prints.pdq_quality == quality
+    assert prints.pdq_dihedral["original"] == (prints.pdq, quality)
+
+
+def test_dihedral_hashes_round_trip_as_stored(photo: Image.Image) -> None:
+    variants = pdq_dihedral(photo)
+    data = dihedral_bytes(variants)
+    assert len(data) == 8 * 32
+    assert data[:32] == variants["original"][0].to_bytes()  # in PDQ_DIHEDRAL order
+    assert data[5 * 32 : 6 * 32] == variants["flip_y"][0].to_bytes()
+    quality = variants["original"][1]
+    assert dihedral_from_bytes(data, quality) == variants
+    with pytest.raises(ValueError, match="not 8 PDQ hashes"):
+        dihedral_from_bytes(data[:-1], quality)
 
 
 def test_dihedral_flip_y_is_the_left_right_mirror(photo: Image.Image) -> None:

@@ -18,10 +18,11 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from provcat import matching
+from provcat import ingest, matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.decode import open_image
+from provcat.fingerprints import dihedral_bytes, pdq_dihedral
 from provcat.reuse.features import extract
 from provcat.reuse.postings import Vote
 from provcat.reuse.verify import verify
@@ -164,10 +165,10 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
     ahead: list[str] = []
     query_side = matching._query_side
 
-    def counted(sha: str, paths: list[Path]) -> object:
+    def counted(sha: str, paths: list[Path], variants: Any) -> object:
         if threading.current_thread().name.startswith("provcat-ahead"):
             ahead.append(sha)
-        return query_side(sha, paths)
+        return query_side(sha, paths, variants)
 
     monkeypatch.setattr(matching, "_query_side", counted)
     prepared = Catalogue(db_url)
@@ -191,10 +192,9 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Likely candidates decoded (with their mirror features when judged as the copy) and
-    judged with pixels (their stored PDQ variants computed when verified) in the
-    verification threads while other pairs are looked at give the matches and `similar`
-    answers that judging each pair in turn on the calling thread gives; and the threads did
-    that work."""
+    judged with pixels in the verification threads while other pairs are looked at give the
+    matches and `similar` answers that judging each pair in turn on the calling thread
+    gives; and the threads did that work. Stored PDQ variants are read, not computed."""
     folder = _edits_in_one_folder(tmp_path / "all")
     roles: list[bool] = []
     hashed: list[str] = []
@@ -221,9 +221,9 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     prepared, itself = Catalogue(db_url), Catalogue(other_db_url)
     try:
         prepared.ingest([folder])
-        # Prepared as the pair's copy and as its reference; stored variants in the threads.
+        # Prepared as the pair's copy and as its reference; stored variants read as stored.
         assert {True, False} <= set(roles)
-        assert "provcat-verify" in hashed
+        assert "provcat-verify" not in hashed
         assert judged
         assert set(judged) == {"provcat-verify"}
         threaded = len(roles)
@@ -255,6 +255,60 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
     finally:
         prepared.close()
         itself.close()
+
+
+def test_stored_pdq_variants_give_what_computing_them_gives(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored picture's PDQ hashes over its rotations and flips are stored with it, and a
+    look-up or a matching turn that finds it reads them instead of decoding and hashing it
+    again; a catalogue whose images have none stored (stored before revision 0009) computes
+    them from the pixels, with the same matches and answers (PDQ distances included)."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    computed: list[int] = []
+    dihedral = matching.pdq_dihedral
+
+    def counting(pixels: Image.Image) -> Any:
+        computed.append(1)
+        return dihedral(pixels)
+
+    monkeypatch.setattr(matching, "pdq_dihedral", counting)
+    stored, older = Catalogue(db_url), Catalogue(other_db_url)
+    try:
+        stored.ingest([folder])
+        assert not computed  # every image's turn and every stored side read them
+        with stored.session() as session:
+            rows = session.execute(
+                select(m.Image.sha256, m.Fingerprint.variants)
+                .join(m.Fingerprint)
+                .where(m.Fingerprint.algorithm == "pdq")
+            ).all()
+        files = {_sha(path): path for path in folder.iterdir()}
+        assert {sha for sha, _ in rows} == set(files)
+        for sha, variants in rows:
+            assert variants == dihedral_bytes(pdq_dihedral(open_image(files[sha]).pixels))
+
+        monkeypatch.setattr(ingest, "dihedral_bytes", lambda variants: None)
+        older.ingest([folder])
+        assert computed
+        with older.session() as session:
+            assert session.scalars(select(m.Fingerprint.variants)).all() == [None] * 3 * len(files)
+        assert _matches(stored) == _matches(older)
+        assert all(pdq is not None for *_, pdq in _matches(stored))
+
+        original = _edits()["crop"][0]
+        queries = [tmp_path / "mirrored.jpg", folder / "banner-copy.jpg"]
+        jpeg(mirror(original).resize((500, 375)), 90).save(queries[0], quality=90)
+        computed.clear()
+        answers = [stored.similar(path) for path in queries]
+        assert len(computed) == len(queries)  # the queries' own, nothing stored
+        computed.clear()
+        assert [older.similar(path) for path in queries] == answers
+        assert len(computed) > len(queries)
+        assert all(answers)
+    finally:
+        stored.close()
+        older.close()
 
 
 def test_candidates_are_looked_at_in_the_orientations_that_ranked_them(

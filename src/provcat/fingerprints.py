@@ -204,6 +204,11 @@ class BitHash:
         raise AttributeError("BitHash is immutable")
 
 
+#: An image's PDQ hashes over its eight rotations and flips, with their quality
+#: (:func:`pdq_dihedral`).
+Dihedral = dict[str, tuple[BitHash, int]]
+
+
 @dataclass(frozen=True)
 class Fingerprints:
     """The global perceptual hashes of one upright RGB image.
@@ -213,12 +218,16 @@ class Fingerprints:
         dhash: 64-bit difference hash (imagehash.dhash, hash_size=8).
         pdq: 256-bit PDQ hash of the image shrunk to at most 512 px.
         pdq_quality: PDQ's quality score, 0-100; below 50 the PDQ hash is unreliable.
+        pdq_dihedral: The PDQ hashes of all 8 rotations and flips (:func:`pdq_dihedral`);
+            its "original" is ``pdq``. Stored with the image, so that a look-up that finds it
+            need not decode it again to compare them.
     """
 
     phash: BitHash
     dhash: BitHash
     pdq: BitHash
     pdq_quality: int
+    pdq_dihedral: Dihedral
 
 
 def compute(pixels: Image.Image) -> Fingerprints:
@@ -233,19 +242,15 @@ def compute(pixels: Image.Image) -> Fingerprints:
     Raises:
         ValueError: The image is not RGB or has no pixels.
     """
-    _require_rgb(pixels)
-    pdq_bits, quality = pdqhash.compute(_pdq_input(pixels))
+    variants = pdq_dihedral(pixels)  # one PDQ computation gives all eight
+    pdq, quality = variants["original"]
     return Fingerprints(
         phash=_from_imagehash(imagehash.phash(pixels, hash_size=8)),
         dhash=_from_imagehash(imagehash.dhash(pixels, hash_size=8)),
-        pdq=BitHash(pdq_bits),
-        pdq_quality=int(quality),
+        pdq=pdq,
+        pdq_quality=quality,
+        pdq_dihedral=variants,
     )
-
-
-#: An image's PDQ hashes over its eight rotations and flips, with their quality
-#: (:func:`pdq_dihedral`).
-Dihedral = dict[str, tuple[BitHash, int]]
 
 
 def pdq_dihedral(pixels: Image.Image) -> Dihedral:
@@ -270,6 +275,30 @@ def pdq_dihedral(pixels: Image.Image) -> Dihedral:
     # strict: a pdqhash that returned other than 8 hashes would otherwise be misnamed silently.
     pairs = zip(PDQ_DIHEDRAL, hashes, strict=True)
     return {name: (BitHash(bits), int(quality)) for name, bits in pairs}
+
+
+#: Bytes of one PDQ hash.
+_PDQ_BYTES: Final = 32
+
+
+def dihedral_bytes(variants: Dihedral) -> bytes:
+    """The eight PDQ hashes of :func:`pdq_dihedral` as stored (``Fingerprint.variants``):
+    32 bytes each, in :data:`PDQ_DIHEDRAL` order."""
+    return b"".join(variants[name][0].to_bytes() for name in PDQ_DIHEDRAL)
+
+
+def dihedral_from_bytes(data: bytes, quality: int) -> Dihedral:
+    """The hashes :func:`dihedral_bytes` stored, each with the image's PDQ ``quality``.
+
+    Raises:
+        ValueError: ``data`` is not eight 256-bit hashes.
+    """
+    if len(data) != len(PDQ_DIHEDRAL) * _PDQ_BYTES:
+        raise ValueError(f"{len(data)} bytes are not {len(PDQ_DIHEDRAL)} PDQ hashes")
+    return {
+        name: (BitHash.from_bytes(data[i * _PDQ_BYTES : (i + 1) * _PDQ_BYTES]), quality)
+        for i, name in enumerate(PDQ_DIHEDRAL)
+    }
 
 
 def pack(hashes: Sequence[BitHash], *, nbits: int | None = None) -> ByteMatrix:

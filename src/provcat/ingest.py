@@ -20,6 +20,7 @@ from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
 from provcat.files import is_inside, path_bytes, path_text, walk
+from provcat.fingerprints import dihedral_bytes
 from provcat.gate import IngestGate
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
 from provcat.matching import Matcher, pending_count, store_features
@@ -452,7 +453,12 @@ def _store_image(
         [
             m.Fingerprint(algorithm="phash", value=str(prints.phash)),
             m.Fingerprint(algorithm="dhash", value=str(prints.dhash)),
-            m.Fingerprint(algorithm="pdq", value=str(prints.pdq), quality=prints.pdq_quality),
+            m.Fingerprint(
+                algorithm="pdq",
+                value=str(prints.pdq),
+                quality=prints.pdq_quality,
+                variants=dihedral_bytes(prints.pdq_dihedral),
+            ),
         ]
     )
     try:

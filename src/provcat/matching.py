@@ -42,7 +42,7 @@ from provcat.db import driver_rows, lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
-from provcat.fingerprints import BitHash, Dihedral, pdq_dihedral
+from provcat.fingerprints import BitHash, Dihedral, dihedral_from_bytes, pdq_dihedral
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered
@@ -386,7 +386,7 @@ class Matcher:
         with self._sessions() as session:
             turn = take_match_turn(session)
             waiting = session.execute(
-                select(m.Image.id, m.Image.sha256, m.Image.pixel_digest)
+                _with_variants(select(m.Image.id, m.Image.sha256, m.Image.pixel_digest))
                 .where(m.Image.match_seq.is_(None))
                 .order_by(m.Image.id)
                 .limit(1 + PREPARED_AHEAD)
@@ -394,16 +394,22 @@ class Matcher:
             if not waiting:
                 session.rollback()
                 return None
-            image_id, sha, digest = waiting[0]
+            image_id, sha, digest, data, quality = waiting[0]
             # Their paths are read here, in the turn: the thread that decodes them reads no
             # database (an in-memory catalogue has one connection per thread).
             paths = self._stored_paths([int(row[0]) for row in waiting], session=session)
             self._prepare_ahead(
-                image_id, [(int(row[0]), str(row[1]), paths[int(row[0])]) for row in waiting[1:]]
+                image_id,
+                [
+                    (int(row[0]), str(row[1]), paths[int(row[0])], _stored(row[3], row[4]))
+                    for row in waiting[1:]
+                ],
             )
             self._refresh(turn, session=session)
             recorded = 0
-            matched = self._match_stored(image_id, sha, digest, paths[image_id], session=session)
+            matched = self._match_stored(
+                image_id, sha, digest, paths[image_id], _stored(data, quality), session=session
+            )
             for match in matched:
                 recorded += _record(image_id, match, session=session)
             session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
@@ -411,13 +417,20 @@ class Matcher:
             return recorded
 
     def _match_stored(
-        self, image_id: int, sha: str, digest: str, paths: list[Path], *, session: Session
+        self,
+        image_id: int,
+        sha: str,
+        digest: str,
+        paths: list[Path],
+        variants: tuple[bytes, int] | None,
+        *,
+        session: Session,
     ) -> list[Found]:
         features = self._features_of(image_id, session=session)
         ahead = self._ahead.pop(image_id, None)
         query = ahead.result() if ahead is not None else None
         if query is None and features is not None:
-            query = _query_side(sha, paths)
+            query = _query_side(sha, paths, variants)
         if features is None or query is None:
             # Its file is gone or changed since it was stored: nothing to verify against.
             log.warning("image %d cannot be read again from its paths; not matched", image_id)
@@ -433,7 +446,9 @@ class Matcher:
             variants=query.variants,
         )
 
-    def _prepare_ahead(self, current: int, upcoming: list[tuple[int, str, list[Path]]]) -> None:
+    def _prepare_ahead(
+        self, current: int, upcoming: list[tuple[int, str, list[Path], tuple[bytes, int] | None]]
+    ) -> None:
         """Start preparing the query sides of the images matched next (``upcoming``, in the
         order their turns come), and forget those no longer coming (another process matched
         them): at most :data:`PREPARED_AHEAD` are held besides ``current``.
@@ -441,12 +456,12 @@ class Matcher:
         What is prepared is what the turn would compute itself, from the same file checked
         against the same SHA-256: only when it is computed changes, not what.
         """
-        coming = {image_id for image_id, _sha, _paths in upcoming}
+        coming = {image_id for image_id, _sha, _paths, _variants in upcoming}
         for image_id in [i for i in self._ahead if i != current and i not in coming]:
             self._ahead.pop(image_id).cancel()
-        for image_id, sha, paths in upcoming:
+        for image_id, sha, paths, variants in upcoming:
             if image_id not in self._ahead:
-                self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths)
+                self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths, variants)
 
     def _features_of(self, image_id: int, *, session: Session) -> Features | None:
         found = self._recent.get(image_id)
@@ -678,11 +693,22 @@ class Matcher:
                 features[int(image_id)] = Features.from_bytes(data)
                 self._keep(int(image_id), features[int(image_id)])
         shas: dict[int, str] = {}
+        variants: dict[int, tuple[bytes, int]] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = session.execute(select(m.Image.id, m.Image.sha256).where(m.Image.id.in_(chunk)))
-            shas.update((int(image_id), str(sha)) for image_id, sha in rows)
-        return [_Side(i, features[i], shas[i]) for i in ids if i in features and i in shas]
+            for image_id, sha, data, quality in session.execute(
+                _with_variants(select(m.Image.id, m.Image.sha256)).where(
+                    m.Image.id.in_(ids[start : start + 500])
+                )
+            ):
+                shas[int(image_id)] = str(sha)
+                stored = _stored(data, quality)
+                if stored is not None:
+                    variants[int(image_id)] = stored
+        return [
+            _Side(i, features[i], shas[i], stored_variants=variants.get(i))
+            for i in ids
+            if i in features and i in shas
+        ]
 
     def _judge_pair(
         self,
@@ -790,8 +816,11 @@ class _Side:
     sha: str
     pixels: Image.Image | None = None
     mirror: Features | None = None
-    #: Its PDQ hashes over the eight rotations and flips, once computed.
+    #: Its PDQ hashes over the eight rotations and flips, once computed or read.
     variants: Dihedral | None = None
+    #: A stored image's PDQ variants as the catalogue keeps them, with its PDQ quality (read
+    #: when first needed), or None (stored before revision 0009).
+    stored_variants: tuple[bytes, int] | None = None
 
     def mirror_features(self) -> Features:
         assert self.mirror is not None, "only the query's mirror features are at hand"
@@ -805,8 +834,10 @@ class _Side:
         return self.mirror
 
     def dihedral(self) -> Dihedral | None:
-        """Its PDQ variants, computed from its pixels when not yet at hand (None without
-        pixels)."""
+        """Its PDQ variants: as stored, else computed from its pixels when not yet at hand
+        (None without either)."""
+        if self.variants is None and self.stored_variants is not None:
+            self.variants = dihedral_from_bytes(*self.stored_variants)
         if self.variants is None and self.pixels is not None:
             self.variants = pdq_dihedral(self.pixels)
         return self.variants
@@ -856,13 +887,30 @@ def _decode_stored(sha: str, paths: list[Path]) -> Image.Image | None:
     return None
 
 
-def _query_side(sha: str, paths: list[Path]) -> _Query | None:
+def _query_side(
+    sha: str, paths: list[Path], variants: tuple[bytes, int] | None
+) -> _Query | None:
     """A stored image's pixels, decoded again, with its mirror image's features and its PDQ
-    hashes over the eight rotations and flips; None when its file cannot be read."""
+    hashes over the eight rotations and flips (``variants`` as stored, else computed); None
+    when its file cannot be read."""
     pixels = _decode_stored(sha, paths)
     if pixels is None:
         return None
-    return _Query(pixels, mirrored(pixels), pdq_dihedral(pixels))
+    dihedral = dihedral_from_bytes(*variants) if variants else pdq_dihedral(pixels)
+    return _Query(pixels, mirrored(pixels), dihedral)
+
+
+def _with_variants(statement: Any) -> Any:
+    """``statement`` (on ``image``) with each image's stored PDQ variants and PDQ quality
+    (:func:`_stored` makes them one value; None before revision 0009)."""
+    pdq = (m.Fingerprint.image_id == m.Image.id) & (m.Fingerprint.algorithm == "pdq")
+    return statement.add_columns(m.Fingerprint.variants, m.Fingerprint.quality).outerjoin(
+        m.Fingerprint, pdq
+    )
+
+
+def _stored(data: bytes | None, quality: int | None) -> tuple[bytes, int] | None:
+    return None if data is None or quality is None else (bytes(data), int(quality))
 
 
 def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:

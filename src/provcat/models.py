@@ -330,6 +330,11 @@ class Fingerprint(Base):
     value: Mapped[str] = mapped_column(String(64))
     #: PDQ's quality score (0-100); NULL for the other algorithms.
     quality: Mapped[int | None] = mapped_column(Integer)
+    #: On the "pdq" row: the PDQ hashes of the picture's 8 rotations and flips, 32 bytes each
+    #: (``provcat.fingerprints.dihedral_bytes``), so that a look-up that finds the picture
+    #: compares them without decoding it again. NULL for the other algorithms, and for
+    #: images stored before revision 0009 (computed from their pixels when needed).
+    variants: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     image: Mapped[Image] = relationship(back_populates="fingerprints")
 
