@@ -174,7 +174,7 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     kept, descriptors = orb.compute(grey, chosen)
     if descriptors is None or not kept:
         return _no_features(width, height)
-    points = np.array([kp.pt for kp in kept], dtype=np.float64)
+    points = np.asarray(cv2.KeyPoint.convert(kept), dtype=np.float64)
     # Map pixel centres of the resized image back to pixel centres of the original.
     ratio = np.array([width / size[0], height / size[1]])
     original = (points + 0.5) * ratio - 0.5
@@ -222,7 +222,7 @@ def _spread(
     """Keep ``limit`` keypoints, the strongest of each grid cell first (round robin)."""
     if len(keypoints) <= limit:
         return list(keypoints)
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float64)
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), dtype=np.float64)
     response = np.array([kp.response for kp in keypoints], dtype=np.float64)
     cols = np.minimum((points[:, 0] * _GRID / size[0]).astype(np.int64), _GRID - 1)
     rows = np.minimum((points[:, 1] * _GRID / size[1]).astype(np.int64), _GRID - 1)
