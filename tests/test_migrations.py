@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Integer, column, inspect, select, table
+from sqlalchemy import Integer, column, inspect, select, table, text
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -84,6 +85,30 @@ def test_a_current_catalogue_opens_without_alembic(empty_db_url: str, tmp_path: 
     assert current_revision(engine) != SCHEMA_HEAD
     Catalogue(empty_db_url).close()
     assert current_revision(engine) == SCHEMA_HEAD
+    engine.dispose()
+
+
+def test_a_catalogue_a_newer_provcat_upgraded_is_refused_in_one_line(empty_db_url: str) -> None:
+    """A catalogue stamped past this provcat's head (a newer provcat opened it) is refused
+    with what happened and what to do, and left as it is; the command line says so in one
+    line (Alembic alone says only that it cannot locate the revision)."""
+    from click.testing import CliRunner
+
+    from provcat.cli import cli
+    from provcat.errors import CatalogueError
+
+    engine = make_engine(empty_db_url)
+    migrate(engine)
+    newer = f"{int(SCHEMA_HEAD) + 1:04d}"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
+    with pytest.raises(CatalogueError, match=f"schema revision {newer}, made by a newer"):
+        Catalogue(empty_db_url)
+    result = CliRunner().invoke(cli, ["--db", empty_db_url, "articles"])
+    assert result.exit_code != 0
+    assert f"schema revision {newer}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert current_revision(engine) == newer
     engine.dispose()
 
 

@@ -163,8 +163,10 @@ def migrate(engine: Engine) -> None:
     revision only moves forward, by a migration).
     """
     with engine.connect() as connection:
-        if _stamped(connection) == SCHEMA_HEAD:
+        stamped = _stamped(connection)
+        if stamped == SCHEMA_HEAD:
             return
+        _refuse_newer(stamped, engine)
     from alembic import command
 
     with engine.begin() as connection:
@@ -232,6 +234,17 @@ def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
         return _stamped(connection)
+
+
+def _refuse_newer(stamped: str | None, engine: Engine) -> None:
+    """Refuse a catalogue a newer provcat has upgraded past :data:`SCHEMA_HEAD` (Alembic
+    would say only that it cannot find the revision): it is left as it is."""
+    if stamped is not None and stamped.isdigit() and int(stamped) > int(SCHEMA_HEAD):
+        where = engine.url.render_as_string(hide_password=True)
+        raise CatalogueError(
+            f"{where}: the catalogue is at schema revision {stamped}, made by a newer provcat; "
+            f"this one knows revisions up to {SCHEMA_HEAD} (upgrade provcat to open it)"
+        )
 
 
 def _stamped(connection: Connection) -> str | None:
