@@ -10,7 +10,7 @@ whether ``Matcher.find`` finds the original, its rank among the candidate stage'
 (``provcat.reuse.postings.votes``), how many of the short words it posted are now stop words
 (posted by more images than ``stop_limit``), and how many short words the copy (with its
 mirror image) shares with it, of which how many are stop words; then the same for the long
-words (a catalogue built before them has none). docs/scale.md ("toward 10^6", "Now") has
+words (a catalogue built before them has none). docs/scale.md ("toward 10^6", "Session 10") has
 what it showed at 10^5 and at 546,520 images. The distractors are SYNTHETIC (see
 ``bench/scale.py``).
 """
