@@ -144,6 +144,13 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     Raises:
         ValueError: The image is not RGB, has no pixels, or ``n_features`` is not positive.
     """
+    return _extract(pixels, n_features, mirror=False)
+
+
+def _extract(pixels: Image.Image, n_features: int, *, mirror: bool) -> Features:
+    """:func:`extract` of ``pixels``, or of their left-right mirror image: the grey picture
+    is mirrored, which gives the grey of the mirrored picture pixel for pixel (grey is taken
+    pixel by pixel) for a third of the copying."""
     if pixels.mode != "RGB":
         raise ValueError(f"features need the RGB image from provcat.decode, got {pixels.mode!r}")
     width, height = pixels.size
@@ -158,8 +165,11 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
         # none; and OpenCV's pyramid fails on it (a banner of 20,000 x 3 pixels: a level
         # 0 pixels high), which would end an ingest.
         return _no_features(width, height)
+    full = pixels.convert("L")
+    if mirror:
+        full = ImageOps.mirror(full)
     grey = np.ascontiguousarray(
-        np.asarray(pixels.convert("L").resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
+        np.asarray(full.resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
     )
     orb = cv2.ORB.create(
         nfeatures=n_features * _OVERSAMPLE,
@@ -199,7 +209,8 @@ def mirrored(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     """Features of the left-right mirror of an image, in the mirror image's own coordinates.
 
     ORB descriptors are not symmetric, so the mirror's features cannot be derived from the
-    image's features: they are extracted again from the mirrored pixels (a few milliseconds).
+    image's features: they are extracted again from the mirrored pixels (its grey picture
+    mirrored: the same values as the mirrored picture's grey, for a third of the copying).
     :func:`provcat.reuse.verify.verify` takes them as ``b_mirrored`` and maps the result back
     to the unmirrored copy; the index takes them as a second query.
 
@@ -213,7 +224,7 @@ def mirrored(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     Raises:
         ValueError: As for :func:`extract`.
     """
-    return extract(ImageOps.mirror(pixels), n_features=n_features)
+    return _extract(pixels, n_features, mirror=True)
 
 
 def _spread(
