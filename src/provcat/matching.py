@@ -1082,8 +1082,10 @@ def _second_is_fuller(relation: Relation, a: _Side, b: _Side) -> bool:
 
 
 def _pdq_between(a: _Side, b: _Side, fallback: int | None) -> int | None:
-    """The smallest PDQ distance between ``b`` and any rotation or flip of ``a``, from the
-    pixels of both (so the same whichever was the query); ``fallback`` without them."""
+    """The smallest PDQ distance between ``b`` and any rotation or flip of ``a``, from both
+    sides' variants (stored, or computed from their pixels: the same hashes), so the same
+    whichever was the query; ``fallback`` for a side with neither (a stored file gone
+    before revision 0009)."""
     a_variants, b_variants = a.dihedral(), b.dihedral()
     if a_variants is None or b_variants is None:
         return fallback
