@@ -156,10 +156,13 @@ def test_different_stand_ins_are_not_the_same_photo(catalogue: Catalogue) -> Non
         assert found[0].relation == ("identical_file", "same_pixels")
 
 
+PORTRAIT = "03-portrait-djukanovic.jpg"
+
+
 def test_similar_cli(db_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
     runner.invoke(cli, ["--db", db_url, "ingest", str(MONTENEGRO)], catch_exceptions=False)
-    with Image.open(MONTENEGRO / "images" / "03-portrait-djukanovic.jpg") as image:
+    with Image.open(MONTENEGRO / "images" / PORTRAIT) as image:
         image.resize((320, 213)).save(tmp_path / "small.jpg", quality=60)
     result = runner.invoke(
         cli,
@@ -171,8 +174,18 @@ def test_similar_cli(db_url: str, tmp_path: Path) -> None:
     # The file is the smaller copy: the stored image is the reference.
     assert match["reference"] == "stored"
     assert "resized" in match["relation"]
-    assert match["distance"] is not None
+    assert isinstance(match["distance"], int)
     assert match["distance"] <= 31
+    # The stored file itself: its distance is the PDQ look-up's, a count of bits too.
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "similar", "--json", str(MONTENEGRO / "images" / PORTRAIT)],
+        catch_exceptions=False,
+    )
+    [match] = json.loads(result.stdout)["matches"]
+    assert "identical_file" in match["relation"]
+    assert match["distance"] == 0
+    assert isinstance(match["distance"], int)
     result = runner.invoke(cli, ["--db", db_url, "similar", str(tmp_path / "nope.jpg")])
     assert result.exit_code == 1
     assert "nope.jpg" in result.stderr

@@ -188,7 +188,8 @@ class _PdqTable:
         # faiss returns the hashes at a distance below the radius.
         _limits, distances, rows = self._index.range_search(codes.reshape(-1, 32), limit + 1)
         near: dict[int, int] = {}
-        for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+        # faiss gives the distances as float32; they are counts of bits.
+        for row, distance in zip(rows.tolist(), distances.astype(np.int64).tolist(), strict=True):
             image_id = int(self.ids[row])
             near[image_id] = min(distance, near.get(image_id, distance))
         return near
