@@ -216,18 +216,24 @@ class Fingerprints:
     Attributes:
         phash: 64-bit DCT hash (imagehash.phash, hash_size=8).
         dhash: 64-bit difference hash (imagehash.dhash, hash_size=8).
-        pdq: 256-bit PDQ hash of the image shrunk to at most 512 px.
-        pdq_quality: PDQ's quality score, 0-100; below 50 the PDQ hash is unreliable.
-        pdq_dihedral: The PDQ hashes of all 8 rotations and flips (:func:`pdq_dihedral`);
-            its "original" is ``pdq``. Stored with the image, so that a look-up that finds it
-            need not decode it again to compare them.
+        pdq_dihedral: The PDQ hashes of all 8 rotations and flips (:func:`pdq_dihedral`),
+            with their quality. Stored with the image, so that a look-up that finds it need
+            not decode it again to compare them; its "original" is :attr:`pdq`.
     """
 
     phash: BitHash
     dhash: BitHash
-    pdq: BitHash
-    pdq_quality: int
     pdq_dihedral: Dihedral
+
+    @property
+    def pdq(self) -> BitHash:
+        """256-bit PDQ hash of the image shrunk to at most 512 px."""
+        return self.pdq_dihedral["original"][0]
+
+    @property
+    def pdq_quality(self) -> int:
+        """PDQ's quality score, 0-100; below 50 the PDQ hash is unreliable."""
+        return self.pdq_dihedral["original"][1]
 
 
 def compute(pixels: Image.Image) -> Fingerprints:
@@ -243,12 +249,9 @@ def compute(pixels: Image.Image) -> Fingerprints:
         ValueError: The image is not RGB or has no pixels.
     """
     variants = pdq_dihedral(pixels)  # one PDQ computation gives all eight
-    pdq, quality = variants["original"]
     return Fingerprints(
         phash=_from_imagehash(imagehash.phash(pixels, hash_size=8)),
         dhash=_from_imagehash(imagehash.dhash(pixels, hash_size=8)),
-        pdq=pdq,
-        pdq_quality=quality,
         pdq_dihedral=variants,
     )
 

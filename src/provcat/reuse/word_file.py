@@ -228,7 +228,8 @@ class WordFile:
         ]
 
         def gather(chosen: npt.NDArray[np.intp]) -> list[Postings]:
-            parts = [Postings(_pieces(self.ids, starts[chosen], lengths[chosen]), lengths[chosen])]
+            in_file = lengths[chosen]
+            parts = [Postings(_pieces(self.ids, starts[chosen], in_file), in_file)]
             for run, first, count in pieces:
                 taken = count[chosen]
                 if taken.any():
