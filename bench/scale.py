@@ -81,6 +81,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reuse_fixtures import scene
 
 from provcat import models as m
+from provcat.allocator import keep_freed_memory
 from provcat.catalogue import Catalogue
 from provcat.db import make_engine
 from provcat.decode import open_image
@@ -155,8 +156,10 @@ def rate(work: Callable[[Path], Any], paths: list[Path], workers: int) -> float:
     """Files per second of ``work`` in a pool of ``workers`` processes, started and warmed up
     before the clock starts, the best of three passes: with 120 files the floor's whole run
     is a fraction of a second, and starting the processes (importing NumPy, OpenCV...) or a
-    moment of the machine's other work made it vary threefold."""
-    with ProcessPoolExecutor(workers) as pool:
+    moment of the machine's other work made it vary threefold. Every pool's processes keep
+    freed memory as provcat's own workers do (``provcat.allocator``), so that the rows
+    compare the work, not the allocator."""
+    with ProcessPoolExecutor(workers, initializer=keep_freed_memory) as pool:
         list(pool.map(work, paths[:workers], chunksize=1))
         best = 0.0
         for _ in range(3):

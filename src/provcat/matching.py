@@ -38,6 +38,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.allocator import keep_freed_memory
 from provcat.db import driver_rows, lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
@@ -259,6 +260,8 @@ class Matcher:
     """
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
+        # A look-up's arrays are mapped and faulted in afresh unless freed memory is kept.
+        keep_freed_memory()
         self._sessions = session_factory
         # Full feature sets are read from the database for the few candidates a query
         # verifies; the most recent are kept.

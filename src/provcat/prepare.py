@@ -34,6 +34,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from provcat import models as m
+from provcat.allocator import keep_freed_memory
 from provcat.db import make_engine
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError, unexpected_reason
@@ -144,6 +145,7 @@ def _start_worker(url: str | None, levels: dict[str, int], parent: int) -> None:
     """Worker initialiser: keep log records (and warnings) to send back with each result, and
     exit when the ingesting process is gone (killed with -9, it cannot stop its workers)."""
     global _engine
+    keep_freed_memory()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     root = logging.getLogger()
     root.handlers[:] = [_Keep()]
