@@ -884,20 +884,24 @@ def _plain_votes(
     ]
 
 
+@pytest.mark.parametrize("first_id", [1, 100_000, 1_500_000_000])
 @pytest.mark.parametrize("seed", range(40))
 def test_the_ranking_is_a_plain_count_of_each_querys_words(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, first_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ranking (grouping rows by the queries that hold their words, counting each group
     once) gives what counting every posting for every query in turn gives: one to three
-    queries, rows from two reads with rows of each left out, a budget that binds or not."""
+    queries, rows from two reads with rows of each left out, a budget that binds or not.
+    Image ids from 1 are counted as they are, from 100,000 (far more than the postings)
+    renumbered by a table, and from 1.5 billion by a sort (``postings._slots``)."""
     rng = np.random.default_rng(seed)
     queries = int(rng.integers(1, 4))
     words = rng.choice(1 << 20, size=int(rng.integers(5, 60)), replace=False)
     rows = []
     for word in words.tolist():
         count = int(rng.integers(1, 12))
-        rows.append((word, count, sorted(rng.choice(30, size=count, replace=False).tolist())))
+        chosen = rng.choice(30, size=count, replace=False) + first_id
+        rows.append((word, count, sorted(chosen.tolist())))
     per_query: list[set[int]] = [set() for _ in range(queries)]
     for word in words.tolist():  # every row's word is some query's, as in a look-up
         for number in rng.choice(queries, size=int(rng.integers(1, queries + 1)), replace=False):

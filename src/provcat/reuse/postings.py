@@ -113,6 +113,9 @@ PACKED_ID: Final = np.dtype("<i4")
 QUERIES_MAX: Final = 62
 #: Ids a look-up ranks with a table rather than a sort, whatever its postings (see _distinct).
 _TABLE_MIN: Final = 1 << 20
+#: A look-up counts its postings by image id, with no renumbering, while the largest id is at
+#: most this many times the postings (see _slots).
+_DIRECT_SPAN: Final = 4
 
 ByteMatrix = npt.NDArray[np.uint8]
 WordArray = npt.NDArray[np.int64]
@@ -527,26 +530,39 @@ def _rank(
         bounds.append(sum(map(len, taken_images)))
     if not bounds[-1]:
         return []
-    ids, image_of = _distinct(np.concatenate(taken_images))
+    ids, slots, space = _slots(np.concatenate(taken_images))
     posting_weights = np.concatenate(taken_weights)
     group_counts = []
     group_scores = []
     for start, end in itertools.pairwise(bounds):
-        images_here = image_of[start:end]
-        group_counts.append(np.bincount(images_here, minlength=ids.size))
-        group_scores.append(
-            np.bincount(images_here, weights=posting_weights[start:end], minlength=ids.size)
-        )
+        here = slots[start:end]
+        group_counts.append(np.bincount(here, minlength=space))
+        group_scores.append(np.bincount(here, weights=posting_weights[start:end], minlength=space))
+    holding = [
+        [g for g, pattern in enumerate(patterns) if pattern >> number & 1]
+        for number in range(len(per_query))
+    ]
+    shared_by_query = [
+        _sum([group_counts[g] for g in groups], space, np.int64) for groups in holding
+    ]
+    # Only images sharing MIN_SHARED words with some query can be returned: the rest of the
+    # work is on those (at 10^5, most images gathered share one word by chance).
+    most_shared = shared_by_query[0].copy()
+    for shared in shared_by_query[1:]:
+        np.maximum(most_shared, shared, out=most_shared)
+    scored = np.flatnonzero(most_shared >= MIN_SHARED)
+    if not scored.size:
+        return []
+    ids = scored if ids is None else ids[scored]
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     ranked = np.empty((len(per_query), ids.size), dtype=bool)
-    for number in range(len(per_query)):
-        holding = [g for g, pattern in enumerate(patterns) if pattern >> number & 1]
-        shared = each_count[number] = _sum([group_counts[g] for g in holding], ids.size)
+    for number, groups in enumerate(holding):
+        shared = each_count[number] = shared_by_query[number][scored]
         # Rounded: the same weights summed in another order may differ in their last bits,
         # and ties must stay ties (they are all kept, below).
-        score = _sum([group_scores[g] for g in holding], ids.size).round(9)
+        score = _sum([group_scores[g][scored] for g in groups], ids.size).round(9)
         score[shared < MIN_SHARED] = -1.0
         ranked[number] = _best(score, limit)
         better = score > best_score
@@ -570,10 +586,10 @@ def _rank(
     ]
 
 
-def _sum(arrays: list[npt.NDArray[Any]], size: int) -> npt.NDArray[Any]:
-    """The sum of ``arrays`` (zeros of ``size`` if none), made anew."""
+def _sum(arrays: list[npt.NDArray[Any]], size: int, dtype: Any = np.float64) -> npt.NDArray[Any]:
+    """The sum of ``arrays`` (zeros of ``size`` and ``dtype`` if none), made anew."""
     if not arrays:
-        return np.zeros(size)
+        return np.zeros(size, dtype=dtype)
     total = arrays[0].copy()
     for more in arrays[1:]:
         total += more
@@ -613,6 +629,24 @@ def _best(scores: npt.NDArray[Any], limit: int) -> npt.NDArray[np.bool_]:
     cut = np.partition(scores[scored], count - limit)[count - limit]
     best: npt.NDArray[np.bool_] = scored & (scores >= cut)
     return best
+
+
+def _slots(
+    values: npt.NDArray[np.integer[Any]],
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[Any], int]:
+    """Where each of ``values`` (image ids, not negative) is counted: ``(ids, slots, space)``,
+    each value's slot below ``space``, and the id of each slot (None where a slot is the id
+    itself).
+
+    Ids are their own slots when the largest is at most :data:`_DIRECT_SPAN` times the
+    values (a look-up's 200,000 postings in a catalogue of 10^5 images): no renumbering at
+    all. Otherwise they are renumbered by :func:`_distinct`, so that what is counted per
+    slot grows with the postings, not with the catalogue."""
+    top = int(values.max()) + 1
+    if top <= _DIRECT_SPAN * values.size:
+        return None, values, top
+    ids, inverse = _distinct(values)
+    return ids, inverse, int(ids.size)
 
 
 def _distinct(
