@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 #: Blocks up to this size come from the heap (glibc's own ceiling for the setting).
 MMAP_THRESHOLD: Final = 32 << 20
 #: Free memory at the top of a heap kept before it is given back.
-TRIM_THRESHOLD: Final = 256 << 20
+TRIM_THRESHOLD: Final = 64 << 20
 #: Set to ``0`` to leave the allocator as it is.
 ENVIRONMENT: Final = "PROVCAT_KEEP_FREED_MEMORY"
 #: glibc's own settings: where any is set, the user chose, and provcat leaves them alone.
