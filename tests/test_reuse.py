@@ -939,6 +939,52 @@ def test_the_ranking_is_a_plain_count_of_each_querys_words(
     assert found == expected
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_images_that_cannot_rank_are_passed_over_without_changing_the_ranking(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalogue as a look-up meets it: a few copies share many words with the query and
+    hundreds of images share a word or two by chance. Only the images that may rank are
+    scored (``postings._least_shared`` bites), and the answer is the plain count's."""
+    rng = np.random.default_rng(100 + seed)
+    copies = rng.choice(np.arange(1, 400), size=int(rng.integers(2, 8)), replace=False)
+    rows = []
+    for word in rng.choice(1 << 20, size=300, replace=False).tolist():
+        count = int(rng.integers(1, 60))
+        chance = rng.choice(np.arange(1, 400), size=count, replace=False)
+        if rng.random() < 0.5:  # a copy's word: some copies post it too
+            chance[: min(count, copies.size)] = copies[: min(count, copies.size)]
+        rows.append((word, count, sorted(set(chance.tolist()))))
+    rows = [(word, len(ids), ids) for word, _, ids in rows]
+    queries = int(rng.integers(1, 3))
+    per_query: list[set[int]] = [set() for _ in range(queries)]
+    for word, _, _ in rows:
+        per_query[int(rng.integers(0, queries))].add(word)
+    limit = int(rng.integers(1, copies.size + 1))  # the copies fill the places
+    budget = sum(count for _, count, _ in rows)
+    monkeypatch.setattr(postings, "POSTINGS_BUDGET", budget)
+    scored: list[int] = []
+    real_score = postings._score
+
+    def score(*args: Any) -> Any:
+        scored.append(args[2].size)
+        return real_score(*args)
+
+    monkeypatch.setattr(postings, "_score", score)
+    blobs: list[bytes | None] = [pack(ids) for _, _, ids in rows]
+    found = postings._rank(
+        [np.array(sorted(q), dtype=np.int64) for q in per_query],
+        np.array([word for word, _, _ in rows], dtype=np.int64),
+        np.array([count for _, count, _ in rows], dtype=np.int64),
+        [(0, np.arange(len(rows)), postings._blob_gatherer(blobs))],
+        limit=limit,
+        images=1000,
+    )
+    assert found == _plain_votes(rows, per_query, limit=limit, images=1000, budget=budget)
+    # Each query's first scoring took a small share of the ~400 images gathered.
+    assert max(scored[:queries]) < 100
+
+
 def test_a_look_up_counts_at_most_queries_max_queries() -> None:
     """Each row's group is a bit per query: more queries than the bits are refused, not
     counted wrongly."""
