@@ -190,17 +190,18 @@ class WordFile:
             return np.zeros(wanted.size, dtype=np.int64), np.zeros(wanted.size, dtype=bool)
         keys = wanted.astype(words.dtype)
         page = np.maximum(np.searchsorted(self.fence, keys, side="right") - 1, 0)
-        low = page.astype(np.int64) * FENCE
-        high = np.minimum(low + FENCE, count)
-        for _ in range(FENCE_BITS + 1):
-            middle = (low + high) >> 1
-            less = words[np.minimum(middle, count - 1)] < keys
-            searching = low < high
-            low = np.where(searching & less, middle + 1, low)
-            high = np.where(searching & ~less, middle, high)
-        # ``low`` is now the first word not less than the key (one past the page's last
-        # word when none is, which the next page's first word, above the key, follows).
-        at = np.minimum(low, count - 1)
+        # The last word less than the key, by halving steps over the page (its words are at
+        # ``page * FENCE`` and up): ``before`` starts one place ahead of the page, as if a
+        # word below every key were there. A step past the array's end reads its last word,
+        # which moves ``before`` on only when every word is less than the key.
+        before = page.astype(np.int64) * FENCE - 1
+        last = count - 1
+        for bit in range(FENCE_BITS - 1, -1, -1):
+            probe = before + (1 << bit)
+            before = np.where(words[np.minimum(probe, last)] < keys, probe, before)
+        # The word after it is the first not less than the key (or, past the page, the next
+        # page's first word, which is above the key: the key is not there).
+        at = np.minimum(before + 1, last)
         return at, words[at] == keys
 
     def rows(self, wanted: WordArray) -> tuple[WordArray, WordArray, Gather]:
