@@ -985,6 +985,16 @@ def test_images_that_cannot_rank_are_passed_over_without_changing_the_ranking(
     assert max(scored[:queries]) < 100
 
 
+@given(
+    st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=40), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_a_union_of_word_arrays_is_numpys(parts: list[list[int]], ordered: bool) -> None:
+    """``postings._union`` merges sorted arrays (the look-up's case) and is right for any."""
+    arrays = [np.array(sorted(p) if ordered else p, dtype=np.int64) for p in parts]
+    assert np.array_equal(postings._union(*arrays), np.unique(np.concatenate(arrays)))
+
+
 def test_a_look_up_counts_at_most_queries_max_queries() -> None:
     """Each row's group is a bit per query: more queries than the bits are refused, not
     counted wrongly."""

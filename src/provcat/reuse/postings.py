@@ -435,10 +435,10 @@ def votes(
     def read(wanted: WordArray) -> None:
         nonlocal asked, stopped, listed
         new = wanted[~_among(wanted, asked)]
-        asked = _distinct_sorted(np.concatenate((asked, new)))
+        asked = _union(asked, new)
         if word_file is None and stop_words is not None and new.size:
             known = stop_words.known(new)
-            stopped = _distinct_sorted(np.concatenate((stopped, new[known])))
+            stopped = _union(stopped, new[known])
             new = new[~known]
         if not new.size:
             return
@@ -452,7 +452,7 @@ def votes(
             if stop_words is not None and np.any(row_counts > most):
                 stop_words.add(found)
         common = row_counts > most
-        stopped = _distinct_sorted(np.concatenate((stopped, row_words[common])))
+        stopped = _union(stopped, row_words[common])
         kept_rows = np.flatnonzero(~common)
         listed_words.append(row_words[kept_rows])
         listed_counts.append(row_counts[kept_rows])
@@ -469,7 +469,7 @@ def votes(
         common = _among(short.ravel(), stopped).reshape(short.shape)
         fallback = _distinct_sorted(long[common])
         read(fallback)
-        per_query.append(_distinct_sorted(np.concatenate((own, fallback))))
+        per_query.append(_union(own, fallback))
     if not listed or limit <= 0:
         return []
     return _rank(
@@ -561,7 +561,7 @@ def _rank(
         ranked_by_query.append(contenders[_best(score, limit)])
     # Every image returned is among the best of the query that scores it best (below), so
     # the rest of the work is on the images some query ranks.
-    slots_ranked = _distinct_sorted(np.concatenate(ranked_by_query))
+    slots_ranked = _union(*ranked_by_query)
     if not slots_ranked.size:
         return []
     ids = slots_ranked if ids is None else ids[slots_ranked]
@@ -638,17 +638,24 @@ def _least_shared(
     return max(MIN_SHARED, int(np.ceil(bound / heaviest)))
 
 
-def _distinct_sorted(values: WordArray) -> WordArray:
+def _distinct_sorted(values: WordArray, *, kind: Any = None) -> WordArray:
     """``np.unique(values)`` for an integer array (flattened), by a sort: NumPy 2's
     ``unique`` hashes integers first, and took about five times as long on a look-up's few
     thousand words (0.35 against 0.07 ms for 4,000)."""
-    ordered = np.sort(values, axis=None)
+    ordered = np.sort(values, axis=None, kind=kind)
     if ordered.size < 2:
         return ordered
     keep = np.empty(ordered.size, dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def _union(*arrays: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The distinct values of ``arrays``, sorted; for arrays that are sorted already, which
+    NumPy's stable sort merges as the runs they are (two runs of 6,500 words: 0.012 against
+    0.19 ms for its default sort, here). Any arrays give the right answer."""
+    return _distinct_sorted(np.concatenate(arrays), kind="stable")
 
 
 def _among(values: WordArray, listed: WordArray) -> npt.NDArray[np.bool_]:
