@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -546,6 +547,11 @@ def test_long_word_format_is_fixed() -> None:
     many = rng.integers(0, 256, (2000, 32), dtype=np.uint8)
     assert np.all(long_words(many) >= LONG_BASE)
     assert np.all(words(many) < LONG_BASE)
+    # Every bit of 500 descriptors' words, as the integer arithmetic of 66dd4f1 made them.
+    seeded = np.random.default_rng(2024).integers(0, 256, (500, 32), dtype=np.uint8)
+    short, long = word_pairs(seeded)
+    made = short.astype("<i8").tobytes() + long.astype("<i8").tobytes()
+    assert hashlib.sha256(made).hexdigest()[:16] == "8a1cb298bc28d86a"
 
 
 def test_posted_words_sample_the_descriptors() -> None:

@@ -125,7 +125,9 @@ WordArray = npt.NDArray[np.int64]
 _POSITIONS: Final = np.array(
     [[t + TABLES * j for j in range(LONG_BITS)] for t in range(TABLES)], dtype=np.intp
 )
-_WEIGHTS: Final = np.left_shift(np.int64(1), np.arange(LONG_BITS, dtype=np.int64))
+#: Each key bit's value, as floats: a key is their sum by one matrix product (BLAS's; NumPy
+#: has no fast integer one), exact since every partial sum is an integer below 2 ** 53.
+_WEIGHTS: Final = np.ldexp(1.0, np.arange(LONG_BITS))
 #: Fibonacci hashing: a long key times this (modulo 2 ** 64), its top LONG_KEY_BITS bits.
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _TABLES: Final = np.arange(TABLES, dtype=np.int64)
@@ -137,9 +139,10 @@ def word_pairs(descriptors: ByteMatrix) -> tuple[WordArray, WordArray]:
         empty = np.zeros((0, TABLES), dtype=np.int64)
         return empty, empty
     bits = np.unpackbits(np.ascontiguousarray(descriptors, dtype=np.uint8), axis=1)
-    chosen = bits[:, _POSITIONS].astype(np.int64)  # (N, TABLES, LONG_BITS)
-    short = chosen[..., :BITS] @ _WEIGHTS[:BITS] + (_TABLES << BITS)
-    hashed = (chosen @ _WEIGHTS).astype(np.uint64) * _GOLDEN >> np.uint64(64 - LONG_KEY_BITS)
+    chosen = bits[:, _POSITIONS].astype(np.float64)  # (N, TABLES, LONG_BITS)
+    keys = (chosen @ _WEIGHTS).astype(np.int64)  # a short key is a long key's low BITS bits
+    short = (keys & ((1 << BITS) - 1)) + (_TABLES << BITS)
+    hashed = keys.astype(np.uint64) * _GOLDEN >> np.uint64(64 - LONG_KEY_BITS)
     long = hashed.astype(np.int64) + LONG_BASE + (_TABLES << LONG_KEY_BITS)
     return short, long
 
