@@ -6,9 +6,9 @@ then the top of the heap is given back whenever more than twice that is free the
 next array of that size is mapped again, and each of its 4 KiB pages is faulted in and
 zeroed by the kernel when first written. Look-ups and ingest allocate and free arrays of a
 few hundred kilobytes to a few megabytes by the dozen (postings counted per image, distance
-matrices between descriptors, pixels), so they paid for pages far more than for arithmetic:
-at 10^5 stored images one ranking of a look-up's postings took about 3,500 page faults, at
-2.8 µs each on the machine it was measured on (docs/scale.md, session 19).
+matrices between descriptors, pixels), so they paid for pages more than for arithmetic:
+at 10^5 stored images one ranking of a look-up's postings took about 4,000 page faults, at
+about 2.4 µs each on the machine it was measured on (docs/scale.md, session 19).
 
 :func:`keep_freed_memory` asks glibc to serve blocks below :data:`MMAP_THRESHOLD` from its
 heap and to give back the top of a heap only past :data:`TRIM_THRESHOLD` free: freed memory
