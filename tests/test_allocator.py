@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -66,9 +67,17 @@ def test_the_users_own_malloc_settings_are_left_alone() -> None:
     assert not kept
 
 
+@pytest.fixture
+def undecided() -> Iterator[None]:
+    """keep_freed_memory as if not yet called in this process, and so again afterwards."""
+    allocator.keep_freed_memory.cache_clear()
+    yield
+    allocator.keep_freed_memory.cache_clear()
+
+
+@pytest.mark.usefixtures("undecided")
 def test_elsewhere_nothing_is_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Off Linux nothing is asked of the C library, and the answer is remembered."""
-    monkeypatch.setattr(allocator, "_state", {})
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
     for name in (allocator.ENVIRONMENT, *allocator.GLIBC_SETTINGS):
         monkeypatch.delenv(name, raising=False)

@@ -24,10 +24,10 @@ or ``GLIBC_TUNABLES``), nor when ``PROVCAT_KEEP_FREED_MEMORY`` is ``0``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
-import threading
 from typing import Final
 
 log = logging.getLogger(__name__)
@@ -49,20 +49,12 @@ GLIBC_SETTINGS: Final = (
 _M_TRIM_THRESHOLD: Final = -1
 _M_MMAP_THRESHOLD: Final = -3
 
-_lock = threading.Lock()
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask the C allocator to keep freed memory for reuse (the module's docstring), once per
-    process. Returns whether the settings are in force."""
-    with _lock:
-        if "kept" not in _state:
-            _state["kept"] = _apply()
-        return _state["kept"]
-
-
-def _apply() -> bool:
+    process (a second call returns the first one's answer). Returns whether provcat's
+    settings were applied."""
     if os.environ.get(ENVIRONMENT, "").strip() == "0":
         return False
     if any(name in os.environ for name in GLIBC_SETTINGS):
