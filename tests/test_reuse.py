@@ -679,6 +679,46 @@ def test_a_stop_word_record_spares_the_reads_of_stop_words(
     assert plain[0].image_id == 999
 
 
+def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the stop words' record already knows a query's short words for stop words, their
+    descriptors' long words are asked in the same statement as the other short words: one
+    statement for the query where a look-up without the record needs two, and the same
+    votes."""
+    session = _postings_session()
+    rng = np.random.default_rng(29)
+    target, plain_part = rng.integers(0, 256, (2, 5, 32), dtype=np.uint8)
+    post(session, [(999, np.vstack([target, plain_part]))])
+    long_bits = np.arange(TABLES * BITS, TABLES * LONG_BITS)
+    for image_id in range(1, STOP_MAX + 2):  # look-alikes: the target's short words only
+        bits = np.unpackbits(target, axis=1)
+        bits[:, long_bits] = rng.integers(0, 2, (5, long_bits.size))
+        post(session, [(image_id, np.packbits(bits, axis=1))])
+    images = STOP_MAX + 2
+    query = np.vstack([target, plain_part[:3]])
+    statements: list[set[int]] = []
+    real = postings._word_rows
+
+    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+        statements.append(set(wanted.tolist()))
+        return real(connection, wanted, most=most)
+
+    monkeypatch.setattr(postings, "_word_rows", spy)
+    plain = votes(session, [query], limit=10, images=images)
+    assert len(statements) == 2  # the short words, then the stop words' long words
+    record = StopWords()
+    votes(session, [query], limit=10, images=images, stop_words=record)  # records them
+    assert record.known(words(target)).all()
+    statements.clear()
+    again = votes(session, [query], limit=10, images=images, stop_words=record)
+    assert again == plain
+    assert again[0].image_id == 999
+    assert again[0].shared == 8 * TABLES
+    asked = set(long_words(target).tolist()) | set(words(plain_part[:3]).tolist())
+    assert statements == [asked]
+
+
 def test_the_postings_read_is_compiled_once_and_bound_each_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
