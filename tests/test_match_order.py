@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -21,6 +22,7 @@ from sqlalchemy.orm import aliased
 from provcat import ingest, matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
+from provcat.cli import cli
 from provcat.decode import open_image
 from provcat.fingerprints import dihedral_bytes, pdq_dihedral
 from provcat.reuse.features import extract
@@ -257,14 +259,8 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
         itself.close()
 
 
-def test_stored_pdq_variants_give_what_computing_them_gives(
-    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A stored picture's PDQ hashes over its rotations and flips are stored with it, and a
-    look-up or a matching turn that finds it reads them instead of decoding and hashing it
-    again; a catalogue whose images have none stored (stored before revision 0009) computes
-    them from the pixels, with the same matches and answers (PDQ distances included)."""
-    folder = _edits_in_one_folder(tmp_path / "all")
+def _count_pdq_dihedral(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time matching computes PDQ variants from pixels."""
     computed: list[int] = []
     dihedral = matching.pdq_dihedral
 
@@ -273,6 +269,18 @@ def test_stored_pdq_variants_give_what_computing_them_gives(
         return dihedral(pixels)
 
     monkeypatch.setattr(matching, "pdq_dihedral", counting)
+    return computed
+
+
+def test_stored_pdq_variants_give_what_computing_them_gives(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored picture's PDQ hashes over its rotations and flips are stored with it, and a
+    look-up or a matching turn that finds it reads them instead of decoding and hashing it
+    again; a catalogue whose images have none stored (stored before revision 0009) computes
+    them from the pixels, with the same matches and answers (PDQ distances included)."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    computed = _count_pdq_dihedral(monkeypatch)
     stored, older = Catalogue(db_url), Catalogue(other_db_url)
     try:
         stored.ingest([folder])
@@ -309,6 +317,64 @@ def test_stored_pdq_variants_give_what_computing_them_gives(
     finally:
         stored.close()
         older.close()
+
+
+def test_index_stores_the_pdq_variants_of_images_stored_without_them(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provcat index` decodes the images stored before revision 0009 again and stores their
+    PDQ variants (what ingest stores now); an image whose file is gone, or whose file no
+    longer holds its pixels, is left without them and counted; look-ups then read them, and
+    answer as before; a second run stores nothing more."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    catalogue = Catalogue(db_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest, "dihedral_bytes", lambda variants: None)
+            catalogue.ingest([folder])
+        gone, changed = folder / "banner-copy.jpg", folder / "crop-copy.jpg"
+        gone_sha, changed_sha = _sha(gone), _sha(changed)
+        gone.unlink()
+        _edits()["banner"][0].save(changed, quality=50)  # the same path, other pixels
+        queries = [folder / "crop-original.jpg", folder / "mirror-copy.jpg"]
+        computed = _count_pdq_dihedral(monkeypatch)
+        before = [catalogue.similar(path) for path in queries]
+        assert len(computed) > len(queries)  # the stored pictures were hashed again
+
+        result = CliRunner().invoke(cli, ["--db", db_url, "index"])
+        assert result.exit_code == 0, result.output
+        files = {_sha(path): path for path in folder.iterdir()}
+        stored = len(files) - 1 + 2  # every file but the changed one, and the two lost
+        assert f"PDQ variants stored for {stored - 2} images" in result.output
+        assert "2 left (file gone or changed)" in result.output
+        with catalogue.session() as session:
+            rows = dict(
+                session.execute(
+                    select(m.Image.sha256, m.Fingerprint.variants)
+                    .join(m.Fingerprint)
+                    .where(m.Fingerprint.algorithm == "pdq")
+                ).all()
+            )
+        assert len(rows) == stored
+        assert rows[gone_sha] is None
+        assert rows[changed_sha] is None
+        for sha, variants in rows.items():
+            if sha not in (gone_sha, changed_sha):
+                assert variants == dihedral_bytes(pdq_dihedral(open_image(files[sha]).pixels))
+
+        computed.clear()
+        fresh = Catalogue(db_url)
+        try:
+            assert [fresh.similar(path) for path in queries] == before
+        finally:
+            fresh.close()
+        assert len(computed) == len(queries)  # the queries' own only
+        again = CliRunner().invoke(cli, ["--db", db_url, "index"])
+        assert again.exit_code == 0, again.output
+        assert "PDQ variants stored for 0 images" in again.output  # the two are tried again
+        assert catalogue.fill_pdq_variants() == matching.Filled(0, 2)
+    finally:
+        catalogue.close()
 
 
 def test_candidates_are_looked_at_in_the_orientations_that_ranked_them(

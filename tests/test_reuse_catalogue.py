@@ -317,7 +317,7 @@ def test_look_ups_through_the_postings_file_answer_the_same(
     if on_sqlite:
         assert "postings file made anew" in result.output
     else:
-        assert "nothing to make" in result.output
+        assert "no file to make" in result.output
     assert answers(file=True) == before
     assert before[1] == []
     assert demo.ingest([new]).images_added == 1  # after the file: found through its delta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +31,7 @@ from provcat.errors import (
 )
 from provcat.files import Walked, path_text, walk
 from provcat.fingerprints import BitHash, hamming_many, pack
-from provcat.matching import Lookup, Matcher, SimilarMatch
+from provcat.matching import Filled, Lookup, Matcher, SimilarMatch, fill_variants
 from provcat.queries import ImageQuery
 from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
 from provcat.reuse.word_file import SUFFIX, Made, location, refresh
@@ -322,6 +322,16 @@ class Catalogue:
             return refresh(folder.with_name(folder.name.removesuffix(SUFFIX)), full=full)
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise PostingsFileError(f"cannot write the postings file {folder}: {exc}") from exc
+
+    def fill_pdq_variants(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> Filled:
+        """Store the PDQ hashes over the eight rotations and flips of the images stored
+        before the catalogue kept them (revision 0009), decoded again from their files
+        (:func:`provcat.matching.fill_variants`): a look-up that finds such an image then
+        reads them instead of decoding it. Images whose file is gone keep computing them
+        when needed. ``progress`` gets (images done, images to do)."""
+        return fill_variants(self._sessions, progress=progress)
 
     def similar_files(self, paths: Iterable[str | Path]) -> Iterator[Lookup]:
         """Look up image files, and folders of them, one after another: :meth:`similar` for

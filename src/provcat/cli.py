@@ -475,22 +475,41 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.option("--full", is_flag=True, help="Make it anew from the postings table.")
 @click.pass_context
 def index(ctx: click.Context, full: bool) -> None:
-    """Make, or bring up to date, the postings file that look-ups of a SQLite catalogue read.
+    """Make, or bring up to date, what look-ups read besides the records: the postings file
+    of a SQLite catalogue, and the stored PDQ variants of images stored before the catalogue
+    kept them (decoded again from their files).
 
-    Ingest keeps it up to date by itself; this is for a catalogue filled otherwise, or to
-    make it now rather than at the next ingest. Look-ups answer the same with or without it.
+    Ingest keeps both up to date by itself; this is for a catalogue filled otherwise or
+    upgraded, or to make the file now rather than at the next ingest. Look-ups answer the
+    same with or without either.
     """
+    options: _Options = ctx.obj
     with _catalogue(ctx) as catalogue:
         made = catalogue.index_postings(full=full)
-    if made is None:
-        _say("this catalogue keeps its postings in the database only: nothing to make")
-        return
-    cover = made.cover
-    done = {"made": "made anew", "merged": "brought up to date", "current": "already up to date"}
-    _say(
-        f"postings file {done[made.how]} in {made.seconds:.1f} s: {cover.images} images "
-        f"(up to id {cover.last_id}), {cover.words} words, {cover.postings} postings"
-    )
+        if made is None:
+            _say("this catalogue keeps its postings in the database only: no file to make")
+        else:
+            cover = made.cover
+            done = {
+                "made": "made anew",
+                "merged": "brought up to date",
+                "current": "already up to date",
+            }
+            _say(
+                f"postings file {done[made.how]} in {made.seconds:.1f} s: {cover.images} "
+                f"images (up to id {cover.last_id}), {cover.words} words, "
+                f"{cover.postings} postings"
+            )
+        with _progress(_on_terminal(), options.console, "PDQ variants") as progress:
+
+            def shown(done: int, total: int) -> None:
+                if progress is not None:
+                    progress(done, total, "")
+
+            filled = catalogue.fill_pdq_variants(progress=shown)
+    if filled.filled or filled.unreadable:
+        left = f"; {filled.unreadable} left (file gone or changed)" if filled.unreadable else ""
+        _say(f"PDQ variants stored for {filled.filled} images stored before revision 0009{left}")
 
 
 @cli.command("match-caption")

@@ -43,7 +43,13 @@ from provcat.db import driver_rows, lock_for_writing
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import InputError
 from provcat.files import stored_path
-from provcat.fingerprints import BitHash, Dihedral, dihedral_from_bytes, pdq_dihedral
+from provcat.fingerprints import (
+    BitHash,
+    Dihedral,
+    dihedral_bytes,
+    dihedral_from_bytes,
+    pdq_dihedral,
+)
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered
@@ -215,6 +221,76 @@ def store_features(
         post(session, [(image_id, features.descriptors)])
     else:
         postings.append((image_id, features.descriptors))
+
+
+#: Images whose PDQ variants :func:`fill_variants` stores in one transaction.
+FILL_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Filled:
+    """What :func:`fill_variants` did: images given their PDQ variants, and images left
+    without them because none of their paths still holds their file (or it no longer
+    decodes to the PDQ hash stored)."""
+
+    filled: int
+    unreadable: int
+
+
+def fill_variants(
+    sessions: Callable[[], Session], *, progress: Callable[[int, int], None] | None = None
+) -> Filled:
+    """Store the PDQ variants (``Fingerprint.variants``) of images stored before revision
+    0009, decoded again from their paths, so that their look-ups need not decode them.
+
+    Images whose file is gone or changed keep NULL (look-ups compute the variants from the
+    pixels when they can, as before); an image whose decoded pixels no longer give the PDQ
+    hash stored is left too. Writes are batched (:data:`FILL_BATCH` images a transaction),
+    each row written only while it is still NULL: a concurrent fill or ingest loses nothing.
+
+    Args:
+        sessions: Makes sessions on the catalogue.
+        progress: Called with (images done, images to do) after each batch.
+    """
+    pdq = m.Fingerprint
+    with sessions() as session:
+        todo = list(
+            session.execute(
+                select(pdq.id, pdq.image_id, pdq.value, m.Image.sha256)
+                .join(m.Image, m.Image.id == pdq.image_id)
+                .where(pdq.algorithm == "pdq", pdq.variants.is_(None))
+                .order_by(pdq.image_id)
+            ).all()
+        )
+    filled = unreadable = 0
+    for start in range(0, len(todo), FILL_BATCH):
+        batch = todo[start : start + FILL_BATCH]
+        with sessions() as session:
+            paths = Matcher._stored_paths([int(row[1]) for row in batch], session=session)
+            for row_id, image_id, value, sha in batch:
+                pixels = _decode_stored(sha, paths[int(image_id)])
+                variants = None if pixels is None else pdq_dihedral(pixels)
+                if variants is None or str(variants["original"][0]) != value:
+                    # One line each only when asked for (an archive moved elsewhere would
+                    # print one for every image); the caller reports the count.
+                    log.info(
+                        "image %d: no path holds its file as stored; its PDQ variants are "
+                        "left to be computed when needed",
+                        image_id,
+                    )
+                    unreadable += 1
+                    continue
+                session.execute(
+                    update(pdq)
+                    .where(pdq.id == row_id, pdq.variants.is_(None))
+                    .values(variants=dihedral_bytes(variants)),
+                    execution_options={"synchronize_session": False},
+                )
+                filled += 1
+            session.commit()
+        if progress is not None:
+            progress(start + len(batch), len(todo))
+    return Filled(filled, unreadable)
 
 
 def pending_count(*, session: Session) -> int:
