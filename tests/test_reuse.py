@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from provcat.catalogue import Catalogue
-from provcat.db import DriverStatement
+from provcat.db import DriverStatement, make_engine
 from provcat.models import WordPosting
 from provcat.reuse import geometry, pixels, postings
 from provcat.reuse.features import FEATURE_SIDE, Features, extract, mirrored
@@ -717,6 +717,41 @@ def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
     assert again[0].shared == 8 * TABLES
     asked = set(long_words(target).tolist()) | set(words(plain_part[:3]).tolist())
     assert statements == [asked]
+
+
+def test_a_large_read_on_postgresql_is_shared_by_two_connections(
+    db_url: str, originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a read of many words asks for half of them on a second connection, at
+    once: the same rows, so the same votes, as one statement."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the reads are split on PostgreSQL only")
+    engine = make_engine(db_url)
+    apart: list[int] = []
+    real = postings._rows_apart
+
+    def spy(*args: Any) -> list[tuple[Any, ...]]:
+        apart.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(postings, "_rows_apart", spy)
+    try:
+        with Session(engine) as session:
+            for image_id, image in enumerate(originals, start=1):
+                _post(session, image_id, image)
+            session.commit()
+            copy = crop_area(scene(12), 0.7, 0.1, 0.1)[0]
+            queries = [extract(copy).descriptors, mirrored(copy).descriptors]
+            monkeypatch.setattr(postings, "SPLIT_MIN", 10**9)
+            whole = votes(session, queries, limit=5, images=3)
+            assert not apart
+            monkeypatch.setattr(postings, "SPLIT_MIN", 2)
+            halves = votes(session, queries, limit=5, images=3)
+            assert apart
+            assert halves == whole
+            assert whole[0].image_id == 2
+    finally:
+        engine.dispose()
 
 
 def test_the_postings_read_is_compiled_once_and_bound_each_time(

@@ -44,9 +44,12 @@ How words are made (no training; docs/scale.md has the measurements behind the f
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -67,7 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -749,8 +752,38 @@ def _word_rows(connection: Connection, wanted: WordArray, *, most: int) -> list[
         statement = DriverStatement.compile(_word_rows_statement(dialect), connection)
         _WORD_ROWS[key] = statement
     listed = wanted.tolist()
-    values = {"listed": listed if dialect == "postgresql" else json.dumps(listed), "most": most}
-    return driver_rows(connection, statement, values)
+    if dialect != "postgresql":
+        return driver_rows(connection, statement, {"listed": json.dumps(listed), "most": most})
+    if len(listed) < 2 * SPLIT_MIN:
+        return driver_rows(connection, statement, {"listed": listed, "most": most})
+    # Half of the words on a connection of its own, at once: the server probes the index for
+    # one statement on one core. Under PostgreSQL's read committed, each statement sees what
+    # was committed when it started, as two statements in one transaction would.
+    half = len(listed) // 2
+    other = _other_half().submit(
+        _rows_apart, connection.engine, statement, {"listed": listed[half:], "most": most}
+    )
+    rows = driver_rows(connection, statement, {"listed": listed[:half], "most": most})
+    more: list[tuple[Any, ...]] = other.result()
+    return rows + more
+
+
+#: A PostgreSQL read of at least twice this many words is read in two halves at once
+#: (:func:`_word_rows`).
+SPLIT_MIN: Final = 500
+
+
+@functools.cache
+def _other_half() -> ThreadPoolExecutor:
+    """The threads that read the second half of PostgreSQL reads (one per core)."""
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="provcat-words")
+
+
+def _rows_apart(
+    engine: Engine, statement: DriverStatement, values: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return driver_rows(connection, statement, values)
 
 
 #: The postings read, compiled for each dialect and driver met (:func:`_word_rows`).
