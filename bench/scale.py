@@ -6,8 +6,8 @@ Run from the repository root (not part of the unit tests):
     .venv/bin/python bench/scale.py [--sizes 1000,10000] [--files 120] [--postgres URL]
         [--work DIR [--reuse-catalogues]]
 
-(``--reuse-catalogues`` times the look-ups again on the SQLite catalogues an earlier run left
-in ``--work``, without building them again.)
+(``--reuse-catalogues`` times the look-ups again on the catalogues an earlier run left in
+``--work``, or on the server with ``--postgres``, without building them again.)
 
 What it does, in one run, and what is synthetic:
 
@@ -207,6 +207,21 @@ def fresh_url(work: Path, postgres: str | None, name: str) -> str:
     return postgres.rsplit("/", 1)[0] + "/" + name
 
 
+def existing_url(work: Path, postgres: str | None, name: str) -> str | None:
+    """The URL of catalogue ``name`` as an earlier run left it (a file in ``work``, or a
+    database on the PostgreSQL server), None if there is none."""
+    if not postgres:
+        path = work / f"{name}.db"
+        return f"sqlite:///{path}" if path.exists() else None
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(postgres)
+    with admin.connect() as conn:
+        found = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+    admin.dispose()
+    return postgres.rsplit("/", 1)[0] + "/" + name if found else None
+
+
 def add_light_distractors(catalogue: Catalogue, count: int, seed: int) -> None:
     """Image rows with a random PDQ hash only: what a matcher holds in memory, for 10^6."""
     rng = np.random.default_rng(seed)
@@ -394,9 +409,10 @@ def one_size(
 ) -> dict[str, Any]:
     name = f"provcat_scale_{size}"
     build = 0.0
-    if reuse and not postgres and (work / f"{name}.db").exists():
+    earlier = existing_url(work, postgres, name) if reuse else None
+    if earlier:
         # Built by an earlier run (10^5 takes most of an hour here): only time the look-ups.
-        catalogue = Catalogue(f"sqlite:///{work / name}.db")
+        catalogue = Catalogue(earlier)
     else:
         catalogue = Catalogue(fresh_url(work, postgres, name))
         originals = work / f"originals-{size}"
@@ -622,8 +638,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse-catalogues",
         action="store_true",
-        help="time the look-ups again on the SQLite catalogues an earlier run left in --work "
-        "(skips building them; their build time is then not measured)",
+        help="time the look-ups again on the catalogues an earlier run left in --work "
+        "(SQLite) or on the server (--postgres); skips building them, so their build time "
+        "is not measured",
     )
     parser.add_argument(
         "--side",
