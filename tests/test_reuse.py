@@ -754,6 +754,37 @@ def test_a_large_read_on_postgresql_is_shared_by_two_connections(
         engine.dispose()
 
 
+def test_only_look_ups_outside_ingest_read_on_two_connections(
+    db_url: str, originals: list[Image.Image], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest's matching turns read their words on the turn's connection alone (its
+    worker processes keep the cores busy); a look-up reads half on a second connection."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the reads are split on PostgreSQL only")
+    apart: list[int] = []
+    real = postings._rows_apart
+
+    def spy(*args: Any) -> list[tuple[Any, ...]]:
+        apart.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(postings, "_rows_apart", spy)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number, image in enumerate(originals):
+        image.save(folder / f"{number}.jpg", quality=90)
+    query = tmp_path / "query.jpg"
+    crop_area(originals[1], 0.7, 0.1, 0.1)[0].save(query, quality=85)
+    catalogue = Catalogue(db_url)
+    try:
+        assert catalogue.ingest([folder]).images_added == len(originals)
+        assert not apart
+        assert catalogue.similar(query)
+        assert apart
+    finally:
+        catalogue.close()
+
+
 def test_the_postings_read_is_compiled_once_and_bound_each_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -674,6 +674,7 @@ class Matcher:
                 images=len(self._known),
                 stop_words=self._stop_words,
                 word_file=self._postings_file(session),
+                split=turn is None,
             )
             if early.query is None:
                 start_pdq()
