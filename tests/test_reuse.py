@@ -719,14 +719,8 @@ def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
     assert statements == [asked]
 
 
-def test_a_large_read_on_postgresql_is_shared_by_two_connections(
-    db_url: str, originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL a read of many words asks for half of them on a second connection, at
-    once: the same rows, so the same votes, as one statement."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the reads are split on PostgreSQL only")
-    engine = make_engine(db_url)
+def _count_reads_apart(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one for each half read on a second connection."""
     apart: list[int] = []
     real = postings._rows_apart
 
@@ -735,6 +729,18 @@ def test_a_large_read_on_postgresql_is_shared_by_two_connections(
         return real(*args)
 
     monkeypatch.setattr(postings, "_rows_apart", spy)
+    return apart
+
+
+def test_a_large_read_on_postgresql_is_shared_by_two_connections(
+    db_url: str, originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a read of many words asks for half of them on a second connection, at
+    once: the same rows, so the same votes, as one statement."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the reads are split on PostgreSQL only")
+    engine = make_engine(db_url)
+    apart = _count_reads_apart(monkeypatch)
     try:
         with Session(engine) as session:
             for image_id, image in enumerate(originals, start=1):
@@ -761,14 +767,7 @@ def test_only_look_ups_outside_ingest_read_on_two_connections(
     worker processes keep the cores busy); a look-up reads half on a second connection."""
     if not db_url.startswith("postgresql"):
         pytest.skip("the reads are split on PostgreSQL only")
-    apart: list[int] = []
-    real = postings._rows_apart
-
-    def spy(*args: Any) -> list[tuple[Any, ...]]:
-        apart.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(postings, "_rows_apart", spy)
+    apart = _count_reads_apart(monkeypatch)
     folder = tmp_path / "in"
     folder.mkdir()
     for number, image in enumerate(originals):
