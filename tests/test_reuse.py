@@ -640,9 +640,9 @@ def test_a_stop_word_record_spares_the_reads_of_stop_words(
     read: list[set[int]] = []
     real = postings._word_rows
 
-    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+    def spy(connection: Any, wanted: np.ndarray, **options: Any) -> list[tuple[Any, ...]]:
         read.append(set(wanted.tolist()))
-        return real(connection, wanted, most=most)
+        return real(connection, wanted, **options)
 
     def asked() -> set[int]:
         return set().union(*read)
@@ -700,9 +700,9 @@ def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
     statements: list[set[int]] = []
     real = postings._word_rows
 
-    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+    def spy(connection: Any, wanted: np.ndarray, **options: Any) -> list[tuple[Any, ...]]:
         statements.append(set(wanted.tolist()))
-        return real(connection, wanted, most=most)
+        return real(connection, wanted, **options)
 
     monkeypatch.setattr(postings, "_word_rows", spy)
     plain = votes(session, [query], limit=10, images=images)
@@ -905,9 +905,9 @@ def test_a_look_up_asks_for_each_word_once(monkeypatch: pytest.MonkeyPatch) -> N
     read: list[list[int]] = []
     real = postings._word_rows
 
-    def spy(connection: Any, wanted: np.ndarray, *, most: int) -> list[tuple[Any, ...]]:
+    def spy(connection: Any, wanted: np.ndarray, **options: Any) -> list[tuple[Any, ...]]:
         read.append(wanted.tolist())
-        return real(connection, wanted, most=most)
+        return real(connection, wanted, **options)
 
     monkeypatch.setattr(postings, "_word_rows", spy)
     found = votes(session, [query, np.vstack([rare, common])], limit=5, images=STOP_MAX + 2)
