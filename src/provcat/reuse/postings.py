@@ -424,7 +424,7 @@ def votes(
         split: On PostgreSQL, read half of a large read's words on a second connection at
             once (:func:`_word_rows`). An ingest's matching turn does not: its worker
             processes keep every core busy, and there the second connection only added
-            work (120 files into an empty catalogue: 18-20 s against 14-15).
+            work (120 files into an empty catalogue: 18-20 s against 13-16).
 
     Returns:
         The images, the best ranked first, ties by id.
