@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -756,6 +758,49 @@ def test_a_large_read_on_postgresql_is_shared_by_two_connections(
             assert apart
             assert halves == whole
             assert whole[0].image_id == 2
+    finally:
+        engine.dispose()
+
+
+def test_look_ups_in_more_threads_than_connections_do_not_wait_for_each_other(
+    db_url: str, originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Look-ups in more threads than the pool has connections, each holding its session's
+    connection: none waits for a second connection it cannot get (every one held by a
+    look-up waiting the same way, until the pool's timeout); each reads its second half
+    itself when no connection is free, and all get the votes one thread gets."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the reads are split on PostgreSQL only")
+    engine = create_engine(db_url, pool_size=2, max_overflow=0, pool_timeout=5)
+    monkeypatch.setattr(postings, "SPLIT_MIN", 2)
+    copy = crop_area(scene(12), 0.7, 0.1, 0.1)[0]
+    queries = [extract(copy).descriptors, mirrored(copy).descriptors]
+    try:
+        with Session(engine) as session:
+            for image_id, image in enumerate(originals, start=1):
+                _post(session, image_id, image)
+            session.commit()
+            alone = votes(session, queries, limit=5, images=3)
+        answers: list[list[Vote]] = []
+        errors: list[BaseException] = []
+
+        def look_up() -> None:
+            try:
+                with Session(engine) as session:
+                    first = votes(session, queries, limit=5, images=3)
+                    time.sleep(0.2)  # the session's connection held, as while verifying
+                    answers.extend([first, votes(session, queries, limit=5, images=3)])
+            except BaseException as error:  # reported below, with the thread's answers
+                errors.append(error)
+
+        threads = [threading.Thread(target=look_up) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert answers == [alone] * 12
+        assert alone[0].image_id == 2
     finally:
         engine.dispose()
 

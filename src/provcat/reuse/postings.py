@@ -48,6 +48,7 @@ import functools
 import itertools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -768,12 +769,53 @@ def _word_rows(
     # one statement on one core. Under PostgreSQL's read committed, each statement sees what
     # was committed when it started, as two statements in one transaction would.
     half = len(listed) // 2
-    other = _other_half().submit(
-        _rows_apart, connection.engine, statement, {"listed": listed[half:], "most": most}
-    )
+    second = _Half({"listed": listed[half:], "most": most})
+    other = _other_half().submit(second.read_apart, connection.engine, statement)
     rows = driver_rows(connection, statement, {"listed": listed[:half], "most": most})
+    if second.claim(_Half.CALLER):
+        # The other thread has no connection yet (the look-ups of other threads may hold
+        # every one the pool has, each waiting as this one would): this one reads it.
+        return rows + driver_rows(connection, statement, second.values)
     more: list[tuple[Any, ...]] = other.result()
     return rows + more
+
+
+class _Half:
+    """The second half of a read, taken by whichever comes first: a thread of
+    :func:`_other_half` once it has a connection of its own, or the look-up's thread once
+    it has read the first half. A look-up never waits for a connection while holding one,
+    so look-ups in many threads cannot hold every connection of the pool waiting for each
+    other (they would, until the pool's timeout, and then fail)."""
+
+    CALLER: Final = "caller"
+    APART: Final = "apart"
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+        self._lock = threading.Lock()
+        self._taker: str | None = None
+
+    def claim(self, taker: str) -> bool:
+        """Whether ``taker`` reads this half: the first to ask does."""
+        with self._lock:
+            if self._taker is None:
+                self._taker = taker
+            return self._taker == taker
+
+    def taken(self) -> bool:
+        with self._lock:
+            return self._taker is not None
+
+    def read_apart(self, engine: Engine, statement: DriverStatement) -> list[tuple[Any, ...]]:
+        """Read the half on a connection of its own, unless the look-up's thread took it
+        while this waited for one (then nothing: the connection goes back at once, or is
+        not asked for when the half was taken before this thread came to it)."""
+        if self.taken():
+            return []
+        with engine.connect() as connection:
+            if not self.claim(self.APART):
+                return []
+            return _rows_apart(connection, statement, self.values)
 
 
 #: A PostgreSQL read of at least twice this many words is read in two halves at once
@@ -788,10 +830,10 @@ def _other_half() -> ThreadPoolExecutor:
 
 
 def _rows_apart(
-    engine: Engine, statement: DriverStatement, values: dict[str, Any]
+    connection: Connection, statement: DriverStatement, values: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
-    with engine.connect() as connection:
-        return driver_rows(connection, statement, values)
+    """The rows of a half read on a connection of its own."""
+    return driver_rows(connection, statement, values)
 
 
 #: The postings read, compiled for each dialect and driver met (:func:`_word_rows`).
