@@ -25,6 +25,8 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.decode import open_image
 from provcat.fingerprints import dihedral_bytes, pdq_dihedral
+from provcat.matching import SimilarMatch
+from provcat.reuse import word_file
 from provcat.reuse.features import extract
 from provcat.reuse.postings import Vote
 from provcat.reuse.verify import verify
@@ -40,6 +42,7 @@ from tests.reuse_fixtures import (
     social_card,
     text_overlay,
 )
+from tests.threads import at_once
 
 
 def _edits() -> dict[str, tuple[Image.Image, Image.Image, bool]]:
@@ -620,3 +623,63 @@ def test_pdq_candidates_are_looked_at_while_the_words_are_read(
             assert (wanted, True) in started
             assert wanted in {found.image_id for found in answers[-1]}
         assert answers[0] == answers[1]
+
+
+def test_look_ups_in_several_threads_at_once_answer_as_one_thread(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads calling ``Catalogue.similar`` at once on one catalogue object, its first
+    look-ups among them, share one index: each answers as a look-up alone does, every image
+    is loaded once, and (SQLite) the images stored since the postings file was made are
+    caught up once. Loading images and catching up are slowed here, so that the threads
+    meet."""
+    pairs = _edits()
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    for number, (name, (original, copy, _tells)) in enumerate(pairs.items()):
+        original.save((first if number % 2 else second) / f"{name}-original.jpg", quality=92)
+        copy.save(tmp_path / f"{name}-copy.jpg", quality=88)
+    writer = Catalogue(db_url)
+    try:
+        writer.ingest([first])
+        made = writer.index_postings(full=True)  # None on PostgreSQL: no file there
+        writer.ingest([second])
+    finally:
+        writer.close()
+    queries = sorted(tmp_path.glob("*-copy.jpg"))
+    alone = Catalogue(db_url)
+    try:
+        expected = [alone.similar(q) for q in queries]
+    finally:
+        alone.close()
+    assert all(expected)
+
+    real_load = matching.Matcher._load
+
+    def slow_load(self: matching.Matcher, ids: Any, *, session: Any) -> None:
+        threading.Event().wait(0.05)
+        real_load(self, ids, session=session)
+
+    monkeypatch.setattr(matching.Matcher, "_load", slow_load)
+    real_run = word_file._posted_run
+
+    def slow_run(rows: Any) -> Any:
+        threading.Event().wait(0.05)
+        return real_run(rows)
+
+    monkeypatch.setattr(word_file, "_posted_run", slow_run)
+    shared = Catalogue(db_url)
+    answers: list[list[list[SimilarMatch]]] = []
+    try:
+        assert at_once(lambda: answers.append([shared.similar(q) for q in queries]), 6) == []
+        assert answers == [expected] * 6
+        matcher = shared._matcher
+        assert matcher is not None
+        ids = matcher._pdq.ids.tolist()
+        assert len(ids) == len(set(ids)) == len(list(first.iterdir())) + len(list(second.iterdir()))
+        if made is not None:
+            assert matcher._word_file is not None
+            assert matcher._word_file.delta.images == len(list(second.iterdir()))
+    finally:
+        shared.close()

@@ -9,8 +9,10 @@ import json
 import logging
 import multiprocessing
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
 
 from .reuse_fixtures import scene
+from .threads import at_once
 
 #: Descriptors images draw from: a few are drawn by nearly every image (their words become
 #: stop words, past KEPT_POSTINGS images for the commonest), most by a handful.
@@ -159,6 +162,38 @@ def test_images_stored_since_the_file_are_found(database: tuple[Path, Session]) 
     assert file.delta.images == 39
     assert _answers(session, file, 299) == _answers(session, None, 299)
     assert any(v.image_id == 276 for v in _answers(session, file, 299)[3])  # type: ignore[attr-defined]
+
+
+def test_threads_catch_up_with_the_images_stored_since_once(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Look-ups in several threads catching up at once (each on its own connection) add the
+    images stored since the file once: two at once each added them, and their words were
+    counted twice. Each catch-up is slowed, so that the threads do meet."""
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    _store(session, range(261, 300))
+    session.commit()
+    real = word_file._posted_run
+
+    def slow(rows: Any) -> Any:
+        time.sleep(0.05)
+        return real(rows)
+
+    monkeypatch.setattr(word_file, "_posted_run", slow)
+    engine = create_engine(f"sqlite:///{path}")
+    caught: list[bool] = []
+
+    def catch_up() -> None:
+        with engine.connect() as connection:
+            caught.append(file.delta.catch_up(connection))
+
+    assert at_once(catch_up, 6) == []
+    engine.dispose()
+    assert caught == [True] * 6
+    assert (file.delta.images, len(file.delta.runs)) == (39, 1)
+    assert _answers(session, file, 299) == _answers(session, None, 299)
 
 
 def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -91,6 +92,7 @@ class Catalogue:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: The look-up index of similar(), kept between calls and brought up to date by each.
         self._matcher: Matcher | None = None
+        self._matcher_lock = threading.Lock()
 
     def _shown(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -289,17 +291,23 @@ class Catalogue:
 
         The file is not ingested. An empty list when nothing is the same photo. The first call
         loads the catalogue's look-up index; later calls on this catalogue object only add what
-        was stored since (by any process), so a loop of look-ups pays the load once.
+        was stored since (by any process), so a loop of look-ups pays the load once. Threads
+        may call it at once: they share the index, and bring it up to date one at a time.
 
         Raises:
             ImageRejected: The file cannot be decoded safely.
         """
         decoded = open_image(Path(path))
-        if self._matcher is None:
-            self._matcher = Matcher(self._sessions)
-        else:
-            self._matcher.refresh()
-        return [SimilarMatch.from_found(f) for f in self._matcher.look_up(decoded)]
+        with self._matcher_lock:  # threads looking up at once share one index
+            matcher = self._matcher
+            if matcher is None:
+                matcher = self._matcher = Matcher(self._sessions)
+                fresh = True
+            else:
+                fresh = False
+        if not fresh:
+            matcher.refresh()
+        return [SimilarMatch.from_found(f) for f in matcher.look_up(decoded)]
 
     def index_postings(self, *, full: bool = False) -> Made | None:
         """Make, or bring up to date, the file that look-ups of a SQLite catalogue read its

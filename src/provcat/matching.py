@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -178,13 +179,18 @@ class _PdqTable:
     def __init__(self) -> None:
         self._index = faiss.IndexBinaryFlat(256)
         self.ids: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        # faiss's index is not safe to search while it grows (look-ups in several threads,
+        # one of them bringing the table up to date).
+        self._lock = threading.Lock()
 
     def extend(self, rows: list[tuple[int, str]]) -> None:
         if not rows:
             return
         codes = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=np.uint8)
-        self._index.add(codes.reshape(-1, 32))
-        self.ids = np.concatenate([self.ids, np.array([i for i, _ in rows], dtype=np.int64)])
+        more = np.array([i for i, _ in rows], dtype=np.int64)
+        with self._lock:
+            self._index.add(codes.reshape(-1, 32))
+            self.ids = np.concatenate([self.ids, more])
 
     def within(self, queries: list[BitHash], limit: int) -> dict[int, int]:
         """Images whose hash is within ``limit`` bits of any of ``queries``, with the least
@@ -193,11 +199,13 @@ class _PdqTable:
             return {}
         codes = np.frombuffer(b"".join(bytes.fromhex(str(q)) for q in queries), dtype=np.uint8)
         # faiss returns the hashes at a distance below the radius.
-        _limits, distances, rows = self._index.range_search(codes.reshape(-1, 32), limit + 1)
+        with self._lock:
+            _limits, distances, rows = self._index.range_search(codes.reshape(-1, 32), limit + 1)
+            ids = self.ids
         near: dict[int, int] = {}
         # faiss gives the distances as float32; they are counts of bits.
         for row, distance in zip(rows.tolist(), distances.astype(np.int64).tolist(), strict=True):
-            image_id = int(self.ids[row])
+            image_id = int(ids[row])
             near[image_id] = min(distance, near.get(image_id, distance))
         return near
 
@@ -342,6 +350,7 @@ class Matcher:
         # Full feature sets are read from the database for the few candidates a query
         # verifies; the most recent are kept.
         self._recent: dict[int, Features] = {}
+        self._recent_lock = threading.Lock()  # look-ups in several threads share the cache
         #: Runs the candidates' first looks on every core.
         self._threads = ThreadPoolExecutor(
             max_workers=os.cpu_count() or 1, thread_name_prefix="provcat-verify"
@@ -350,6 +359,9 @@ class Matcher:
         self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provcat-ahead")
         self._ahead: dict[int, Future[_Query | None]] = {}
         self._pdq = _PdqTable()
+        #: Held while the index is brought up to date (images loaded, the postings file
+        #: opened or caught up): look-ups in several threads do it one at a time.
+        self._lock = threading.RLock()
         #: Images whose PDQ hash is loaded (or that have none).
         self._known: set[int] = set()
         #: The catalogue's stop words seen so far: look-ups do not read them again.
@@ -407,6 +419,10 @@ class Matcher:
         """The catalogue's postings file caught up with the images stored since it was made,
         or None when the postings table is to be read (no file, one that cannot be used, or
         more images since it than :data:`provcat.reuse.word_file.DELTA_MAX`)."""
+        with self._lock:
+            return self._caught_up_file(session)
+
+    def _caught_up_file(self, session: Session) -> WordFile | None:
         folder = self._word_folder
         if folder is None:
             return None
@@ -433,12 +449,16 @@ class Matcher:
 
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""
-        with self._sessions() as session:
+        with self._lock, self._sessions() as session:
             self._refresh(_last_turn(session) + 1, session=session)
 
     def _refresh(self, turn: int, *, session: Session) -> None:
         """Load every image committed since the last look: those matched in later turns and
         those still pending (another process's new images, or ones an interrupted run left)."""
+        with self._lock:
+            self._refresh_locked(turn, session=session)
+
+    def _refresh_locked(self, turn: int, *, session: Session) -> None:
         new = [
             image_id
             for image_id in session.scalars(
@@ -544,7 +564,8 @@ class Matcher:
                 self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths, variants)
 
     def _features_of(self, image_id: int, *, session: Session) -> Features | None:
-        found = self._recent.get(image_id)
+        with self._recent_lock:
+            found = self._recent.get(image_id)
         if found is not None:
             return found
         data = session.scalar(select(m.Feature.data).where(m.Feature.image_id == image_id))
@@ -555,9 +576,10 @@ class Matcher:
         return features
 
     def _keep(self, image_id: int, features: Features) -> None:
-        if len(self._recent) >= RECENT_FEATURES:
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[image_id] = features
+        with self._recent_lock:
+            if len(self._recent) >= RECENT_FEATURES:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[image_id] = features
 
     def __len__(self) -> int:
         """How many stored images the matcher has loaded."""
@@ -763,7 +785,8 @@ class Matcher:
         query where not already at hand; images without features are left out."""
         # Held here, not only in the bounded cache: a look-up with more candidates than the
         # cache holds (a plain picture has many PDQ neighbours) must not lose any of them.
-        features = {i: self._recent[i] for i in ids if i in self._recent}
+        with self._recent_lock:
+            features = {i: self._recent[i] for i in ids if i in self._recent}
         missing = [i for i in ids if i not in features]
         for start in range(0, len(missing), 500):
             for image_id, data in session.execute(

@@ -39,6 +39,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -272,11 +273,18 @@ class Delta:
         self.last_id = after
         self.images = 0
         self.runs: list[Run] = []
+        # Look-ups in several threads catch up one at a time: two at once each added the
+        # same images, and their words were then counted twice.
+        self._lock = threading.Lock()
 
     def catch_up(self, connection: Connection) -> bool:
         """Add the images stored since the last call. False (nothing added) when there would
         be more than :data:`DELTA_MAX`, or one's stored features cannot be read: the caller
-        then reads the table."""
+        then reads the table. Safe to call from several threads at once."""
+        with self._lock:
+            return self._catch_up(connection)
+
+    def _catch_up(self, connection: Connection) -> bool:
         feature = m.Feature.__table__.c
         after = feature.image_id > self.last_id
         waiting = connection.scalar(select(func.count()).where(after))

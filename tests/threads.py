@@ -1,0 +1,27 @@
+"""Running a test's work in several threads at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+
+def at_once(work: Callable[[], None], count: int) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads, released together once all have started; the
+    errors they raised (none when every run returned)."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            work()
+        except BaseException as error:  # handed to the test, which reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
