@@ -360,7 +360,8 @@ class Matcher:
         self._ahead: dict[int, Future[_Query | None]] = {}
         self._pdq = _PdqTable()
         #: Held while the index is brought up to date (images loaded, the postings file
-        #: opened or caught up): look-ups in several threads do it one at a time.
+        #: opened or caught up): look-ups in several threads do it one at a time. Always
+        #: taken with a session's connection already held, never the other way round.
         self._lock = threading.RLock()
         #: Images whose PDQ hash is loaded (or that have none).
         self._known: set[int] = set()
@@ -419,6 +420,8 @@ class Matcher:
         """The catalogue's postings file caught up with the images stored since it was made,
         or None when the postings table is to be read (no file, one that cannot be used, or
         more images since it than :data:`provcat.reuse.word_file.DELTA_MAX`)."""
+        if self._word_folder is None:  # PostgreSQL, or a catalogue in memory
+            return None
         with self._lock:
             return self._caught_up_file(session)
 
@@ -449,7 +452,11 @@ class Matcher:
 
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""
-        with self._lock, self._sessions() as session:
+        with self._sessions() as session:
+            # The session's connection first, then the lock (in _refresh): a look-up holds
+            # its connection when it asks for the lock, so taking them the other way round
+            # could leave this thread waiting for a connection that look-ups waiting for
+            # the lock hold.
             self._refresh(_last_turn(session) + 1, session=session)
 
     def _refresh(self, turn: int, *, session: Session) -> None:
