@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from provcat import ingest, matching
+from provcat import db, ingest, matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
@@ -42,7 +42,7 @@ from tests.reuse_fixtures import (
     social_card,
     text_overlay,
 )
-from tests.threads import at_once
+from tests.threads import at_once, slowed
 
 
 def _edits() -> dict[str, tuple[Image.Image, Image.Image, bool]]:
@@ -631,8 +631,8 @@ def test_look_ups_in_several_threads_at_once_answer_as_one_thread(
     """Threads calling ``Catalogue.similar`` at once on one catalogue object, its first
     look-ups among them, share one index: each answers as a look-up alone does, every image
     is loaded once, and (SQLite) the images stored since the postings file was made are
-    caught up once. Loading images and catching up are slowed here, so that the threads
-    meet."""
+    caught up once. Loading images, catching up and refreshing are slowed here, so that the
+    threads meet, and the catalogue has fewer connections than threads."""
     pairs = _edits()
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
@@ -655,20 +655,19 @@ def test_look_ups_in_several_threads_at_once_answer_as_one_thread(
         alone.close()
     assert all(expected)
 
-    real_load = matching.Matcher._load
-
-    def slow_load(self: matching.Matcher, ids: Any, *, session: Any) -> None:
-        threading.Event().wait(0.05)
-        real_load(self, ids, session=session)
-
-    monkeypatch.setattr(matching.Matcher, "_load", slow_load)
-    real_run = word_file._posted_run
-
-    def slow_run(rows: Any) -> Any:
-        threading.Event().wait(0.05)
-        return real_run(rows)
-
-    monkeypatch.setattr(word_file, "_posted_run", slow_run)
+    slowed(monkeypatch, matching.Matcher, "_load", 0.05)
+    slowed(monkeypatch, word_file, "_posted_run", 0.05)
+    slowed(monkeypatch, matching.Matcher, "_refresh_locked", 0.02)
+    # Fewer connections than threads: a thread holding the index's lock must never wait for
+    # a connection that threads waiting for the lock hold.
+    real_engine = db.create_engine
+    monkeypatch.setattr(
+        db,
+        "create_engine",
+        lambda url, **options: real_engine(
+            url, **options, pool_size=3, max_overflow=0, pool_timeout=30
+        ),
+    )
     shared = Catalogue(db_url)
     answers: list[list[list[SimilarMatch]]] = []
     try:

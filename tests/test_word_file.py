@@ -9,10 +9,8 @@ import json
 import logging
 import multiprocessing
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +27,7 @@ from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
 
 from .reuse_fixtures import scene
-from .threads import at_once
+from .threads import at_once, slowed
 
 #: Descriptors images draw from: a few are drawn by nearly every image (their words become
 #: stop words, past KEPT_POSTINGS images for the commonest), most by a handful.
@@ -175,13 +173,7 @@ def test_threads_catch_up_with_the_images_stored_since_once(
     file = _opened(path, session)
     _store(session, range(261, 300))
     session.commit()
-    real = word_file._posted_run
-
-    def slow(rows: Any) -> Any:
-        time.sleep(0.05)
-        return real(rows)
-
-    monkeypatch.setattr(word_file, "_posted_run", slow)
+    slowed(monkeypatch, word_file, "_posted_run", 0.05)
     engine = create_engine(f"sqlite:///{path}")
     caught: list[bool] = []
 

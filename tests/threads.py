@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 
 def at_once(work: Callable[[], None], count: int) -> list[BaseException]:
@@ -25,3 +28,15 @@ def at_once(work: Callable[[], None], count: int) -> list[BaseException]:
     for thread in threads:
         thread.join()
     return errors
+
+
+def slowed(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, seconds: float) -> None:
+    """Make ``owner.name`` (a function, or a method of a class) wait ``seconds`` before it
+    runs, so that threads doing it at once do meet."""
+    real = getattr(owner, name)
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        threading.Event().wait(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, slow)
