@@ -657,7 +657,7 @@ def test_look_ups_in_several_threads_at_once_answer_as_one_thread(
 
     slowed(monkeypatch, matching.Matcher, "_load", 0.05)
     slowed(monkeypatch, word_file, "_posted_run", 0.05)
-    slowed(monkeypatch, matching.Matcher, "_refresh_locked", 0.02)
+    slowed(monkeypatch, matching.Matcher, "_refresh", 0.02)
     # Fewer connections than threads: a thread holding the index's lock must never wait for
     # a connection that threads waiting for the lock hold.
     real_engine = db.create_engine

@@ -727,12 +727,7 @@ def _count_reads_apart(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     race, a look-up in a small catalogue, or on a busy machine, may read its first half
     before the other thread has its connection, and then reads the second itself."""
     apart: list[int] = []
-    real = postings._rows_apart
     real_claim = postings._Half.claim
-
-    def spy(*args: Any) -> list[tuple[Any, ...]]:
-        apart.append(1)
-        return real(*args)
 
     def patient(half: Any, taker: str) -> bool:
         if taker == postings._Half.CALLER:
@@ -740,9 +735,11 @@ def _count_reads_apart(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             while not half.taken() and waited < 10.0:
                 time.sleep(0.001)
                 waited += 0.001
-        return bool(real_claim(half, taker))
+        taken = bool(real_claim(half, taker))
+        if taken and taker == postings._Half.APART:
+            apart.append(1)
+        return taken
 
-    monkeypatch.setattr(postings, "_rows_apart", spy)
     monkeypatch.setattr(postings._Half, "claim", patient)
     return apart
 

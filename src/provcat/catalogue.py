@@ -299,13 +299,9 @@ class Catalogue:
         """
         decoded = open_image(Path(path))
         with self._matcher_lock:  # threads looking up at once share one index
-            matcher = self._matcher
-            if matcher is None:
-                matcher = self._matcher = Matcher(self._sessions)
-                fresh = True
-            else:
-                fresh = False
-        if not fresh:
+            loaded = self._matcher is not None
+            matcher = self._matcher = self._matcher or Matcher(self._sessions)
+        if loaded:  # a new matcher has just loaded everything
             matcher.refresh()
         return [SimilarMatch.from_found(f) for f in matcher.look_up(decoded)]
 

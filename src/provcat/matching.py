@@ -420,15 +420,13 @@ class Matcher:
         """The catalogue's postings file caught up with the images stored since it was made,
         or None when the postings table is to be read (no file, one that cannot be used, or
         more images since it than :data:`provcat.reuse.word_file.DELTA_MAX`)."""
-        if self._word_folder is None:  # PostgreSQL, or a catalogue in memory
+        folder = self._word_folder
+        if folder is None:  # PostgreSQL, or a catalogue in memory
             return None
         with self._lock:
-            return self._caught_up_file(session)
+            return self._caught_up_file(session, folder)
 
-    def _caught_up_file(self, session: Session) -> WordFile | None:
-        folder = self._word_folder
-        if folder is None:
-            return None
+    def _caught_up_file(self, session: Session, folder: Path) -> WordFile | None:
         stamp = word_file.stamp_of(folder)
         if stamp != self._word_stamp:
             # A new generation (or the first look): open it, once.
@@ -463,21 +461,18 @@ class Matcher:
         """Load every image committed since the last look: those matched in later turns and
         those still pending (another process's new images, or ones an interrupted run left)."""
         with self._lock:
-            self._refresh_locked(turn, session=session)
-
-    def _refresh_locked(self, turn: int, *, session: Session) -> None:
-        new = [
-            image_id
-            for image_id in session.scalars(
-                select(m.Image.id).where(
-                    m.Image.match_seq.is_(None) | (m.Image.match_seq > self._seen_turn)
+            new = [
+                image_id
+                for image_id in session.scalars(
+                    select(m.Image.id).where(
+                        m.Image.match_seq.is_(None) | (m.Image.match_seq > self._seen_turn)
+                    )
                 )
-            )
-            if image_id not in self._known
-        ]
-        for start in range(0, len(new), 500):
-            self._load(new[start : start + 500], session=session)
-        self._seen_turn = turn - 1
+                if image_id not in self._known
+            ]
+            for start in range(0, len(new), 500):
+                self._load(new[start : start + 500], session=session)
+            self._seen_turn = turn - 1
 
     def match_next(self) -> int | None:
         """Match the stored image that has waited longest, in one turn of its own.

@@ -815,7 +815,7 @@ class _Half:
         with engine.connect() as connection:
             if not self.claim(self.APART):
                 return []
-            return _rows_apart(connection, statement, self.values)
+            return driver_rows(connection, statement, self.values)
 
 
 #: A PostgreSQL read of at least twice this many words is read in two halves at once
@@ -827,13 +827,6 @@ SPLIT_MIN: Final = 500
 def _other_half() -> ThreadPoolExecutor:
     """The threads that read the second half of PostgreSQL reads (one per core)."""
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="provcat-words")
-
-
-def _rows_apart(
-    connection: Connection, statement: DriverStatement, values: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The rows of a half read on a connection of its own."""
-    return driver_rows(connection, statement, values)
 
 
 #: The postings read, compiled for each dialect and driver met (:func:`_word_rows`).
