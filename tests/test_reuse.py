@@ -681,6 +681,23 @@ def test_a_stop_word_record_spares_the_reads_of_stop_words(
     assert plain[0].image_id == 999
 
 
+def test_a_stop_words_record_learns_words_once_up_to_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Words learnt in any order, some twice, are recorded once each and known; past
+    REMEMBERED_STOP_WORDS no more are taken."""
+    monkeypatch.setattr(postings, "REMEMBERED_STOP_WORDS", 5)
+    record = StopWords()
+    record.learn(np.array([40, 7, 40, 19], dtype=np.int64))
+    record.learn(np.array([7, 3], dtype=np.int64))
+    assert len(record) == 4
+    assert record.known(np.array([3, 7, 19, 40, 41, 2])).tolist() == [True] * 4 + [False] * 2
+    record.learn(np.array([50, 1, 60], dtype=np.int64))
+    assert len(record) == 5
+    assert record.known(np.array([1, 3, 7, 19, 40])).all()
+    assert not record.known(np.array([50, 60])).any()
+
+
 def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -11,6 +11,7 @@ import multiprocessing
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.reuse import word_file
 from provcat.reuse.features import Features
-from provcat.reuse.postings import StopWords, post, votes
+from provcat.reuse.postings import STOP_MAX, StopWords, post, votes
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
 
 from .reuse_fixtures import scene
@@ -149,6 +150,44 @@ def test_answers_as_the_table_does(
     # words (posted by more images than a look-up reads, and past those the table keeps).
     assert [vote.image_id for vote in table[0][:1]] == [3]  # type: ignore[index]
     assert np.any(np.asarray(file.counts) > 200)
+
+
+def test_look_ups_through_the_file_learn_its_stop_words(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop words' record given to look-ups through the file is not read from the table: it
+    learns the words they meet that more than STOP_MAX images post, and the next look-ups
+    do not ask for those. Every answer is the table's."""
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    table = _answers(session, None, 260)
+    stops = set(np.asarray(file.words)[np.asarray(file.counts) > STOP_MAX].tolist())
+    asked: list[set[int]] = []
+    real = WordFile.rows
+
+    def spy(self: WordFile, wanted: np.ndarray) -> Any:
+        asked.append(set(wanted.tolist()))
+        return real(self, wanted)
+
+    def not_read(self: StopWords, connection: Any) -> None:
+        raise AssertionError("the record was read from the table")
+
+    monkeypatch.setattr(WordFile, "rows", spy)
+    monkeypatch.setattr(StopWords, "read", not_read)
+    record = StopWords()
+
+    def look_up(query: list[np.ndarray]) -> object:
+        return votes(session, iter(query), limit=20, images=260, stop_words=record, word_file=file)
+
+    assert [look_up(query) for query in _queries()] == table
+    met = set().union(*asked) & stops
+    assert met  # the look-ups met stop words, and learnt each of them once
+    assert len(record) == len(met)
+    assert record.known(np.array(sorted(met))).all()
+    asked.clear()
+    assert [look_up(query) for query in _queries()] == table
+    assert not set().union(*asked) & stops
 
 
 def test_images_stored_since_the_file_are_found(database: tuple[Path, Session]) -> None:

@@ -286,18 +286,21 @@ class StopWords:
     given this record does not read their rows (in the scale bench at 10^5, about 60% of a
     look-up's short words); it goes straight to their long words.
 
-    The record reads them all once, at its first look-up, from the partial index
-    ``ix_word_posting_stop`` (the words whose images are no longer kept: 59,932 of 90 million
-    rows at 10^5), and adds those its look-ups meet later (at most
-    :data:`REMEMBERED_STOP_WORDS`). One record per catalogue.
+    Reading the postings table, the record reads them all once, at its first look-up, from
+    the partial index ``ix_word_posting_stop`` (the words whose images are no longer kept:
+    59,932 of 90 million rows at 10^5; 50-100 ms there). Reading a postings file, it starts
+    empty and learns the stop words its look-ups meet. Either way it adds those met later,
+    up to :data:`REMEMBERED_STOP_WORDS`. One record per catalogue; look-ups in several
+    threads may share it (a word one of them learns at the same time as another may be
+    learnt by one only, and read again later).
     """
 
     def __init__(self) -> None:
         self._indexed: WordArray | None = None
-        self._met: set[int] = set()
+        self._met: WordArray = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
-        return (0 if self._indexed is None else self._indexed.size) + len(self._met)
+        return (0 if self._indexed is None else self._indexed.size) + self._met.size
 
     def read(self, connection: Connection) -> None:
         """Read the indexed stop words, unless already read."""
@@ -311,20 +314,24 @@ class StopWords:
         """Which of ``wanted`` are recorded."""
         indexed = self._indexed
         hit = np.zeros(wanted.size, dtype=bool) if indexed is None else _among(wanted, indexed)
-        if self._met:
-            met = self._met
-            hit |= np.fromiter((w in met for w in wanted.tolist()), bool, wanted.size)
+        if self._met.size:
+            hit |= _among(wanted, self._met)
         return hit
 
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Record the stop words for good among these ``(word, images, ...)`` rows."""
-        room = REMEMBERED_STOP_WORDS - len(self._met)
-        if room > 0:
-            self._met.update(itertools.islice((r[0] for r in rows if r[1] > STOP_MAX), room))
+        self.learn(np.fromiter((r[0] for r in rows if r[1] > STOP_MAX), np.int64))
+
+    def learn(self, words: WordArray) -> None:
+        """Record ``words`` (each posted by more than :data:`STOP_MAX` images) for good."""
+        met = self._met
+        room = REMEMBERED_STOP_WORDS - met.size
+        if room > 0 and words.size:
+            new = _distinct_sorted(words[~_among(words, met)])[:room]
+            self._met = np.insert(met, np.searchsorted(met, new), new)
 
 
-#: Stop words met after the record was read that it holds at most (about 60 MB of Python
-#: integers).
+#: Stop words met after the record was read that it holds at most (8 MB).
 REMEMBERED_STOP_WORDS: Final = 1 << 20
 
 
@@ -417,11 +424,12 @@ def votes(
             generator may compute the next meanwhile). At most :data:`QUERIES_MAX`.
         limit: This many images, and those tied with the last of them.
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
-        stop_words: The catalogue's record of its stop words at any size (read at its first
-            look-up): their rows are not read, and those met are added.
+        stop_words: The catalogue's record of its stop words at any size (read from the
+            table at its first look-up, or learnt from the postings file's rows): their
+            rows are not read, and those met are added.
         word_file: The catalogue's postings file (:mod:`provcat.reuse.word_file`), caught
             up with the images stored since it was made: the rows are read from it, not from
-            the table (the answer is the same); ``stop_words`` is then not used.
+            the table (the answer is the same).
         split: On PostgreSQL, read half of a large read's words on a second connection at
             once (:func:`_word_rows`). An ingest's matching turn does not: its worker
             processes keep every core busy, and there the second connection only added
@@ -450,7 +458,7 @@ def votes(
         nonlocal asked, stopped
         new = wanted[~_among(wanted, asked)]
         asked = _union(asked, new)
-        if word_file is None and stop_words is not None and new.size:
+        if stop_words is not None and new.size:
             known = stop_words.known(new)
             stopped = _union(stopped, new[known])
             new = new[~known]
@@ -462,6 +470,8 @@ def votes(
             return
         if word_file is not None:
             row_words, row_counts, gather = word_file.rows(new)
+            if stop_words is not None:
+                stop_words.learn(row_words[row_counts > STOP_MAX])
         else:
             found = _word_rows(session.connection(), new, most=most, split=split)
             row_words = np.fromiter(map(itemgetter(0), found), np.int64, len(found))
