@@ -190,6 +190,47 @@ def test_look_ups_through_the_file_learn_its_stop_words(
     assert not set().union(*asked) & stops
 
 
+def test_threads_share_a_learning_record(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Look-ups in several threads through the file, sharing one record that learns while
+    they run (its learning slowed, so that they meet), answer as the table does; the record
+    holds each word once, sorted, and only stop words; a word two threads learnt at once,
+    one of them losing it, is learnt again at a later look-up, so that one more pass leaves
+    the record one look-up at a time would have."""
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    table = _answers(session, None, 260)
+    stops = set(np.asarray(file.words)[np.asarray(file.counts) > STOP_MAX].tolist())
+    slowed(monkeypatch, StopWords, "learn", 0.01)
+    engine = create_engine(f"sqlite:///{path}")
+    answers: list[object] = []
+
+    def look_ups(record: StopWords) -> None:
+        with Session(engine) as own:
+            answers.append(
+                [
+                    votes(own, iter(q), limit=20, images=260, stop_words=record, word_file=file)
+                    for q in _queries()
+                ]
+            )
+
+    shared = StopWords()
+    assert at_once(lambda: look_ups(shared), 6) == []
+    assert answers == [table] * 6
+    learnt = shared._met
+    assert learnt.size
+    assert np.all(np.diff(learnt) > 0)
+    assert set(learnt.tolist()) <= stops
+    look_ups(shared)
+    alone = StopWords()
+    look_ups(alone)
+    engine.dispose()
+    assert answers[-2:] == [table] * 2
+    assert np.array_equal(shared._met, alone._met)
+
+
 def test_images_stored_since_the_file_are_found(database: tuple[Path, Session]) -> None:
     path, session = database
     refresh(path)
