@@ -511,8 +511,9 @@ def look_ups(catalogue: Catalogue, size: int, queries: list[tuple[Path, str]]) -
 
     # One untimed pass first, so that the table's pages and the file's are read from the
     # page cache in both timings (right after a build the table's are mostly on disk).
+    untimed = StopWords()
     for _decoded, features, mirror, _original in looked:
-        candidates(features, mirror, StopWords())
+        candidates(features, mirror, untimed)
     # The record of stop words a matcher keeps: read from the table at its first look-up,
     # or, through the postings file, learnt from its look-ups. Each timed look-up starts
     # from the record as look-ups of other pictures left it (generated scenes that are not

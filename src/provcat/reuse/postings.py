@@ -288,7 +288,7 @@ class StopWords:
 
     Reading the postings table, the record reads them all once, at its first look-up, from
     the partial index ``ix_word_posting_stop`` (the words whose images are no longer kept:
-    59,932 of 90 million rows at 10^5; 50-100 ms there). Reading a postings file, it starts
+    59,932 of 90 million rows at 10^5; 50-106 ms here). Reading a postings file, it starts
     empty and learns the stop words its look-ups meet. Either way it adds those met later,
     up to :data:`REMEMBERED_STOP_WORDS`. One record per catalogue; look-ups in several
     threads may share it (a word one of them learns at the same time as another may be
