@@ -312,10 +312,14 @@ def test_look_ups_through_the_postings_file_answer_the_same(
         return [[(x.sha256, x.relation, x.inliers) for x in one] for one in found]
 
     before = answers(file=False)
+    with demo.session() as session:
+        stored = session.scalar(select(func.count()).select_from(m.Image))
     result = CliRunner().invoke(cli, ["--db", db_url, "index"])
     assert result.exit_code == 0, result.output
     if on_sqlite:
         assert "postings file made anew" in result.output
+        # Said before it starts (at 10^5 the file takes minutes), on standard error.
+        assert f"making the postings file from {stored} images" in result.stderr
     else:
         assert "no file to make" in result.output
     assert answers(file=True) == before
@@ -328,4 +332,5 @@ def test_look_ups_through_the_postings_file_answer_the_same(
     assert result.exit_code == 0, result.output
     if on_sqlite:
         assert "postings file brought up to date" in result.output
+        assert "merging 1 images into the postings file" in result.stderr
     assert answers(file=True) == after

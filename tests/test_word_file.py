@@ -9,6 +9,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -417,6 +418,41 @@ def test_refreshes_at_once_wait_for_each_other(database: tuple[Path, Session]) -
     file = _opened(path, session)
     assert file.cover.last_id == 299
     assert _answers(session, file, 299) == _answers(session, None, 299)
+
+
+def test_a_writer_says_when_it_waits_and_what_it_writes(database: tuple[Path, Session]) -> None:
+    """A writer is told that another process holds the file's lock before it waits for it,
+    and what it is about to write once it has the lock (`provcat index` shows both: making
+    the file of 10^5 images takes minutes, and a second writer waits all that time)."""
+    path, session = database
+    told: list[object] = []
+    asked = threading.Event()
+    done: list[word_file.Made] = []
+
+    def wait() -> None:
+        told.append("waiting")
+        asked.set()
+
+    def write(how: str, images: int) -> None:
+        told.append((how, images))
+
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    folder.mkdir()
+    with word_file._locked(folder):
+        writer = threading.Thread(
+            target=lambda: done.append(refresh(path, waiting=wait, writing=write))
+        )
+        writer.start()
+        assert asked.wait(30)
+        assert told == ["waiting"]  # and nothing written while the other holds the lock
+    writer.join(60)
+    assert told == ["waiting", ("made", 260)]
+    assert [made.how for made in done] == ["made"]
+    told.clear()
+    assert refresh(path, waiting=wait, writing=write).how == "current"
+    _store(session, range(261, 300))
+    assert refresh(path, waiting=wait, writing=write).how == "merged"
+    assert told == [("merged", 39)]  # nobody else held the lock: no waiting
 
 
 def test_an_ingest_keeps_it_up_to_date(

@@ -305,14 +305,22 @@ class Catalogue:
             matcher.refresh()
         return [SimilarMatch.from_found(f) for f in matcher.look_up(decoded)]
 
-    def index_postings(self, *, full: bool = False) -> Made | None:
+    def index_postings(
+        self,
+        *,
+        full: bool = False,
+        waiting: Callable[[], None] | None = None,
+        writing: Callable[[str, int], None] | None = None,
+    ) -> Made | None:
         """Make, or bring up to date, the file that look-ups of a SQLite catalogue read its
         visual-word postings from (:mod:`provcat.reuse.word_file`): the images stored since
         it was made are merged into it, or with ``full`` it is made anew from the postings
         table. Ingest does this by itself once enough is new (and once a catalogue reaches
         :data:`provcat.reuse.word_file.MAKE_FROM` images); look-ups answer the same with or
         without it. None for a PostgreSQL (or in-memory) catalogue, whose look-ups read the
-        postings in the database.
+        postings in the database. ``waiting`` and ``writing`` are told when another process
+        is writing the file and what is about to be written
+        (:func:`provcat.reuse.word_file.refresh`).
 
         Raises:
             PostingsFileError: The file cannot be written beside the catalogue (the reason
@@ -323,7 +331,12 @@ class Catalogue:
         if folder is None:
             return None
         try:
-            return refresh(folder.with_name(folder.name.removesuffix(SUFFIX)), full=full)
+            return refresh(
+                folder.with_name(folder.name.removesuffix(SUFFIX)),
+                full=full,
+                waiting=waiting,
+                writing=writing,
+            )
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise PostingsFileError(f"cannot write the postings file {folder}: {exc}") from exc
 

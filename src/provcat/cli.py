@@ -484,8 +484,17 @@ def index(ctx: click.Context, full: bool) -> None:
     same with or without either.
     """
     options: _Options = ctx.obj
+
+    def waiting() -> None:
+        _say("another process is writing the postings file; waiting for it", err=True)
+
+    def writing(how: str, images: int) -> None:
+        what = "merging" if how == "merged" else "making the postings file from"
+        where = " into the postings file" if how == "merged" else ""
+        _say(f"{what} {images:,} images{where}", err=True)
+
     with _catalogue(ctx) as catalogue:
-        made = catalogue.index_postings(full=full)
+        made = catalogue.index_postings(full=full, waiting=waiting, writing=writing)
         if made is None:
             _say("this catalogue keeps its postings in the database only: no file to make")
         else:
