@@ -4,7 +4,9 @@ made, and a file that is damaged, half-written or another catalogue's is never r
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -401,6 +403,54 @@ def test_a_half_written_generation_is_never_read(database: tuple[Path, Session])
     assert refresh(path).how == "current"  # nothing new, but the leftover is removed
     assert not half.exists()
     assert (folder / made.cover.generation).is_dir()
+
+
+class _FullDisk(io.FileIO):
+    """A file on a disk with ``room`` bytes left (shared by all such files): a write that
+    does not fit fails as on a full disk, and so does every write after it."""
+
+    room = 0
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size > _FullDisk.room:
+            _FullDisk.room = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        _FullDisk.room -= size
+        return super().write(data)
+
+
+@pytest.mark.parametrize("merging", [False, True])
+def test_a_full_disk_leaves_no_half_file(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch, merging: bool
+) -> None:
+    """The disk fills up while a generation is written (made anew, or merged into the old
+    one): the error says so, the half generation is removed (found on a real full disk: it
+    was left there, keeping the disk full), the old generation stays in use, and look-ups
+    answer as the table does."""
+    path, session = database
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    old = refresh(path).cover.generation if merging else None
+    _store(session, range(261, 300))
+    opened = Path.open
+
+    def opening(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode == "wb" and self.parent.parent == folder:
+            return io.BufferedWriter(_FullDisk(self, "wb"))
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", opening)
+    monkeypatch.setattr(_FullDisk, "room", 50_000)
+    with pytest.raises(OSError, match="No space left on device"):
+        refresh(path)
+    monkeypatch.undo()
+    left = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert left == ([old] if old else [])
+    if merging:
+        file = _opened(path, session)
+        assert file.cover.last_id == 260
+        assert _answers(session, file, 299) == _answers(session, None, 299)
+    assert refresh(path).how == ("merged" if merging else "made")
 
 
 def _refresh_in_process(path: str) -> str:

@@ -385,6 +385,15 @@ class _Writer:
         self.postings += int(lengths.sum())
         self.last_word = int(words[-1])
 
+    def abandon(self) -> None:
+        """Close the arrays and remove the generation, whatever failed: a disk that filled
+        up fails the buffered writes again as they are closed, and the half generation (up
+        to the whole file's size) must not be left to keep the disk full."""
+        for handle in self.files.values():
+            with contextlib.suppress(OSError):
+                handle.close()  # closes the file even when its last write fails
+        shutil.rmtree(self.place, ignore_errors=True)
+
     def finish(self) -> None:
         for part in self.fence:
             self.files["fence"].write(np.asarray(part, dtype=_ARRAYS["fence"]).tobytes())
@@ -461,8 +470,7 @@ def refresh(
                 _copy_table(con, writer)
             writer.finish()
         except BaseException:
-            writer.finish()
-            shutil.rmtree(writer.place, ignore_errors=True)
+            writer.abandon()
             raise
         cover = Cover(
             generation=generation,
