@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 import provcat
 from provcat.catalogue import Catalogue
@@ -179,6 +181,31 @@ def test_a_database_that_cannot_be_opened_is_one_line(
         assert result.stderr.startswith("Error: cannot open catalogue ")
         assert reason in result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("password", ["", ":s3cret"])
+def test_a_database_error_names_the_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """A write the database refuses half-way (a full disk, seen so on a real one) is one
+    line that says which catalogue it is about, never with its password."""
+    if password:
+        target = f"postgresql://postgres{password}@127.0.0.1:1/shared"
+        shown = "postgresql+psycopg://postgres:***@127.0.0.1:1/shared"
+    else:
+        target = str(tmp_path / "full disk.db")
+        shown = f"sqlite:///{tmp_path / 'full disk.db'}"
+    full = sqlite3.OperationalError("database or disk is full")
+
+    def ingest(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT INTO image ...", {}, full)
+
+    monkeypatch.setattr(Catalogue, "__init__", lambda self, url=None, **_kw: None)
+    monkeypatch.setattr(Catalogue, "close", lambda self: None)
+    monkeypatch.setattr(Catalogue, "ingest", ingest)
+    result = CliRunner().invoke(cli, ["--db", target, "ingest", str(MONTENEGRO)])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: database error in {shown}: database or disk is full\n"
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,11 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from provcat.catalogue import Catalogue
-from provcat.config import DATABASE_URL_ENV
+from provcat.config import DATABASE_URL_ENV, database_url
 from provcat.db import database_reason
 from provcat.errors import CatalogueError
 from provcat.matching import Lookup, SimilarMatch
@@ -74,7 +75,19 @@ class _Group(click.Group):
             raise click.ClickException(printable(str(exc), one_line=True)) from exc
         except SQLAlchemyError as exc:
             reason = printable(database_reason(exc), one_line=True)
-            raise click.ClickException(f"database error: {reason}") from exc
+            where = _shown_catalogue(ctx)
+            raise click.ClickException(f"database error in {where}: {reason}") from exc
+
+
+def _shown_catalogue(ctx: click.Context) -> str:
+    """The catalogue a command works on, as the user may be shown it (no password): a full
+    disk or a locked file says which catalogue it is about."""
+    options = ctx.obj if isinstance(ctx.obj, _Options) else None
+    try:
+        url = make_url(database_url(options.db_url if options else None))
+        return printable(url.render_as_string(hide_password=True), one_line=True)
+    except (SQLAlchemyError, ValueError):
+        return "the catalogue"
 
 
 class _CountingHandler(logging.Handler):
