@@ -332,5 +332,5 @@ def test_look_ups_through_the_postings_file_answer_the_same(
     assert result.exit_code == 0, result.output
     if on_sqlite:
         assert "postings file brought up to date" in result.output
-        assert "merging 1 images into the postings file" in result.stderr
+        assert "merging 1 image into the postings file" in result.stderr
     assert answers(file=True) == after

@@ -504,7 +504,7 @@ def index(ctx: click.Context, full: bool) -> None:
     def writing(how: str, images: int) -> None:
         what = "merging" if how == "merged" else "making the postings file from"
         where = " into the postings file" if how == "merged" else ""
-        _say(f"{what} {images:,} images{where}", err=True)
+        _say(f"{what} {images:,} image{'' if images == 1 else 's'}{where}", err=True)
 
     with _catalogue(ctx) as catalogue:
         made = catalogue.index_postings(full=full, waiting=waiting, writing=writing)
