@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import random
-import shutil
-import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -23,8 +19,6 @@ from provcat.errors import CatalogueError
 
 if TYPE_CHECKING:
     from alembic.config import Config
-
-log = logging.getLogger(__name__)
 
 #: Where the migration scripts are in an installed wheel (pyproject maps alembic/ there).
 PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -79,109 +73,11 @@ def make_engine(url: str) -> Engine:
 SQLITE_CACHE_KIB = 65536
 
 
-#: Pages the write-ahead log of an ingest (:func:`write_ahead`) takes before a commit copies
-#: them into the database (SQLite's default is 1,000): 1 GiB at SQLite's default 4 KiB
-#: pages. A batch of image files changes about 37,000 pages of a catalogue of 10^5 images
-#: (its words land all over the postings table), so with the default every commit copied
-#: its pages at once, as the rollback journal does (docs/scale.md, session 24).
-WAL_CHECKPOINT_PAGES: Final = 262_144
-#: Free bytes the disk must have for an ingest to use the write-ahead log: the log grows to
-#: about :data:`WAL_CHECKPOINT_PAGES` pages before a checkpoint, and the checkpoint grows
-#: the database. On a fuller disk the rollback journal is kept: it needs room for one
-#: transaction only, and a log that filled the disk could not be emptied until space is
-#: freed.
-WAL_ROOM: Final = 2 * WAL_CHECKPOINT_PAGES * 4096
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB:d}")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES:d}")
-    cursor.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096:d}")
-    (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
-    if str(mode).lower() == "wal":
-        # In write-ahead-log mode a commit is still atomic and survives the process being
-        # killed; only the last commits before a power cut may be lost (never the database),
-        # and write_ahead() syncs everything when the ingest ends.
-        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def sqlite_file(engine: Engine) -> Path | None:
-    """The database file of a SQLite engine on a file; None for PostgreSQL, a database in
-    memory, or a ``file:`` URI."""
-    if engine.dialect.name != "sqlite":
-        return None
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
-@contextlib.contextmanager
-def write_ahead(engine: Engine) -> Iterator[None]:
-    """An ingest's writes to a SQLite catalogue file, through a write-ahead log.
-
-    With SQLite's rollback journal every commit of a batch of image files wrote each page it
-    changed twice and synced both (the journal, then the database): in a catalogue of 10^5
-    images about 37,000 pages scattered over the postings table, half of a file's storing
-    time. In write-ahead-log mode a commit appends the pages to the log; they are copied
-    into the database, sorted and synced once, when the log holds
-    :data:`WAL_CHECKPOINT_PAGES` or when the ingest ends. Readers are not blocked by a
-    writer meanwhile.
-
-    A disk with less than :data:`WAL_ROOM` free keeps the rollback journal. When the body
-    ends (or fails), the log is copied into the database and the catalogue is
-    put back in rollback-journal mode, so that at rest it is one file, which can be copied
-    alone and read from read-only media. Another process that has the catalogue open then
-    (a look-up, a second ingest) keeps it in write-ahead-log mode; the last ingest to end
-    puts it back. Killed, an ingest leaves the log beside the catalogue: SQLite reads it
-    into the database at the next open, and the next ingest puts the mode back. No-op for
-    PostgreSQL and for a database in memory.
-    """
-    path = sqlite_file(engine)
-    if path is None:
-        yield
-        return
-    try:
-        room = shutil.disk_usage(path.resolve().parent).free >= WAL_ROOM
-    except OSError:
-        room = False
-    if room:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        # Connections opened before the switch keep their settings; new ones sync less.
-        engine.dispose()
-    else:
-        log.info("%s: less than %d bytes free; the rollback journal is kept", path, WAL_ROOM)
-    try:
-        yield
-    finally:
-        engine.dispose()
-        # Also what a killed ingest left in write-ahead-log mode, whatever the disk's room.
-        _back_to_rollback_journal(path)
-
-
-def _back_to_rollback_journal(path: Path) -> None:
-    """Copy the write-ahead log into the database and leave write-ahead-log mode, unless
-    another connection has the catalogue open (it is then left as it is)."""
-    try:
-        connection = sqlite3.connect(path, timeout=0, isolation_level=None)
-    except sqlite3.Error as error:
-        log.warning("%s: write-ahead log left as it is (%s)", path, error)
-        return
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        connection.execute("PRAGMA journal_mode=DELETE").fetchall()
-    except sqlite3.OperationalError as error:
-        if "locked" in str(error):
-            # Another connection is open: the last ingest to end finishes the job.
-            log.debug("%s stays in write-ahead-log mode for now (%s)", path, error)
-        else:  # a full disk: the next open copies the log in, once there is room
-            log.warning("%s: write-ahead log left beside the catalogue (%s)", path, error)
-    finally:
-        connection.close()
 
 
 def driver_rows(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from provcat import models as m
 from provcat.articles.model import KINDS_BY_SUFFIX
 from provcat.credits import parse_credit
-from provcat.db import retrying, write_ahead
+from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
 from provcat.files import is_inside, path_bytes, path_text, walk
@@ -219,12 +219,6 @@ class Ingester:
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
     ) -> IngestResult:
         """Ingest every path; rejections are recorded in the database and in the result."""
-        # A large catalogue's storing is bound by the pages its commits change: on SQLite
-        # they go through a write-ahead log for the whole run (provcat.db.write_ahead).
-        with write_ahead(_engine_of(self._sessions)):
-            return self._run(paths, progress=progress)
-
-    def _run(self, paths: Sequence[Path], *, progress: ProgressCallback | None) -> IngestResult:
         items = plan(paths)
         result = IngestResult()
         files = [item.path for item in items if item.kind == "image"]
