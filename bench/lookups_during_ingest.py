@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from scale import percentile
+
 from provcat.catalogue import Catalogue
 
 
@@ -90,11 +92,9 @@ def main() -> None:
         sys.exit("the ingest ended before a look-up: give it more files")
 
     def row(name: str, times: list[float]) -> str:
-        ordered = sorted(times)
-        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
         return (
-            f"| {name} | {len(times)} | {ms(statistics.median(times))} | {ms(p90)} "
-            f"| {ms(ordered[-1])} |"
+            f"| {name} | {len(times)} | {ms(statistics.median(times))} "
+            f"| {ms(percentile(times, 0.9))} | {ms(max(times))} |"
         )
 
     print(f"# look-ups while `provcat ingest` stores ({database.name}, {len(queries)} query files)")
