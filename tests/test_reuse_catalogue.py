@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import faiss
 import jsonschema
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.fingerprints import BitHash
+from provcat.reuse import word_file
 
 from .imagegen import photo
 from .paths import CATALOGUE_DIR, MONTENEGRO, REPO
@@ -334,3 +336,74 @@ def test_look_ups_through_the_postings_file_answer_the_same(
         assert "postings file brought up to date" in result.output
         assert "merging 1 image into the postings file" in result.stderr
     assert answers(file=True) == after
+
+
+def _pdq_loaded(matcher: matching.Matcher) -> dict[int, str]:
+    """The PDQ hashes a matcher holds, by image id."""
+    table = matcher._pdq
+    codes = faiss.vector_to_array(table._index.xb).reshape(-1, 32)
+    return {int(i): bytes(c).hex() for i, c in zip(table.ids, codes, strict=True)}
+
+
+def test_a_matcher_takes_the_pdq_hashes_of_the_postings_file(
+    demo: Catalogue, tmp_path: Path
+) -> None:
+    """A SQLite catalogue's matcher takes the PDQ hashes of the images its postings file
+    covers from the file, not the database (at 10^6 images reading them took seconds), and
+    reads only those stored since; it holds what reading them all gives, and counts every
+    image. A file written before it kept them, or a PostgreSQL catalogue, is read as before."""
+    on_sqlite = demo.engine.dialect.name == "sqlite"
+
+    def expected() -> tuple[dict[int, str], int]:
+        with demo.session() as session:
+            hashes = dict(
+                session.execute(
+                    select(m.Fingerprint.image_id, m.Fingerprint.value).where(
+                        m.Fingerprint.algorithm == "pdq"
+                    )
+                ).all()
+            )
+            return hashes, int(session.scalar(select(func.count()).select_from(m.Image)) or 0)
+
+    def matcher() -> matching.Matcher:
+        found = matching.Matcher(demo._sessions)
+        hashes, images = expected()
+        assert _pdq_loaded(found) == hashes
+        assert len(found) == images
+        return found
+
+    before = matcher()
+    assert before._covered_id == 0
+    made = demo.index_postings()
+    with_file = matcher()
+    if on_sqlite:
+        assert made is not None
+        assert with_file._covered_id == made.cover.last_id
+        assert with_file._known == set()  # nothing read from the database
+    else:
+        assert with_file._covered_id == 0
+    new = tmp_path / "new"
+    new.mkdir()
+    photo(44, (640, 480)).save(new / "fresh.jpg", quality=90)
+    assert demo.ingest([new]).images_added == 1
+    after = matcher()
+    with demo.session() as session:
+        newest = int(session.scalar(select(func.max(m.Image.id))) or 0)
+    assert newest in after._known
+    if on_sqlite:
+        assert after._known == {newest}
+        # The look-ups answer as they did: the new image's copy is found through its hash.
+        with Image.open(new / "fresh.jpg") as image:
+            image.resize((320, 240)).save(tmp_path / "small.jpg", quality=85)
+        assert [x.sha256 for x in demo.similar(tmp_path / "small.jpg")] == [
+            sha_of(new / "fresh.jpg")
+        ]
+        # A generation written before the file kept PDQ hashes: read from the database.
+        with demo.session() as session:
+            folder = word_file.location(session.connection())
+        assert folder is not None
+        assert made is not None
+        for name in word_file._PDQ_ARRAYS:
+            (folder / made.cover.generation / name).unlink()
+        older = matcher()
+        assert older._covered_id == 0

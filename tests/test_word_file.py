@@ -73,8 +73,21 @@ def _store(session: Session, ids: range) -> None:
                 image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
             )
         )
+        if image_id % 7:  # some images have no PDQ hash
+            session.add(m.Fingerprint(image_id=image_id, algorithm="pdq", value=_pdq(image_id)))
         post(session, [(image_id, descriptors)])
     session.commit()
+
+
+def _pdq(image_id: int) -> str:
+    return hashlib.sha256(f"pdq {image_id}".encode()).hexdigest()
+
+
+def _pdq_hashes(file: WordFile) -> dict[int, str]:
+    assert file.pdq is not None
+    ids, hashes = file.pdq
+    assert hashes.shape == (ids.size, word_file.PDQ_BYTES)
+    return {int(i): bytes(h).hex() for i, h in zip(ids, hashes, strict=True)}
 
 
 @pytest.fixture(scope="module")
@@ -279,9 +292,8 @@ def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) ->
     merged = refresh(path)
     assert (merged.how, merged.added, merged.cover.last_id) == ("merged", 69, 329)
     folder = path.with_name(path.name + word_file.SUFFIX)
-    merged_bytes = {
-        name: (folder / merged.cover.generation / name).read_bytes() for name in word_file._ARRAYS
-    }
+    arrays = [*word_file._ARRAYS, *word_file._PDQ_ARRAYS]
+    merged_bytes = {name: (folder / merged.cover.generation / name).read_bytes() for name in arrays}
     full = refresh(path, full=True)
     assert full.how == "made"
     for name, data in merged_bytes.items():
@@ -366,13 +378,14 @@ def test_another_catalogues_file_is_not_read(
     engine.dispose()
 
 
+@pytest.mark.parametrize("array", ["ids", "pdq"])
 def test_a_damaged_file_is_not_read_and_is_made_again(
-    database: tuple[Path, Session], caplog: pytest.LogCaptureFixture
+    database: tuple[Path, Session], caplog: pytest.LogCaptureFixture, array: str
 ) -> None:
     path, session = database
     made = refresh(path)
     folder = path.with_name(path.name + word_file.SUFFIX)
-    ids = folder / made.cover.generation / "ids"
+    ids = folder / made.cover.generation / array
     with ids.open("r+b") as handle:
         handle.truncate(ids.stat().st_size - 4)
     with caplog.at_level(logging.WARNING):
@@ -387,6 +400,44 @@ def test_a_damaged_file_is_not_read_and_is_made_again(
     (folder / "CURRENT").write_text(json.dumps(cover), encoding="utf-8")
     assert WordFile.open(folder, session.connection()) is None
     assert refresh(path).how == "made"
+
+
+def test_a_generation_holds_the_pdq_hashes_of_the_images_it_covers(
+    database: tuple[Path, Session],
+) -> None:
+    """Made and merged alike, a generation holds the PDQ hash of every image it covers that
+    has one (a matcher maps them instead of reading them); one written before they were kept
+    is still read, without them."""
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    assert _pdq_hashes(file) == {i: _pdq(i) for i in range(1, 261) if i % 7}
+    _store(session, range(261, 300))
+    merged = refresh(path)
+    assert merged.how == "merged"
+    file = _opened(path, session)
+    assert _pdq_hashes(file) == {i: _pdq(i) for i in range(1, 300) if i % 7}
+    # A generation written by an earlier version: no PDQ arrays.
+    for name in word_file._PDQ_ARRAYS:
+        (path.with_name(path.name + word_file.SUFFIX) / merged.cover.generation / name).unlink()
+    older = _opened(path, session)
+    assert older.pdq is None
+    assert _answers(session, older, 299) == _answers(session, None, 299)
+
+
+def test_a_malformed_stored_pdq_hash_leaves_the_old_file(database: tuple[Path, Session]) -> None:
+    path, session = database
+    made = refresh(path)
+    _store(session, range(261, 270))
+    session.execute(
+        update(m.Fingerprint).where(m.Fingerprint.image_id == 265).values(value="not hex")
+    )
+    session.commit()
+    with pytest.raises(ValueError, match="PDQ hash of image 265 is not valid"):
+        refresh(path)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [made.cover.generation]
+    assert _opened(path, session).cover == made.cover
 
 
 def test_a_half_written_generation_is_never_read(database: tuple[Path, Session]) -> None:

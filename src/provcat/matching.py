@@ -187,10 +187,15 @@ class _PdqTable:
         if not rows:
             return
         codes = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=np.uint8)
-        more = np.array([i for i, _ in rows], dtype=np.int64)
+        self.add(np.array([i for i, _ in rows], dtype=np.int64), codes.reshape(-1, 32))
+
+    def add(self, ids: npt.NDArray[np.integer[Any]], codes: npt.NDArray[np.uint8]) -> None:
+        """Add hashes given as an ``(N, 32)`` array of bytes, row i the hash of ``ids[i]``."""
+        if not ids.size:
+            return
         with self._lock:
-            self._index.add(codes.reshape(-1, 32))
-            self.ids = np.concatenate([self.ids, more])
+            self._index.add(np.ascontiguousarray(codes))
+            self.ids = np.concatenate([self.ids, ids.astype(np.int64)])
 
     def within(self, queries: list[BitHash], limit: int) -> dict[int, int]:
         """Images whose hash is within ``limit`` bits of any of ``queries``, with the least
@@ -363,8 +368,12 @@ class Matcher:
         #: opened or caught up): look-ups in several threads do it one at a time. Always
         #: taken with a session's connection already held, never the other way round.
         self._lock = threading.RLock()
-        #: Images whose PDQ hash is loaded (or that have none).
+        #: Images whose PDQ hash is loaded (or that have none): every image up to
+        #: ``_covered_id`` (``_covered`` of them, their hashes taken from the postings file),
+        #: and those in ``_known``.
         self._known: set[int] = set()
+        self._covered_id = 0
+        self._covered = 0
         #: The catalogue's stop words seen so far: look-ups do not read them again.
         self._stop_words = StopWords()
         #: Every image matched in a turn numbered up to this is loaded.
@@ -380,7 +389,30 @@ class Matcher:
             # The counter first: every image matched in a turn up to it was committed before
             # the hashes are read below, so it is loaded now; later ones come in _refresh.
             self._seen_turn = _last_turn(session)
+            self._load_from_file(session)
             self._load(None, session=session)
+
+    def _load_from_file(self, session: Session) -> None:
+        """Take the PDQ hashes the postings file holds (a SQLite catalogue's, where it has
+        one written with them): every image it covers is then loaded without reading the
+        database. The generation opened is kept for the look-ups (:meth:`_postings_file`)."""
+        folder = self._word_folder
+        if folder is None:
+            return
+        with self._lock:
+            self._word_stamp = word_file.stamp_of(folder)
+            if self._word_stamp is None:
+                return
+            self._word_file = WordFile.open(folder, session.connection())
+            if self._word_file is None or self._word_file.pdq is None:
+                return
+            ids, hashes = self._word_file.pdq
+            self._pdq.add(ids, hashes)
+            self._covered_id = self._word_file.cover.last_id
+            self._covered = self._word_file.cover.images
+
+    def _is_known(self, image_id: int) -> bool:
+        return image_id <= self._covered_id or image_id in self._known
 
     def _load(self, ids: list[int] | None, *, session: Session) -> None:
         """Load the PDQ hashes of these images (of all images when None)."""
@@ -391,10 +423,10 @@ class Matcher:
         if ids is not None:
             self._add_hashes(driver_rows(session.connection(), query.where(m.Image.id.in_(ids))))
             return
-        # Every image, a page at a time (in id order), each read through the driver: at a
-        # million images SQLAlchemy's rows took most of the load, and one page's rows at a
-        # time keep it from holding every row at once.
-        last = 0
+        # Every image not covered by the postings file, a page at a time (in id order), each
+        # read through the driver: at a million images SQLAlchemy's rows took most of the
+        # load, and one page's rows at a time keep it from holding every row at once.
+        last = self._covered_id
         while True:
             page = driver_rows(
                 session.connection(),
@@ -409,7 +441,7 @@ class Matcher:
         """Add the PDQ hashes of these ``(image id, hash or None)`` rows, once each."""
         fresh: list[tuple[int, str]] = []
         for image_id, value in rows:
-            if image_id in self._known:
+            if self._is_known(image_id):
                 continue
             self._known.add(image_id)
             if value:
@@ -468,7 +500,7 @@ class Matcher:
                         m.Image.match_seq.is_(None) | (m.Image.match_seq > self._seen_turn)
                     )
                 )
-                if image_id not in self._known
+                if not self._is_known(image_id)
             ]
             for start in range(0, len(new), 500):
                 self._load(new[start : start + 500], session=session)
@@ -585,7 +617,7 @@ class Matcher:
 
     def __len__(self) -> int:
         """How many stored images the matcher has loaded."""
-        return len(self._known)
+        return self._covered + len(self._known)
 
     @staticmethod
     def _stored_paths(ids: list[int], *, session: Session) -> dict[int, list[Path]]:
@@ -695,7 +727,7 @@ class Matcher:
                 session,
                 queries(),
                 limit=CANDIDATES,
-                images=len(self._known),
+                images=len(self),
                 stop_words=self._stop_words,
                 word_file=self._postings_file(session),
                 split=turn is None,

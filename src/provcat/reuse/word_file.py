@@ -28,12 +28,21 @@ starts[i + 1]]``) and ``ids`` (int32: the images of each word posted by at
 most :data:`provcat.reuse.postings.KEPT_POSTINGS` images, as the table keeps them). A new
 generation is written beside the old one and ``CURRENT`` replaced atomically, so a reader
 never sees half a file; writers take ``LOCK`` (an advisory lock) in turn.
+
+A generation also holds the PDQ hashes of the images it covers, so that a matcher starting
+on a large catalogue maps them instead of reading every image's from the database (about 2 s
+at 10^6 images): ``pdq_ids`` (int32, ascending: the images with a PDQ hash) and ``pdq`` (32
+bytes a hash, row for row). Generations written before these two arrays existed lack them;
+a reader then reads the hashes from the database, as it always did. They are copied from
+the ``fingerprint`` table in the read transaction the words come from, so they cover the
+same images; an image's PDQ hash is written with it and never changed, so they stay true.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -101,6 +110,11 @@ _ARRAYS: Final = {
     "ids": "<i4",
     "fence": "<i4",
 }
+#: The PDQ hashes of the images covered (see the module's docstring); absent from
+#: generations written before them.
+_PDQ_ARRAYS: Final = {"pdq_ids": "<i4", "pdq": "u1"}
+#: Bytes of a PDQ hash.
+PDQ_BYTES: Final = 32
 #: Every FENCE-th word is in ``fence`` (read into memory at open): a look-up finds a word's
 #: 4 KiB page of ``words`` there, and searches that page alone. A binary search of the
 #: whole array (90 million words at 10^5 images) missed the processor's caches at nearly
@@ -162,6 +176,14 @@ class WordFile:
         self.ids = _mapped(place / "ids", cover.postings)
         self.fence = np.array(_mapped(place / "fence", -(-cover.words // FENCE)))
         self.delta = Delta(cover.last_id)
+        #: The covered images' PDQ hashes: their ids (ascending) and an ``(N, 32)`` array of
+        #: the hashes, row for row; None for a generation written before they were kept.
+        self.pdq: tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]] | None = None
+        if (place / "pdq_ids").exists():
+            count = (place / "pdq_ids").stat().st_size // np.dtype(_PDQ_ARRAYS["pdq_ids"]).itemsize
+            ids = _mapped(place / "pdq_ids", count)
+            hashes = _mapped(place / "pdq", count * PDQ_BYTES).reshape(count, PDQ_BYTES)
+            self.pdq = ids, hashes
 
     @classmethod
     def open(cls, folder: Path, connection: Connection) -> WordFile | None:
@@ -353,12 +375,13 @@ def _read_cover(folder: Path) -> Cover | None:
 
 
 class _Writer:
-    """A new generation's four arrays, appended to in word order."""
+    """A new generation's arrays: the words' four (and their fence), appended to in word
+    order, and the PDQ hashes' two (:meth:`add_pdq`)."""
 
     def __init__(self, place: Path) -> None:
         place.mkdir(parents=True)
         self.place = place
-        self.files = {name: (place / name).open("wb") for name in _ARRAYS}
+        self.files = {name: (place / name).open("wb") for name in {**_ARRAYS, **_PDQ_ARRAYS}}
         self.words = 0
         self.postings = 0
         self.last_word = -1
@@ -394,6 +417,28 @@ class _Writer:
                 handle.close()  # closes the file even when its last write fails
         shutil.rmtree(self.place, ignore_errors=True)
 
+    def add_pdq(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Write the PDQ arrays from ``(image id, hex hash)`` rows, in id order.
+
+        Raises:
+            ValueError: The rows are out of order, or a hash is not 256 bits of hex.
+        """
+        rows = iter(rows)
+        last = 0
+        while page := list(itertools.islice(rows, _PAGE)):
+            owners = np.fromiter((row[0] for row in page), np.int64, len(page))
+            if owners[0] <= last or np.any(np.diff(owners) <= 0):
+                raise ValueError("PDQ hashes out of order")
+            try:
+                hashes = bytes.fromhex("".join(row[1] for row in page))
+            except (ValueError, TypeError):
+                hashes = b""
+            if len(hashes) != len(page) * PDQ_BYTES:
+                raise ValueError(f"the stored PDQ hash of image {_malformed(page)} is not valid")
+            self.files["pdq_ids"].write(owners.astype(_PDQ_ARRAYS["pdq_ids"]).tobytes())
+            self.files["pdq"].write(hashes)
+            last = int(owners[-1])
+
     def finish(self) -> None:
         for part in self.fence:
             self.files["fence"].write(np.asarray(part, dtype=_ARRAYS["fence"]).tobytes())
@@ -402,6 +447,18 @@ class _Writer:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
+
+
+def _malformed(rows: list[tuple[int, str]]) -> int:
+    """The first of these ``(image id, hex hash)`` rows whose hash is not 256 bits of hex."""
+
+    def valid(value: str) -> bool:
+        try:
+            return len(bytes.fromhex(value)) == PDQ_BYTES
+        except (ValueError, TypeError):
+            return False
+
+    return next((image_id for image_id, value in rows if not valid(value)), rows[0][0])
 
 
 @dataclass(frozen=True)
@@ -468,6 +525,12 @@ def refresh(
                 _merge(into, _delta_pairs(con, after), writer)
             else:
                 _copy_table(con, writer)
+            writer.add_pdq(
+                con.execute(
+                    "SELECT image_id, value FROM fingerprint WHERE algorithm = 'pdq'"
+                    " ORDER BY image_id"
+                )
+            )
             writer.finish()
         except BaseException:
             writer.abandon()
@@ -520,7 +583,7 @@ def _locked(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator
 
 
 def _mapped(path: Path, size: int) -> npt.NDArray[Any]:
-    dtype = np.dtype(_ARRAYS[path.name])
+    dtype = np.dtype({**_ARRAYS, **_PDQ_ARRAYS}[path.name])
     if path.stat().st_size != size * dtype.itemsize:
         raise ValueError(f"{path} is {path.stat().st_size} bytes, expected {size * dtype.itemsize}")
     if not size:
