@@ -292,7 +292,7 @@ def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) ->
     merged = refresh(path)
     assert (merged.how, merged.added, merged.cover.last_id) == ("merged", 69, 329)
     folder = path.with_name(path.name + word_file.SUFFIX)
-    arrays = [*word_file._ARRAYS, *word_file._PDQ_ARRAYS]
+    arrays = list(word_file._ALL_ARRAYS)
     merged_bytes = {name: (folder / merged.cover.generation / name).read_bytes() for name in arrays}
     full = refresh(path, full=True)
     assert full.how == "made"

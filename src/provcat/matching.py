@@ -400,16 +400,12 @@ class Matcher:
         if folder is None:
             return
         with self._lock:
-            self._word_stamp = word_file.stamp_of(folder)
-            if self._word_stamp is None:
+            current = self._current_file(session, folder)
+            if current is None or current.pdq is None:
                 return
-            self._word_file = WordFile.open(folder, session.connection())
-            if self._word_file is None or self._word_file.pdq is None:
-                return
-            ids, hashes = self._word_file.pdq
-            self._pdq.add(ids, hashes)
-            self._covered_id = self._word_file.cover.last_id
-            self._covered = self._word_file.cover.images
+            self._pdq.add(*current.pdq)
+            self._covered_id = current.cover.last_id
+            self._covered = current.cover.images
 
     def _is_known(self, image_id: int) -> bool:
         return image_id <= self._covered_id or image_id in self._known
@@ -458,14 +454,19 @@ class Matcher:
         with self._lock:
             return self._caught_up_file(session, folder)
 
-    def _caught_up_file(self, session: Session, folder: Path) -> WordFile | None:
+    def _current_file(self, session: Session, folder: Path) -> WordFile | None:
+        """The folder's current generation, opened once for each ``CURRENT`` it has had
+        (None when there is none or it cannot be used); called holding the lock."""
         stamp = word_file.stamp_of(folder)
         if stamp != self._word_stamp:
             # A new generation (or the first look): open it, once.
             self._word_stamp = stamp
             self._word_delta_full = False
             self._word_file = None if stamp is None else WordFile.open(folder, session.connection())
-        current = self._word_file
+        return self._word_file
+
+    def _caught_up_file(self, session: Session, folder: Path) -> WordFile | None:
+        current = self._current_file(session, folder)
         if current is None or self._word_delta_full:
             return None
         if not current.delta.catch_up(session.connection()):

@@ -115,6 +115,8 @@ _ARRAYS: Final = {
 _PDQ_ARRAYS: Final = {"pdq_ids": "<i4", "pdq": "u1"}
 #: Bytes of a PDQ hash.
 PDQ_BYTES: Final = 32
+#: Every array a generation is written with, and its type.
+_ALL_ARRAYS: Final = {**_ARRAYS, **_PDQ_ARRAYS}
 #: Every FENCE-th word is in ``fence`` (read into memory at open): a look-up finds a word's
 #: 4 KiB page of ``words`` there, and searches that page alone. A binary search of the
 #: whole array (90 million words at 10^5 images) missed the processor's caches at nearly
@@ -381,7 +383,7 @@ class _Writer:
     def __init__(self, place: Path) -> None:
         place.mkdir(parents=True)
         self.place = place
-        self.files = {name: (place / name).open("wb") for name in {**_ARRAYS, **_PDQ_ARRAYS}}
+        self.files = {name: (place / name).open("wb") for name in _ALL_ARRAYS}
         self.words = 0
         self.postings = 0
         self.last_word = -1
@@ -583,7 +585,7 @@ def _locked(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator
 
 
 def _mapped(path: Path, size: int) -> npt.NDArray[Any]:
-    dtype = np.dtype({**_ARRAYS, **_PDQ_ARRAYS}[path.name])
+    dtype = np.dtype(_ALL_ARRAYS[path.name])
     if path.stat().st_size != size * dtype.itemsize:
         raise ValueError(f"{path} is {path.stat().st_size} bytes, expected {size * dtype.itemsize}")
     if not size:
