@@ -22,6 +22,7 @@ from provcat.fingerprints import (
     hamming_many,
     pack,
     pdq_dihedral,
+    popcount64,
 )
 
 from .imagegen import synthetic_photo
@@ -304,6 +305,20 @@ def test_hamming_many_without_numpy_bitwise_count(monkeypatch: pytest.MonkeyPatc
     assert hamming_many(query, pack(stored)).tolist() == expected
     odd = [BitHash.from_bytes(h.to_bytes()[:3]) for h in stored]
     assert hamming_many(odd[0], pack(odd)).tolist() == [odd[0] - h for h in odd]
+
+
+@pytest.mark.parametrize("numpy_2", [True, False])
+def test_popcount64(numpy_2: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set bits of 64-bit values, with np.bitwise_count and with the numpy < 2 table."""
+    values = np.random.default_rng(2).integers(0, 2**63, (40, 4), dtype=np.uint64)
+    values[0, 0], values[0, 1] = np.uint64(2**64 - 1), np.uint64(0)
+    expected = [[bin(int(v)).count("1") for v in row] for row in values]
+    if not numpy_2:
+        monkeypatch.delattr(np, "bitwise_count", raising=False)
+    counts = popcount64(values)
+    assert counts.shape == values.shape
+    assert counts.tolist() == expected
+    assert popcount64(values[:, 2]).tolist() == [row[2] for row in expected]
 
 
 def test_pack_layout() -> None:

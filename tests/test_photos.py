@@ -69,11 +69,14 @@ def _reference(prints: list[StoredPrint]) -> dict[int, int]:
     return photo
 
 
-@pytest.mark.parametrize("block", [7, 64, photos._BLOCK])
+@pytest.mark.parametrize(
+    ("block", "pieces"), [(7, False), (64, False), (photos._BLOCK, False), (7, True)]
+)
 def test_grouping_is_every_pair_within_the_threshold(
-    block: int, monkeypatch: pytest.MonkeyPatch
+    block: int, pieces: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(photos, "_BLOCK", block)
+    monkeypatch.setattr(photos, "_by_pieces", lambda codes, limit: pieces)
     prints = _prints(np.random.default_rng(5))
     found = group_photos(prints)
     assert found == _reference(prints)
@@ -91,3 +94,69 @@ def test_one_or_no_usable_hash() -> None:
     low = [StoredPrint(i, str(i), BitHash(np.zeros(256, dtype=np.uint8)), 10) for i in (1, 2)]
     assert group_photos(low) == {1: 1, 2: 2}
     assert group_photos([]) == {}
+
+
+def _all_pairs(codes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Every pair within ``limit`` bits, by the definition (each pair's bits compared)."""
+    bits = np.unpackbits(codes, axis=1).astype(np.int32)
+    distance = bits @ (1 - bits).T + (1 - bits) @ bits.T
+    first, second = np.nonzero(np.triu(distance <= limit, k=1))
+    return list(zip(first.tolist(), second.tolist(), strict=True))
+
+
+def _flip_per_piece(row: np.ndarray, per_piece: list[int], rng: np.random.Generator) -> np.ndarray:
+    """``row`` with ``per_piece[k]`` bits flipped in its k-th 16-bit piece (two bytes)."""
+    bits = np.unpackbits(row)
+    for piece, count in enumerate(per_piece):
+        chosen = rng.choice(16, count, replace=False) + 16 * piece
+        bits[chosen] ^= 1
+    return np.packbits(bits)
+
+
+def _piece_codes(rng: np.random.Generator) -> np.ndarray:
+    """Random hashes with copies at the edge of what the pieces must find: 31 bits as two in
+    each piece but one (only that piece is within a bit), 32 as two in every piece (no piece
+    is, and none should be found), one bit in every piece; and a crowd of hashes that share
+    most pieces, so that buckets hold many rows."""
+    rows = [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(400)]
+    for number in range(0, 40, 4):
+        original = rows[number]
+        lone = int(rng.integers(16))
+        rows.append(_flip_per_piece(original, [1 if k == lone else 2 for k in range(16)], rng))
+        rows.append(_flip_per_piece(original, [2] * 16, rng))
+        rows.append(_flip_per_piece(original, [1] * 16, rng))
+    crowd = rng.integers(0, 256, 32, dtype=np.uint8)
+    for _ in range(60):
+        rows.append(_flip_per_piece(crowd, [int(k) for k in rng.integers(0, 3, 16)], rng))
+    return np.stack(rows)
+
+
+def test_the_pieces_find_every_pair_within_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    codes = _piece_codes(np.random.default_rng(11))
+    expected = _all_pairs(codes, PDQ_SAME_PHOTO)
+    for chunk in (photos._CHUNK, 5):
+        monkeypatch.setattr(photos, "_CHUNK", chunk)
+        first, second = photos._piece_pairs(codes, PDQ_SAME_PHOTO)
+        assert list(zip(first.tolist(), second.tolist(), strict=True)) == expected
+    assert sorted(photos._every_pair(codes, PDQ_SAME_PHOTO)) == expected
+    # The planted copies: 31 bits found through its one close piece, 32 bits not found.
+    assert (0, 400) in expected
+    assert (0, 401) not in expected
+    assert (0, 402) in expected
+    assert len(expected) > 500  # the crowd's pairs
+
+
+def test_pieces_are_taken_only_where_they_are_exact_and_cheaper() -> None:
+    rng = np.random.default_rng(3)
+    spread = rng.integers(0, 256, (40_000, 32), dtype=np.uint8)
+    assert photos._by_pieces(spread, PDQ_SAME_PHOTO)
+    # Two bits a piece could hide a pair 32 bits apart: pieces of 16 are not exact there.
+    assert not photos._by_pieces(spread, 2 * 16)
+    # Too few hashes to pay for the buckets' bookkeeping.
+    assert not photos._by_pieces(spread[:5_000], PDQ_SAME_PHOTO)
+    # Near copies of a few photos crowd a few buckets: every pair is compared instead.
+    crowded = np.repeat(spread[:8], 5_000, axis=0)
+    assert not photos._by_pieces(crowded, PDQ_SAME_PHOTO)
+    # And the answer is the same either way.
+    found = sorted(photos._near_pairs(crowded[:600], PDQ_SAME_PHOTO))
+    assert found == _all_pairs(crowded[:600], PDQ_SAME_PHOTO)

@@ -379,6 +379,17 @@ def hamming_many(query: BitHash, stored: ByteMatrix) -> IntArray:
     return distances
 
 
+def popcount64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    """The set bits of each 64-bit value (an array of any shape)."""
+    if hasattr(np, "bitwise_count"):
+        counts: npt.NDArray[np.uint8] = np.bitwise_count(values)
+        return counts
+    # numpy < 2: each of the eight bytes looked up in a 256-entry table.
+    as_bytes = np.ascontiguousarray(values).view(np.uint8).reshape(*values.shape, 8)
+    summed: npt.NDArray[np.uint8] = _BYTE_POPCOUNT[as_bytes].sum(axis=-1, dtype=np.uint8)
+    return summed
+
+
 def _from_imagehash(value: imagehash.ImageHash) -> BitHash:
     return BitHash(np.asarray(value.hash, dtype=np.bool_).reshape(-1))
 
