@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
+from provcat import models as m
 from provcat import photos
+from provcat.catalogue import Catalogue
 from provcat.fingerprints import BitHash
 from provcat.photos import PDQ_MIN_QUALITY, PDQ_SAME_PHOTO, StoredPrint, group_photos
 
@@ -160,3 +164,67 @@ def test_pieces_are_taken_only_where_they_are_exact_and_cheaper() -> None:
     # And the answer is the same either way.
     found = sorted(photos._near_pairs(crowded[:600], PDQ_SAME_PHOTO))
     assert found == _all_pairs(crowded[:600], PDQ_SAME_PHOTO)
+
+
+def _image(session: Session, image_id: int, digest: str, pdq: str | None, quality: int) -> None:
+    session.add(
+        m.Image(
+            id=image_id,
+            sha256=f"{image_id:064x}",
+            format="JPEG",
+            width=800,
+            height=600,
+            file_size=1,
+            pixel_digest=digest,
+        )
+    )
+    if pdq is not None:
+        session.add(m.Fingerprint(image_id=image_id, algorithm="pdq", value=pdq, quality=quality))
+
+
+def test_the_catalogue_s_photos(catalogue: Catalogue) -> None:
+    """photo_ids reads every image's digest and hash from the database and adds the recorded
+    matches: the same grouping as group_photos on the same images, plus the matches."""
+    prints = _prints(np.random.default_rng(7))
+    with catalogue.session() as session:
+        for p in prints:
+            _image(
+                session,
+                p.image_id,
+                p.pixel_digest,
+                str(p.pdq) if p.pdq else None,
+                p.pdq_quality or 0,
+            )
+        # A crop the matcher recorded joins two photos no hash joins.
+        session.add(
+            m.PhotoMatch(
+                reference_id=1001,
+                copy_id=1250,
+                kinds="crop",
+                inliers=40,
+                score=0.9,
+                rotation_degrees=0.0,
+                scale=1.0,
+            )
+        )
+        session.commit()
+        found = photos.photo_ids(session=session)
+    expected = group_photos(prints)
+    assert expected[1250] == 1250
+    assert expected[1001] == 1001
+    joined = {expected[1001], expected[1250]}
+    expected = {i: (1001 if p in joined else p) for i, p in expected.items()}
+    assert found == expected
+
+
+def test_a_malformed_stored_hash_is_named(catalogue: Catalogue) -> None:
+    with catalogue.session() as session:
+        _image(session, 1, "a" * 64, "ab" * 32, 90)
+        _image(session, 2, "b" * 64, "zz" * 32, 90)
+        _image(session, 3, "c" * 64, "ab" * 31, 90)
+        session.commit()
+        with pytest.raises(ValueError, match="image 2: its stored PDQ hash 'zz"):
+            photos.photo_ids(session=session)
+        session.execute(delete(m.Fingerprint).where(m.Fingerprint.image_id == 2))
+        with pytest.raises(ValueError, match=r"image 3: .* is not 64 hexadecimal digits"):
+            photos.photo_ids(session=session)
