@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat import photos
 from provcat.catalogue import Catalogue
+from provcat.cli import cli
+from provcat.errors import DamagedCatalogue
 from provcat.fingerprints import BitHash
 from provcat.photos import PDQ_MIN_QUALITY, PDQ_SAME_PHOTO, StoredPrint, group_photos
 
@@ -222,9 +225,23 @@ def test_a_malformed_stored_hash_is_named(catalogue: Catalogue) -> None:
         _image(session, 1, "a" * 64, "ab" * 32, 90)
         _image(session, 2, "b" * 64, "zz" * 32, 90)
         _image(session, 3, "c" * 64, "ab" * 31, 90)
+        _image(session, 4, "d" * 64, "ab " * 21 + "a", 90)
         session.commit()
-        with pytest.raises(ValueError, match="image 2: its stored PDQ hash 'zz"):
+        with pytest.raises(DamagedCatalogue, match="image 2: its stored PDQ hash 'zz"):
             photos.photo_ids(session=session)
         session.execute(delete(m.Fingerprint).where(m.Fingerprint.image_id == 2))
-        with pytest.raises(ValueError, match=r"image 3: .* is not 64 hexadecimal digits"):
+        session.commit()
+        with pytest.raises(DamagedCatalogue, match=r"image 3: .* is not 64 hexadecimal digits"):
             photos.photo_ids(session=session)
+        session.execute(delete(m.Fingerprint).where(m.Fingerprint.image_id == 3))
+        session.commit()
+        with pytest.raises(DamagedCatalogue, match="image 4: its stored PDQ hash 'ab ab"):
+            photos.photo_ids(session=session)
+        session.execute(delete(m.Fingerprint).where(m.Fingerprint.image_id == 4))
+        _image(session, 5, "e" * 64, "ab" * 31, 90)
+        session.commit()
+    # The command line says so in one line.
+    result = CliRunner().invoke(cli, ["--db", catalogue.url, "report", "captions"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: image 5: its stored PDQ hash 'abab")
+    assert result.stderr.count("\n") == 1

@@ -54,6 +54,11 @@ class PostingsFileError(CatalogueError):
     look-ups read the postings table meanwhile."""
 
 
+class DamagedCatalogue(CatalogueError):
+    """A value provcat stored that no longer reads as it wrote it (changed by hand, or by a
+    damaged database file); the message names the row."""
+
+
 class NotFound(CatalogueError):
     """A lookup (SHA-256 prefix, article, agent) that matched nothing."""
 

@@ -7,6 +7,7 @@ mirrors, borders and rotations come from the matches the reuse matcher recorded
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import string
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from provcat import models as m
 from provcat.allocator import keep_freed_memory
 from provcat.db import driver_rows
+from provcat.errors import DamagedCatalogue
 from provcat.fingerprints import BitHash, ByteMatrix, pack, popcount64
 
 #: PDQ distance (of 256 bits) up to which two images are the same photo (Meta's match threshold).
@@ -313,8 +315,8 @@ def photo_ids(*, session: Session) -> dict[int, int]:
     verified geometrically) add crops, mirrors, banners and borders.
 
     Raises:
-        ValueError: A stored PDQ hash is not 64 hexadecimal digits (the message names its
-            image).
+        DamagedCatalogue: A stored PDQ hash is not 64 hexadecimal digits (the message names
+            its image).
     """
     pdq = (
         select(m.Fingerprint.image_id, m.Fingerprint.value, m.Fingerprint.quality)
@@ -348,19 +350,19 @@ def _decoded(hashes: Sequence[tuple[int, str]]) -> ByteMatrix:
     """The ``(image id, hexadecimal PDQ hash)`` pairs' hashes, packed (32 bytes a row).
 
     Raises:
-        ValueError: A hash is not 64 hexadecimal digits (the message names its image).
+        DamagedCatalogue: A hash is not 64 hexadecimal digits (the message names its image).
     """
     digits = _PDQ_BYTES * 2
-    try:
-        if any(len(value) != digits for _image_id, value in hashes):
-            raise ValueError
-        packed = bytes.fromhex("".join(value for _image_id, value in hashes))
-    except ValueError:
+    packed = b""
+    if all(len(value) == digits for _image_id, value in hashes):
+        # One conversion for all (fromhex skips spaces, so the length is checked after it).
+        with contextlib.suppress(ValueError):
+            packed = bytes.fromhex("".join(value for _image_id, value in hashes))
+    if len(packed) != len(hashes) * _PDQ_BYTES:
         for image_id, value in hashes:
             if len(value) != digits or not all(c in string.hexdigits for c in value):
-                raise ValueError(
+                raise DamagedCatalogue(
                     f"image {image_id}: its stored PDQ hash {value[:80]!r} is not"
                     f" {digits} hexadecimal digits"
-                ) from None
-        raise
+                )
     return np.frombuffer(packed, dtype=np.uint8).reshape(len(hashes), _PDQ_BYTES)
