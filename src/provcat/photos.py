@@ -252,7 +252,7 @@ def _pairs_at_piece(
     starts = np.zeros(_VALUES + 1, dtype=np.int64)
     np.cumsum(np.bincount(values, minlength=_VALUES), out=starts[1:])
     # The rows in the piece's order, so that a bucket's rows are side by side.
-    ordered = words[order]
+    ordered = np.take(words, order, axis=0)
     position = np.arange(rows, dtype=np.int64)
     found: list[npt.NDArray[np.int64]] = []
     for mask in _MASKS:
