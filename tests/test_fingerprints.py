@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from provcat.errors import DamagedCatalogue
 from provcat.fingerprints import (
     PDQ_DIHEDRAL,
     BitHash,
@@ -23,6 +24,7 @@ from provcat.fingerprints import (
     pack,
     pdq_dihedral,
     popcount64,
+    stored_pdq,
 )
 
 from .imagegen import synthetic_photo
@@ -319,6 +321,19 @@ def test_popcount64(numpy_2: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     assert counts.shape == values.shape
     assert counts.tolist() == expected
     assert popcount64(values[:, 2]).tolist() == [row[2] for row in expected]
+
+
+def test_stored_pdq() -> None:
+    """Stored hashes in one conversion; a damaged one is named by its image."""
+    good = [(1, "ab" * 32), (2, "0f" * 32)]
+    packed = stored_pdq(good)
+    assert packed.shape == (2, 32)
+    assert packed[1].tolist() == [15] * 32
+    assert stored_pdq([]).shape == (0, 32)
+    for bad in ("zz" * 32, "ab" * 31, "ab " * 21 + "a"):
+        with pytest.raises(DamagedCatalogue, match=r"^image 7: its stored PDQ hash") as caught:
+            stored_pdq([*good, (7, bad)])
+        assert isinstance(caught.value, ValueError)
 
 
 def test_pack_layout() -> None:

@@ -16,6 +16,7 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.errors import DamagedCatalogue
 from provcat.fingerprints import BitHash
+from provcat.matching import Matcher
 from provcat.photos import PDQ_MIN_QUALITY, PDQ_SAME_PHOTO, StoredPrint, group_photos
 
 
@@ -240,6 +241,9 @@ def test_a_malformed_stored_hash_is_named(catalogue: Catalogue) -> None:
         session.execute(delete(m.Fingerprint).where(m.Fingerprint.image_id == 4))
         _image(session, 5, "e" * 64, "ab" * 31, 90)
         session.commit()
+    # A matcher reading the hashes from the database names it too.
+    with pytest.raises(DamagedCatalogue, match="image 5: its stored PDQ hash"):
+        Matcher(catalogue._sessions)
     # The command line says so in one line.
     result = CliRunner().invoke(cli, ["--db", catalogue.url, "report", "captions"])
     assert result.exit_code == 1

@@ -54,9 +54,9 @@ class PostingsFileError(CatalogueError):
     look-ups read the postings table meanwhile."""
 
 
-class DamagedCatalogue(CatalogueError):
+class DamagedCatalogue(CatalogueError, ValueError):
     """A value provcat stored that no longer reads as it wrote it (changed by hand, or by a
-    damaged database file); the message names the row."""
+    damaged database file); the message names the row. A ValueError too: a bad value."""
 
 
 class NotFound(CatalogueError):

@@ -23,6 +23,7 @@ Choices, so that stored images and queries are always hashed the same way:
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 import pdqhash
 from PIL import Image
+
+from provcat.errors import DamagedCatalogue
 
 #: Longest side, in pixels, of the image PDQ is computed from.
 PDQ_MAX_SIDE: Final = 512
@@ -388,6 +391,31 @@ def popcount64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
     as_bytes = np.ascontiguousarray(values).view(np.uint8).reshape(*values.shape, 8)
     summed: npt.NDArray[np.uint8] = _BYTE_POPCOUNT[as_bytes].sum(axis=-1, dtype=np.uint8)
     return summed
+
+
+def stored_pdq(rows: Sequence[tuple[int, str]]) -> ByteMatrix:
+    """The PDQ hashes of ``(image id, hexadecimal hash)`` rows as the catalogue stores them,
+    packed ``(N, 32)`` in one conversion.
+
+    Raises:
+        DamagedCatalogue: A value is not 64 hexadecimal digits (the message names its image).
+    """
+    digits = _PDQ_BYTES * 2
+    packed = b""
+    if all(len(value) == digits for _image_id, value in rows):
+        # fromhex skips spaces, so the length is checked after it as well.
+        try:
+            packed = bytes.fromhex("".join(value for _image_id, value in rows))
+        except ValueError:
+            packed = b""
+    if len(packed) != len(rows) * _PDQ_BYTES:
+        for image_id, value in rows:
+            if len(value) != digits or not all(c in string.hexdigits for c in value):
+                raise DamagedCatalogue(
+                    f"image {image_id}: its stored PDQ hash {value[:80]!r} is not"
+                    f" {digits} hexadecimal digits"
+                )
+    return np.frombuffer(packed, dtype=np.uint8).reshape(len(rows), _PDQ_BYTES)
 
 
 def _from_imagehash(value: imagehash.ImageHash) -> BitHash:

@@ -50,6 +50,7 @@ from provcat.fingerprints import (
     dihedral_bytes,
     dihedral_from_bytes,
     pdq_dihedral,
+    stored_pdq,
 )
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
@@ -184,10 +185,14 @@ class _PdqTable:
         self._lock = threading.Lock()
 
     def extend(self, rows: list[tuple[int, str]]) -> None:
+        """Add ``(image id, hexadecimal hash)`` rows as stored.
+
+        Raises:
+            DamagedCatalogue: A stored hash is not 64 hexadecimal digits.
+        """
         if not rows:
             return
-        codes = np.frombuffer(b"".join(bytes.fromhex(h) for _, h in rows), dtype=np.uint8)
-        self.add(np.array([i for i, _ in rows], dtype=np.int64), codes.reshape(-1, 32))
+        self.add(np.array([i for i, _ in rows], dtype=np.int64), stored_pdq(rows))
 
     def add(self, ids: npt.NDArray[np.integer[Any]], codes: npt.NDArray[np.uint8]) -> None:
         """Add hashes given as an ``(N, 32)`` array of bytes, row i the hash of ``ids[i]``."""

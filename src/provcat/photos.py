@@ -7,10 +7,8 @@ mirrors, borders and rotations come from the matches the reuse matcher recorded
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import string
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,15 +24,12 @@ from sqlalchemy.orm import Session
 from provcat import models as m
 from provcat.allocator import keep_freed_memory
 from provcat.db import driver_rows
-from provcat.errors import DamagedCatalogue
-from provcat.fingerprints import BitHash, ByteMatrix, pack, popcount64
+from provcat.fingerprints import BitHash, ByteMatrix, pack, popcount64, stored_pdq
 
 #: PDQ distance (of 256 bits) up to which two images are the same photo (Meta's match threshold).
 PDQ_SAME_PHOTO = 31
 #: PDQ hashes of lower quality (flat or tiny images) are not trusted to match (Meta's rule).
 PDQ_MIN_QUALITY = 50
-#: Bytes of a PDQ hash.
-_PDQ_BYTES: Final = 32
 #: Hashes range-searched at once against the rest (:func:`_every_pair`).
 _BLOCK: Final = 4096
 
@@ -336,7 +331,7 @@ def photo_ids(*, session: Session) -> dict[int, int]:
         for i, (_id, _digest, value, quality) in enumerate(rows)
         if value and (quality or 0) >= PDQ_MIN_QUALITY
     ]
-    codes = _decoded([(rows[i][0], rows[i][2]) for i in usable])
+    codes = stored_pdq([(rows[i][0], rows[i][2]) for i in usable])
     sets = _UnionFind(len(rows))
     _join(sets, [row[1] for row in rows], usable, codes)
     index = {row[0]: i for i, row in enumerate(rows)}
@@ -344,25 +339,3 @@ def photo_ids(*, session: Session) -> dict[int, int]:
         if reference in index and copy in index:
             sets.union(index[reference], index[copy])
     return _photos([row[0] for row in rows], sets)
-
-
-def _decoded(hashes: Sequence[tuple[int, str]]) -> ByteMatrix:
-    """The ``(image id, hexadecimal PDQ hash)`` pairs' hashes, packed (32 bytes a row).
-
-    Raises:
-        DamagedCatalogue: A hash is not 64 hexadecimal digits (the message names its image).
-    """
-    digits = _PDQ_BYTES * 2
-    packed = b""
-    if all(len(value) == digits for _image_id, value in hashes):
-        # One conversion for all (fromhex skips spaces, so the length is checked after it).
-        with contextlib.suppress(ValueError):
-            packed = bytes.fromhex("".join(value for _image_id, value in hashes))
-    if len(packed) != len(hashes) * _PDQ_BYTES:
-        for image_id, value in hashes:
-            if len(value) != digits or not all(c in string.hexdigits for c in value):
-                raise DamagedCatalogue(
-                    f"image {image_id}: its stored PDQ hash {value[:80]!r} is not"
-                    f" {digits} hexadecimal digits"
-                )
-    return np.frombuffer(packed, dtype=np.uint8).reshape(len(hashes), _PDQ_BYTES)

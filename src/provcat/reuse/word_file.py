@@ -62,6 +62,7 @@ from sqlalchemy.engine import Connection
 
 from provcat import models as m
 from provcat.db import driver_rows
+from provcat.fingerprints import stored_pdq
 from provcat.reuse.features import Features
 from provcat.reuse.postings import (
     BITS,
@@ -423,7 +424,8 @@ class _Writer:
         """Write the PDQ arrays from ``(image id, hex hash)`` rows, in id order.
 
         Raises:
-            ValueError: The rows are out of order, or a hash is not 256 bits of hex.
+            ValueError: The rows are out of order, or a hash is not 64 hexadecimal digits
+                (:class:`provcat.errors.DamagedCatalogue`, naming its image).
         """
         rows = iter(rows)
         last = 0
@@ -431,14 +433,9 @@ class _Writer:
             owners = np.fromiter((row[0] for row in page), np.int64, len(page))
             if owners[0] <= last or np.any(np.diff(owners) <= 0):
                 raise ValueError("PDQ hashes out of order")
-            try:
-                hashes = bytes.fromhex("".join(row[1] for row in page))
-            except (ValueError, TypeError):
-                hashes = b""
-            if len(hashes) != len(page) * PDQ_BYTES:
-                raise ValueError(f"the stored PDQ hash of image {_malformed(page)} is not valid")
+            hashes = stored_pdq(page)
             self.files["pdq_ids"].write(owners.astype(_PDQ_ARRAYS["pdq_ids"]).tobytes())
-            self.files["pdq"].write(hashes)
+            self.files["pdq"].write(hashes.tobytes())
             last = int(owners[-1])
 
     def finish(self) -> None:
@@ -449,18 +446,6 @@ class _Writer:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-
-
-def _malformed(rows: list[tuple[int, str]]) -> int:
-    """The first of these ``(image id, hex hash)`` rows whose hash is not 256 bits of hex."""
-
-    def valid(value: str) -> bool:
-        try:
-            return len(bytes.fromhex(value)) == PDQ_BYTES
-        except (ValueError, TypeError):
-            return False
-
-    return next((image_id for image_id, value in rows if not valid(value)), rows[0][0])
 
 
 @dataclass(frozen=True)
