@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from provcat.decode import DecodedImage, _check_dimensions, decode_bytes, open_image
+from provcat.decode import (
+    DecodedImage,
+    _check_dimensions,
+    decode_bytes,
+    open_image,
+    pixel_digest,
+)
 from provcat.errors import ImageRejected
 from provcat.fingerprints import compute
 
@@ -185,6 +191,33 @@ def test_lossless_containers_share_the_pixel_digest(
     assert other.pixel_digest == png.pixel_digest
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "mode"),
+    [
+        (1, 1, "RGB"),
+        (700, 611, "RGB"),
+        (1500, 1001, "RGB"),
+        (2500, 430, "L"),
+        (360_000, 3, "RGB"),
+    ],
+)
+def test_pixel_digest_is_sha256_of_all_the_rows_in_order(
+    width: int, height: int, mode: str
+) -> None:
+    """The digest hashes the picture a strip of rows at a time (strips that do not divide the
+    height, a strip of one row when a row is longer than a strip): the value is SHA-256 over
+    the tag, the mode and size, and every row's bytes in order, as it has always been."""
+    rng = np.random.default_rng(width)
+    bands = 3 if mode == "RGB" else 1
+    samples = rng.integers(0, 256, size=(height, width, bands), dtype=np.uint8)
+    pixels = Image.fromarray(samples.squeeze(axis=2) if bands == 1 else samples)
+    assert pixels.mode == mode
+    expected = hashlib.sha256(
+        b"provcat-pixels-v1" + f"\0{mode}\0{width}x{height}\0".encode() + pixels.tobytes()
+    ).hexdigest()
+    assert pixel_digest(pixels) == expected
+
+
 def test_pixel_digest_depends_on_size_and_pixels(tmp_path: Path) -> None:
     """Same bytes of pixels in another shape, or one pixel changed, is another picture."""
     flat = np.arange(2 * 3 * 4 * 3, dtype=np.uint8)
@@ -215,6 +248,13 @@ def test_multi_frame_images_give_the_first_frame(photo: Image.Image) -> None:
     first = decode_bytes(encode(photo, "JPEG"), name="a.jpg")
     assert mpo.format == "MPO"
     assert compute(mpo.pixels).phash - compute(first.pixels).phash <= 2
+    # The source moved to its second frame (as a reader of it may) leaves the pixels as they
+    # were: a file of several frames keeps pixels of its own.
+    before = mpo.pixels.tobytes()
+    mpo.source.seek(1)
+    mpo.source.load()
+    assert mpo.source.tobytes() != before
+    assert mpo.pixels.tobytes() == before
 
 
 def test_transparency_is_flattened_on_white() -> None:

@@ -38,6 +38,9 @@ ACCEPTED_FORMATS: tuple[str, ...] = (
 #: Version tag hashed into every pixel digest, so a change of canonical encoding changes digests.
 _PIXEL_DIGEST_TAG = b"provcat-pixels-v1"
 
+#: About how many raw bytes of the picture are hashed at a time for its pixel digest.
+_DIGEST_STRIP_BYTES = 1 << 20
+
 #: Modes holding 16-bit samples ("I" is how Pillow opens some 16-bit grey TIFF and PNG files);
 #: Pillow's convert("RGB") clips them at 255 instead of scaling them down.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -146,7 +149,12 @@ def pixel_digest(pixels: Image.Image) -> str:
     width, height = pixels.size
     digest = hashlib.sha256(_PIXEL_DIGEST_TAG)
     digest.update(f"\0{pixels.mode}\0{width}x{height}\0".encode("ascii"))
-    digest.update(pixels.tobytes())
+    # The raw bytes of whole rows, a strip at a time: the same bytes in the same order as
+    # tobytes() of the whole picture, without its copy of every strip joined into one buffer
+    # (measured on a 4000 x 3000 picture: 62 -> 30 ms, two thirds of it SHA-256 itself).
+    rows = max(1, _DIGEST_STRIP_BYTES // max(1, width * len(pixels.getbands())))
+    for top in range(0, height, rows):
+        digest.update(pixels.crop((0, top, width, min(height, top + rows))).tobytes())
     return digest.hexdigest()
 
 
@@ -302,6 +310,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if image.mode == "RGB":
-        # Always a copy, so that pixels never shares a buffer with source.
-        return image.copy()
+        # The decoded picture itself where nothing can change it (one frame): copying a
+        # 4000 x 3000 picture took 21 ms. A file of several frames (MPO) keeps a copy, so that
+        # seeking its source to another frame cannot change these pixels.
+        return image if getattr(image, "n_frames", 1) == 1 else image.copy()
     return image.convert("RGB")
