@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -293,11 +294,11 @@ def test_a_fault_no_rule_foresaw_rejects_only_its_file(
     real = prepare.extract
     calls: list[int] = []
 
-    def failing(pixels: Image.Image) -> prepare.Features:
+    def failing(pixels: Image.Image, **options: Any) -> prepare.Features:
         calls.append(1)
         if len(calls) == 2:  # the second file
             raise RuntimeError("OpenCV(5.1.0) resize.cpp: (-215:Assertion failed)")
-        return real(pixels)
+        return real(pixels, **options)
 
     monkeypatch.setattr(prepare, "extract", failing)
     result = catalogue.ingest([folder], workers=1)

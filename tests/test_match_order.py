@@ -212,9 +212,9 @@ def test_candidates_prepared_in_threads_are_what_judging_computes(
         prepare(stored, query, paths)
         roles.append(stored.mirror is not None)
 
-    def hashing(pixels: Image.Image) -> Any:
+    def hashing(pixels: Image.Image, **options: Any) -> Any:
         hashed.append(threading.current_thread().name.split("_")[0])
-        return dihedral(pixels)
+        return dihedral(pixels, **options)
 
     def judging(query: Any, stored: Any, pdq: int | None) -> Any:
         judged.append(threading.current_thread().name.split("_")[0])
@@ -267,9 +267,9 @@ def _count_pdq_dihedral(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     computed: list[int] = []
     dihedral = matching.pdq_dihedral
 
-    def counting(pixels: Image.Image) -> Any:
+    def counting(pixels: Image.Image, **options: Any) -> Any:
         computed.append(1)
-        return dihedral(pixels)
+        return dihedral(pixels, **options)
 
     monkeypatch.setattr(matching, "pdq_dihedral", counting)
     return computed

@@ -5,8 +5,11 @@ Choices, so that stored images and queries are always hashed the same way:
 - Every hash is computed from ``DecodedImage.pixels``: RGB, EXIF orientation applied, first
   frame, alpha flattened on white (see ``provcat.decode``). ``compute`` refuses other modes
   rather than converting silently, because a different conversion would shift the hashes.
-- pHash and dHash are imagehash's own (``hash_size=8``, 64 bits), on the full upright image:
-  imagehash shrinks to 32x32 / 9x8 itself, so resizing first would only add a second filter.
+- pHash and dHash are imagehash's own (``hash_size=8``, 64 bits) of the upright image's grey
+  resized to 32x32 / 9x8 with Lanczos, as imagehash resizes it: the grey is converted once
+  for both (and the features), and resized from the picture's working copy
+  (``provcat.working``: a picture 2,048 pixels or more on a side is reduced once by a whole
+  factor first; a smaller one is used as it is, so its hashes are imagehash's own, bit for bit).
 - PDQ is computed on the image shrunk so its longer side is at most 512 px (aspect kept;
   smaller images are used as they are), as PDQ's reference implementations do. The shrink uses
   Pillow's BILINEAR, which in ``resize`` is an area-aware (antialiasing) filter: PDQ box-filters
@@ -35,6 +38,12 @@ import pdqhash
 from PIL import Image
 
 from provcat.errors import DamagedCatalogue
+from provcat.working import WorkingCopy
+
+#: pHash and dHash bits a side (64-bit hashes), and the side of pHash's grey input (imagehash's
+#: high-frequency factor of 4).
+_HASH_SIZE: Final = 8
+_PHASH_SIDE: Final = _HASH_SIZE * 4
 
 #: Longest side, in pixels, of the image PDQ is computed from.
 PDQ_MAX_SIDE: Final = 512
@@ -246,11 +255,12 @@ class Fingerprints:
         return self.pdq_dihedral["original"][1]
 
 
-def compute(pixels: Image.Image) -> Fingerprints:
+def compute(pixels: Image.Image, *, working: WorkingCopy | None = None) -> Fingerprints:
     """Compute pHash, dHash and PDQ of a decoded image.
 
     Args:
         pixels: ``DecodedImage.pixels``: RGB, upright.
+        working: ``WorkingCopy.of(pixels)``, when the caller has it already.
 
     Returns:
         The fingerprints.
@@ -258,15 +268,20 @@ def compute(pixels: Image.Image) -> Fingerprints:
     Raises:
         ValueError: The image is not RGB or has no pixels.
     """
-    variants = pdq_dihedral(pixels)  # one PDQ computation gives all eight
+    _require_rgb(pixels)
+    working = working or WorkingCopy.of(pixels)
+    variants = pdq_dihedral(pixels, working=working)  # one PDQ computation gives all eight
+    # imagehash converts to grey and resizes to these sizes itself; given them, it only copies.
+    phash_input = working.resized((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS, grey=True)
+    dhash_input = working.resized((_HASH_SIZE + 1, _HASH_SIZE), Image.Resampling.LANCZOS, grey=True)
     return Fingerprints(
-        phash=_from_imagehash(imagehash.phash(pixels, hash_size=8)),
-        dhash=_from_imagehash(imagehash.dhash(pixels, hash_size=8)),
+        phash=_from_imagehash(imagehash.phash(phash_input, hash_size=_HASH_SIZE)),
+        dhash=_from_imagehash(imagehash.dhash(dhash_input, hash_size=_HASH_SIZE)),
         pdq_dihedral=variants,
     )
 
 
-def pdq_dihedral(pixels: Image.Image) -> Dihedral:
+def pdq_dihedral(pixels: Image.Image, *, working: WorkingCopy | None = None) -> Dihedral:
     """The PDQ hashes of all 8 rotations and flips of an image, from one computation.
 
     A query's dihedral hashes compared with stored ``Fingerprints.pdq`` find rotated and
@@ -275,6 +290,7 @@ def pdq_dihedral(pixels: Image.Image) -> Dihedral:
 
     Args:
         pixels: ``DecodedImage.pixels``: RGB, upright.
+        working: ``WorkingCopy.of(pixels)``, when the caller has it already.
 
     Returns:
         ``{name: (hash, quality)}`` keyed as :data:`PDQ_DIHEDRAL`, "original" first; the
@@ -284,7 +300,7 @@ def pdq_dihedral(pixels: Image.Image) -> Dihedral:
         ValueError: The image is not RGB or has no pixels.
     """
     _require_rgb(pixels)
-    hashes, quality = pdqhash.compute_dihedral(_pdq_input(pixels))
+    hashes, quality = pdqhash.compute_dihedral(_pdq_input(working or WorkingCopy.of(pixels)))
     # strict: a pdqhash that returned other than 8 hashes would otherwise be misnamed silently.
     pairs = zip(PDQ_DIHEDRAL, hashes, strict=True)
     return {name: (BitHash(bits), int(quality)) for name, bits in pairs}
@@ -431,10 +447,11 @@ def _require_rgb(pixels: Image.Image) -> None:
         raise ValueError(f"fingerprints need pixels, got a {pixels.width} x {pixels.height} image")
 
 
-def _pdq_input(pixels: Image.Image) -> npt.NDArray[np.uint8]:
-    width, height = pixels.size
+def _pdq_input(working: WorkingCopy) -> npt.NDArray[np.uint8]:
+    width, height = working.width, working.height
     scale = PDQ_MAX_SIDE / max(width, height)
+    pixels = working.pixels
     if scale < 1:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        pixels = pixels.resize(size, Image.Resampling.BILINEAR)
+        pixels = working.resized(size, Image.Resampling.BILINEAR)
     return np.ascontiguousarray(np.asarray(pixels, dtype=np.uint8))

@@ -59,6 +59,7 @@ from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 from provcat.reuse.word_file import WordFile, location
+from provcat.working import WorkingCopy
 
 log = logging.getLogger(__name__)
 
@@ -651,11 +652,12 @@ class Matcher:
         Its features, its mirror image's and its PDQ variants are computed at once, on every
         core, and then :meth:`find` looks it up.
         """
-        flipped = self._threads.submit(mirrored, decoded.pixels)
-        variants = self._threads.submit(pdq_dihedral, decoded.pixels)
+        working = WorkingCopy.of(decoded.pixels)  # a large picture reduced once for all three
+        flipped = self._threads.submit(mirrored, decoded.pixels, working=working)
+        variants = self._threads.submit(pdq_dihedral, decoded.pixels, working=working)
         return self.find(
             decoded.pixels,
-            extract_features(decoded),
+            extract(decoded.pixels, working=working),
             sha256=decoded.sha256,
             pixel_digest=decoded.pixel_digest,
             flipped=flipped,

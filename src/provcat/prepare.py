@@ -42,6 +42,7 @@ from provcat.files import path_text
 from provcat.fingerprints import Fingerprints, compute
 from provcat.metadata import MetadataField, read_metadata
 from provcat.reuse.features import Features, extract
+from provcat.working import WorkingCopy
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,9 @@ def prepare_image(decoded: DecodedImage, *, known: bool = False) -> PreparedImag
         fields, prints, features = None, None, None
     else:
         fields = read_metadata(decoded.path, decoded.source, decoded.data)
-        prints = compute(decoded.pixels)
-        features = extract(decoded.pixels)
+        working = WorkingCopy.of(decoded.pixels)  # reduced once for the hashes and features
+        prints = compute(decoded.pixels, working=working)
+        features = extract(decoded.pixels, working=working)
     return PreparedImage(
         path=decoded.path,
         **{name: getattr(decoded, name) for name in IMAGE_COLUMNS},

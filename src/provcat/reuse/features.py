@@ -5,7 +5,9 @@ Choices, so that stored images and queries are always described the same way:
 - The input is ``DecodedImage.pixels`` (RGB, upright). It is converted to Pillow's "L" grey and
   resized (Lanczos, aspect kept) so its longer side is :data:`FEATURE_SIDE` pixels, up or down:
   a copy at half or a quarter of the size is then described at the same scale as its original,
-  and ORB's 12-level pyramid (factor 1.2, about 7.4x) is left for crops and zooms.
+  and ORB's 12-level pyramid (factor 1.2, about 7.4x) is left for crops and zooms. A picture
+  2,048 pixels or more on a side is resized from its working copy (``provcat.working``),
+  reduced once by a whole factor; a smaller one from itself.
 - ORB is asked for several times more corners than kept; the kept ones are spread over an 8 x 8
   grid (the strongest of every cell first, then the second strongest, ...). Without that, text
   and fine texture take most of the budget, and a banner or a crop removes most features.
@@ -24,7 +26,9 @@ from typing import Final
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
+from PIL import Image
+
+from provcat.working import WorkingCopy
 
 #: The longer side, in pixels, of the grey image ORB runs on.
 FEATURE_SIDE: Final = 512
@@ -131,12 +135,15 @@ class Features:
         )
 
 
-def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
+def extract(
+    pixels: Image.Image, *, n_features: int = 1000, working: WorkingCopy | None = None
+) -> Features:
     """ORB features of a decoded image.
 
     Args:
         pixels: ``DecodedImage.pixels``: RGB, upright.
         n_features: The most keypoints to keep. Flat or tiny images give fewer, possibly none.
+        working: ``WorkingCopy.of(pixels)``, when the caller has it already.
 
     Returns:
         The features, keypoints in ``pixels``' coordinates.
@@ -144,10 +151,12 @@ def extract(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     Raises:
         ValueError: The image is not RGB, has no pixels, or ``n_features`` is not positive.
     """
-    return _extract(pixels, n_features, mirror=False)
+    return _extract(pixels, n_features, mirror=False, working=working)
 
 
-def _extract(pixels: Image.Image, n_features: int, *, mirror: bool) -> Features:
+def _extract(
+    pixels: Image.Image, n_features: int, *, mirror: bool, working: WorkingCopy | None
+) -> Features:
     """:func:`extract` of ``pixels``, or of their left-right mirror image: the grey picture
     is mirrored, which gives the grey of the mirrored picture pixel for pixel (grey is taken
     pixel by pixel) for a third of the copying."""
@@ -165,12 +174,9 @@ def _extract(pixels: Image.Image, n_features: int, *, mirror: bool) -> Features:
         # none; and OpenCV's pyramid fails on it (a banner of 20,000 x 3 pixels: a level
         # 0 pixels high), which would end an ingest.
         return _no_features(width, height)
-    full = pixels.convert("L")
-    if mirror:
-        full = ImageOps.mirror(full)
-    grey = np.ascontiguousarray(
-        np.asarray(full.resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
-    )
+    working = working or WorkingCopy.of(pixels)
+    resized = working.resized(size, Image.Resampling.LANCZOS, grey=True, mirror=mirror)
+    grey = np.ascontiguousarray(np.asarray(resized, dtype=np.uint8))
     orb = cv2.ORB.create(
         nfeatures=n_features * _OVERSAMPLE,
         nlevels=_LEVELS,
@@ -205,7 +211,9 @@ def _no_features(width: int, height: int) -> Features:
     )
 
 
-def mirrored(pixels: Image.Image, *, n_features: int = 1000) -> Features:
+def mirrored(
+    pixels: Image.Image, *, n_features: int = 1000, working: WorkingCopy | None = None
+) -> Features:
     """Features of the left-right mirror of an image, in the mirror image's own coordinates.
 
     ORB descriptors are not symmetric, so the mirror's features cannot be derived from the
@@ -217,14 +225,16 @@ def mirrored(pixels: Image.Image, *, n_features: int = 1000) -> Features:
     Args:
         pixels: ``DecodedImage.pixels``: RGB, upright.
         n_features: As for :func:`extract`.
+        working: ``WorkingCopy.of(pixels)``, when the caller has it already.
 
     Returns:
-        ``extract(ImageOps.mirror(pixels))``.
+        ``extract(ImageOps.mirror(pixels))``; for a picture reduced first (2,048 pixels or
+        more on a side), nearly: a partial last column of blocks is averaged on the other side.
 
     Raises:
         ValueError: As for :func:`extract`.
     """
-    return _extract(pixels, n_features, mirror=True)
+    return _extract(pixels, n_features, mirror=True, working=working)
 
 
 def _spread(
