@@ -142,7 +142,8 @@ def _pillow(path: Path) -> int:
 
 
 def _decode(path: Path) -> int:
-    return open_image(path).width
+    decoded = open_image(path)
+    return decoded.width if decoded.pixel_digest else 0  # the digest is computed when asked
 
 
 def _prepare(path: Path) -> bool:

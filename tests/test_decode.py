@@ -218,6 +218,26 @@ def test_pixel_digest_is_sha256_of_all_the_rows_in_order(
     assert pixel_digest(pixels) == expected
 
 
+def test_the_pixel_digest_is_computed_once_when_first_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored image decoded again to be compared never pays for its digest."""
+    from provcat import decode
+
+    calls: list[int] = []
+    real = decode.pixel_digest
+
+    def counting(pixels: Image.Image) -> str:
+        calls.append(1)
+        return real(pixels)
+
+    monkeypatch.setattr(decode, "pixel_digest", counting)
+    decoded = decode_bytes(encode(synthetic_photo(4, (320, 240)), "PNG"), name="p.png")
+    assert calls == []
+    assert decoded.pixel_digest == decoded.pixel_digest == real(decoded.pixels)
+    assert calls == [1]
+
+
 def test_pixel_digest_depends_on_size_and_pixels(tmp_path: Path) -> None:
     """Same bytes of pixels in another shape, or one pixel changed, is another picture."""
     flat = np.arange(2 * 3 * 4 * 3, dtype=np.uint8)

@@ -8,6 +8,7 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,6 @@ class DecodedImage:
         height: Height of ``pixels``.
         orientation: The orientation tag value Pillow reports (EXIF 0x0112, or XMP
             tiff:Orientation when EXIF has none), or None.
-        pixel_digest: Hex SHA-256 over mode, size and raw bytes of ``pixels``: equal for the
-            same picture stored losslessly with different metadata or container.
         data: The file bytes that were decoded (metadata is read from them, never from the
             path again, so what is catalogued is what was hashed).
     """
@@ -88,8 +87,15 @@ class DecodedImage:
     width: int
     height: int
     orientation: int | None
-    pixel_digest: str
     data: bytes = field(repr=False)
+
+    @cached_property
+    def pixel_digest(self) -> str:
+        """Hex SHA-256 over mode, size and raw bytes of ``pixels``: equal for the same picture
+        stored losslessly with different metadata or container. Computed when first asked
+        for: a stored image decoded again to be compared (its digest is in the catalogue)
+        never pays for it (30 ms at 4000 x 3000)."""
+        return pixel_digest(self.pixels)
 
 
 def open_image(
@@ -230,7 +236,6 @@ def _decode_checked(
         width=width,
         height=height,
         orientation=orientation,
-        pixel_digest=pixel_digest(pixels),
         data=data,
     )
 
