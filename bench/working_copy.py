@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/working_copy.py [--photos DIR] [--sides 2048,4000,60
 For each picture it prints, on one core: Pillow's decode of the file (the floor), provcat's
 whole per-file work (``prepare_file``: safe decode, metadata, three hashes, ORB features) as
 it runs now, the hashes and features alone from the working copy and from the whole picture
-(a copy of factor 1, which is what provcat did before the copy existed), and how far apart
+(a copy of factor (1, 1), which is what provcat did before the copy existed), and how far apart
 the two ways' values are: bits of pHash, dHash and PDQ, and the share of the working copy's
 keypoints that the whole picture's features have within 2 pixels of the 512-pixel grid with a
 descriptor within 16 bits, beside the same share for the whole picture's features of the
@@ -124,7 +124,7 @@ def main() -> None:
 
             def both(copy: WorkingCopy) -> tuple[object, Features]:
                 # The copy is made again each time: its reduce is part of the work.
-                again = WorkingCopy.of(copy.picture) if copy.factor > 1 else copy
+                again = WorkingCopy.of(copy.picture) if copy.factor != (1, 1) else copy
                 return compute(copy.picture, working=again), extract(copy.picture, working=again)
 
             times = {
@@ -150,7 +150,7 @@ def main() -> None:
             reencoded = extract(again, working=WorkingCopy.whole(again))
             name = str(path.relative_to(args.photos)) if args.photos in path.parents else path.name
             print(
-                f"| {name} | {pixels.width} x {pixels.height} | {ours.factor}"
+                f"| {name} | {pixels.width} x {pixels.height} | {ours.factor[0]} x {ours.factor[1]}"
                 f" | {times['decode']:.1f} | {times['prepare']:.1f} | {times['ours']:.1f}"
                 f" | {times['whole']:.1f} | {times['ours'] / times['whole']:.2f}"
                 f" | {bits[0]} / {bits[1]} / {bits[2]}"

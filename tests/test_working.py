@@ -28,24 +28,38 @@ def large(size: tuple[int, int], seed: int = 7) -> Image.Image:
 @pytest.mark.parametrize(
     ("size", "factor", "copy_size"),
     [
-        ((640, 480), 1, (640, 480)),
-        ((2047, 2047), 1, (2047, 2047)),
-        ((2048, 1536), 2, (1024, 768)),
-        ((4000, 3000), 3, (1334, 1000)),
-        ((1000, 5000), 4, (250, 1250)),
-        ((10_000, 50), 9, (1112, 6)),
+        ((640, 480), (1, 1), (640, 480)),
+        ((2047, 2047), (1, 1), (2047, 2047)),
+        ((2048, 1536), (2, 2), (1024, 768)),
+        ((4000, 3000), (3, 3), (1334, 1000)),
+        ((1000, 5000), (4, 4), (250, 1250)),
+        # A banner: its short side is not reduced below 64 pixels, nor at all under 128.
+        ((10_000, 300), (9, 4), (1112, 75)),
+        ((10_000, 50), (9, 1), (1112, 50)),
+        ((3000, 2), (2, 1), (1500, 2)),
     ],
 )
 def test_a_large_picture_is_reduced_by_a_whole_factor_to_1024_pixels_or_more(
-    size: tuple[int, int], factor: int, copy_size: tuple[int, int]
+    size: tuple[int, int], factor: tuple[int, int], copy_size: tuple[int, int]
 ) -> None:
     picture = Image.new("RGB", size, (10, 20, 30))
     copy = WorkingCopy.of(picture)
     assert (copy.factor, copy.pixels.size, (copy.width, copy.height)) == (factor, copy_size, size)
-    if factor == 1:
+    if factor == (1, 1):
         assert copy.pixels is picture
     else:
         assert 1024 <= max(copy.pixels.size) < 2048
+        assert min(copy.pixels.size) >= min(64, min(size))
+
+
+def test_a_banner_keeps_its_rows_for_phash() -> None:
+    """A strip two pixels tall (two unlike rows of a scene) keeps both rows in its copy:
+    averaged into one row, its pHash and dHash were 21 and 16 bits from the whole strip's."""
+    scene = np.asarray(large((3000, 480)))
+    banner = Image.fromarray(np.ascontiguousarray(scene[[100, 380]]))
+    ours, whole = compute(banner), compute(banner, working=WorkingCopy.whole(banner))
+    assert ours.phash - whole.phash <= 4
+    assert ours.dhash - whole.dhash <= 4
 
 
 @pytest.mark.parametrize("mirror", [False, True])
@@ -69,7 +83,7 @@ def test_a_resize_of_the_copy_spans_the_picture(width: int) -> None:
     array[2900:2990, width - 100 : width - 10] = 255
     picture = Image.fromarray(array)
     copy = WorkingCopy.of(picture)
-    assert copy.factor == 3
+    assert copy.factor == (3, 3)
     size = (512, round(3001 * 512 / width))
     ours = np.asarray(copy.resized(size, LANCZOS, grey=True), dtype=np.float64)
     direct = np.asarray(picture.convert("L").resize(size, LANCZOS), dtype=np.float64)

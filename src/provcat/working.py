@@ -9,8 +9,10 @@ resizing and grey conversion, against 44 ms to decode its file.
 So a picture at least :data:`REDUCE_FROM` pixels on its longer side is first reduced once, by
 the largest whole factor that leaves it at least :data:`WORK_SIDE` pixels (the mean of each
 factor x factor block, Pillow's ``reduce``), and every hash and the features are resized from
-that copy, twice or more the size they need. A smaller picture is its own working copy, so its
-hashes and features are exactly what they were before this step existed.
+that copy, twice or more the size they need. Neither side is reduced below 64 pixels (a
+banner more than 16 times as wide as it is tall is reduced less, or not at all, across it).
+A smaller picture is its own working copy, so its hashes and features are exactly what they
+were before this step existed.
 
 Resizes from the copy read the part of it the picture covers (a last row or column of blocks
 may be partial), so keypoints map back to the picture's own pixels; a mirror image's copy is
@@ -34,6 +36,8 @@ REDUCE_FROM: Final = 2048
 #: The reduced copy keeps at least this many pixels on its longer side (twice PDQ's and ORB's
 #: 512, so their own resizes still filter over two or more of its pixels).
 WORK_SIDE: Final = 1024
+#: Nor is either side reduced below this many pixels (twice pHash's 32).
+_LEAST: Final = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,24 +46,27 @@ class WorkingCopy:
 
     Attributes:
         picture: The decoded picture (``DecodedImage.pixels``: RGB, upright).
-        pixels: The copy: ``picture`` itself when ``factor`` is 1.
+        pixels: The copy: ``picture`` itself when ``factor`` is (1, 1).
         width: The picture's width (not the copy's).
         height: The picture's height.
-        factor: How many of the picture's pixels a pixel of the copy averages, each way.
+        factor: How many of the picture's columns and rows a pixel of the copy averages.
     """
 
     picture: Image.Image
     pixels: Image.Image
     width: int
     height: int
-    factor: int
+    factor: tuple[int, int]
 
     @classmethod
     def of(cls, picture: Image.Image) -> WorkingCopy:
         """The working copy of a decoded picture."""
         width, height = picture.size
-        factor = max(width, height) // WORK_SIDE if max(width, height) >= REDUCE_FROM else 1
-        reduced = picture.reduce(factor) if factor > 1 else picture
+        most = max(width, height) // WORK_SIDE if max(width, height) >= REDUCE_FROM else 1
+        # A side is never reduced below twice pHash's 32 pixels: the short side of a banner
+        # 3,000 x 2 keeps its two rows (pHash and dHash stretch it to 32 and 8 rows).
+        factor = (max(1, min(most, width // _LEAST)), max(1, min(most, height // _LEAST)))
+        reduced = picture.reduce(factor) if factor != (1, 1) else picture
         return cls(picture=picture, pixels=reduced, width=width, height=height, factor=factor)
 
     @classmethod
@@ -67,7 +74,11 @@ class WorkingCopy:
         """The picture as its own copy, whatever its size (what provcat resized from before
         working copies, for comparing the two ways)."""
         return cls(
-            picture=picture, pixels=picture, width=picture.width, height=picture.height, factor=1
+            picture=picture,
+            pixels=picture,
+            width=picture.width,
+            height=picture.height,
+            factor=(1, 1),
         )
 
     @cached_property
@@ -91,16 +102,16 @@ class WorkingCopy:
 
         The resize reads the part of the copy that covers the picture (a last row or column of
         blocks may be partial), so the result spans the picture's extent exactly. At
-        ``factor`` 1 it is ``resize(size, resample)`` of the picture (or of its grey or
+        ``factor`` (1, 1) it is ``resize(size, resample)`` of the picture (or of its grey or
         mirror image), value for value; mirrored, it is always that of the mirror image's own
         working copy, value for value.
         """
-        if mirror and self.width % self.factor:
+        if mirror and self.width % self.factor[0]:
             # The blocks of the mirror image start at its other edge: reduce it apart.
             return self._of_mirror.resized(size, resample, grey=grey)
         image = self.grey if grey else self.pixels
         if mirror:
             # Whole blocks: the mirrored copy is the mirror image's copy, value for value.
             image = ImageOps.mirror(image)
-        box = (0.0, 0.0, self.width / self.factor, self.height / self.factor)
+        box = (0.0, 0.0, self.width / self.factor[0], self.height / self.factor[1])
         return image.resize(size, resample, box=box)
