@@ -140,3 +140,36 @@ def test_mirror_features_of_a_large_picture_are_the_mirror_images(size: tuple[in
     got, expected = mirrored(picture), extract(ImageOps.mirror(picture))
     assert np.array_equal(got.descriptors, expected.descriptors)
     assert np.array_equal(got.keypoints, expected.keypoints)
+
+
+def test_pixel_comparisons_of_a_large_picture_find_what_the_whole_picture_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Comparing a camera-size picture with a copy carrying a banner, at full size and at half
+    size (shrunk before the warp), from the working copies: the same cells disagree, with the
+    same overlay share and likeness within 2 bits, and the same colourfulness, as when shrunk
+    from the whole pictures."""
+    from provcat.reuse import pixels
+
+    original = large((2600, 1950))
+    copy = original.copy()
+    copy.paste((200, 20, 20), (0, 1600, 2600, 1950))
+    half = copy.resize((1300, 975), Image.Resampling.LANCZOS)
+    pairs = [(copy, np.eye(3)), (half, np.diag([2.0, 2.0, 1.0]))]
+
+    def judged() -> tuple[list[pixels.Comparison], float]:
+        found = [pixels.compare(original, b, fit) for b, fit in pairs]
+        return found, pixels.colourfulness(copy)
+
+    ours, ours_colour = judged()
+    monkeypatch.setattr(pixels, "_working", WorkingCopy.whole)
+    whole, whole_colour = judged()
+    for got, expected in zip(ours, whole, strict=True):
+        assert np.array_equal(got.disagreeing, expected.disagreeing)
+        assert got.disagreeing[-2:].mean() > 0.6  # the banner's rows of cells
+        assert not got.disagreeing[:12].any()
+        assert abs(got.overlay_share - expected.overlay_share) < 0.01
+        assert got.global_distance is not None
+        assert expected.global_distance is not None
+        assert abs(got.global_distance - expected.global_distance) <= 2
+    assert abs(ours_colour - whole_colour) < 1.0
