@@ -15,10 +15,11 @@ What it does, in one run, and what is synthetic:
   are generated from seeds by the test suite's scene generator (smooth colour fields,
   blotches, textured shapes, grain): a SYNTHETIC stand-in for photographs, the same kind the
   reuse tests use.
-- **Ingest speed** on those files, in images per second: the decode-only floor (Pillow's
-  open and load, nothing else), provcat's safe decode (``provcat.decode.open_image``: read,
-  SHA-256, decode with pixel limits, EXIF orientation, RGB, pixel digest), imagehash's pHash
-  (open, decode, pHash) and provcat's per-file work
+- **Ingest speed** on those files (or, with ``--ingest-photos DIR``, on the files of DIR:
+  real pictures, such as camera-size photographs), in images per second: the decode-only
+  floor (Pillow's open and load, nothing else), provcat's safe decode
+  (``provcat.decode.open_image``: read, SHA-256, decode with pixel limits, EXIF orientation,
+  RGB, pixel digest), imagehash's pHash (open, decode, pHash) and provcat's per-file work
   (``provcat.prepare.prepare_file``: decode, metadata, the three hashes, ORB features), each in
   a process pool on all cores, and ``provcat ingest`` of the folder into a fresh catalogue
   (everything: the per-file work in its worker pool, storage, and the reuse matching, which
@@ -673,6 +674,12 @@ def main() -> None:
         default="800x600",
         help="the generated files' size, WIDTH x HEIGHT (the stored distractors stay 800 x 600)",
     )
+    parser.add_argument(
+        "--ingest-photos",
+        type=Path,
+        help="a folder of real pictures (its files, not its folders) to time the ingest rows"
+        " on, in place of the generated files (camera-size photographs, say)",
+    )
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--one-light", type=int, help=argparse.SUPPRESS)
@@ -700,11 +707,15 @@ def main() -> None:
     engine = "PostgreSQL" if args.postgres else "SQLite"
     print(f"# provcat scale bench ({engine}, {cores} cores, {len(files)} synthetic files, "
           f"{width} x {height})\n")  # fmt: skip
-    floor = rate(_pillow, files, cores)
-    decoded = rate(_decode, files, cores)
-    phash = rate(_phash, files, cores)
-    prepared = rate(_prepare, files, cores)
-    ingest, storing = ingest_rate(files, fresh_url(work, args.postgres, "provcat_scale_ingest"))
+    timed = files
+    if args.ingest_photos:
+        timed = sorted(p for p in args.ingest_photos.iterdir() if p.is_file())
+        print(f"The ingest rows: the {len(timed)} files of {args.ingest_photos} (real pictures).\n")
+    floor = rate(_pillow, timed, cores)
+    decoded = rate(_decode, timed, cores)
+    phash = rate(_phash, timed, cores)
+    prepared = rate(_prepare, timed, cores)
+    ingest, storing = ingest_rate(timed, fresh_url(work, args.postgres, "provcat_scale_ingest"))
     print("| ingest of the files | images/s | vs decode-only floor (all cores) |")
     print("|---|---|---|")
     print(f"| decode-only floor (Pillow: open, load) | {floor:.1f} | 1.00 |")

@@ -228,8 +228,8 @@ def mirrored(
         working: ``WorkingCopy.of(pixels)``, when the caller has it already.
 
     Returns:
-        ``extract(ImageOps.mirror(pixels))``; for a picture reduced first (2,048 pixels or
-        more on a side), nearly: a partial last column of blocks is averaged on the other side.
+        ``extract(ImageOps.mirror(pixels))``, bit for bit (a picture reduced first is
+        mirrored by :meth:`provcat.working.WorkingCopy.resized` so that this holds).
 
     Raises:
         ValueError: As for :func:`extract`.
