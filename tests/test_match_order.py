@@ -70,6 +70,14 @@ def _edits() -> dict[str, tuple[Image.Image, Image.Image, bool]]:
     pairs["text"] = (original, jpeg(text_overlay(original), 85), True)
     original = scene(710)
     pairs["rotated"] = (original, jpeg(rotate(original, 12), 85), True)
+    # Copies larger than their original, judged from the copy's side first (more pixels):
+    # the colour original, and the one without the banner, are still the reference.
+    original = scene(711)
+    larger = (original.width * 3 // 2, original.height * 3 // 2)
+    grey = ImageOps.grayscale(original).convert("RGB").resize(larger)
+    pairs["grey_larger"] = (original, jpeg(grey, 90), True)
+    original = scene(712)
+    pairs["banner_larger"] = (original, jpeg(banner(original).resize(larger), 85), True)
     return pairs
 
 
@@ -143,6 +151,12 @@ def test_pairs_are_recorded_alike_whichever_image_came_first(
             assert row[:2] == (original, copy), f"{name}: {row[2]!r} told from the copy's side"
     # Only the pairs made here: no two different scenes joined.
     assert len(one) == len(truth)
+    # What the larger copies are is named (it was not, told from their side).
+    grey_larger, banner_larger = (
+        found[frozenset(truth[n][:2])] for n in ("grey_larger", "banner_larger")
+    )
+    assert {"resized", "grayscale"} <= set(grey_larger[2].split()), grey_larger[2]
+    assert {"resized", "overlaid"} <= set(banner_larger[2].split()), banner_larger[2]
 
 
 def test_overlay_side_names_the_picture_carrying_the_banner() -> None:
@@ -459,9 +473,7 @@ def test_candidates_are_looked_at_in_the_orientations_that_ranked_them(
         catalogue.close()
 
 
-def test_a_mirrored_copy_is_found_when_the_stored_file_is_gone(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_a_mirrored_copy_is_found_when_the_stored_file_is_gone(db_url: str, tmp_path: Path) -> None:
     """A stored image whose file was deleted, or replaced by another picture, after it was
     catalogued has no pixels and so no mirror image's features. A larger mirrored copy
     (the pair's reference, so the stored image is the copy) is then looked for from the

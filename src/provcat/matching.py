@@ -1106,8 +1106,8 @@ def _judge_likely(query: _Side, stored: _Side, pdq: int | None) -> Found | None:
         # copy of b. It is told in the orientation found: the same pair cannot be a
         # mirror image from one side and not from the other (and a copy found unmirrored
         # spares extracting the larger picture's mirror features). A smaller copy that
-        # shows all of a's picture (resized, not cropped) is never told from its side,
-        # so it is not verified again.
+        # shows all of a's picture (resized, not cropped) is told from its side only when
+        # a is a grey or overlaid copy of it; else it is not verified again.
         swapped = _verify(b, a, mirror="mirrored" in relation.kinds)
         if swapped.same_photo and _prefer_swapped(relation, swapped, a, b):
             relation, reference = swapped, b
@@ -1177,8 +1177,8 @@ def _swap_may_win(relation: Relation, a: _Side, b: _Side) -> bool:
     """Whether :func:`_prefer_swapped` may prefer telling a verified pair judged as (a, b)
     from b's side: the pair is verified from there only then. It may when b is the fuller
     (:func:`_second_is_fuller`), or when b was cropped out of a (a's extra frame may be a
-    border or a rotation's corners); it never does when a holds more of the picture or is
-    the larger copy of all of it."""
+    border or a rotation's corners); it never does when a holds more of the picture, nor
+    when a is the larger copy of all of it unless a is grey or overlaid and b is not."""
     return _second_is_fuller(relation, a, b) or _cropped_from_a(relation)
 
 
@@ -1213,12 +1213,16 @@ def _second_is_fuller(relation: Relation, a: _Side, b: _Side) -> bool:
     """Whether ``b`` should be the reference of a verified pair judged as (a, b).
 
     It should when it holds more of the picture (not borders, nor material around it); or,
-    at the same extent, when ``a`` carries the overlay, or ``b`` is the colour original of a
-    grey ``a``.
+    holding the same part of the picture (at the same size, or b a smaller copy of all of a,
+    which is "a_contains_b" by its scale alone), when ``a`` carries the overlay, or ``b`` is
+    the colour original of a grey ``a``.
     """
     if relation.direction == "b_contains_a":
         return not {"padded", "contained"} & set(relation.kinds)
-    if relation.direction != "same_extent":
+    if relation.direction != "same_extent" and (
+        relation.direction != "a_contains_b"
+        or {"cropped", "padded", "contained"} & set(relation.kinds)
+    ):
         return False
     if relation.overlay_on == "a":
         return True
