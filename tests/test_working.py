@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -162,7 +164,7 @@ def test_pixel_comparisons_of_a_large_picture_find_what_the_whole_picture_shows(
         return found, pixels.colourfulness(copy)
 
     ours, ours_colour = judged()
-    monkeypatch.setattr(pixels, "_working", WorkingCopy.whole)
+    monkeypatch.setattr(pixels, "working_copy", WorkingCopy.whole)
     whole, whole_colour = judged()
     for got, expected in zip(ours, whole, strict=True):
         assert np.array_equal(got.disagreeing, expected.disagreeing)
@@ -173,3 +175,38 @@ def test_pixel_comparisons_of_a_large_picture_find_what_the_whole_picture_shows(
         assert expected.global_distance is not None
         assert abs(got.global_distance - expected.global_distance) <= 2
     assert abs(ours_colour - whole_colour) < 1.0
+
+
+def test_a_look_up_reduces_each_large_picture_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query's copy serves its features, mirror features, PDQ hashes and pixel checks,
+    and a likely candidate's copy its mirror features and pixel checks: each large picture a
+    look-up decodes is reduced once."""
+    from provcat.catalogue import Catalogue
+
+    original = large((2400, 1800), seed=11)
+    folder = tmp_path / "stored"
+    folder.mkdir()
+    original.save(folder / "original.jpg", quality=90)
+    query = tmp_path / "query.jpg"
+    ImageOps.mirror(original).save(query, quality=85)
+    catalogue = Catalogue(db_url)
+    try:
+        catalogue.ingest([folder])
+        reduced: list[tuple[int, int]] = []
+        of = WorkingCopy.of.__func__  # type: ignore[attr-defined]
+
+        def counting(cls: type[WorkingCopy], picture: Image.Image) -> WorkingCopy:
+            copy = of(cls, picture)
+            if copy.factor != (1, 1):
+                reduced.append(picture.size)
+            return copy
+
+        monkeypatch.setattr(WorkingCopy, "of", classmethod(counting))
+        found = catalogue.similar(query)
+    finally:
+        catalogue.close()
+    assert [f.relation for f in found] == [("mirrored",)]
+    # The query and the stored picture, once each.
+    assert sorted(reduced) == [(2400, 1800), (2400, 1800)]

@@ -54,7 +54,7 @@ from provcat.fingerprints import (
 )
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
-from provcat.reuse.pixels import colourfulness, framed, pixels_remembered
+from provcat.reuse.pixels import colourfulness, framed, pixels_remembered, working_copy
 from provcat.reuse.postings import StopWords, post, votes
 from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
@@ -585,6 +585,7 @@ class Matcher:
             turn=session,
             flipped=query.mirror,
             variants=query.variants,
+            working=query.working,
         )
 
     def _prepare_ahead(
@@ -662,6 +663,7 @@ class Matcher:
             pixel_digest=decoded.pixel_digest,
             flipped=flipped,
             variants=variants,
+            working=working,
         )
 
     def find(
@@ -675,6 +677,7 @@ class Matcher:
         turn: Session | None = None,
         flipped: Features | Future[Features] | None = None,
         variants: Dihedral | Future[Dihedral] | None = None,
+        working: WorkingCopy | None = None,
     ) -> list[Found]:
         """Stored images that show the same photo as ``pixels``, best first.
 
@@ -682,7 +685,9 @@ class Matcher:
         sees what the turn sees. Without it the look-up uses a session of its own. ``flipped``
         (the features of ``pixels`` mirrored) and ``variants`` (its
         :func:`provcat.fingerprints.pdq_dihedral`) are computed when not given; either may be
-        given as a future still computing it (:meth:`look_up`).
+        given as a future still computing it (:meth:`look_up`). ``working`` is the working
+        copy of ``pixels`` (``provcat.working``) if the caller made it: the look-up's pixel
+        checks then use it too.
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
@@ -691,12 +696,15 @@ class Matcher:
         """
         # The PDQ variants and the mirror's features in threads while the postings of the
         # query's own words are read (all three release the GIL for most of their work).
-        computing = _future(variants) or self._threads.submit(pdq_dihedral, pixels)
-        mirroring = _future(flipped) or self._threads.submit(mirrored, pixels)
+        working = working or WorkingCopy.of(pixels)
+        computing = _future(variants) or self._threads.submit(
+            pdq_dihedral, pixels, working=working
+        )
+        mirroring = _future(flipped) or self._threads.submit(mirrored, pixels, working=working)
 
         with (
             self._sessions() if turn is None else nullcontext(turn) as session,
-            pixels_remembered(),
+            pixels_remembered([working]),
         ):
             same_digest: set[int] = set()
             if pixel_digest:
@@ -946,6 +954,7 @@ class _Query:
     pixels: Image.Image
     mirror: Features
     variants: Dihedral
+    working: WorkingCopy
 
 
 @dataclass
@@ -976,7 +985,7 @@ class _Side:
         """Its mirror image's features, computed from its pixels when not yet at hand (None
         without pixels)."""
         if self.mirror is None and self.pixels is not None:
-            self.mirror = mirrored(self.pixels)
+            self.mirror = mirrored(self.pixels, working=working_copy(self.pixels))
         return self.mirror
 
     def dihedral(self) -> Dihedral | None:
@@ -985,7 +994,7 @@ class _Side:
         if self.variants is None and self.stored_variants is not None:
             self.variants = dihedral_from_bytes(*self.stored_variants)
         if self.variants is None and self.pixels is not None:
-            self.variants = pdq_dihedral(self.pixels)
+            self.variants = pdq_dihedral(self.pixels, working=working_copy(self.pixels))
         return self.variants
 
 
@@ -1042,8 +1051,11 @@ def _query_side(
     pixels = _decode_stored(sha, paths)
     if pixels is None:
         return None
-    dihedral = dihedral_from_bytes(*variants) if variants else pdq_dihedral(pixels)
-    return _Query(pixels, mirrored(pixels), dihedral)
+    working = WorkingCopy.of(pixels)
+    dihedral = (
+        dihedral_from_bytes(*variants) if variants else pdq_dihedral(pixels, working=working)
+    )
+    return _Query(pixels, mirrored(pixels, working=working), dihedral, working)
 
 
 def _with_variants(statement: Any) -> Any:
@@ -1065,7 +1077,7 @@ def _prepare_stored(stored: _Side, query: _Side, paths: list[Path]) -> None:
     it would compute itself; only when they are computed changes."""
     stored.pixels = _decode_stored(stored.sha, paths)
     if stored.pixels is not None and _canonical(query, stored)[1] is stored:
-        stored.mirror = mirrored(stored.pixels)
+        stored.mirror = mirrored(stored.pixels, working=working_copy(stored.pixels))
 
 
 def _look_and_judge(

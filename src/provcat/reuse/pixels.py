@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -106,7 +106,7 @@ def compare(
     if factor < 1:
         # Shrink b first with an area filter: warpAffine alone would alias.
         b_size = (max(1, round(b_pixels.width * factor)), max(1, round(b_pixels.height * factor)))
-        b_image = _working(b_pixels).resized(b_size, Image.Resampling.BILINEAR)
+        b_image = working_copy(b_pixels).resized(b_size, Image.Resampling.BILINEAR)
         back = np.diag([b_pixels.width / b_size[0], b_pixels.height / b_size[1], 1.0])
         to_small = to_small @ back
     b_grey = _grey(b_image)
@@ -267,6 +267,9 @@ def framed(pixels: Image.Image, box: tuple[int, int, int, int], *, every: bool =
     return seams * 2 >= checked if checked > 2 and not every else seams == checked
 
 
+#: The key a picture's working copy is remembered under.
+_WORKING: Final = "working"
+
 #: Within :func:`pixels_remembered`: what was computed from each image, by the image's
 #: identity and what was computed (the image is held, so its identity is not reused meanwhile).
 _REMEMBERED: ContextVar[dict[tuple[int, Hashable], tuple[Image.Image, Any]] | None] = ContextVar(
@@ -275,16 +278,19 @@ _REMEMBERED: ContextVar[dict[tuple[int, Hashable], tuple[Image.Image, Any]] | No
 
 
 @contextmanager
-def pixels_remembered() -> Iterator[None]:
+def pixels_remembered(copies: Iterable[WorkingCopy] = ()) -> Iterator[None]:
     """Within it (in this thread, and in threads running a copy of its context), what is
-    computed from one image object is computed once: its :func:`colourfulness` and its grey
-    thumbnail and pHash in :func:`compare`.
+    computed from one image object is computed once: its :func:`working_copy`, its
+    :func:`colourfulness` and its grey thumbnail and pHash in :func:`compare`.
 
     A look-up judges a pair in both directions, and the query against several candidates:
     each asks for the same pictures' values again. The images must not be changed in place
-    meanwhile (decoded pixels never are).
+    meanwhile (decoded pixels never are). ``copies`` are working copies made before (the
+    query's), remembered as its pictures' own.
     """
-    token = _REMEMBERED.set({})
+    token = _REMEMBERED.set(
+        {(id(copy.picture), _WORKING): (copy.picture, copy) for copy in copies}
+    )
     try:
         yield
     finally:
@@ -314,26 +320,27 @@ def _thumbnail(pixels: Image.Image, size: tuple[int, int]) -> tuple[FloatImage, 
     """``pixels`` at ``size``, grey (read-only), and its pHash."""
 
     def compute() -> tuple[FloatImage, Any]:
-        grey = _grey(_working(pixels).resized(size, Image.Resampling.BILINEAR))
+        grey = _grey(working_copy(pixels).resized(size, Image.Resampling.BILINEAR))
         grey.flags.writeable = False
         return grey, _phash(grey)
 
     return _remembered(pixels, ("thumbnail", size), compute)
 
 
-def _working(pixels: Image.Image) -> WorkingCopy:
-    """The picture's working copy (``provcat.working``), made once per look-up: a picture
-    2,048 pixels or more on a side is shrunk for these comparisons from one reduced copy
-    (a 4000 x 3000 picture's resize to 256 pixels took about 30 ms from the whole of it), a
-    smaller one from itself, value for value as before."""
-    return _remembered(pixels, "working", lambda: WorkingCopy.of(pixels))
+def working_copy(pixels: Image.Image) -> WorkingCopy:
+    """The picture's working copy (``provcat.working``), made once within
+    :func:`pixels_remembered` for the pair checks here, its mirror image's features and its
+    PDQ hashes alike: a picture 2,048 pixels or more on a side is shrunk from one reduced
+    copy (a 4000 x 3000 picture's resize to 256 pixels took about 30 ms from the whole of
+    it), a smaller one from itself, value for value as before."""
+    return _remembered(pixels, _WORKING, lambda: WorkingCopy.of(pixels))
 
 
 def _colourfulness(pixels: Image.Image) -> float:
     # Decoded pixels are RGB already; convert() would copy them whole (47 ms of 102 for a
     # 6000 x 4000 picture).
     if pixels.mode == "RGB":
-        small = _working(pixels).resized((64, 64), Image.Resampling.BILINEAR)
+        small = working_copy(pixels).resized((64, 64), Image.Resampling.BILINEAR)
     else:
         small = pixels.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     rgb = np.asarray(small, dtype=np.float32)
