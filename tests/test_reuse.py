@@ -738,7 +738,7 @@ def test_long_words_of_recorded_stop_words_are_asked_with_the_short_words(
     assert statements == [asked]
 
 
-def _count_reads_apart(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def _count_reads_apart(monkeypatch: pytest.MonkeyPatch, patience: float = 10.0) -> list[int]:
     """A list that grows by one for each half read on a second connection. A look-up's
     thread here lets the other thread take the second half whenever it can: left to the
     race, a look-up in a small catalogue, or on a busy machine, may read its first half
@@ -749,7 +749,7 @@ def _count_reads_apart(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     def patient(half: Any, taker: str) -> bool:
         if taker == postings._Half.CALLER:
             waited = 0.0
-            while not half.taken() and waited < 10.0:
+            while not half.taken() and waited < patience:
                 time.sleep(0.001)
                 waited += 0.001
         taken = bool(real_claim(half, taker))
@@ -821,6 +821,45 @@ def test_look_ups_in_more_threads_than_connections_do_not_wait_for_each_other(
         assert alone[0].image_id == 2
     finally:
         engine.dispose()
+
+
+def test_second_halves_never_wait_for_a_connection_of_the_look_ups_pool(
+    db_url: str, originals: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The threads reading second halves have connections of their own: while look-ups hold
+    every connection of one engine's pool, the second halves of its reads, and of every
+    other engine's, are still read apart (they used to wait in that pool, and held up the
+    threads every look-up of the process shares until it had a connection to spare)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the reads are split on PostgreSQL only")
+    monkeypatch.setattr(postings, "SPLIT_MIN", 2)
+    copy = crop_area(scene(12), 0.7, 0.1, 0.1)[0]
+    queries = [extract(copy).descriptors, mirrored(copy).descriptors]
+    busy = create_engine(db_url, pool_size=1, max_overflow=0, pool_timeout=30)
+    other = make_engine(db_url)
+    holding = Session(busy)
+    try:
+        for image_id, image in enumerate(originals, start=1):
+            _post(holding, image_id, image)
+        holding.commit()
+        # Look-ups on the busy engine, its one connection held by their session throughout:
+        # a second connection from its pool cannot be had until the session is closed.
+        for _ in range(3):
+            votes(holding, queries, limit=5, images=3)
+        apart = _count_reads_apart(monkeypatch, patience=5.0)
+        with Session(other) as session:
+            assert votes(session, queries, limit=5, images=3)[0].image_id == 2
+        assert apart
+        assert votes(holding, queries, limit=5, images=3)[0].image_id == 2
+        assert busy in postings._APART
+        assert other in postings._APART
+    finally:
+        holding.close()
+        busy.dispose()
+        other.dispose()
+    # The second halves' connections are closed with the engine they read for.
+    assert busy not in postings._APART
+    assert other not in postings._APART
 
 
 def test_only_look_ups_outside_ingest_read_on_two_connections(

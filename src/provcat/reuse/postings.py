@@ -49,6 +49,7 @@ import itertools
 import json
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    create_engine,
+    event,
     func,
     null,
     select,
@@ -817,12 +820,12 @@ class _Half:
             return self._taker is not None
 
     def read_apart(self, engine: Engine, statement: DriverStatement) -> list[tuple[Any, ...]]:
-        """Read the half on a connection of its own, unless the look-up's thread took it
-        while this waited for one (then nothing: the connection goes back at once, or is
-        not asked for when the half was taken before this thread came to it)."""
+        """Read the half on a connection of its own (from :func:`_apart_engine`), unless
+        the look-up's thread took it first (then nothing: the connection goes back at once,
+        or is not asked for when the half was taken before this thread came to it)."""
         if self.taken():
             return []
-        with engine.connect() as connection:
+        with _apart_engine(engine).connect() as connection:
             if not self.claim(self.APART):
                 return []
             return driver_rows(connection, statement, self.values)
@@ -833,10 +836,45 @@ class _Half:
 SPLIT_MIN: Final = 500
 
 
+def _half_threads() -> int:
+    return os.cpu_count() or 1
+
+
 @functools.cache
 def _other_half() -> ThreadPoolExecutor:
     """The threads that read the second half of PostgreSQL reads (one per core)."""
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="provcat-words")
+    return ThreadPoolExecutor(_half_threads(), thread_name_prefix="provcat-words")
+
+
+#: For each engine whose look-ups split their reads, the engine of the second halves.
+_APART: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_APART_LOCK = threading.Lock()
+
+
+def _apart_engine(engine: Engine) -> Engine:
+    """The engine the second halves of ``engine``'s reads are read on: made from its URL,
+    with a pool of exactly one connection for each thread of :func:`_other_half`, so that
+    those threads never wait for a connection. In the look-ups' own pool they did: a
+    thread asked for one while look-ups held them all, and held up every later look-up's
+    second half (in every engine of the process) until one came back, or for the pool's
+    timeout (30 s by default) when the engine was disposed meanwhile. It is disposed with
+    ``engine``."""
+    with _APART_LOCK:
+        apart = _APART.get(engine)
+        if apart is None:
+            apart = create_engine(
+                engine.url, pool_size=_half_threads(), max_overflow=0, pool_timeout=60
+            )
+            _APART[engine] = apart
+            event.listen(engine, "engine_disposed", _dispose_apart)
+        return apart
+
+
+def _dispose_apart(engine: Engine) -> None:
+    with _APART_LOCK:
+        apart = _APART.pop(engine, None)
+    if apart is not None:
+        apart.dispose()
 
 
 #: The postings read, compiled for each dialect and driver met (:func:`_word_rows`).
