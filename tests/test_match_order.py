@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from provcat import db, ingest, matching
+from provcat import db, ingest, matching, prepare
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
@@ -190,6 +190,9 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
         return query_side(sha, paths, variants)
 
     monkeypatch.setattr(matching, "_query_side", counted)
+    # Turns decode their images (as for images another process stored), not what the
+    # workers that prepared them computed (next test).
+    monkeypatch.setattr(ingest, "MIRRORS_KEPT", 0)
     prepared = Catalogue(db_url)
     monkeypatch.setattr(matching, "PREPARED_AHEAD", 0)
     itself = Catalogue(other_db_url)
@@ -204,6 +207,47 @@ def test_query_sides_prepared_ahead_are_what_a_turn_computes(
         assert len(_matches(prepared)) >= len(_edits())
     finally:
         prepared.close()
+        itself.close()
+
+
+def test_mirror_features_from_the_workers_spare_decoding_and_change_no_match(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest's turns take each new image's mirror features from the worker that
+    prepared it: the matches are those of turns decoding every image again; no turn
+    decodes its image to extract them, and only turns with a pair that needs the pixels
+    (a likely copy, weak evidence) decode it at all, once."""
+    folder = _edits_in_one_folder(tmp_path / "all")
+    decoded: list[int] = []
+    decode_query, query_side = matching._decode_query, matching._query_side
+
+    def counted(image_id: int, sha: str, paths: list[Path]) -> object:
+        decoded.append(image_id)
+        return decode_query(image_id, sha, paths)
+
+    def refused(*_args: object) -> object:
+        raise AssertionError("a turn decoded its image for its mirror features")
+
+    # Every picture carries them here (only large ones do by default: provcat.prepare), each
+    # prepared in this process, where the threshold is set.
+    monkeypatch.setattr(prepare, "MIRROR_FROM", 0)
+    carried, itself = Catalogue(db_url), Catalogue(other_db_url)
+    try:
+        monkeypatch.setattr(matching, "_decode_query", counted)
+        monkeypatch.setattr(matching, "_query_side", refused)
+        carried.ingest([folder], workers=1)
+        monkeypatch.setattr(matching, "_query_side", query_side)
+        monkeypatch.setattr(ingest, "MIRRORS_KEPT", 0)
+        itself.ingest([folder], workers=1)
+        assert _matches(carried) == _matches(itself)
+        assert len(_matches(carried)) >= len(_edits())
+        # Each pair is judged in the turn of the first of its images (the other is stored
+        # and waiting, so a candidate) and not again in the second's: one image of each
+        # pair decoded, once (the catalogue's pairs are the edits').
+        assert len(decoded) == len(set(decoded))
+        assert len(decoded) == len(_edits())
+    finally:
+        carried.close()
         itself.close()
 
 

@@ -15,9 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from provcat import models as m
+from provcat import prepare
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
-from provcat.prepare import POOL_MIN_FILES, Failed, PreparedImage, Preparer, prepare_file
+from provcat.decode import open_image
+from provcat.prepare import (
+    MIRROR_FROM,
+    POOL_MIN_FILES,
+    Failed,
+    PreparedImage,
+    Preparer,
+    prepare_file,
+)
+from provcat.reuse.features import mirrored
+from provcat.working import WorkingCopy
 
 from .postings_state import image_words
 from .reuse_fixtures import crop_area, mirror, scene
@@ -205,3 +216,30 @@ def test_cli_takes_a_worker_count(mixed_folder: Path, db_url: str) -> None:
     refused = runner.invoke(cli, ["--db", db_url, "ingest", "--workers", "0", str(mixed_folder)])
     assert refused.exit_code == 2
     assert "--workers" in refused.stderr
+
+
+def test_large_pictures_carry_their_mirror_features_to_their_turn(tmp_path: Path) -> None:
+    """A worker (and ``prepare_file``) hands a picture of MIRROR_FROM pixels or more its
+    mirror image's features, the values its matching turn would extract after decoding the
+    file again; a smaller picture's turn decodes it (cheaper than extracting in the worker),
+    and a file already catalogued carries nothing."""
+    large, small = tmp_path / "large.jpg", tmp_path / "small.jpg"
+    picture = scene(31)
+    picture.resize((MIRROR_FROM, MIRROR_FROM * 3 // 4)).save(large, quality=90)
+    picture.save(small, quality=90)
+    for path in (large, small):
+        done, _records = prepare._prepare_in_worker(path)
+        assert isinstance(done, PreparedImage)
+        assert done.features is not None
+        alone = prepare_file(path)
+        assert isinstance(alone, PreparedImage)
+        if path is small:
+            assert done.mirror is None
+            assert alone.mirror is None
+            continue
+        pixels = open_image(path).pixels
+        expected = mirrored(pixels, working=WorkingCopy.of(pixels))
+        for carried in (done.mirror, alone.mirror):
+            assert carried is not None
+            assert carried.to_bytes() == expected.to_bytes()
+        assert prepare.prepare_image(open_image(path), known=True, mirror=True).mirror is None

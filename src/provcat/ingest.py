@@ -32,6 +32,7 @@ from provcat.provenance import (
     record_chain,
     record_depiction,
 )
+from provcat.reuse.features import Features
 from provcat.reuse.postings import post
 from provcat.reuse.word_file import keep_up
 from provcat.scraped import ingest_scraped
@@ -168,6 +169,11 @@ ImageItem = tuple[WorkItem, PreparedImage | Failed]
 #: 60 ms with one per 20 (docs/scale.md). A kill loses at most this many files' storing,
 #: which the next run does again.
 STORE_BATCH = 16
+#: New images whose mirror features (computed by the workers that prepared them) are kept
+#: for their matching turns, which then need not decode their files again unless a pair needs
+#: the pixels (provcat.matching.Matcher.expect_mirrors): about 40 kB each at the features'
+#: 1,000 keypoints, so at most about 160 MB. Images stored past it are decoded in their turns.
+MIRRORS_KEPT = 4096
 
 
 def _engine_of(session_factory: Callable[[], Session]) -> Engine:
@@ -214,6 +220,8 @@ class Ingester:
         self._gate = gate or IngestGate(_engine_of(session_factory))
         self._workers = default_workers() if workers is None else workers
         self._url = url
+        #: Mirror features of the images this ingester stored, until their turns (by id).
+        self._mirrors: dict[int, Features] = {}
 
     def run(
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
@@ -282,6 +290,8 @@ class Ingester:
         if self._matcher is None:
             self._matcher = Matcher(self._sessions)
         matcher = self._matcher
+        matcher.expect_mirrors(self._mirrors)
+        self._mirrors = {}
         recorded = done = 0
         while True:
             with self._gate.turn():
@@ -340,6 +350,7 @@ class Ingester:
         while True:
             stored: dict[int, IngestResult] = {}
             postings: list[tuple[int, npt.NDArray[np.uint8]]] = []
+            mirrors: dict[int, Features] = {}
             with self._sessions() as session:
                 try:
                     for number, (_item, prepared) in enumerate(batch):
@@ -347,9 +358,11 @@ class Ingester:
                             continue
                         assert not isinstance(prepared, Failed)
                         part = stored[number] = IngestResult()
-                        _image, added = _store_image(prepared, session=session, postings=postings)
+                        image, added = _store_image(prepared, session=session, postings=postings)
                         part.images_added += added
                         part.images_known += not added
+                        if added and prepared.mirror is not None:
+                            mirrors[image.id] = prepared.mirror
                 except InputError as exc:
                     session.rollback()
                     parts[number] = IngestResult(rejected=[Rejected.of(exc)])
@@ -357,6 +370,9 @@ class Ingester:
                 post(session, postings)
                 session.commit()
             parts.update(stored)
+            for image_id, mirror in mirrors.items():
+                if len(self._mirrors) < MIRRORS_KEPT:
+                    self._mirrors[image_id] = mirror
             return [parts[number] for number in range(len(batch))]
 
     def _record_rejections(self, rejected: Sequence[Rejected]) -> None:

@@ -23,7 +23,7 @@ import contextvars
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -369,6 +369,9 @@ class Matcher:
         #: Prepares the next pending images' query sides while a turn runs (match_next).
         self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provcat-ahead")
         self._ahead: dict[int, Future[_Query | None]] = {}
+        #: Pending images' mirror features, computed when they were prepared
+        #: (:meth:`expect_mirrors`), taken by their turns.
+        self._mirrors: dict[int, Features] = {}
         self._pdq = _PdqTable()
         #: Held while the index is brought up to date (images loaded, the postings file
         #: opened or caught up): look-ups in several threads do it one at a time. Always
@@ -569,7 +572,12 @@ class Matcher:
     ) -> list[Found]:
         features = self._features_of(image_id, session=session)
         ahead = self._ahead.pop(image_id, None)
+        mirror = self._mirrors.pop(image_id, None)
         query = ahead.result() if ahead is not None else None
+        if query is None and mirror is not None and variants is not None:
+            # What decoding its file would give at once, but its pixels (decoded if needed).
+            decode = partial(_decode_query, image_id, sha, paths)
+            query = _Query(decode, mirror, dihedral_from_bytes(*variants), None)
         if query is None and features is not None:
             query = _query_side(sha, paths, variants)
         if features is None or query is None:
@@ -582,6 +590,7 @@ class Matcher:
             sha256=sha,
             pixel_digest=digest,
             exclude=image_id,
+            recorded=_recorded_with(image_id, session=session),
             turn=session,
             flipped=query.mirror,
             variants=query.variants,
@@ -602,8 +611,19 @@ class Matcher:
         for image_id in [i for i in self._ahead if i != current and i not in coming]:
             self._ahead.pop(image_id).cancel()
         for image_id, sha, paths, variants in upcoming:
-            if image_id not in self._ahead:
-                self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths, variants)
+            if image_id in self._ahead or (image_id in self._mirrors and variants is not None):
+                continue  # being prepared, or nothing to prepare (its pixels wait till needed)
+            self._ahead[image_id] = self._preparing.submit(_query_side, sha, paths, variants)
+
+    def expect_mirrors(self, mirrors: dict[int, Features]) -> None:
+        """The mirror images' features of pending images, by image id, as
+        :func:`provcat.reuse.features.mirrored` computed them from the files they were stored
+        from (an ingest's workers do, while they have the pixels: provcat.prepare). Their
+        turns then read each file again only when a pair needs its pixels (a likely copy,
+        or weak evidence), instead of decoding every one to extract them: the same values,
+        computed earlier. Replaces those given before; ids another process matches are never
+        asked for."""
+        self._mirrors = dict(mirrors)
 
     def _features_of(self, image_id: int, *, session: Session) -> Features | None:
         with self._recent_lock:
@@ -668,12 +688,13 @@ class Matcher:
 
     def find(
         self,
-        pixels: Image.Image,
+        pixels: Image.Image | Callable[[], Image.Image | None],
         features: Features,
         *,
         sha256: str | None = None,
         pixel_digest: str | None = None,
         exclude: int | None = None,
+        recorded: Collection[int] = (),
         turn: Session | None = None,
         flipped: Features | Future[Features] | None = None,
         variants: Dihedral | Future[Dihedral] | None = None,
@@ -682,12 +703,17 @@ class Matcher:
         """Stored images that show the same photo as ``pixels``, best first.
 
         ``turn`` is the session of a matching turn: the candidate look-up then runs in it, and
-        sees what the turn sees. Without it the look-up uses a session of its own. ``flipped``
+        sees what the turn sees. Without it the look-up uses a session of its own. Stored
+        images in ``recorded`` (those whose pair with the query a turn recorded already) are
+        not judged again: the pair would be judged as it was, whichever image is the query,
+        and is recorded once. ``flipped``
         (the features of ``pixels`` mirrored) and ``variants`` (its
         :func:`provcat.fingerprints.pdq_dihedral`) are computed when not given; either may be
         given as a future still computing it (:meth:`look_up`). ``working`` is the working
         copy of ``pixels`` (``provcat.working``) if the caller made it: the look-up's pixel
-        checks then use it too.
+        checks then use it too. ``pixels`` may be a function that decodes them (returning
+        None when it cannot), called when a pair first needs them, if ever; ``flipped`` and
+        ``variants`` must then be given.
 
         Each candidate pair is judged in one orientation chosen from the two images alone
         (:func:`_canonical`), never from which of them was stored first: the verdict and every
@@ -696,15 +722,23 @@ class Matcher:
         """
         # The PDQ variants and the mirror's features in threads while the postings of the
         # query's own words are read (all three release the GIL for most of their work).
-        working = working or WorkingCopy.of(pixels)
-        computing = _future(variants) or self._threads.submit(
-            pdq_dihedral, pixels, working=working
-        )
-        mirroring = _future(flipped) or self._threads.submit(mirrored, pixels, working=working)
+        picture: Image.Image | None = None
+        load: Callable[[], Image.Image | None] | None = None
+        if isinstance(pixels, Image.Image):
+            picture, working = pixels, working or WorkingCopy.of(pixels)
+            computing = _future(variants) or self._threads.submit(
+                pdq_dihedral, pixels, working=working
+            )
+            mirroring = _future(flipped) or self._threads.submit(mirrored, pixels, working=working)
+        else:
+            load, given_variants, given_mirror = pixels, _future(variants), _future(flipped)
+            if given_variants is None or given_mirror is None:
+                raise ValueError("a query decoded later needs its mirror features and PDQ")
+            computing, mirroring = given_variants, given_mirror
 
         with (
             self._sessions() if turn is None else nullcontext(turn) as session,
-            pixels_remembered([working]),
+            pixels_remembered([] if working is None else [working]),
         ):
             same_digest: set[int] = set()
             if pixel_digest:
@@ -721,9 +755,13 @@ class Matcher:
                 dihedral = computing.result()
                 early.near, early.low = self._pdq_near(dihedral, len(features))
                 early.query = _Side(
-                    None, features, sha256 or "", pixels, mirroring.result(), dihedral
+                    None, features, sha256 or "", picture, mirroring.result(), dihedral, load=load
                 )
-                ids = [i for i in early.near if i != exclude and i not in same_digest]
+                ids = [
+                    i
+                    for i in early.near
+                    if i != exclude and i not in same_digest and i not in recorded
+                ]
                 sides = [s for s in self._candidates(ids, session=session) if s.sha != sha256]
                 early.sides = {side.image_id: side for side in sides if side.image_id is not None}
                 early.looks = self._look_at(early.query, sides, {}, early.near, session=session)
@@ -753,7 +791,7 @@ class Matcher:
             query, pdq_near, query_low = early.query, early.near, early.low
             assert query is not None
             wanted = list(dict.fromkeys([v.image_id for v in voted] + [*same_digest, *pdq_near]))
-            wanted = [i for i in wanted if i != exclude]
+            wanted = [i for i in wanted if i != exclude and i not in recorded]
             fresh = self._candidates([i for i in wanted if i not in early.sides], session=session)
             by_id = {side.image_id: side for side in fresh} | early.sides
             stored = [by_id[i] for i in wanted if i in by_id]
@@ -937,24 +975,29 @@ class Matcher:
                 width=size[0],
                 height=size[1],
             )
-            assert b.pixels is not None
-            return weak_relation(reference, b.pixels)
+            # The query's pixels: None only when its file changed since it was stored.
+            return None if b.pixels is None else weak_relation(reference, b.pixels)
         # The query is the reference: its hashes against the stored picture's pixels.
-        assert a.pixels is not None
+        query_pixels = a.pixels
+        if query_pixels is None:
+            return None
         stored.pixels = self._pixels_of(stored, session=session)
         if stored.pixels is None:
             return None
-        return weak_relation(GlobalPrints.of(a.pixels), stored.pixels)
+        return weak_relation(GlobalPrints.of(query_pixels), stored.pixels)
 
 
 @dataclass(frozen=True)
 class _Query:
-    """What a look-up computes from the query's pixels besides its features."""
+    """What a look-up computes from the query's pixels besides its features. Given the mirror
+    image's features (:meth:`Matcher.expect_mirrors`), the pixels are decoded only when a
+    pair needs them: ``pixels`` is then the function that decodes them, and ``working`` None.
+    """
 
-    pixels: Image.Image
+    pixels: Image.Image | Callable[[], Image.Image | None]
     mirror: Features
     variants: Dihedral
-    working: WorkingCopy
+    working: WorkingCopy | None
 
 
 @dataclass
@@ -969,13 +1012,32 @@ class _Side:
     image_id: int | None
     features: Features
     sha: str
-    pixels: Image.Image | None = None
+    #: Its pixels once at hand (:attr:`pixels` decodes them with ``load`` when first asked).
+    picture: Image.Image | None = None
     mirror: Features | None = None
     #: Its PDQ hashes over the eight rotations and flips, once computed or read.
     variants: Dihedral | None = None
     #: A stored image's PDQ variants as the catalogue keeps them, with its PDQ quality (read
     #: when first needed), or None (stored before revision 0009).
     stored_variants: tuple[bytes, int] | None = None
+    #: Decodes the query's pixels when a pair first needs them: a matching turn's query whose
+    #: mirror features and PDQ variants were at hand without them. The threads judging its
+    #: pairs share the side, so the first to ask decodes them, once.
+    load: Callable[[], Image.Image | None] | None = None
+    _loading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def pixels(self) -> Image.Image | None:
+        """Its upright RGB pixels; None when its file cannot be read (gone, or changed)."""
+        if self.load is not None:
+            with self._loading:
+                if self.load is not None:
+                    self.picture, self.load = self.load(), None
+        return self.picture
+
+    @pixels.setter
+    def pixels(self, picture: Image.Image | None) -> None:
+        self.picture, self.load = picture, None
 
     def mirror_features(self) -> Features:
         assert self.mirror is not None, "only the query's mirror features are at hand"
@@ -1056,6 +1118,30 @@ def _query_side(
         dihedral_from_bytes(*variants) if variants else pdq_dihedral(pixels, working=working)
     )
     return _Query(pixels, mirrored(pixels, working=working), dihedral, working)
+
+
+def _recorded_with(image_id: int, *, session: Session) -> set[int]:
+    """The images whose pair with ``image_id`` is recorded (as reference or copy). In an
+    ingest each pair of its new images comes up in both images' turns; the second needs not
+    judge it again (decoding both files, most often)."""
+    match = m.PhotoMatch
+    return set(
+        session.scalars(
+            select(match.copy_id)
+            .where(match.reference_id == image_id)
+            .union(select(match.reference_id).where(match.copy_id == image_id))
+        )
+    )
+
+
+def _decode_query(image_id: int, sha: str, paths: list[Path]) -> Image.Image | None:
+    """A pending image's pixels, decoded again from its ``paths`` when a pair of its turn
+    first needs them; None (and a warning) when its file is gone or changed: the pair is then
+    judged as one whose stored file is gone."""
+    pixels = _decode_stored(sha, paths)
+    if pixels is None:
+        log.warning("image %d cannot be read again from its paths; judged without pixels", image_id)
+    return pixels
 
 
 def _with_variants(statement: Any) -> Any:

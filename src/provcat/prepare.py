@@ -41,19 +41,29 @@ from provcat.errors import InputError, unexpected_reason
 from provcat.files import path_text
 from provcat.fingerprints import Fingerprints, compute
 from provcat.metadata import MetadataField, read_metadata
-from provcat.reuse.features import Features, extract
-from provcat.working import WorkingCopy
+from provcat.reuse.features import Features, extract, mirrored
+from provcat.working import REDUCE_FROM, WorkingCopy
 
 log = logging.getLogger(__name__)
 
 #: Files prepared ahead of the one being stored, per worker (bounds memory: a prepared image
-#: is its metadata and about 40 kB of features, never its pixels).
+#: is its metadata and about 80 kB of features and mirror features, never its pixels).
 AHEAD_PER_WORKER: Final = 4
 #: How often a worker checks that the process it works for is still there.
 PARENT_POLL_SECONDS: Final = 1.0
 #: Fewer image files than this are prepared in the main process (starting workers costs
 #: about a second).
 POOL_MIN_FILES: Final = 8
+#: Pictures at least this many pixels on their longer side (those the working copy reduces)
+#: carry their mirror image's features to their matching turn when asked to: decoding such a
+#: file again there costs several times the extraction (one core: a generated 4000 x 3000
+#: JPEG 68 ms to decode, 14 to extract from its working copy; 5120 x 2880 PNGs of Debian's
+#: plasma-workspace-wallpapers 189-360 ms against 8). A smaller picture's turn decodes it
+#: again in a thread of its own beside the turn before (an 800 x 600 JPEG: 2.3 ms to decode,
+#: 9.3 to extract), which costs an ingest less than extracting in the workers, which have no
+#: core to spare: the scale bench's 120 files of 800 x 600 were ingested at 11.7-12.1 images
+#: a second extracting them all in the workers, 12.5-12.8 without (session 28).
+MIRROR_FROM: Final = REDUCE_FROM
 
 
 #: The columns of an image row that come from its file (DecodedImage attributes of those names).
@@ -86,6 +96,9 @@ class PreparedImage:
     fields: list[MetadataField] | None
     prints: Fingerprints | None
     features: Features | None
+    #: Its mirror image's features, for its matching turn (never stored: the turn would
+    #: decode the file again to extract them); None when not asked for, or known.
+    mirror: Features | None = None
 
     def columns(self) -> dict[str, Any]:
         """The ``image`` table's columns that come from the file (provcat.models.Image)."""
@@ -110,25 +123,33 @@ class Failed:
         return InputError(self.path, self.reason, line=self.line)
 
 
-def prepare_image(decoded: DecodedImage, *, known: bool = False) -> PreparedImage:
-    """Metadata, fingerprints and features of a decoded image (not when ``known``).
+def prepare_image(
+    decoded: DecodedImage, *, known: bool = False, mirror: bool = False
+) -> PreparedImage:
+    """Metadata, fingerprints and features of a decoded image (not when ``known``), and with
+    ``mirror`` its mirror image's features, which its matching turn needs
+    (:meth:`provcat.matching.Matcher.expect_mirrors`), when it is :data:`MIRROR_FROM`
+    pixels or more on its longer side.
 
     Raises:
         InputError: The metadata cannot be read (a malformed XMP packet, for example).
     """
     if known:
-        fields, prints, features = None, None, None
+        fields, prints, features, flipped = None, None, None, None
     else:
         fields = read_metadata(decoded.path, decoded.source, decoded.data)
         working = WorkingCopy.of(decoded.pixels)  # reduced once for the hashes and features
         prints = compute(decoded.pixels, working=working)
         features = extract(decoded.pixels, working=working)
+        large = max(decoded.width, decoded.height) >= MIRROR_FROM
+        flipped = mirrored(decoded.pixels, working=working) if mirror and large else None
     return PreparedImage(
         path=decoded.path,
         **{name: getattr(decoded, name) for name in IMAGE_COLUMNS},
         fields=fields,
         prints=prints,
         features=features,
+        mirror=flipped,
     )
 
 
@@ -182,7 +203,8 @@ def _prepare_in_worker(path: Path) -> _Done:
     _records.clear()
     try:
         decoded = open_image(path)
-        done: PreparedImage | Failed = prepare_image(decoded, known=_is_known(decoded.sha256))
+        known = _is_known(decoded.sha256)
+        done: PreparedImage | Failed = prepare_image(decoded, known=known, mirror=True)
     except InputError as exc:
         done = Failed(exc.path, exc.reason, exc.line)
     except Exception as exc:  # one file's fault must not end the ingest
@@ -191,9 +213,9 @@ def _prepare_in_worker(path: Path) -> _Done:
 
 
 def prepare_file(path: Path) -> PreparedImage | Failed:
-    """Prepare one image file in this process."""
+    """Prepare one image file in this process, its mirror image's features included."""
     try:
-        return prepare_image(open_image(path))
+        return prepare_image(open_image(path), mirror=True)
     except InputError as exc:
         return Failed(exc.path, exc.reason, exc.line)
     except Exception as exc:  # one file's fault must not end the ingest
