@@ -9,6 +9,7 @@ for row; the reference must also be the original wherever the pictures can tell.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from provcat.reuse import word_file
 from provcat.reuse.features import extract
 from provcat.reuse.postings import Vote
 from provcat.reuse.verify import verify
+from tests.imagegen import sky
 from tests.reuse_fixtures import (
     banner,
     collage,
@@ -738,3 +740,36 @@ def test_look_ups_in_several_threads_at_once_answer_as_one_thread(
             assert matcher._word_file.delta.images == len(list(second.iterdir()))
     finally:
         shared.close()
+
+
+def test_a_turn_whose_file_changed_since_it_was_stored_judges_without_its_pixels(
+    catalogue: Catalogue,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A turn given its image's mirror features decodes the file only when a pair needs it;
+    a file changed (or gone) by then leaves its pairs judged as those of a stored file that
+    is gone: no pixel checks, no weak evidence (low-information skies), every image still
+    matched, and a warning naming the image."""
+    monkeypatch.setattr(prepare, "MIRROR_FROM", 0)
+    decode_query = matching._decode_query
+
+    def changed(image_id: int, sha: str, _paths: list[Path]) -> object:
+        return decode_query(image_id, sha, [])  # none of its paths holds its file any more
+
+    monkeypatch.setattr(matching, "_decode_query", changed)
+    original = scene(741)
+    original.save(tmp_path / "photo.jpg", quality=92)
+    jpeg(banner(original), 85).save(tmp_path / "photo-banner.jpg", quality=88)
+    picture = sky(3)
+    picture.save(tmp_path / "sky.png")
+    picture.rotate(90, expand=True).save(tmp_path / "sky-turned.png")
+    with caplog.at_level(logging.WARNING, logger="provcat.matching"):
+        result = catalogue.ingest([tmp_path], workers=1)
+    assert result.images_added == 4
+    with catalogue.session() as session:
+        assert matching.pending_count(session=session) == 0
+    assert "cannot be read again from its paths; judged without pixels" in caplog.text
+    # The skies' pair needs the query's pixels from either side: not recorded.
+    assert all("weak_global_hash" not in row[2] for row in _matches(catalogue))
