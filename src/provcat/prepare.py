@@ -47,7 +47,8 @@ from provcat.working import REDUCE_FROM, WorkingCopy
 log = logging.getLogger(__name__)
 
 #: Files prepared ahead of the one being stored, per worker (bounds memory: a prepared image
-#: is its metadata and about 80 kB of features and mirror features, never its pixels).
+#: is its metadata and about 40 kB of features, 80 with a large picture's mirror features
+#: (:data:`MIRROR_FROM`), never its pixels).
 AHEAD_PER_WORKER: Final = 4
 #: How often a worker checks that the process it works for is still there.
 PARENT_POLL_SECONDS: Final = 1.0
