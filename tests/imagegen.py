@@ -78,3 +78,16 @@ def sky(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
         rgb += rng.uniform(15, 35) * cloud[..., None]
     rgb += rng.normal(0, 1.5, rgb.shape)
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def star_field(seed: int, size: tuple[int, int] = (1024, 768), stars: int = 900) -> Image.Image:
+    """Scattered soft points of light on black: keypoints all alike and clustered, on which
+    RANSAC can fit degenerate models (a picture mapped onto one point of another)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    sky = np.zeros((height, width), dtype=np.float32)
+    rows, columns = rng.integers(0, height, stars), rng.integers(0, width, stars)
+    sky[rows, columns] = rng.uniform(120, 255, stars)
+    blurred = Image.fromarray(sky.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+    bright = np.clip(np.asarray(blurred, dtype=np.float32) * 3, 0, 255).astype(np.uint8)
+    return Image.fromarray(bright).convert("RGB")

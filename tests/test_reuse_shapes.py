@@ -10,14 +10,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from provcat import matching
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.fingerprints import compute
 from provcat.reuse.features import extract, mirrored
-from provcat.reuse.verify import KINDS, Relation, verify
+from provcat.reuse.verify import KINDS, RICH_INLIERS, Relation, believable_scale, verify
 from provcat.reuse.weak import GlobalPrints, low_information, weak_relation
 
-from .imagegen import sky
+from .imagegen import sky, star_field
 from .reuse_fixtures import (
     collage,
     crop_area,
@@ -269,3 +270,20 @@ def test_thin_pictures_are_ingested_and_looked_up_with_the_rest(
     )
     for name, lookup in found.items():
         assert lookup.matches[0].relation[0] == "identical_file", name
+
+
+def test_a_degenerate_fit_is_not_worth_decoding_for() -> None:
+    """A star field's clustered keypoints fit a photo at a scale of 0 (the whole field mapped
+    onto one point) with far more inliers than a stretched copy needs to be worth decoding:
+    verification refuses that scale before looking at pixels, and does with them too, so a
+    first look does not decode the pair for it. A fit of a believable scale with as many
+    inliers still is."""
+    photo, stars = scene(810), star_field(10)
+    look = verify(extract(photo), extract(stars))
+    assert not look.same_photo
+    assert look.inliers >= RICH_INLIERS
+    assert not believable_scale(look.scale)
+    assert not matching._worth_pixels(look)
+    assert not _relate(photo, stars).same_photo
+    stretched = Relation(False, (), None, look.inliers, 0.5, 0.0, 1.2, "same_extent", 1.44, 1.0)
+    assert matching._worth_pixels(stretched)

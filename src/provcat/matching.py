@@ -56,7 +56,14 @@ from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered, working_copy
 from provcat.reuse.postings import StopWords, post, votes
-from provcat.reuse.verify import COLOUR_MIN, GREY_MAX, RICH_INLIERS, Relation, verify
+from provcat.reuse.verify import (
+    COLOUR_MIN,
+    GREY_MAX,
+    RICH_INLIERS,
+    Relation,
+    believable_scale,
+    verify,
+)
 from provcat.reuse.weak import WEAK_PDQ, GlobalPrints, low_information, weak_relation
 from provcat.reuse.word_file import WordFile, location
 from provcat.working import WorkingCopy
@@ -1243,8 +1250,12 @@ def _first_look(query: _Side, stored: _Side, *, plain: bool = True, mirror: bool
 
 
 def _worth_pixels(look: Relation) -> bool:
-    """Whether a verification from features alone makes the pair worth decoding for."""
-    return look.same_photo or look.inliers >= RICH_INLIERS
+    """Whether a verification from features alone makes the pair worth decoding for: it
+    found the same photo, or a fit with as many inliers as a stretched or keystoned copy
+    needs, which the pixels may confirm. Not a fit whose scale verification refuses before
+    looking at any pixel: judged with them, the pair would be refused the same way (the same
+    matches give the same fit; OpenCV's RANSAC draws from a fixed seed)."""
+    return look.same_photo or (look.inliers >= RICH_INLIERS and believable_scale(look.scale))
 
 
 def _verify(reference: _Side, copy: _Side, *, mirror: bool | None = None) -> Relation:

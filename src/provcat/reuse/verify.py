@@ -381,7 +381,7 @@ def _judge(
     rich = best.model != "similarity"
     if best.inliers < (RICH_INLIERS if rich else MIN_INLIERS):
         return rejection
-    if not MIN_SCALE <= best.scale <= 1 / MIN_SCALE:
+    if not believable_scale(best.scale):
         return rejection
     coverage = _coverage(a, b, best)
     score = coverage * min(1.0, best.inliers / (2 * MIN_INLIERS))
@@ -441,6 +441,15 @@ def _frame_aligned(a: Features, b: Features, best: Fit) -> bool:
     tolerance = FRAME_TOLERANCE * float(np.hypot(a.width, a.height))
     distances = np.linalg.norm(mapped[:, None, :] - corners[None, :, :], axis=2)
     return bool((distances.min(axis=1) <= tolerance).all())
+
+
+def believable_scale(scale: float) -> bool:
+    """Whether a fit's scale (b pixels per a pixel) is one a copy can have: within
+    :data:`MIN_SCALE` either way. A fit outside it is refused before any pixel is looked at,
+    whatever its inliers: RANSAC's degenerate models of clustered keypoints (a star field's,
+    a fine texture's) map one picture to a point of the other, at scales of 0 or 1e18, with
+    30 to 180 inliers."""
+    return MIN_SCALE <= scale <= 1 / MIN_SCALE
 
 
 def _no_relation(inliers: int) -> Relation:
