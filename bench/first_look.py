@@ -12,8 +12,9 @@ file Pillow opens, not its folders):
   photographs): how many first looks, as it is and mirrored, fit that many inliers, and at
   what scale, so how many decodes the scale rule spares;
 - edited copies of each (made from its working copy, ``provcat.working``, so large pictures
-  cost little; each saved as a JPEG at quality 85): stretched 1.25 and 1.4 times, squashed to
-  0.8, keystoned by 8 and 15%, cropped to 70% and stretched 1.2 times, each looked at against
+  cost little, with the test suite's fixtures; each saved as a JPEG at quality 85): stretched
+  1.25 and 1.4 times, squashed to 0.8, photographed on a screen keystoned by 8 and 15%,
+  cropped to 70% on a side and stretched 1.2 times, each looked at against
   its original as a new image would be: accepted by features, sent to the pixels for its
   inliers (and whether its scale keeps it sent), or not found.
 
@@ -23,12 +24,11 @@ No figure is timed; the pictures are the measure (docs/reuse.md names the ones u
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
+import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from provcat.decode import open_image
@@ -36,6 +36,9 @@ from provcat.errors import InputError
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.verify import RICH_INLIERS, Relation, believable_scale, verify
 from provcat.working import WorkingCopy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.reuse_fixtures import crop_area, jpeg, keystone, stretch
 
 
 def looks(query: Features, query_mirror: Features, stored: Features) -> tuple[Relation, ...]:
@@ -46,42 +49,18 @@ def looks(query: Features, query_mirror: Features, stored: Features) -> tuple[Re
     return verify(a, b), verify(stored, query_mirror)
 
 
-def keystoned(picture: Image.Image, squeeze: float) -> Image.Image:
-    """The picture with its top edge narrowed by ``squeeze`` of its width on each side."""
-    width, height = picture.size
-    corners = [(0, 0), (width, 0), (width, height), (0, height)]
-    moved = [(squeeze * width, 0), (width - squeeze * width, 0), (width, height), (0, height)]
-    rows = []
-    for (x, y), (u, v) in zip(corners, moved, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-    solved = np.linalg.solve(np.array(rows, dtype=float), np.array(moved, dtype=float).ravel())
-    return picture.transform(
-        (width, height), Image.Transform.PERSPECTIVE, tuple(solved), Image.Resampling.BICUBIC
-    )
-
-
 def edits(picture: Image.Image) -> dict[str, Image.Image]:
-    width, height = picture.size
-    box = (int(width * 0.15), int(height * 0.15), int(width * 0.85), int(height * 0.85))
+    """The edited copies, from the test suite's fixtures (a keystone is a photograph of the
+    picture on a screen: narrowed at the top, on a dark surround, with moire and noise)."""
+    cropped, _box = crop_area(picture, 0.49, 0.5, 0.5)
     return {
-        "stretched 1.25": picture.resize((int(width * 1.25), height)),
-        "stretched 1.4": picture.resize((int(width * 1.4), height)),
-        "squashed 0.8": picture.resize((width, int(height * 0.8))),
-        "keystoned 8%": keystoned(picture, 0.08),
-        "keystoned 15%": keystoned(picture, 0.15),
-        "cropped 70%, stretched 1.2": picture.crop(box).resize(
-            (int(width * 0.7 * 1.2), int(height * 0.7))
-        ),
+        "stretched 1.25": stretch(picture, 1.25, 1.0),
+        "stretched 1.4": stretch(picture, 1.4, 1.0),
+        "squashed 0.8": stretch(picture, 1.0, 0.8),
+        "keystoned 8%": keystone(picture, 0.08)[0],
+        "keystoned 15%": keystone(picture, 0.15)[0],
+        "cropped 70%, stretched 1.2": stretch(cropped, 1.2, 1.0),
     }
-
-
-def as_jpeg(picture: Image.Image) -> Image.Image:
-    buffer = io.BytesIO()
-    picture.convert("RGB").save(buffer, "JPEG", quality=85)
-    buffer.seek(0)
-    with Image.open(buffer) as saved:
-        return saved.convert("RGB")
 
 
 def main() -> None:
@@ -123,7 +102,7 @@ def main() -> None:
     outcomes: Counter[tuple[str, str]] = Counter()
     for name, picture in working.items():
         for edit, edited in edits(picture).items():
-            saved = as_jpeg(edited)
+            saved = jpeg(edited, 85)
             look = looks(extract(saved), mirrored(saved), features[name][0])[0]
             if look.same_photo:
                 outcome = "accepted by features"
