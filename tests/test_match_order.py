@@ -253,6 +253,38 @@ def test_mirror_features_from_the_workers_spare_decoding_and_change_no_match(
         itself.close()
 
 
+def _as_manifest(folder: Path) -> Path:
+    """A manifest.toml in ``folder`` listing each of its pictures, one printing each."""
+    lines = ["[article]", 'id = "edits"', 'title = "Every edit, as a manifest"', ""]
+    for number, path in enumerate(sorted(folder.glob("*.jpg")), start=1):
+        lines += ["[[images]]", f'file = "{path.name}"', "", "  [[images.printings]]"]
+        lines += [f"  position = {number}", f'  caption = "{path.stem}"', ""]
+    manifest = folder / "manifest.toml"
+    manifest.write_text("\n".join(lines), encoding="utf-8")
+    return manifest
+
+
+def test_a_manifests_pictures_carry_their_mirror_features_to_their_turns(
+    db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest's pictures are prepared as loose files are, mirror features included: no
+    turn decodes its image to extract them, and the matches are those of loose files."""
+    manifest = _as_manifest(_edits_in_one_folder(tmp_path / "record"))
+    loose = _edits_in_one_folder(tmp_path / "loose")
+
+    def refused(*_args: object) -> object:
+        raise AssertionError("a turn decoded its image for its mirror features")
+
+    monkeypatch.setattr(prepare, "MIRROR_FROM", 0)  # every picture carries them here
+    monkeypatch.setattr(matching, "_query_side", refused)
+    with Catalogue(db_url) as listed, Catalogue(other_db_url) as walked:
+        done = listed.ingest([manifest], workers=1)
+        assert (done.images_added, done.appearances_added) == (2 * len(_edits()),) * 2
+        walked.ingest([loose], workers=1)
+        assert _matches(listed) == _matches(walked)
+        assert len(_matches(listed)) >= len(_edits())
+
+
 def test_candidates_prepared_in_threads_are_what_judging_computes(
     db_url: str, other_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

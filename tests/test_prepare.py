@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from provcat import ingest, prepare
 from provcat import models as m
-from provcat import prepare
+from provcat.articles import read_article
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.decode import open_image
@@ -30,6 +32,7 @@ from provcat.prepare import (
 from provcat.reuse.features import mirrored
 from provcat.working import WorkingCopy
 
+from .paths import REPO
 from .postings_state import image_words
 from .reuse_fixtures import crop_area, mirror, scene
 from .test_cli import _warning_jpeg
@@ -107,6 +110,82 @@ def test_parallel_ingest_stores_what_a_serial_one_does(
         assert _content(serial) == _content(parallel)
         again = parallel.ingest([mixed_folder], workers=2)
     assert (again.images_added, again.images_known) == (0, 16)
+
+
+def _record_and_page(mixed_folder: Path, folder: Path) -> list[Path]:
+    """A manifest's record holding the mixed folder's files and listing them, a missing file
+    and a link to one outside the record; a saved HTML page with its images beside it (one of them
+    broken); and a folder of loose files, one of them also in the record."""
+    record = folder / "record"
+    record.mkdir(parents=True)
+    names = sorted(path.name for path in mixed_folder.glob("*.jpg"))
+    for name in names:
+        shutil.copy(mixed_folder / name, record / name)
+    scene(401, (400, 300)).save(folder / "outside.jpg", quality=90)
+    (record / "outside.jpg").symlink_to(folder / "outside.jpg")
+    lines = ["[article]", 'id = "mixed"', 'title = "The mixed folder"', ""]
+    for number, name in enumerate([*names, "missing.jpg", "outside.jpg"], start=1):
+        lines += ["[[images]]", f'file = "{name}"', "", "  [[images.printings]]"]
+        lines += [f"  position = {number}", f'  caption = "Picture {number}"', ""]
+    (record / "manifest.toml").write_text("\n".join(lines), encoding="utf-8")
+    page = folder / "courier-tortoise.html"
+    shutil.copy(REPO / "tests" / "data" / "articles" / "courier-tortoise.html", page)
+    files = folder / "courier-tortoise_files"
+    files.mkdir()
+    for seed, ref in enumerate(read_article(page).images):
+        name = ref.ref.rsplit("/", 1)[-1]
+        if seed == 0:
+            (files / name).write_bytes(b"\xff\xd8\xff not a JPEG at all")
+        else:
+            scene(410 + seed, (400, 300)).save(files / name, quality=90)
+    loose = folder / "loose"
+    loose.mkdir()
+    shutil.copy(mixed_folder / "00-copy.jpg", loose / "again.jpg")
+    mirror(scene(420, (400, 300))).save(loose / "flipped.jpg", quality=90)
+    return [record, page, loose]
+
+
+def test_manifest_and_article_pictures_are_prepared_by_the_workers(
+    mixed_folder: Path,
+    db_url: str,
+    other_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image files a manifest or an article names are prepared in the worker processes
+    with the loose ones: none is prepared in the ingesting process, and the catalogue (its
+    images, words, hashes, metadata, matches, rejections and printings) is what a serial
+    ingest makes of the same inputs."""
+    inputs = _record_and_page(mixed_folder, tmp_path)
+
+    def refused(*_args: object, **_options: object) -> object:
+        raise AssertionError("an image file was prepared in the ingesting process")
+
+    with Catalogue(db_url) as serial, Catalogue(other_db_url) as parallel:
+        one = serial.ingest(inputs, workers=1)
+        monkeypatch.setattr(ingest, "open_image", refused)  # a file no worker prepared
+        monkeypatch.setattr(prepare, "prepare_file", refused)  # a Preparer without workers
+        two = parallel.ingest(inputs, workers=2)
+        assert one.to_dict() == two.to_dict()
+        assert (two.images_added, two.images_known) == (16 + 4 + 1, 1)  # again.jpg is known
+        assert sorted(Path(r.path).name for r in two.rejected) == [
+            "broken.jpg",
+            "missing.jpg",
+            "outside.jpg",
+            read_article(inputs[1]).images[0].ref.rsplit("/", 1)[-1],
+        ]
+        assert _content(serial) == _content(parallel)
+        assert _printed(serial) == _printed(parallel)
+
+
+def _printed(catalogue: Catalogue) -> list[tuple[object, ...]]:
+    with catalogue.session() as session:
+        rows = session.execute(
+            select(m.Article.key, m.Appearance.position, m.Appearance.caption, m.Image.sha256)
+            .join(m.Appearance, m.Appearance.article_id == m.Article.id)
+            .outerjoin(m.Image, m.Image.id == m.Appearance.image_id)
+        ).all()
+    return sorted(rows, key=repr)
 
 
 def test_worker_warnings_reach_the_main_log(

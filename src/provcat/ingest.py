@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.articles import ScrapedArticle, read_article
 from provcat.articles.model import KINDS_BY_SUFFIX
 from provcat.credits import parse_credit
 from provcat.db import retrying
@@ -35,7 +37,7 @@ from provcat.provenance import (
 from provcat.reuse.features import Features
 from provcat.reuse.postings import post
 from provcat.reuse.word_file import keep_up
-from provcat.scraped import ingest_scraped
+from provcat.scraped import image_files, ingest_scraped
 
 #: Explicit files with these endings are read as manifests.
 MANIFEST_SUFFIXES = frozenset({".toml"})
@@ -162,6 +164,47 @@ _NAMED = {
 
 #: An image file to store: its work item and what the preparer made of it.
 ImageItem = tuple[WorkItem, PreparedImage | Failed]
+#: What the preparer made of the image files a manifest or an article names, by resolved path.
+Ready = dict[Path, PreparedImage | Failed]
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    """A manifest or scraped article read before anything is stored, so that the worker
+    processes prepare its image files with the loose ones: what was read (or the error reading
+    it raised, raised again where it is stored) and the image files it names (none when it
+    could not be read)."""
+
+    source: Manifest | ScrapedArticle | Exception
+    files: list[Path]
+
+
+def _read_ahead(item: WorkItem, images_dir: Path | None) -> _ReadAhead:
+    try:
+        if item.kind == "manifest":
+            manifest = load_manifest(item.path)
+            return _ReadAhead(manifest, _manifest_files(manifest))
+        article = read_article(item.path)
+        files = image_files(item.path, article, images_dir)
+        return _ReadAhead(article, [file.resolve() for file in files])
+    except Exception as exc:  # raised again when the item is stored, as if read then
+        return _ReadAhead(exc, [])
+
+
+def _manifest_files(manifest: Manifest) -> list[Path]:
+    """The image files of a manifest's entries that lie inside its folder, resolved (those
+    outside are rejected when it is stored, unread)."""
+    folder = manifest.path.parent
+    files = []
+    for entry in manifest.images:
+        path = folder / entry.file
+        try:
+            if is_inside(path, folder):
+                files.append(path.resolve())
+        except (OSError, RuntimeError):  # a loop of links: rejected when stored
+            continue
+    return files
+
 
 #: Image files stored in one transaction. A commit writes every page the transaction changed,
 #: and a stored image's visual words change pages all over the postings table: in a 10^5
@@ -229,7 +272,19 @@ class Ingester:
         """Ingest every path; rejections are recorded in the database and in the result."""
         items = plan(paths)
         result = IngestResult()
-        files = [item.path for item in items if item.kind == "image"]
+        # Manifests and articles are read first: their image files are prepared by the
+        # workers in the order they come, with the loose files.
+        ahead = {
+            number: _read_ahead(item, self._images_dir)
+            for number, item in enumerate(items)
+            if item.kind in ("manifest", "article")
+        }
+        files: list[Path] = []
+        for number, item in enumerate(items):
+            if item.kind == "image":
+                files.append(item.path)
+            elif number in ahead:
+                files.extend(ahead[number].files)
         # Everything is stored before anything is matched, and the gate holds every other
         # process's turns until then (provcat.gate): each image is matched against the whole
         # catalogue, whatever order the inputs came in and whoever else is ingesting.
@@ -255,10 +310,15 @@ class Ingester:
                     report(item, part)
                 waiting.clear()
 
-            for item in items:
+            for number, item in enumerate(items):
                 if item.kind != "image":
                     store_waiting()
-                    report(item, self._one(item))
+                    read = ahead.get(number)
+                    if read is None:
+                        report(item, self._one(item))
+                        continue
+                    ready = {file: preparer.take(file) for file in read.files}
+                    report(item, retrying(partial(self._store, item, read.source, ready)))
                     continue
                 waiting.append((item, preparer.take(item.path)))
                 if len(waiting) >= STORE_BATCH:
@@ -304,31 +364,60 @@ class Ingester:
                 progress(done, max(waiting, done), "matching reused photos")
 
     def _one(self, item: WorkItem) -> IngestResult:
-        """A work item that is not an image file."""
+        """A work item skipped or missing."""
         if item.kind == "skipped":
             return IngestResult(skipped=[Skipped(path_text(item.path), item.reason or "")])
-        if item.kind == "missing":
-            return IngestResult(rejected=[Rejected(path_text(item.path), "no such file or folder")])
-        return retrying(lambda: self._store(item))
+        return IngestResult(rejected=[Rejected(path_text(item.path), "no such file or folder")])
 
-    def _store(self, item: WorkItem) -> IngestResult:
-        """A manifest or an article in one transaction; a rejection result if its input is
+    def _store(
+        self, item: WorkItem, source: Manifest | ScrapedArticle | Exception, ready: Ready
+    ) -> IngestResult:
+        """A manifest or an article (``source``, read ahead) in one transaction, its image
+        files as the workers prepared them (``ready``); a rejection result if its input is
         bad."""
         part = IngestResult()
+        mirrors: dict[int, Features] = {}
         with self._sessions() as session:
+
+            def catalogue(
+                file: Path, *, stand_in: bool = False, note: str | None = None
+            ) -> tuple[m.Image, bool]:
+                prepared = ready.get(file.resolve())
+                image, added = _catalogue_file(
+                    file, prepared, session=session, stand_in=stand_in, note=note
+                )
+                if added and isinstance(prepared, PreparedImage) and prepared.mirror is not None:
+                    mirrors[image.id] = prepared.mirror
+                return image, added
+
             try:
-                if item.kind == "manifest":
-                    _ingest_manifest(load_manifest(item.path), session=session, result=part)
+                if isinstance(source, Exception):
+                    raise source
+                if isinstance(source, Manifest):
+                    _ingest_manifest(source, session=session, result=part, catalogue=catalogue)
                 else:
                     _ingest_article(
-                        item.path, session=session, result=part, images_dir=self._images_dir
+                        item.path,
+                        source,
+                        session=session,
+                        result=part,
+                        images_dir=self._images_dir,
+                        catalogue=catalogue,
                     )
                 resolve_rejections([path_text(item.path)], session=session)
                 session.commit()
             except InputError as exc:
                 session.rollback()
                 return IngestResult(rejected=[Rejected.of(exc)])
+        self._keep_mirrors(mirrors)
         return part
+
+    def _keep_mirrors(self, mirrors: dict[int, Features]) -> None:
+        """Keep the mirror features of images just committed for their turns (up to
+        :data:`MIRRORS_KEPT`)."""
+        for image_id, mirror in mirrors.items():
+            if len(self._mirrors) < MIRRORS_KEPT:
+                self._mirrors[image_id] = mirror
 
     def _store_images(self, batch: list[ImageItem]) -> list[IngestResult]:
         """Image files in one transaction (again from the start if it lost a race), the words
@@ -370,9 +459,7 @@ class Ingester:
                 post(session, postings)
                 session.commit()
             parts.update(stored)
-            for image_id, mirror in mirrors.items():
-                if len(self._mirrors) < MIRRORS_KEPT:
-                    self._mirrors[image_id] = mirror
+            self._keep_mirrors(mirrors)
             return [parts[number] for number in range(len(batch))]
 
     def _record_rejections(self, rejected: Sequence[Rejected]) -> None:
@@ -405,6 +492,34 @@ def resolve_rejections(paths: Sequence[str], *, session: Session) -> None:
 
 
 # -- images -----------------------------------------------------------------------------------
+
+
+#: Catalogues one image file of a manifest or an article (``stand_in`` and ``note`` as the
+#: manifest gives them): its row, and whether it was new.
+Cataloguer = Callable[..., tuple[m.Image, bool]]
+
+
+def _catalogue_file(
+    file: Path,
+    prepared: PreparedImage | Failed | None,
+    *,
+    session: Session,
+    stand_in: bool = False,
+    note: str | None = None,
+) -> tuple[m.Image, bool]:
+    """Catalogue an image file of a manifest or an article as a worker ``prepared`` it, or
+    prepared here when no worker did (None).
+
+    Raises:
+        InputError: The file cannot be used (as the worker found, or found here).
+    """
+    if prepared is None:
+        return _ingest_image(
+            open_image(file.resolve()), session=session, stand_in=stand_in, note=note
+        )
+    if isinstance(prepared, Failed):
+        raise prepared.error()
+    return _store_image(prepared, session=session, stand_in=stand_in, note=note)
 
 
 def _ingest_image(
@@ -497,7 +612,7 @@ def _store_image(
 
 
 def _ingest_manifest(
-    manifest: Manifest, *, session: Session, result: IngestResult
+    manifest: Manifest, *, session: Session, result: IngestResult, catalogue: Cataloguer
 ) -> None:
     entry = manifest.article
     article = session.scalar(select(m.Article).where(m.Article.key == entry.id))
@@ -531,12 +646,19 @@ def _ingest_manifest(
 
     folder = manifest.path.parent
     for image_entry in manifest.images:
-        image = _manifest_image(folder, image_entry, session=session, result=result)
+        image = _manifest_image(
+            folder, image_entry, session=session, result=result, catalogue=catalogue
+        )
         _manifest_printings(article, image, image_entry, session=session, result=result)
 
 
 def _manifest_image(
-    folder: Path, entry: ImageEntry, *, session: Session, result: IngestResult
+    folder: Path,
+    entry: ImageEntry,
+    *,
+    session: Session,
+    result: IngestResult,
+    catalogue: Cataloguer,
 ) -> m.Image | None:
     """The image of one manifest entry, or None (and a rejection) if its file is unusable.
 
@@ -552,12 +674,7 @@ def _manifest_image(
                 "resolves outside the manifest's folder",
             )
         with session.begin_nested():
-            image, added = _ingest_image(
-                open_image(path.resolve()),
-                session=session,
-                stand_in=entry.stand_in,
-                note=entry.note,
-            )
+            image, added = catalogue(path, stand_in=entry.stand_in, note=entry.note)
     except InputError as exc:
         # The printings are still recorded (without the image): the captions are not lost.
         result.rejected.append(Rejected.of(exc))
@@ -608,16 +725,15 @@ def _manifest_printings(
 
 def _ingest_article(
     path: Path,
+    read: ScrapedArticle,
     *,
     session: Session,
     result: IngestResult,
     images_dir: Path | None,
+    catalogue: Cataloguer,
 ) -> None:
     counts = ingest_scraped(
-        path,
-        session=session,
-        catalogue_image=lambda file: _ingest_image(open_image(file.resolve()), session=session),
-        images_dir=images_dir,
+        path, session=session, catalogue_image=catalogue, images_dir=images_dir, article=read
     )
     result.articles_added += counts.article_added
     result.articles_known += not counts.article_added

@@ -75,12 +75,23 @@ def _period_end(article: ScrapedArticle) -> dt.date | None:
     return day
 
 
+def image_files(path: Path, article: ScrapedArticle, images_dir: Path | None) -> list[Path]:
+    """The local files of the images a scraped article (read from ``path``) shows, each once,
+    in the order :func:`ingest_scraped` catalogues them."""
+    folders = image_folders(path, images_dir)
+    refs = [ref for occurrence in article.captions for ref in occurrence.image_refs]
+    refs += [image.ref for image in article.images]
+    found = (local_file(ref, folders) for ref in dict.fromkeys(refs))
+    return list(dict.fromkeys(file for file in found if file is not None))
+
+
 def ingest_scraped(
     path: Path,
     *,
     session: Session,
     catalogue_image: ImageCataloguer,
     images_dir: Path | None = None,
+    article: ScrapedArticle | None = None,
 ) -> ScrapedCounts:
     """Read a scraped article (plain text or HTML) and record it with every caption occurrence.
 
@@ -90,10 +101,14 @@ def ingest_scraped(
     printings without a caption. Ingesting the same file again changes nothing. The reader's
     warnings (a plain-text scrape flattened to one paragraph) come back on the counts.
 
+    ``article`` is what :func:`provcat.articles.read_article` read from ``path``, if the caller
+    read it already (an ingest reads ahead, to prepare the images on every core).
+
     Raises:
         ArticleError: The file cannot be read as an article.
     """
-    article = read_article(path)
+    if article is None:
+        article = read_article(path)
     data = path.read_bytes()
     key = article.url or f"file:{hashlib.sha256(data).hexdigest()}"
     row = session.scalar(select(m.Article).where(m.Article.key == key))
