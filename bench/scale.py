@@ -23,7 +23,8 @@ What it does, in one run, and what is synthetic:
   (``provcat.prepare.prepare_file``: decode, metadata, the three hashes, ORB features), each in
   a process pool on all cores, and ``provcat ingest`` of the folder into a fresh catalogue
   (everything: the per-file work in its worker pool, storage, and the reuse matching, which
-  runs in the main process one image at a time).
+  runs in the main process one image at a time), then of a manifest listing the same files
+  (hard links to them in a record folder), into another.
 - **Look-ups at each size.** A fresh catalogue holds 20 of the files, ingested for real, and
   stored distractors up to the size. The distractors are STORED DESCRIPTORS ONLY, not
   pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
@@ -173,10 +174,31 @@ def rate(work: Callable[[Path], Any], paths: list[Path], workers: int) -> float:
         return best
 
 
-def ingest_rate(paths: list[Path], url: str) -> tuple[float, float]:
-    """Images per second of ``provcat ingest`` of the folder: all of it, and its storing phase
-    alone (every file decoded, hashed, described and written, before the matching starts)."""
-    folder = paths[0].parent
+def as_manifest(paths: list[Path], record: Path) -> Path:
+    """A manifest's record (``record``, made anew) holding links to ``paths`` (copies where
+    the file system has no hard links: a manifest takes no file outside its folder) and a
+    manifest.toml listing each with one printing: what a photo desk's record of an article
+    is."""
+    shutil.rmtree(record, ignore_errors=True)
+    record.mkdir(parents=True)
+    lines = ["[article]", 'id = "scale-bench"', 'title = "The scale bench\'s files"', ""]
+    for number, path in enumerate(paths, start=1):
+        try:
+            os.link(path, record / path.name)
+        except OSError:
+            shutil.copyfile(path, record / path.name)
+        lines += ["[[images]]", f"file = {json.dumps(path.name)}", "", "  [[images.printings]]"]
+        lines += [f"  position = {number}", f'  caption = "Bench file {number}"', ""]
+    manifest = record / "manifest.toml"
+    manifest.write_text("\n".join(lines), encoding="utf-8")
+    return manifest
+
+
+def ingest_rate(paths: list[Path], url: str, given: Path | None = None) -> tuple[float, float]:
+    """Images per second of ``provcat ingest`` of the folder (or of ``given``, a manifest
+    listing the same files): all of it, and its storing phase alone (every file decoded,
+    hashed, described and written, before the matching starts)."""
+    folder = given or paths[0].parent
     catalogue = Catalogue(url)
     stored_at = 0.0
 
@@ -716,6 +738,11 @@ def main() -> None:
     phash = rate(_phash, timed, cores)
     prepared = rate(_prepare, timed, cores)
     ingest, storing = ingest_rate(timed, fresh_url(work, args.postgres, "provcat_scale_ingest"))
+    listed, _ = ingest_rate(
+        timed,
+        fresh_url(work, args.postgres, "provcat_scale_manifest"),
+        as_manifest(timed, work / "manifest-record"),
+    )
     print("| ingest of the files | images/s | vs decode-only floor (all cores) |")
     print("|---|---|---|")
     print(f"| decode-only floor (Pillow: open, load) | {floor:.1f} | 1.00 |")
@@ -727,6 +754,8 @@ def main() -> None:
     print(f"| `provcat ingest`, its storing phase (per-file work in the pool, then the writes) "
           f"| {storing:.1f} | {storing / floor:.3f} |")  # fmt: skip
     print(f"| `provcat ingest` (everything, matching too) | {ingest:.1f} | {ingest / floor:.3f} |")
+    print(f"| `provcat ingest` of a manifest listing the same files (everything) "
+          f"| {listed:.1f} | {listed / floor:.3f} |")  # fmt: skip
     print()
     print(
         "| stored | recall "
