@@ -316,6 +316,26 @@ def test_progress_callback_sees_every_item(catalogue: Catalogue, tmp_path: Path)
     assert seen[3:] == [(n, 3, "matching reused photos") for n in (1, 2, 3)]
 
 
+def test_progress_counts_the_manifests_read_before_the_items_stored(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Manifests and articles are read before anything is stored (their image files are
+    prepared with the rest): the callback is told, then sees every item stored."""
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    photo(1).save(folder / "1.png")
+    seen: list[tuple[int, int, str]] = []
+    catalogue.ingest(
+        [MONTENEGRO, folder], progress=lambda done, total, path: seen.append((done, total, path))
+    )
+    assert seen[0] == (1, 1, "reading manifests and articles")
+    assert [(done, total, Path(path).name) for done, total, path in seen[1:3]] == [
+        (1, 2, "manifest.toml"),
+        (2, 2, "1.png"),
+    ]
+    assert all(path == "matching reused photos" for *_, path in seen[3:])
+
+
 def test_hostile_files_are_rejected_and_the_rest_catalogued(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:

@@ -274,11 +274,12 @@ class Ingester:
         result = IngestResult()
         # Manifests and articles are read first: their image files are prepared by the
         # workers in the order they come, with the loose files.
-        ahead = {
-            number: _read_ahead(item, self._images_dir)
-            for number, item in enumerate(items)
-            if item.kind in ("manifest", "article")
-        }
+        sources = [n for n, item in enumerate(items) if item.kind in ("manifest", "article")]
+        ahead: dict[int, _ReadAhead] = {}
+        for number in sources:
+            ahead[number] = _read_ahead(items[number], self._images_dir)
+            if progress is not None:
+                progress(len(ahead), len(sources), "reading manifests and articles")
         files: list[Path] = []
         for number, item in enumerate(items):
             if item.kind == "image":
