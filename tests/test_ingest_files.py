@@ -203,6 +203,31 @@ def test_a_manifest_cannot_reach_outside_its_folder(catalogue: Catalogue, tmp_pa
         assert session.scalars(select(m.ImagePath.path)).all() == []
 
 
+def test_a_loop_of_links_is_rejected_and_the_rest_ingested(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """A link loop named on the command line, or listed by a manifest, is one rejection
+    naming it and why; it does not end the ingest (it raised out of it before)."""
+    record = tmp_path / "record"
+    (record / "images").mkdir(parents=True)
+    (record / "images" / "a.jpg").symlink_to(record / "images" / "b.jpg")
+    (record / "images" / "b.jpg").symlink_to(record / "images" / "a.jpg")
+    _manifest(record, "images/a.jpg")
+    named = tmp_path / "named.jpg"
+    named.symlink_to(named)
+    fine = tmp_path / "fine"
+    fine.mkdir()
+    photo(10).save(fine / "fine.jpg")
+    result = catalogue.ingest([record, named, fine])
+    assert result.images_added == 1
+    assert result.appearances_added == 1  # the caption is kept, without the image
+    reasons = {Path(r.path).name: r.reason for r in result.rejected}
+    assert set(reasons) == {"a.jpg", "named.jpg"}
+    assert "lists images/a.jpg, whose symbolic links cannot be resolved" in reasons["a.jpg"]
+    assert reasons["named.jpg"].startswith("its symbolic links cannot be resolved")
+    assert {Path(r.path).name for r in catalogue.rejections()} == {"a.jpg", "named.jpg"}
+
+
 def test_a_manifest_may_use_a_link_inside_its_folder(catalogue: Catalogue, tmp_path: Path) -> None:
     record = tmp_path / "record"
     (record / "images").mkdir(parents=True)

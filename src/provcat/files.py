@@ -10,6 +10,7 @@ and every path it stores or prints goes through :func:`path_text`. Folders are w
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Mapping
@@ -120,9 +121,26 @@ def stored_path(text: str, raw: bytes | None) -> Path:
     return Path(os.fsdecode(raw)) if raw is not None else Path(text)
 
 
+def resolved(path: Path) -> Path:
+    """``path`` made absolute with every symbolic link resolved.
+
+    Raises:
+        OSError: A loop of symbolic links (ELOOP), on every Python (3.11 and 3.12 raise
+            RuntimeError for it).
+    """
+    try:
+        return path.resolve()
+    except RuntimeError as exc:  # "Symlink loop from ..." before Python 3.13
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from exc
+
+
 def is_inside(path: Path, folder: Path) -> bool:
-    """Whether ``path``, with every symbolic link resolved, lies inside ``folder``."""
-    return path.resolve().is_relative_to(folder.resolve())
+    """Whether ``path``, with every symbolic link resolved, lies inside ``folder``.
+
+    Raises:
+        OSError: A loop of symbolic links (:func:`resolved`).
+    """
+    return resolved(path).is_relative_to(resolved(folder))
 
 
 class Walked(NamedTuple):

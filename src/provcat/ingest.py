@@ -21,7 +21,7 @@ from provcat.credits import parse_credit
 from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
 from provcat.errors import ImageRejected, InputError
-from provcat.files import is_inside, path_bytes, path_text, walk
+from provcat.files import is_inside, path_bytes, path_text, resolved, walk
 from provcat.fingerprints import dihedral_bytes
 from provcat.gate import IngestGate
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
@@ -122,7 +122,8 @@ class WorkItem:
     kind: str  # "manifest" | "image" | "article" | "missing" | "skipped"
     #: Absolute, with symbolic links resolved: rejections are keyed by it.
     path: Path
-    #: Why a "skipped" item was passed over.
+    #: Why a "skipped" item was passed over, or a "missing" one cannot be found (when not
+    #: simply absent).
     reason: str | None = None
 
 
@@ -137,7 +138,12 @@ def plan(paths: Iterable[Path]) -> list[WorkItem]:
     """
     items: list[WorkItem] = []
     for given in paths:
-        path = given.resolve()
+        try:
+            path = resolved(given)
+        except OSError as exc:
+            reason = f"its symbolic links cannot be resolved ({exc.strerror})"
+            items.append(WorkItem("missing", given.absolute(), reason))
+            continue
         if path.is_dir():
             items.extend(_walk(path))
         elif not path.exists():
@@ -200,8 +206,8 @@ def _manifest_files(manifest: Manifest) -> list[Path]:
         path = folder / entry.file
         try:
             if is_inside(path, folder):
-                files.append(path.resolve())
-        except (OSError, RuntimeError):  # a loop of links: rejected when stored
+                files.append(resolved(path))
+        except OSError:  # a loop of links: rejected when stored
             continue
     return files
 
@@ -368,7 +374,8 @@ class Ingester:
         """A work item skipped or missing."""
         if item.kind == "skipped":
             return IngestResult(skipped=[Skipped(path_text(item.path), item.reason or "")])
-        return IngestResult(rejected=[Rejected(path_text(item.path), "no such file or folder")])
+        reason = item.reason or "no such file or folder"
+        return IngestResult(rejected=[Rejected(path_text(item.path), reason)])
 
     def _store(
         self, item: WorkItem, source: Manifest | ScrapedArticle | Exception, ready: Ready
@@ -667,13 +674,16 @@ def _manifest_image(
     is a folder, and a link out of it would catalogue whatever it points at.
     """
     path = folder / entry.file
+    listed = f"manifest {folder / MANIFEST_NAME} lists {entry.file.as_posix()}"
     try:
-        if not is_inside(path, folder):
-            raise ImageRejected(
-                path.resolve(),
-                f"manifest {folder / MANIFEST_NAME} lists {entry.file.as_posix()}, which "
-                "resolves outside the manifest's folder",
-            )
+        try:
+            inside = is_inside(path, folder)
+        except OSError as exc:
+            reason = f"{listed}, whose symbolic links cannot be resolved ({exc.strerror})"
+            raise ImageRejected(path.absolute(), reason) from exc
+        if not inside:
+            reason = f"{listed}, which resolves outside the manifest's folder"
+            raise ImageRejected(path.resolve(), reason)
         with session.begin_nested():
             image, added = catalogue(path, stand_in=entry.stand_in, note=entry.note)
     except InputError as exc:
