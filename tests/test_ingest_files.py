@@ -301,6 +301,39 @@ def test_a_report_does_not_hang_on_a_file_swapped_for_a_fifo(
     assert thumbnail_uri([str(tmp_path / "was-a-photo.jpg")]) is None
 
 
+def test_a_fault_no_rule_foresaw_in_reading_an_article_rejects_only_it(
+    catalogue: Catalogue,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Articles and manifests are read before anything is stored: a reader failing on one
+    page in a way no rule foresaw rejects that page, with the error's name (the traceback
+    goes to the log), and the rest is ingested."""
+    from provcat import ingest
+
+    pages = []
+    for name in ("first", "odd", "last"):
+        page = tmp_path / f"{name}.txt"
+        page.write_text(f"{name.title()} page\n\nA photo. (Picture: Agency)\n", encoding="utf-8")
+        pages.append(page)
+    photo(13).save(tmp_path / "loose.jpg")
+    real = ingest.read_article
+
+    def failing(path: Path) -> object:
+        if path.name == "odd.txt":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(path)
+
+    monkeypatch.setattr(ingest, "read_article", failing)
+    result = catalogue.ingest([*pages, tmp_path / "loose.jpg"])
+    assert (result.articles_added, result.images_added) == (2, 1)
+    [rejected] = result.rejected
+    assert rejected.path.endswith("odd.txt")
+    assert rejected.reason.startswith("could not be handled: RecursionError: maximum recursion")
+    assert "Traceback" in caplog.text
+
+
 def test_a_fault_no_rule_foresaw_rejects_only_its_file(
     catalogue: Catalogue,
     tmp_path: Path,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -20,7 +22,7 @@ from provcat.articles.model import KINDS_BY_SUFFIX
 from provcat.credits import parse_credit
 from provcat.db import retrying
 from provcat.decode import DecodedImage, open_image
-from provcat.errors import ImageRejected, InputError
+from provcat.errors import ImageRejected, InputError, unexpected_reason
 from provcat.files import is_inside, path_bytes, path_text, resolved, walk
 from provcat.fingerprints import dihedral_bytes
 from provcat.gate import IngestGate
@@ -38,6 +40,8 @@ from provcat.reuse.features import Features
 from provcat.reuse.postings import post
 from provcat.reuse.word_file import keep_up
 from provcat.scraped import image_files, ingest_scraped
+
+log = logging.getLogger(__name__)
 
 #: Explicit files with these endings are read as manifests.
 MANIFEST_SUFFIXES = frozenset({".toml"})
@@ -177,11 +181,11 @@ Ready = dict[Path, PreparedImage | Failed]
 @dataclass(frozen=True)
 class _ReadAhead:
     """A manifest or scraped article read before anything is stored, so that the worker
-    processes prepare its image files with the loose ones: what was read (or the error reading
-    it raised, raised again where it is stored) and the image files it names (none when it
+    processes prepare its image files with the loose ones: what was read (or why it cannot
+    be, raised where it would have been stored) and the image files it names (none when it
     could not be read)."""
 
-    source: Manifest | ScrapedArticle | Exception
+    source: Manifest | ScrapedArticle | InputError
     files: list[Path]
 
 
@@ -192,9 +196,14 @@ def _read_ahead(item: WorkItem, images_dir: Path | None) -> _ReadAhead:
             return _ReadAhead(manifest, _manifest_files(manifest))
         article = read_article(item.path)
         files = image_files(item.path, article, images_dir)
-        return _ReadAhead(article, [file.resolve() for file in files])
-    except Exception as exc:  # raised again when the item is stored, as if read then
-        return _ReadAhead(exc, [])
+        return _ReadAhead(article, [resolved(file) for file in files])
+    except InputError as exc:
+        # Kept until the item is stored: without its frames, which hold what was read.
+        error = InputError(exc.path, exc.reason, line=exc.line)
+    except Exception as exc:  # a fault no rule foresaw rejects this item only
+        log.error("%s: reading it failed:\n%s", path_text(item.path), traceback.format_exc())
+        error = InputError(path_text(item.path), unexpected_reason(exc))
+    return _ReadAhead(error, [])
 
 
 def _manifest_files(manifest: Manifest) -> list[Path]:
@@ -378,7 +387,7 @@ class Ingester:
         return IngestResult(rejected=[Rejected(path_text(item.path), reason)])
 
     def _store(
-        self, item: WorkItem, source: Manifest | ScrapedArticle | Exception, ready: Ready
+        self, item: WorkItem, source: Manifest | ScrapedArticle | InputError, ready: Ready
     ) -> IngestResult:
         """A manifest or an article (``source``, read ahead) in one transaction, its image
         files as the workers prepared them (``ready``); a rejection result if its input is
@@ -399,7 +408,7 @@ class Ingester:
                 return image, added
 
             try:
-                if isinstance(source, Exception):
+                if isinstance(source, InputError):
                     raise source
                 if isinstance(source, Manifest):
                     _ingest_manifest(source, session=session, result=part, catalogue=catalogue)
