@@ -320,7 +320,8 @@ def test_progress_counts_the_manifests_read_before_the_items_stored(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:
     """Manifests and articles are read before anything is stored (their image files are
-    prepared with the rest): the callback is told, then sees every item stored."""
+    prepared with the rest): the callback is told, then sees the manifest's files prepared
+    and every item stored."""
     folder = tmp_path / "loose"
     folder.mkdir()
     photo(1).save(folder / "1.png")
@@ -329,11 +330,17 @@ def test_progress_counts_the_manifests_read_before_the_items_stored(
         [MONTENEGRO, folder], progress=lambda done, total, path: seen.append((done, total, path))
     )
     assert seen[0] == (1, 1, "reading manifests and articles")
-    assert [(done, total, Path(path).name) for done, total, path in seen[1:3]] == [
+    # Then the manifest's image files as they are prepared, before it is stored.
+    files = sorted((MONTENEGRO / "images").iterdir())
+    prepared = seen[1 : 1 + len(files)]
+    assert sorted(Path(path).name for *_, path in prepared) == [f.name for f in files]
+    assert {(done, total) for done, total, _path in prepared} == {(0, 2)}
+    stored = seen[1 + len(files) : 3 + len(files)]
+    assert [(done, total, Path(path).name) for done, total, path in stored] == [
         (1, 2, "manifest.toml"),
         (2, 2, "1.png"),
     ]
-    assert all(path == "matching reused photos" for *_, path in seen[3:])
+    assert all(path == "matching reused photos" for *_, path in seen[3 + len(files) :])
 
 
 def test_hostile_files_are_rejected_and_the_rest_catalogued(

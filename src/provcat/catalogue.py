@@ -141,8 +141,9 @@ class Catalogue:
             paths: Files and folders (folders are walked recursively).
             progress: Called after each manifest and article is read (they are read first,
                 so that their image files are prepared with the rest) with (done, total,
-                "reading manifests and articles"), after each item is stored with (done,
-                total, path), then after
+                "reading manifests and articles"), as each image file of a manifest or an
+                article is prepared with (items done so far, total, the file), after each item
+                is stored with (done, total, path), then after
                 each image's reuse matching with (done, total, "matching reused photos"), and
                 before and after the postings file of a large SQLite catalogue is written
                 (:meth:`index_postings`) with (0 or 1, 1, "writing the postings file for

@@ -329,11 +329,15 @@ class Ingester:
             for number, item in enumerate(items):
                 if item.kind != "image":
                     store_waiting()
-                    read = ahead.get(number)
+                    read = ahead.pop(number, None)
                     if read is None:
                         report(item, self._one(item))
                         continue
-                    ready = {file: preparer.take(file) for file in read.files}
+                    ready: Ready = {}
+                    for file in read.files:  # a large manifest's files take a while
+                        ready[file] = preparer.take(file)
+                        if progress is not None:
+                            progress(done, len(items), path_text(file))
                     report(item, retrying(partial(self._store, item, read.source, ready)))
                     continue
                 waiting.append((item, preparer.take(item.path)))
