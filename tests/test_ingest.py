@@ -343,6 +343,36 @@ def test_progress_counts_the_manifests_read_before_the_items_stored(
     assert all(path == "matching reused photos" for *_, path in seen[3 + len(files) :])
 
 
+def test_a_manifest_image_failing_after_its_words_are_listed_posts_none(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest's new images post their words in one upsert before its commit; an image
+    whose storing fails on its input after its words were listed (its savepoint rolled back)
+    posts none, and the others post theirs once."""
+    record = tmp_path / "record"
+    record.mkdir()
+    lines = ['[article]\nid = "three"\n']
+    for number in range(3):
+        photo(60 + number).save(record / f"{number}.png")
+        lines.append(f'[[images]]\nfile = "{number}.png"\n  [[images.printings]]\n')
+        lines.append(f'  position = {number + 1}\n  caption = "Picture {number}"\n')
+    (record / "manifest.toml").write_text("".join(lines), encoding="utf-8")
+    real = ingest.embedded_provenance
+
+    def failing(image: m.Image, *args: Any, **kwargs: Any) -> None:
+        if image.paths[0].path.endswith("1.png"):
+            raise InputError(image.paths[0].path, "a provenance record that cannot be read")
+        real(image, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "embedded_provenance", failing)
+    result = catalogue.ingest([record], workers=1)
+    assert (result.images_added, result.appearances_added) == (2, 3)
+    assert [Path(r.path).name for r in result.rejected] == ["1.png"]
+    with catalogue.session() as session:
+        assert session.scalar(select(func.count()).select_from(m.Image)) == 2
+        assert stored_postings(session) == expected_postings(session)
+
+
 def test_hostile_files_are_rejected_and_the_rest_catalogued(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:

@@ -33,7 +33,7 @@ from provcat.reuse.features import mirrored
 from provcat.working import WorkingCopy
 
 from .paths import REPO
-from .postings_state import image_words
+from .postings_state import expected_postings, image_words, stored_postings
 from .reuse_fixtures import crop_area, mirror, scene
 from .test_cli import _warning_jpeg
 
@@ -176,6 +176,9 @@ def test_manifest_and_article_pictures_are_prepared_by_the_workers(
         ]
         assert _content(serial) == _content(parallel)
         assert _printed(serial) == _printed(parallel)
+        # Each new image's words posted once, none for a file rejected in its savepoint.
+        with parallel.session() as session:
+            assert stored_postings(session) == expected_postings(session)
 
 
 def _printed(catalogue: Catalogue) -> list[tuple[object, ...]]:
