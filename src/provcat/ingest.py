@@ -207,18 +207,37 @@ def _read_ahead(item: WorkItem, images_dir: Path | None) -> _ReadAhead:
 
 
 def _manifest_files(manifest: Manifest) -> list[Path]:
-    """The image files of a manifest's entries that lie inside its folder, resolved (those
-    outside are rejected when it is stored, unread)."""
+    """The image files of a manifest's entries, resolved, but for those it may not reach
+    (:func:`_entry_file`: rejected when it is stored, never read)."""
     folder = manifest.path.parent
     files = []
     for entry in manifest.images:
-        path = folder / entry.file
         try:
-            if is_inside(path, folder):
-                files.append(resolved(path))
-        except OSError:  # a loop of links: rejected when stored
+            files.append(_entry_file(folder, entry))
+        except InputError:
             continue
     return files
+
+
+def _entry_file(folder: Path, entry: ImageEntry) -> Path:
+    """A manifest entry's image file, every symbolic link resolved.
+
+    The file must lie inside the manifest's folder: a record is a folder, and a link out of it
+    would catalogue whatever it points at.
+
+    Raises:
+        ImageRejected: It lies outside the folder, or its links cannot be resolved (a loop).
+    """
+    path = folder / entry.file
+    listed = f"manifest {folder / MANIFEST_NAME} lists {entry.file.as_posix()}"
+    try:
+        inside, target = is_inside(path, folder), resolved(path)
+    except OSError as exc:
+        reason = f"{listed}, whose symbolic links cannot be resolved ({exc.strerror})"
+        raise ImageRejected(path.absolute(), reason) from exc
+    if not inside:
+        raise ImageRejected(target, f"{listed}, which resolves outside the manifest's folder")
+    return target
 
 
 #: Image files stored in one transaction. A commit writes every page the transaction changed,
@@ -406,7 +425,7 @@ class Ingester:
             def catalogue(
                 file: Path, *, stand_in: bool = False, note: str | None = None
             ) -> tuple[m.Image, bool]:
-                prepared = ready.get(file.resolve())
+                prepared = ready.get(resolved(file))
                 own: list[tuple[int, npt.NDArray[np.uint8]]] = []  # kept once it is stored
                 image, added = _catalogue_file(
                     file, prepared, session=session, stand_in=stand_in, note=note, postings=own
@@ -543,7 +562,7 @@ def _catalogue_file(
         InputError: The file cannot be used (as the worker found, or found here).
     """
     if prepared is None:
-        decoded = open_image(file.resolve())
+        decoded = open_image(resolved(file))
         known = session.scalar(select(m.Image.id).where(m.Image.sha256 == decoded.sha256))
         prepared = prepare_image(decoded, known=known is not None)
     if isinstance(prepared, Failed):
@@ -676,22 +695,10 @@ def _manifest_image(
     result: IngestResult,
     catalogue: Cataloguer,
 ) -> m.Image | None:
-    """The image of one manifest entry, or None (and a rejection) if its file is unusable.
-
-    The file must lie inside the manifest's folder once symbolic links are resolved: a record
-    is a folder, and a link out of it would catalogue whatever it points at.
-    """
-    path = folder / entry.file
-    listed = f"manifest {folder / MANIFEST_NAME} lists {entry.file.as_posix()}"
+    """The image of one manifest entry, or None (and a rejection) if its file is unusable
+    (:func:`_entry_file`: it must lie inside the manifest's folder)."""
     try:
-        try:
-            inside = is_inside(path, folder)
-        except OSError as exc:
-            reason = f"{listed}, whose symbolic links cannot be resolved ({exc.strerror})"
-            raise ImageRejected(path.absolute(), reason) from exc
-        if not inside:
-            reason = f"{listed}, which resolves outside the manifest's folder"
-            raise ImageRejected(path.resolve(), reason)
+        path = _entry_file(folder, entry)
         with session.begin_nested():
             image, added = catalogue(path, stand_in=entry.stand_in, note=entry.note)
     except InputError as exc:
