@@ -9,7 +9,8 @@ DEMO_DB := $(if $(PROVCAT_DATABASE_URL),$(PROVCAT_DATABASE_URL),sqlite:///$(CURD
 
 .PHONY: install demo test lint standins derive clean
 
-$(STAMP): pyproject.toml
+# The C extension (provcat.reuse._postings) is built by the editable install: rebuilt when it changes.
+$(STAMP): pyproject.toml src/provcat/reuse/_postings.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -49,7 +49,9 @@ What it does, in one run, and what is synthetic:
   printed; a second table prints both and their ratio. Then the ``provcat similar`` command
   run in a process of its own (what a user waits for: the interpreter, imports, opening the
   catalogue, loading the index and the look-up), beside the interpreter starting and
-  importing the command-line module alone, measured in the same run. Also: peak RSS
+  importing the command-line module alone, measured in the same run. Each look-up's
+  candidate stage is also timed right after with the NumPy passes that the compiled ones
+  replace (``provcat.reuse.compiled``), and a third table prints both. Also: peak RSS
   of the process, database bytes per stored image, and the time to build the reuse report.
 
 Each size runs in a fresh process, so its peak memory is its own (a SQLite catalogue is
@@ -92,6 +94,7 @@ from provcat.decode import open_image
 from provcat.fingerprints import pdq_dihedral
 from provcat.matching import Matcher, extract_features
 from provcat.prepare import PreparedImage, prepare_file
+from provcat.reuse import compiled
 from provcat.reuse.features import Features, mirrored
 from provcat.reuse.postings import StopWords, post, shared_words
 from provcat.reuse.word_file import SUFFIX, WordFile, location
@@ -563,9 +566,15 @@ def look_ups(catalogue: Catalogue, size: int, queries: list[tuple[Path, str]]) -
             scene(90_000 + number, SIDE).save(path, quality=85)
         other = open_image(path)
         candidates(extract_features(other), mirrored(other.pixels), warmed)
-    candidate_ms, find_ms, found = [], [], 0
+    candidate_ms, numpy_ms, find_ms, found = [], [], [], 0
     for decoded, features, mirror, original in looked:
         candidate_ms.append(candidates(features, mirror, copy.deepcopy(warmed)))
+        # The same look-up with the NumPy passes the compiled ones replace: the baseline.
+        active, compiled.active = compiled.active, False
+        try:
+            numpy_ms.append(candidates(features, mirror, copy.deepcopy(warmed)))
+        finally:
+            compiled.active = active
         start = time.perf_counter()
         answers = matcher.find(
             decoded.pixels, features, sha256=decoded.sha256, pixel_digest=decoded.pixel_digest
@@ -586,6 +595,9 @@ def look_ups(catalogue: Catalogue, size: int, queries: list[tuple[Path, str]]) -
         "index_load_s": load,
         "candidates_p50_ms": statistics.median(candidate_ms),
         "candidates_p95_ms": percentile(candidate_ms, 0.95),
+        "candidates_compiled": compiled.active,
+        "candidates_numpy_p50_ms": statistics.median(numpy_ms),
+        "candidates_numpy_p95_ms": percentile(numpy_ms, 0.95),
         "find_p50_ms": statistics.median(find_ms),
         "find_p95_ms": percentile(find_ms, 0.95),
         "similar_cold_s": cold,
@@ -806,6 +818,29 @@ def main() -> None:
                         if source == "file"
                         else "| | |"
                     ),
+                    flush=True,
+                )
+    if rows:
+        # Each look-up's candidate stage timed again, right after, with the NumPy passes that
+        # the compiled ones replace (provcat.reuse.compiled): the baseline of the same run.
+        print()
+        print(
+            "| stored | postings read from | candidate stage: compiled passes p50 / p95 ms "
+            "| NumPy passes p50 / p95 ms | compiled / NumPy p50 |"
+        )
+        print("|---|---|---|---|---|")
+        for row in rows:
+            sources = [("file", row)] if args.postgres else [("table", row["table"]), ("file", row)]
+            for source, figures in sources:
+                if not figures["candidates_compiled"]:
+                    print(f"| {row['size']:,} | {source} | not built or turned off | | |")
+                    continue
+                print(
+                    f"| {row['size']:,} | {'database' if args.postgres else source} "
+                    f"| {figures['candidates_p50_ms']:.1f} / {figures['candidates_p95_ms']:.1f} "
+                    f"| {figures['candidates_numpy_p50_ms']:.1f} / "
+                    f"{figures['candidates_numpy_p95_ms']:.1f} "
+                    f"| {figures['candidates_p50_ms'] / figures['candidates_numpy_p50_ms']:.2f} |",
                     flush=True,
                 )
     lights = [int(s) for s in args.light_sizes.split(",") if s]

@@ -18,8 +18,10 @@ import sys
 from pathlib import Path
 import provcat, provcat.db
 from provcat import Catalogue
+from provcat.reuse import compiled
 
 here = Path(provcat.__file__).resolve()
+assert compiled.built() and compiled.active, "the candidate stage's compiled passes"
 assert here.is_relative_to(Path(sys.argv[1]).resolve()), here
 assert provcat.db.migrations_dir() == provcat.db.PACKAGED_MIGRATIONS, provcat.db.migrations_dir()
 with Catalogue(sys.argv[2]) as cat:
@@ -63,6 +65,7 @@ def test_the_wheel_catalogues_away_from_the_checkout(tmp_path: Path, db_url: str
         "provcat/py.typed",
     ):
         assert shipped in names
+    assert any(name.startswith("provcat/reuse/_postings.") for name in names), names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     record = shutil.copytree(MONTENEGRO, tmp_path / "elsewhere" / "record")

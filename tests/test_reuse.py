@@ -1180,7 +1180,7 @@ def test_images_that_cannot_rank_are_passed_over_without_changing_the_ranking(
     real_score = postings._score
 
     def score(*args: Any) -> Any:
-        scored.append(args[2].size)
+        scored.append(args[0].size)
         return real_score(*args)
 
     monkeypatch.setattr(postings, "_score", score)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
-from provcat.reuse import word_file
+from provcat.reuse import compiled, word_file
 from provcat.reuse.features import Features
 from provcat.reuse.postings import STOP_MAX, StopWords, post, votes
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
@@ -162,6 +162,10 @@ def test_answers_as_the_table_does(
     file = _opened(path, session)
     table = _answers(session, None, 260)
     assert _answers(session, file, 260) == table
+    # The compiled passes and their NumPy reference agree, through the file and the table.
+    monkeypatch.setattr(compiled, "active", not compiled.active)
+    assert _answers(session, file, 260) == table
+    assert _answers(session, None, 260) == table
     # The answers are not trivial: the stored images are found, and some words are stop
     # words (posted by more images than a look-up reads, and past those the table keeps).
     assert [vote.image_id for vote in table[0][:1]] == [3]  # type: ignore[index]

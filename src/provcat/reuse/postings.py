@@ -45,7 +45,6 @@ How words are made (no training; docs/scale.md has the measurements behind the f
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import os
 import threading
@@ -79,6 +78,7 @@ from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.db import DriverStatement, driver_rows, execute_many
+from provcat.reuse import compiled
 
 if TYPE_CHECKING:
     from provcat.reuse.word_file import WordFile
@@ -116,7 +116,7 @@ POSTINGS_BUDGET: Final = 200_000
 KEPT_POSTINGS: Final = STOP_MAX
 #: How an image id is packed in a word's images: 4 bytes, little-endian.
 PACKED_ID: Final = np.dtype("<i4")
-#: Queries one look-up counts at most (each row's group is a bit per query, :func:`_rank`).
+#: Queries one look-up counts at most (each row holds a bit per query, :func:`_rank`).
 QUERIES_MAX: Final = 62
 #: Ids a look-up ranks with a table rather than a sort, whatever its postings (see _distinct).
 _TABLE_MIN: Final = 1 << 20
@@ -145,6 +145,16 @@ def word_pairs(descriptors: ByteMatrix) -> tuple[WordArray, WordArray]:
     if descriptors.shape[0] == 0:
         empty = np.zeros((0, TABLES), dtype=np.int64)
         return empty, empty
+    if compiled.active:
+        return compiled.word_pairs(
+            descriptors,
+            tables=TABLES,
+            bits=BITS,
+            long_bits=LONG_BITS,
+            long_key_bits=LONG_KEY_BITS,
+            long_base=LONG_BASE,
+            golden=int(_GOLDEN),
+        )
     bits = np.unpackbits(np.ascontiguousarray(descriptors, dtype=np.uint8), axis=1)
     chosen = bits[:, _POSITIONS].astype(np.float64)  # (N, TABLES, LONG_BITS)
     keys = (chosen @ _WEIGHTS).astype(np.int64)  # a short key is a long key's low BITS bits
@@ -353,14 +363,20 @@ class Vote:
 
 @dataclass(frozen=True)
 class Postings:
-    """Images gathered for chosen rows of a read, from one source: the images of the first
-    chosen row (``lengths[0]`` of them), then those of the second, and so on."""
+    """Images of chosen rows of a read, where one source keeps them (a postings file's array
+    of ids, the images stored since it was made, the rows' packed ids as read from the
+    table): row ``i``'s are ``store[starts[i] : starts[i] + lengths[i]]``. They are counted
+    where they lie (:func:`_tally`), not gathered into one array first."""
 
-    images: npt.NDArray[np.integer[Any]]
+    store: npt.NDArray[np.int32]
+    starts: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
+    #: No image id in ``store`` is larger (a postings file's last image, say), or None if
+    #: that is not known: the ids are then read once more to find the largest.
+    top: int | None = None
 
 
-#: Gathers the images of chosen rows of a read (their indices among its rows): one
+#: Gives the images of chosen rows of a read (their indices among its rows): one
 #: :class:`Postings` for each source they are kept in (a file and the images stored since).
 Gather = Callable[[npt.NDArray[np.intp]], list[Postings]]
 
@@ -376,7 +392,8 @@ def _blob_gatherer(blobs: list[bytes | None]) -> Gather:
     def gather(chosen: npt.NDArray[np.intp]) -> list[Postings]:
         taken = [blobs[i] or b"" for i in chosen.tolist()]
         lengths = np.fromiter(map(len, taken), np.int64, len(taken)) // PACKED_ID.itemsize
-        return [Postings(np.frombuffer(b"".join(taken), dtype=PACKED_ID), lengths)]
+        store = np.frombuffer(b"".join(taken), dtype=PACKED_ID).astype(np.int32, copy=False)
+        return [Postings(store, np.cumsum(lengths) - lengths, lengths)]
 
     return gather
 
@@ -545,56 +562,35 @@ def _rank(
     # that many images post (short of stop words) count for little.
     count = counts.astype(np.float64)
     weight = np.log(np.maximum(images, count) / count)
-    # Rows are gathered in groups, by which queries hold their word (a bit for each), so that
-    # each query's postings are whole groups: the postings are counted once a group, and no
-    # mask over them is made for each query (they are about 200,000; the rows a few thousand).
+    # Each row's images count for the queries that hold its word (a bit for each).
     held_by = np.zeros(listed, dtype=np.int64)
     for number, query_words in enumerate(per_query):
         held_by |= _among(row_words, query_words).astype(np.int64) << number
-    patterns = _distinct_sorted(held_by[chosen]).tolist()
-    taken_images: list[npt.NDArray[np.integer[Any]]] = []
-    taken_weights: list[npt.NDArray[np.float64]] = []
-    bounds = [0]  # where each group's postings start among those taken
-    for pattern in patterns:
-        in_group = chosen & (held_by == pattern)
-        for first, kept_rows, gather in reads:
-            mine = np.flatnonzero(in_group[first : first + kept_rows.size])
-            if not mine.size:
-                continue
-            for piece in gather(kept_rows[mine]):
-                taken_images.append(piece.images)
-                taken_weights.append(np.repeat(weight[first + mine], piece.lengths))
-        bounds.append(sum(map(len, taken_images)))
-    if not bounds[-1]:
+    counted: list[Counted] = []
+    for first, kept_rows, gather in reads:
+        mine = np.flatnonzero(chosen[first : first + kept_rows.size])
+        if mine.size:
+            here = first + mine
+            counted.extend(
+                Counted(piece, weight[here], held_by[here]) for piece in gather(kept_rows[mine])
+            )
+    tallied = _tally(counted, len(per_query))
+    if tallied is None:
         return []
-    ids, slots, space = _slots(np.concatenate(taken_images))
-    posting_weights = np.concatenate(taken_weights)
-    group_counts = []
-    group_scores = []
-    for start, end in itertools.pairwise(bounds):
-        here = slots[start:end]
-        group_counts.append(np.bincount(here, minlength=space))
-        group_scores.append(np.bincount(here, weights=posting_weights[start:end], minlength=space))
-    holding = [
-        [g for g, pattern in enumerate(patterns) if pattern >> number & 1]
-        for number in range(len(per_query))
-    ]
-    shared_by_query = [
-        _sum([group_counts[g] for g in groups], space, np.int64) for groups in holding
-    ]
-    # Each query's best: its score is summed only for the images that may be among them.
+    ids, shared_all, scores_all = tallied
+    # Each query's best: its scores are ranked only for the images that may be among them.
     # An image sharing n words scores between n times the lightest weight taken and n times
     # the heaviest; so where `limit` images share c words or more, none sharing fewer than
     # c * lightest / heaviest can reach the `limit`-th best score (in the scale bench's
-    # look-ups at 10^5, 400 to 2,400 images are left of the 100,000 gathered).
+    # look-ups at 10^5, 400 to 2,400 images are left of the 100,000 counted).
     taken_weight = weight[chosen]
     lightest, heaviest = float(taken_weight.min()), float(taken_weight.max())
     ranked_by_query = []
-    for number, groups in enumerate(holding):
-        shared = shared_by_query[number]
+    for number in range(len(per_query)):
+        shared = shared_all[:, number]
         least = _least_shared(shared, limit, lightest, heaviest)
         contenders = np.flatnonzero(shared >= least)
-        score = _score(group_scores, groups, contenders, shared[contenders])
+        score = _score(scores_all[contenders, number], shared[contenders])
         ranked_by_query.append(contenders[_best(score, limit)])
     # Every image returned is among the best of the query that scores it best (below), so
     # the rest of the work is on the images some query ranks.
@@ -606,9 +602,9 @@ def _rank(
     best_count = np.zeros(ids.size, dtype=np.int64)
     each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
     ranked = np.empty((len(per_query), ids.size), dtype=bool)
-    for number, groups in enumerate(holding):
-        shared = each_count[number] = shared_by_query[number][slots_ranked]
-        score = _score(group_scores, groups, slots_ranked, shared)
+    for number in range(len(per_query)):
+        shared = each_count[number] = shared_all[slots_ranked, number]
+        score = _score(scores_all[slots_ranked, number], shared)
         ranked[number] = _among(slots_ranked, ranked_by_query[number])
         better = score > best_score
         best_score = np.where(better, score, best_score)
@@ -631,34 +627,139 @@ def _rank(
     ]
 
 
-def _sum(arrays: list[npt.NDArray[Any]], size: int, dtype: Any = np.float64) -> npt.NDArray[Any]:
-    """The sum of ``arrays`` (zeros of ``size`` and ``dtype`` if none), made anew."""
-    if not arrays:
-        return np.zeros(size, dtype=dtype)
-    total = arrays[0].copy()
-    for more in arrays[1:]:
-        total += more
-    return total
+@dataclass(frozen=True)
+class Counted:
+    """Chosen rows' images (:class:`Postings`), with each row's weight and the queries that
+    hold its word (bit ``q`` for query ``q``)."""
+
+    postings: Postings
+    weights: npt.NDArray[np.float64]
+    patterns: npt.NDArray[np.int64]
+
+
+#: What :func:`_tally` gives: the id of each slot (None where a slot is the id itself), and
+#: per slot and query the shared words and their summed weights, ``(space, queries)``.
+Tallied = tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.integer[Any]], npt.NDArray[np.float64]]
+
+
+def _tally(counted: list[Counted], queries: int) -> Tallied | None:
+    """For each image among ``counted`` and each query, the words it shares with the query
+    and their summed weight; None if they hold no image. Counted where the images lie, by
+    the compiled passes (:mod:`provcat.reuse.compiled`) where they are active, else by
+    :func:`_tally_numpy`, the reference they are tested against.
+
+    Images are counted by id when the largest is at most :data:`_DIRECT_SPAN` times the
+    postings (a look-up's 200,000 postings at 10^5 images): no renumbering. Otherwise they
+    are renumbered through a table of the ids present (at most 4 MB and 16 bytes a posting
+    past it, as :func:`_distinct`), or, where ids are larger still (a catalogue whose ids
+    were set elsewhere), by a sort of the postings taken out first."""
+    if not compiled.active:
+        return _tally_numpy(counted, queries)
+    total = sum(int(each.postings.lengths.sum()) for each in counted)
+    if not total:
+        return None
+    tops = [each.postings.top for each in counted]
+    known = None not in tops
+    top = max(t for t in tops if t is not None) if known else _largest(counted)
+    try:
+        return _tally_compiled(counted, queries, top, total)
+    except ValueError:
+        if not known:
+            raise
+        # An id larger than its source said (a damaged postings file): counted again, by
+        # the ids themselves.
+        return _tally_compiled(counted, queries, _largest(counted), total)
+
+
+def _largest(counted: list[Counted]) -> int:
+    """The largest image id among ``counted``, read from their stores."""
+    return max(compiled.largest(each.postings)[0] for each in counted)
+
+
+def _tally_compiled(counted: list[Counted], queries: int, top: int, total: int) -> Tallied:
+    """:func:`_tally` by the compiled passes, where no image id is above ``top``."""
+    space = top + 1
+    ids: npt.NDArray[np.int64] | None = None
+    slots: npt.NDArray[np.int32] | None = None
+    if space > _DIRECT_SPAN * total:
+        if space > _TABLE_MIN + 16 * total:
+            taken = [_flatten(each.postings) for each in counted]
+            ids, inverse = np.unique(np.concatenate(taken), return_inverse=True)
+            ids = ids.astype(np.int64)
+            renumbered = inverse.astype(np.int32).ravel()
+            ends = np.cumsum([piece.size for piece in taken])
+            counted = [
+                Counted(
+                    Postings(
+                        part,
+                        np.cumsum(each.postings.lengths) - each.postings.lengths,
+                        each.postings.lengths,
+                    ),
+                    each.weights,
+                    each.patterns,
+                )
+                for each, part in zip(counted, np.split(renumbered, ends[:-1]), strict=True)
+            ]
+        else:
+            present = np.zeros(space, dtype=np.uint8)
+            for each in counted:
+                compiled.mark(each.postings, present)
+            slots = np.cumsum(present, dtype=np.int32) - 1
+            ids = np.flatnonzero(present).astype(np.int64)
+        space = int(ids.size)
+    counts = np.zeros((space, queries), dtype=np.int32)
+    scores = np.zeros((space, queries), dtype=np.float64)
+    for each in counted:
+        compiled.tally(each.postings, each.weights, each.patterns, slots, counts, scores)
+    return ids, counts, scores
+
+
+def _tally_numpy(counted: list[Counted], queries: int) -> Tallied | None:
+    """What :func:`_tally` gives, in NumPy: the postings taken out, renumbered by
+    :func:`_slots`, and counted for each query by a ``bincount``."""
+    taken = [_flatten(each.postings) for each in counted]
+    total = sum(piece.size for piece in taken)
+    if not total:
+        return None
+    ids, slots, space = _slots(np.concatenate(taken))
+    weights = np.concatenate([np.repeat(e.weights, e.postings.lengths) for e in counted])
+    patterns = np.concatenate([np.repeat(e.patterns, e.postings.lengths) for e in counted])
+    counts = np.zeros((space, queries), dtype=np.int64)
+    scores = np.zeros((space, queries), dtype=np.float64)
+    for number in range(queries):
+        mine = (patterns >> number & 1).astype(bool)
+        counts[:, number] = np.bincount(slots[mine], minlength=space)
+        scores[:, number] = np.bincount(slots[mine], weights=weights[mine], minlength=space)
+    return ids, counts, scores
+
+
+def _flatten(postings: Postings) -> npt.NDArray[np.int32]:
+    """``store[starts[i] : starts[i] + lengths[i]]`` for every row ``i``, one after another."""
+    lengths = postings.lengths
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int32)
+    # The k-th value taken is at k plus how far its row's start is from where its row
+    # begins among the values taken.
+    offsets = np.arange(total, dtype=np.int64)
+    offsets += np.repeat(postings.starts - (np.cumsum(lengths) - lengths), lengths)
+    taken: npt.NDArray[np.int32] = postings.store[offsets]
+    return taken
 
 
 def _score(
-    group_scores: list[npt.NDArray[Any]],
-    groups: list[int],
-    slots: npt.NDArray[np.intp],
-    shared: npt.NDArray[np.int64],
+    summed: npt.NDArray[np.float64], shared: npt.NDArray[np.integer[Any]]
 ) -> npt.NDArray[np.float64]:
-    """One query's scores of the images in ``slots`` (sharing ``shared`` words with it): the
-    sum of its groups' scores, rounded (the same weights summed in another order may differ
-    in their last bits, and ties must stay ties), -1 where it shares fewer than
-    :data:`MIN_SHARED` words."""
-    score: npt.NDArray[np.float64] = _sum([group_scores[g][slots] for g in groups], slots.size)
-    score = score.round(9)
+    """Scores of images sharing ``shared`` words with a query whose weights sum to ``summed``:
+    rounded (the same weights summed in another order may differ in their last bits, and
+    ties must stay ties), -1 where an image shares fewer than :data:`MIN_SHARED` words."""
+    score = summed.round(9)
     score[shared < MIN_SHARED] = -1.0
     return score
 
 
 def _least_shared(
-    shared: npt.NDArray[np.int64], limit: int, lightest: float, heaviest: float
+    shared: npt.NDArray[np.integer[Any]], limit: int, lightest: float, heaviest: float
 ) -> int:
     """The fewest shared words (at least :data:`MIN_SHARED`) with which an image may score
     among the ``limit`` best, where each shared word weighs between ``lightest`` and
@@ -700,6 +801,8 @@ def _among(values: WordArray, listed: WordArray) -> npt.NDArray[np.bool_]:
     search, without sorting ``values`` again."""
     if not listed.size:
         return np.zeros(values.size, dtype=bool)
+    if compiled.active and values.dtype == np.int64 and listed.dtype == np.int64:
+        return compiled.among(values, listed).reshape(values.shape)
     at = np.minimum(np.searchsorted(listed, values), listed.size - 1)
     found: npt.NDArray[np.bool_] = listed[at] == values
     return found

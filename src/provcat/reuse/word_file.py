@@ -3,9 +3,9 @@
 The postings table (:mod:`provcat.reuse.postings`) answers a look-up with one primary-key
 probe per word asked, about 7,000 of them at 10^5 images: tens of milliseconds however well
 cached (docs/scale.md). This file holds the same postings as flat arrays sorted by word, so a
-look-up finds all its words with one binary search over a memory-mapped array and gathers
-their images with one fancy index, all in NumPy, with nothing loaded at start but the pages
-it touches.
+look-up finds all its words in one pass over memory-mapped arrays and counts their images
+where they lie, in the compiled passes of :mod:`provcat.reuse.compiled` (in NumPy where
+they were not built), with nothing loaded at start but the pages it touches.
 
 The file is a cache, never the record: it can be deleted at any time, and a look-up that
 finds it missing, unreadable or made from another catalogue reads the table as before. It
@@ -63,6 +63,7 @@ from sqlalchemy.engine import Connection
 from provcat import models as m
 from provcat.db import driver_rows
 from provcat.fingerprints import stored_pdq
+from provcat.reuse import compiled
 from provcat.reuse.features import Features
 from provcat.reuse.postings import (
     BITS,
@@ -166,6 +167,18 @@ class Cover:
         return {"format": FORMAT, "rules": WORD_RULES, **self.__dict__}
 
 
+@dataclass(frozen=True)
+class Found:
+    """Which of some wanted words a file holds (``hit``), and for each its count of images,
+    where its kept images start among the file's ``ids`` and how many they are (0 where it
+    does not hold it)."""
+
+    hit: npt.NDArray[np.bool_]
+    counts: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+
+
 class WordFile:
     """One generation of a catalogue's file, memory-mapped, and the words of the images stored
     after it (its delta, :class:`Delta`), as this process has read them."""
@@ -207,13 +220,35 @@ class WordFile:
             return None
         return found
 
+    def _find(self, wanted: WordArray) -> Found:
+        """Which of ``wanted`` (sorted) the file holds, and each one's count of images and
+        where its images lie (0 where it is not held): by the compiled pass where it is
+        active, else by :meth:`_locate` and three gathers."""
+        if not self.words.size:
+            none = np.zeros(wanted.size, dtype=np.int64)
+            return Found(np.zeros(wanted.size, dtype=bool), none, none, none)
+        if compiled.active:
+            return Found(
+                *compiled.locate(
+                    self.words, self.fence, FENCE_BITS, self.counts, self.starts, wanted
+                )[1:]
+            )
+        at, hit = self._locate(wanted)
+        rows = at[hit]
+        counts = np.zeros(wanted.size, dtype=np.int64)
+        starts = np.zeros(wanted.size, dtype=np.int64)
+        lengths = np.zeros(wanted.size, dtype=np.int64)
+        counts[hit] = self.counts[rows]
+        starts[hit] = self.starts[rows]
+        lengths[hit] = self.starts[rows + 1] - starts[hit]
+        return Found(hit, counts, starts, lengths)
+
     def _locate(self, wanted: WordArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-        """Where each of ``wanted`` (sorted) is in ``words``, and whether it is there: its
-        page from the fence, then a binary search of that page, all keys at once."""
+        """Where each of ``wanted`` (sorted) is in ``words`` (not empty), and whether it is
+        there: its page from the fence, then a binary search of that page, all keys at once
+        (where a key is not there, where it lies is not used)."""
         words = self.words
         count = words.size
-        if not count:
-            return np.zeros(wanted.size, dtype=np.int64), np.zeros(wanted.size, dtype=bool)
         keys = wanted.astype(words.dtype)
         page = np.maximum(np.searchsorted(self.fence, keys, side="right") - 1, 0)
         # The last word less than the key, by halving steps over the page (its words are at
@@ -234,36 +269,28 @@ class WordFile:
         """The ``wanted`` words (sorted, distinct) that some image posted, their counts of
         images (the file's and the delta's), and a gatherer of the images of chosen rows
         (rows whose count is at most :data:`provcat.reuse.postings.KEPT_POSTINGS`)."""
-        at, hit = self._locate(wanted)
+        held = self._find(wanted)
         runs = list(self.delta.runs)
         located = [run.locate(wanted) for run in runs]
         in_delta = np.zeros(wanted.size, dtype=np.int64)
         for _, count in located:
             in_delta += count
-        found = hit | (in_delta > 0)
-        in_file = hit[found]
-        rows = at[found][in_file]
-        file_counts = np.zeros(in_file.size, dtype=np.int64)
-        file_counts[in_file] = self.counts[rows]
-        starts = np.zeros(in_file.size, dtype=np.int64)
-        lengths = np.zeros(in_file.size, dtype=np.int64)
-        starts[in_file] = self.starts[rows]
-        lengths[in_file] = self.starts[rows + 1] - starts[in_file]
+        found = held.hit | (in_delta > 0)
+        starts, lengths = held.starts[found], held.lengths[found]
         pieces = [
             (run, first[found], count[found])
             for run, (first, count) in zip(runs, located, strict=True)
         ]
 
         def gather(chosen: npt.NDArray[np.intp]) -> list[Postings]:
-            in_file = lengths[chosen]
-            parts = [Postings(_pieces(self.ids, starts[chosen], in_file), in_file)]
+            parts = [Postings(self.ids, starts[chosen], lengths[chosen], self.cover.last_id)]
             for run, first, count in pieces:
                 taken = count[chosen]
                 if taken.any():
-                    parts.append(Postings(_pieces(run.ids, first[chosen], taken), taken))
+                    parts.append(Postings(run.ids, first[chosen], taken, self.delta.last_id))
             return parts
 
-        return wanted[found], file_counts + in_delta[found], gather
+        return wanted[found], (held.counts + in_delta)[found], gather
 
 
 @dataclass
@@ -335,21 +362,6 @@ class Delta:
         if len(self.runs) > _RUNS_MAX:
             self.runs = [_sorted_run([r.words for r in self.runs], [r.ids for r in self.runs])]
         return True
-
-
-def _pieces(
-    store: npt.NDArray[np.int32], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int32]:
-    """``store[starts[i] : starts[i] + lengths[i]]`` for every ``i``, one after another."""
-    total = int(lengths.sum())
-    if not total:
-        return np.zeros(0, dtype=np.int32)
-    # The k-th value taken is at k plus how far its piece's start is from where its piece
-    # begins among the values taken.
-    offsets = np.arange(total, dtype=np.int64)
-    offsets += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    taken: npt.NDArray[np.int32] = store[offsets]
-    return taken
 
 
 # -- reading CURRENT ---------------------------------------------------------------------

@@ -1,0 +1,45 @@
+# The C extension's signatures (src/provcat/reuse/_postings.c); provcat.reuse.compiled wraps it.
+from typing import Any
+
+def locate(
+    words: Any,
+    fence: Any,
+    fence_bits: int,
+    counts: Any,
+    starts: Any,
+    keys: Any,
+    at: Any,
+    hit: Any,
+    found_counts: Any,
+    found_starts: Any,
+    found_lengths: Any,
+    /,
+) -> None: ...
+def largest(ids: Any, starts: Any, lengths: Any, /) -> tuple[int, int]: ...
+def tally(
+    ids: Any,
+    starts: Any,
+    lengths: Any,
+    weights: Any,
+    patterns: Any,
+    slots: Any | None,
+    queries: int,
+    counts: Any,
+    scores: Any,
+    /,
+) -> None: ...
+def mark(ids: Any, starts: Any, lengths: Any, present: Any, /) -> None: ...
+def pairs(
+    descriptors: Any,
+    width: int,
+    tables: int,
+    bits: int,
+    long_bits: int,
+    long_key_bits: int,
+    long_base: int,
+    golden: int,
+    short: Any,
+    long: Any,
+    /,
+) -> None: ...
+def among(values: Any, listed: Any, found: Any, /) -> None: ...

@@ -1,0 +1,191 @@
+"""The candidate stage's compiled passes (the C extension ``provcat.reuse._postings``), typed.
+
+At 10^5 stored images a look-up's candidate stage is a few thousand words found in the
+postings file and some 200,000 postings counted per image; in NumPy each step of that is a
+pass over a whole array, a temporary for the next step and a call's overhead, and together
+they were most of the stage (docs/scale.md, session 30). The extension does those steps in
+one loop each, with the GIL released:
+
+- :func:`locate`: where each wanted word is in the file's sorted words, and its row's count
+  and images, as ``WordFile._find`` computes them in NumPy; with the keys sorted, each
+  key's page is found on from the last one's, its place in the page guessed and corrected,
+  and the memory each key needs asked for several keys before it is read;
+- :func:`among`: which of some words are in a sorted list (the words asked for, the record
+  of stop words), galloping through the list where the words come sorted;
+- :func:`word_pairs`: each descriptor's words, one key at a time (NumPy unpacks every bit
+  of every descriptor, gathers them and sums them by a matrix product);
+- :func:`largest`, :func:`mark` and :func:`tally`: the images of the chosen rows counted
+  where they lie (the file's mapped array, the images stored since, the rows' packed ids),
+  for each query, with each row's weight, never gathered into one array first.
+
+The NumPy code each replaces stays beside it as the reference: the tests compare the two on
+the same input, the scale bench times both in one run, and it is what runs where the
+extension was not built (installed where there was no C compiler: the build is optional)
+or when ``PROVCAT_COMPILED=0``. Answers are the same either way, up to the last bits of a
+sum of weights, which the ranking rounds away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from provcat.reuse.postings import Postings
+
+log = logging.getLogger(__name__)
+
+_postings: ModuleType | None
+try:
+    from provcat.reuse import _postings
+except ImportError as error:  # pragma: no cover - only where the extension was not built
+    _postings = None
+    log.info("provcat.reuse._postings is not built (%s); the NumPy passes are used", error)
+
+#: Set to ``0`` to use the NumPy passes even where the extension is built.
+ENVIRONMENT: Final = "PROVCAT_COMPILED"
+
+#: Whether the compiled passes are used: the extension is built and not turned off. The bench
+#: and the tests set it to compare the two in one process.
+active: bool = _postings is not None and os.environ.get(ENVIRONMENT, "") != "0"
+
+
+def built() -> bool:
+    """Whether the extension was built and can be imported."""
+    return _postings is not None
+
+
+def _module() -> Any:
+    if _postings is None:  # pragma: no cover - callers check `active` first
+        raise RuntimeError("provcat.reuse._postings is not built")
+    return _postings
+
+
+def _int32(values: npt.ArrayLike) -> npt.NDArray[np.int32]:
+    return np.ascontiguousarray(values, dtype=np.int32)
+
+
+def _int64(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def locate(
+    words: npt.NDArray[np.int32],
+    fence: npt.NDArray[np.int32],
+    fence_bits: int,
+    counts: npt.NDArray[np.int32],
+    starts: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.int64],
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """The rows of ``keys`` (ascending) in a postings file's ``words`` (ascending, distinct;
+    ``fence`` holds every ``2 ** fence_bits``-th), whose ``counts`` and ``starts`` (one more
+    than the words) are given: for each key the index of the first word not less than it
+    (clamped to the last word), whether that word is the key, and where it is, its count of
+    images, where its images start and how many are kept (0 where it is not)."""
+    keys = _int64(keys)
+    at = np.empty(keys.size, dtype=np.int64)
+    hit = np.empty(keys.size, dtype=np.bool_)
+    found_counts = np.empty(keys.size, dtype=np.int64)
+    found_starts = np.empty(keys.size, dtype=np.int64)
+    found_lengths = np.empty(keys.size, dtype=np.int64)
+    _module().locate(
+        _int32(words),
+        _int32(fence),
+        fence_bits,
+        _int32(counts),
+        _int64(starts),
+        keys,
+        at,
+        hit,
+        found_counts,
+        found_starts,
+        found_lengths,
+    )
+    return at, hit, found_counts, found_starts, found_lengths
+
+
+def largest(postings: Postings) -> tuple[int, int]:
+    """The largest image id among ``postings`` (-1 if none) and how many they are."""
+    top, total = _module().largest(
+        _int32(postings.store), _int64(postings.starts), _int64(postings.lengths)
+    )
+    return int(top), int(total)
+
+
+def mark(postings: Postings, present: npt.NDArray[np.uint8]) -> None:
+    """Set ``present[id]`` for every image id among ``postings``."""
+    _module().mark(
+        _int32(postings.store), _int64(postings.starts), _int64(postings.lengths), present
+    )
+
+
+def tally(
+    postings: Postings,
+    weights: npt.NDArray[np.float64],
+    patterns: npt.NDArray[np.int64],
+    slots: npt.NDArray[np.int32] | None,
+    counts: npt.NDArray[np.int32],
+    scores: npt.NDArray[np.float64],
+) -> None:
+    """Add ``postings`` to ``counts`` and ``scores`` (both ``(space, queries)``, C order): each
+    image of row ``i`` gains, for each query ``q`` whose bit is set in ``patterns[i]``, one in
+    ``counts[slot, q]`` and ``weights[i]`` in ``scores[slot, q]``, where its slot is its id, or
+    ``slots[id]`` where ``slots`` is given. An id outside them raises ValueError, and what
+    was added before it stays (discard the outputs)."""
+    if counts.dtype != np.int32 or scores.dtype != np.float64 or counts.shape != scores.shape:
+        raise TypeError("counts must be int32 and scores float64, of one shape")
+    if not (counts.flags.c_contiguous and scores.flags.c_contiguous) or counts.ndim != 2:
+        raise TypeError("counts and scores must be C-ordered (space, queries) arrays")
+    _module().tally(
+        _int32(postings.store),
+        _int64(postings.starts),
+        _int64(postings.lengths),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        _int64(patterns),
+        None if slots is None else _int32(slots),
+        counts.shape[1],
+        counts,
+        scores,
+    )
+
+
+def word_pairs(
+    descriptors: npt.NDArray[np.uint8],
+    *,
+    tables: int,
+    bits: int,
+    long_bits: int,
+    long_key_bits: int,
+    long_base: int,
+    golden: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each descriptor's short and long word in each table, by the rules of
+    :func:`provcat.reuse.postings.word_pairs` (which passes them): two ``(N, tables)``
+    arrays."""
+    rows = np.ascontiguousarray(descriptors, dtype=np.uint8)
+    short = np.empty((rows.shape[0], tables), dtype=np.int64)
+    long = np.empty((rows.shape[0], tables), dtype=np.int64)
+    _module().pairs(
+        rows, rows.shape[1], tables, bits, long_bits, long_key_bits, long_base, golden, short, long
+    )
+    return short, long
+
+
+def among(values: npt.NDArray[np.int64], listed: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in ``listed`` (ascending, distinct); fastest where ``values``
+    ascend too."""
+    values = _int64(values).ravel()
+    found = np.empty(values.size, dtype=np.bool_)
+    _module().among(values, _int64(listed), found)
+    return found

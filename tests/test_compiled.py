@@ -1,0 +1,267 @@
+"""The candidate stage's compiled passes give what their NumPy reference gives, and refuse
+input that would read or write out of bounds."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provcat.reuse import compiled, postings, word_file
+from provcat.reuse.postings import Counted, Postings, _tally, _tally_numpy
+from provcat.reuse.word_file import WordFile
+
+pytestmark = pytest.mark.skipif(
+    not compiled.built() and os.environ.get(compiled.ENVIRONMENT) == "0",
+    reason="the extension is not built, and PROVCAT_COMPILED=0 says so on purpose",
+)
+
+
+def _find(words: np.ndarray, keys: np.ndarray, fence_bits: int, *, active: bool) -> Any:
+    """``WordFile._find`` on a file of these words (each posted by ``word % 7`` images, of
+    which it keeps ``word % 3``), by the compiled pass or by NumPy."""
+    kept = (words % 3).astype(np.int64)
+    holder = SimpleNamespace(
+        words=words,
+        fence=words[:: 1 << fence_bits].copy(),
+        counts=(words % 7).astype(np.int32),
+        starts=np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+    )
+    holder._locate = lambda wanted: WordFile._locate(holder, wanted)  # type: ignore[arg-type]
+    saved = word_file.FENCE_BITS, word_file.FENCE, compiled.active
+    word_file.FENCE_BITS, word_file.FENCE, compiled.active = fence_bits, 1 << fence_bits, active
+    try:
+        return WordFile._find(holder, keys)  # type: ignore[arg-type]
+    finally:
+        word_file.FENCE_BITS, word_file.FENCE, compiled.active = saved
+
+
+@pytest.mark.parametrize("fence_bits", [0, 1, 3, 10])
+@pytest.mark.parametrize("size", [1, 2, 7, 1024, 1025, 5000])
+def test_finding_words_gives_what_numpy_gives(fence_bits: int, size: int) -> None:
+    rng = np.random.default_rng(size * 31 + fence_bits)
+    words = np.sort(rng.choice(1 << 30, size=size, replace=False)).astype(np.int32)
+    if size == 5000:  # words crowded at both ends, where a page's guess is far off
+        words = np.sort(np.concatenate([words[:2000] % 5000, words[2000:]]))
+        words = np.unique(words).astype(np.int32)
+    keys = np.unique(
+        np.concatenate(
+            [
+                rng.choice(words, size=min(words.size, 300)),  # present
+                rng.integers(-5, (1 << 30) + 5, size=300),  # mostly absent, some past the ends
+                [int(words[0]) - 1, int(words[-1]) + 1, -(1 << 31), (1 << 31) - 1],
+            ]
+        ).astype(np.int64)
+    )
+    fast = _find(words, keys, fence_bits, active=True)
+    reference = _find(words, keys, fence_bits, active=False)
+    for field in ("hit", "counts", "starts", "lengths"):
+        assert np.array_equal(getattr(fast, field), getattr(reference, field)), field
+    # And what both mean.
+    assert np.array_equal(fast.hit, np.isin(keys, words))
+    assert fast.hit.sum() >= min(words.size, 300) // 2
+    at = np.searchsorted(words, keys[fast.hit])
+    assert np.array_equal(fast.counts[fast.hit], words[at] % 7)
+    assert np.array_equal(fast.lengths[fast.hit], words[at] % 3)
+    assert not fast.counts[~fast.hit].any()
+
+
+def test_the_rows_of_keys_in_no_order_are_found_too() -> None:
+    words = np.arange(0, 40_000, 4, dtype=np.int32)
+    keys = np.random.default_rng(5).permutation(np.arange(0, 40_000, 3)).astype(np.int64)
+    fast = _find(words, keys, 10, active=True)
+    assert np.array_equal(fast.hit, keys % 4 == 0)
+
+
+def test_finding_in_no_words_finds_nothing() -> None:
+    found = _find(np.zeros(0, np.int32), np.array([1, 2], np.int64), 10, active=True)
+    assert not found.hit.any()
+    assert found.counts.tolist() == [0, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(2**40), 2**40), max_size=60),
+    st.lists(st.integers(-(2**40), 2**40), max_size=60),
+    st.booleans(),
+)
+def test_among_is_numpys_isin(values: list[int], listed: list[int], ordered: bool) -> None:
+    asked = np.array(sorted(values) if ordered else values, dtype=np.int64)
+    sorted_listed = np.unique(np.array(listed, dtype=np.int64))
+    assert np.array_equal(compiled.among(asked, sorted_listed), np.isin(asked, sorted_listed))
+
+
+@st.composite
+def _counted(draw: st.DrawFn) -> tuple[list[Counted], int]:
+    queries = draw(st.integers(1, 3))
+    regime = draw(st.sampled_from(["direct", "table", "sorted"]))
+    top = {"direct": 60, "table": 100_000, "sorted": (1 << 31) - 1}[regime]
+    sources = []
+    for _ in range(draw(st.integers(1, 3))):
+        store = np.array(
+            draw(st.lists(st.integers(0, top), min_size=0, max_size=60)), dtype=np.int32
+        )
+        rows = draw(st.integers(0, 8))
+        starts, lengths = [], []
+        for _ in range(rows):
+            start = draw(st.integers(0, store.size))
+            starts.append(start)
+            lengths.append(draw(st.integers(0, store.size - start)))
+        weights = draw(
+            st.lists(st.floats(0.0, 12.0, allow_nan=False), min_size=rows, max_size=rows)
+        )
+        patterns = draw(st.lists(st.integers(1, (1 << queries) - 1), min_size=rows, max_size=rows))
+        sources.append(
+            Counted(
+                Postings(store, np.array(starts, np.int64), np.array(lengths, np.int64)),
+                np.array(weights, np.float64),
+                np.array(patterns, np.int64),
+            )
+        )
+    return sources, queries
+
+
+def _by_id(tallied: Any) -> dict[int, tuple[list[int], list[float]]]:
+    ids, counts, scores = tallied
+    slots = np.flatnonzero(counts.sum(axis=1))
+    named = slots if ids is None else ids[slots]
+    return {
+        int(image): (counts[slot].tolist(), scores[slot].round(9).tolist())
+        for image, slot in zip(named, slots, strict=True)
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(_counted())
+def test_tally_counts_what_numpy_counts(case: tuple[list[Counted], int]) -> None:
+    counted, queries = case
+    saved = compiled.active
+    compiled.active = True
+    try:
+        fast = _tally(counted, queries)
+    finally:
+        compiled.active = saved
+    reference = _tally_numpy(counted, queries)
+    assert (fast is None) == (reference is None)
+    if fast is not None:
+        assert _by_id(fast) == _by_id(reference)
+
+
+def test_tally_renumbers_ids_far_apart_and_counts_each_query() -> None:
+    store = np.array([5, 2_000_000_000, 5, 7], dtype=np.int32)
+    counted = [
+        Counted(
+            Postings(store, np.array([0, 2], np.int64), np.array([2, 2], np.int64)),
+            np.array([1.5, 0.25]),
+            np.array([0b01, 0b11], np.int64),
+        )
+    ]
+    tallied = _tally(counted, 2)
+    assert tallied is not None
+    assert _by_id(tallied) == {
+        5: ([2, 1], [1.75, 0.25]),
+        7: ([1, 1], [0.25, 0.25]),
+        2_000_000_000: ([1, 0], [1.5, 0.0]),
+    }
+
+
+def _postings(store: list[int], starts: list[int], lengths: list[int]) -> Postings:
+    return Postings(
+        np.array(store, np.int32), np.array(starts, np.int64), np.array(lengths, np.int64)
+    )
+
+
+@pytest.mark.parametrize(
+    ("piece", "message"),
+    [
+        (_postings([1, 2, 3], [2], [2]), "lies outside the 3 items stored"),
+        (_postings([1, 2, 3], [-1], [1]), "lies outside"),
+        (_postings([1, 2, 3], [0], [-1]), "lies outside"),
+        (_postings([1, -4, 3], [0], [3]), "negative image id -4"),
+    ],
+)
+def test_a_damaged_store_is_refused_not_read_out_of_bounds(piece: Postings, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        compiled.largest(piece)
+
+
+def test_an_id_outside_the_counts_is_refused() -> None:
+    counts = np.zeros((4, 1), np.int32)
+    scores = np.zeros((4, 1))
+    piece = _postings([1, 2, 9], [0], [3])
+    with pytest.raises(ValueError, match="image id 9 lies outside the 4 counted"):
+        compiled.tally(piece, np.ones(1), np.ones(1, np.int64), None, counts, scores)
+    slots = np.array([0, 1, -1], np.int32)  # id 2 is not among the ids renumbered
+    with pytest.raises(ValueError, match="image id 2"):
+        compiled.tally(
+            _postings([1, 2], [0], [2]), np.ones(1), np.ones(1, np.int64), slots, counts, scores
+        )
+    with pytest.raises(ValueError, match="image id 5 lies outside the 3 marked"):
+        compiled.mark(_postings([1, 5], [0], [2]), np.zeros(3, np.uint8))
+    with pytest.raises(TypeError):
+        compiled.tally(
+            piece, np.ones(1), np.ones(1, np.int64), None, counts.astype(np.int64), scores
+        )
+
+
+def test_every_query_bit_is_counted() -> None:
+    queries = postings.QUERIES_MAX
+    counts = np.zeros((2, queries), np.int32)
+    scores = np.zeros((2, queries))
+    pattern = np.array([(1 << queries) - 1], np.int64)
+    compiled.tally(_postings([1], [0], [1]), np.array([0.5]), pattern, None, counts, scores)
+    assert counts[1].tolist() == [1] * queries
+    assert scores[1].tolist() == [0.5] * queries
+    assert not counts[0].any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 2**32 - 1))
+def test_word_pairs_are_numpys_bit_for_bit(rows: int, seed: int) -> None:
+    """The words a stored image posts are in the catalogue: the compiled pass must give the
+    very words the NumPy one gives, or look-ups would miss what was posted before."""
+    descriptors = np.random.default_rng(seed).integers(0, 256, size=(rows, 32), dtype=np.uint8)
+    saved = compiled.active
+    try:
+        compiled.active = True
+        fast = postings.word_pairs(descriptors)
+        compiled.active = False
+        reference = postings.word_pairs(descriptors)
+    finally:
+        compiled.active = saved
+    for mine, theirs in zip(fast, reference, strict=True):
+        assert mine.dtype == theirs.dtype
+        assert np.array_equal(mine, theirs)
+    # Every bit of a descriptor reaches the words: all ones and all zeros are told apart.
+    ones = postings.word_pairs(np.full((1, 32), 255, np.uint8))
+    zeros = postings.word_pairs(np.zeros((1, 32), np.uint8))
+    assert (ones[0] != zeros[0]).all()
+    assert (ones[1] != zeros[1]).all()
+
+
+def test_a_source_holding_ids_above_its_stated_top_is_counted_all_the_same() -> None:
+    """A postings file's ids are at most its last image; one damaged past that is counted
+    again by its own ids, not refused and not read out of bounds."""
+    store = np.array([2, 90, 4, 2], dtype=np.int32)
+    counted = [
+        Counted(
+            Postings(store, np.array([0, 2], np.int64), np.array([2, 2], np.int64), top=10),
+            np.array([1.0, 2.0]),
+            np.array([1, 1], np.int64),
+        )
+    ]
+    tallied = _tally(counted, 1)
+    assert tallied is not None
+    assert _by_id(tallied) == {2: ([2], [3.0]), 4: ([1], [2.0]), 90: ([1], [1.0])}
+    assert _by_id(tallied) == _by_id(_tally_numpy(counted, 1))
+
+
+def test_the_extension_is_built_here() -> None:
+    """`make test` and CI build it (a machine without a C compiler falls back to NumPy, and
+    says so in its log); a build that silently failed would leave the look-ups slow."""
+    assert compiled.built()
