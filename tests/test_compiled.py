@@ -31,6 +31,7 @@ def _find(words: np.ndarray, keys: np.ndarray, fence_bits: int, *, active: bool)
         fence=words[:: 1 << fence_bits].copy(),
         counts=(words % 7).astype(np.int32),
         starts=np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+        ids=np.zeros(int(kept.sum()), dtype=np.int32),
     )
     holder._locate = lambda wanted: WordFile._locate(holder, wanted)  # type: ignore[arg-type]
     saved = word_file.FENCE_BITS, word_file.FENCE, compiled.active
@@ -265,3 +266,62 @@ def test_the_extension_is_built_here() -> None:
     """`make test` and CI build it (a machine without a C compiler falls back to NumPy, and
     says so in its log); a build that silently failed would leave the look-ups slow."""
     assert compiled.built()
+
+
+@pytest.mark.parametrize("active", [True, False])
+@pytest.mark.parametrize("damage", ["past the ids", "negative length", "negative count"])
+def test_a_damaged_row_is_refused_when_found(active: bool, damage: str) -> None:
+    words = np.arange(10, 5000, 7, dtype=np.int32)
+    kept = np.ones(words.size, dtype=np.int64)
+    holder = SimpleNamespace(
+        words=words,
+        fence=words[::1024].copy(),
+        counts=np.ones(words.size, dtype=np.int32),
+        starts=np.arange(words.size + 1, dtype=np.int64),
+        ids=np.zeros(int(kept.sum()), dtype=np.int32),
+    )
+    holder._locate = lambda wanted: WordFile._locate(holder, wanted)  # type: ignore[arg-type]
+    row = 100
+    if damage == "past the ids":
+        holder.starts[row] = words.size + 3
+    elif damage == "negative length":
+        holder.starts[row + 1] = holder.starts[row] - 1
+    else:
+        holder.counts[row] = -2
+    saved = compiled.active
+    compiled.active = active
+    try:
+        # Rows that are not asked for are not read, and pass.
+        WordFile._find(holder, words[:50].astype(np.int64))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="lie outside the ids"):
+            WordFile._find(holder, words[90:110].astype(np.int64))  # type: ignore[arg-type]
+    finally:
+        compiled.active = saved
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 9), min_size=2, max_size=2), max_size=80),
+    st.integers(0, 1),
+    st.integers(0, 11),
+)
+def test_a_querys_histogram_and_holders_are_numpys(
+    cells: list[list[int]], query: int, least: int
+) -> None:
+    counts = np.array(cells, dtype=np.int32).reshape(-1, 2)
+    histogram = compiled.spread(counts, query, 9)
+    assert np.array_equal(histogram, np.bincount(counts[:, query], minlength=10))
+    many = int(histogram[least:].sum())
+    assert np.array_equal(
+        compiled.holding(counts, query, least, many), np.flatnonzero(counts[:, query] >= least)
+    )
+
+
+def test_a_count_past_the_histogram_or_a_wrong_many_is_refused() -> None:
+    counts = np.array([[1, 0], [7, 2]], dtype=np.int32)
+    with pytest.raises(ValueError, match="a count of 7 lies outside the histogram of 5"):
+        compiled.spread(counts, 0, 4)
+    with pytest.raises(ValueError, match="1 slots hold 3 or more, not 2"):
+        compiled.holding(counts, 0, 3, 2)
+    with pytest.raises(TypeError):
+        compiled.spread(counts.astype(np.int64), 0, 9)

@@ -407,3 +407,40 @@ def test_a_matcher_takes_the_pdq_hashes_of_the_postings_file(
             (folder / made.cover.generation / name).unlink()
         older = matcher()
         assert older._covered_id == 0
+
+
+@pytest.mark.parametrize("passes", ["compiled", "numpy"])
+def test_a_postings_file_damaged_inside_is_put_aside_and_the_table_read(
+    demo: Catalogue, tmp_path: Path, caplog: pytest.LogCaptureFixture, passes: str
+) -> None:
+    """A file whose sizes are right but whose rows point past its images (a disk that lied,
+    a hand that edited it) cannot be read; the look-up answers from the table, as the file
+    would have, and says why once."""
+    if not demo.url.startswith("sqlite"):
+        pytest.skip("the postings file is SQLite's")
+    from provcat.reuse import compiled
+
+    query = tmp_path / "query.jpg"
+    source = sorted((MONTENEGRO / "images").iterdir())[0]
+    with Image.open(source) as image:
+        image.convert("RGB").resize((image.width // 2, image.height // 2)).save(query)
+    made = demo.index_postings(full=True)
+    assert made is not None
+    expected = [(x.sha256, x.score) for x in demo.similar(query)]
+    assert expected
+    folder = Path(demo.url.removeprefix("sqlite:///") + word_file.SUFFIX)
+    generation = folder / made.cover.generation
+    starts = np.memmap(generation / "starts", dtype="<i8", mode="r+")
+    starts[1:-1] = made.cover.postings + 5  # the first row runs past the end, the rest lie there
+    starts.flush()
+    del starts
+    demo._matcher = None  # a process that opens the damaged file
+    old = compiled.active
+    compiled.active = passes == "compiled" and compiled.built()
+    try:
+        with caplog.at_level("WARNING"):
+            assert [(x.sha256, x.score) for x in demo.similar(query)] == expected
+            assert [(x.sha256, x.score) for x in demo.similar(query)] == expected
+    finally:
+        compiled.active = old
+    assert caplog.text.count(f"the postings file {folder} is damaged") == 1

@@ -20,6 +20,7 @@ turn never committed (the process was killed) is still pending and is matched by
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import os
 import threading
@@ -55,7 +56,7 @@ from provcat.fingerprints import (
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered, working_copy
-from provcat.reuse.postings import StopWords, post, votes
+from provcat.reuse.postings import StopWords, Vote, post, votes
 from provcat.reuse.verify import (
     COLOUR_MIN,
     GREY_MAX,
@@ -497,6 +498,44 @@ class Matcher:
             return None
         return current
 
+    def _votes(
+        self, session: Session, queries: Iterator[npt.NDArray[np.uint8]], *, split: bool
+    ) -> list[Vote]:
+        """The candidate stage (:func:`provcat.reuse.postings.votes`), through the postings
+        file where there is one. A file whose contents turn out to be damaged (a row's images
+        outside its ids, say: its sizes were checked when it was opened) is put aside, said
+        so once, and the look-up made again from the table, with the same queries; the file
+        is read again once a new generation replaces it (an ingest, `provcat index`)."""
+        file = self._postings_file(session)
+        taken: list[npt.NDArray[np.uint8]] = []
+
+        def recorded() -> Iterator[npt.NDArray[np.uint8]]:
+            for query in queries:
+                taken.append(query)
+                yield query
+
+        arguments: dict[str, Any] = {
+            "limit": CANDIDATES,
+            "images": len(self),
+            "stop_words": self._stop_words,
+            "split": split,
+        }
+        try:
+            return votes(session, recorded(), word_file=file, **arguments)
+        except (ValueError, IndexError) as error:
+            if file is None:
+                raise
+            with self._lock:
+                if self._word_file is file:
+                    self._word_file = None  # until CURRENT names another generation
+                    log.warning(
+                        "the postings file %s is damaged (%s); look-ups read the postings "
+                        "table (`provcat index --full` makes the file anew)",
+                        self._word_folder,
+                        error,
+                    )
+            return votes(session, itertools.chain(taken, queries), word_file=None, **arguments)
+
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""
         with self._sessions() as session:
@@ -784,15 +823,7 @@ class Matcher:
             # The images loaded are every image committed before this look (a turn refreshes
             # first): a count that, unlike the largest id, does not depend on how many ids
             # failed inserts of concurrent ingesters used up.
-            voted = votes(
-                session,
-                queries(),
-                limit=CANDIDATES,
-                images=len(self),
-                stop_words=self._stop_words,
-                word_file=self._postings_file(session),
-                split=turn is None,
-            )
+            voted = self._votes(session, queries(), split=turn is None)
             if early.query is None:
                 start_pdq()
             query, pdq_near, query_low = early.query, early.near, early.low

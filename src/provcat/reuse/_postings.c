@@ -76,7 +76,8 @@ first_not_less(const int32_t *words, Py_ssize_t low, Py_ssize_t high, Py_ssize_t
 
 /* The rows of `keys` (int64, ascending) in a postings file (provcat.reuse.word_file): its
    `words` (int32, ascending, distinct), `fence` (every 2 ** fence_bits-th word), `counts`
-   (int32, one per word) and `starts` (int64, one more than the words). For each key: `at`,
+   (int32, one per word) and `starts` (int64, one more than the words), and how many `ids`
+   it stores (`stored`: a row whose images lie outside them is an error). For each key: `at`,
    the index of the first word not less than it (clamped to the last word), `hit`, whether
    that word is the key, and where it is, its count of images and where its images start
    and how many are kept (`found_counts`, `found_starts`, `found_lengths`, 0 where it is
@@ -95,9 +96,10 @@ locate(PyObject *self, PyObject *args)
     Py_buffer words_view, fence_view, counts_view, starts_view, keys_view, at_view, hit_view,
         found_counts_view, found_starts_view, found_lengths_view;
     int fence_bits;
+    Py_ssize_t stored;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*iy*y*y*w*w*w*w*w*", &words_view, &fence_view, &fence_bits,
-                          &counts_view, &starts_view, &keys_view, &at_view, &hit_view,
+    if (!PyArg_ParseTuple(args, "y*y*iy*y*ny*w*w*w*w*w*", &words_view, &fence_view, &fence_bits,
+                          &counts_view, &starts_view, &stored, &keys_view, &at_view, &hit_view,
                           &found_counts_view, &found_starts_view, &found_lengths_view))
         return NULL;
     Py_ssize_t count, fences, counts_count, starts_count, keys_count, at_count, found_counts_count,
@@ -164,7 +166,8 @@ locate(PyObject *self, PyObject *args)
                     found_counts[i] = word_counts[row];
                     found_starts[i] = starts[row];
                     found_lengths[i] = starts[row + 1] - starts[row];
-                    if (found_counts[i] < 0 || found_starts[i] < 0 || found_lengths[i] < 0)
+                    if (found_counts[i] < 0 || found_starts[i] < 0 || found_lengths[i] < 0
+                        || found_starts[i] > stored || found_lengths[i] > stored - found_starts[i])
                         bad = 1;
                 } else {
                     found_counts[i] = found_starts[i] = found_lengths[i] = 0;
@@ -225,7 +228,8 @@ locate(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
     checked:
         if (bad) {
-            PyErr_SetString(PyExc_ValueError, "a word's count or images are negative");
+            PyErr_SetString(PyExc_ValueError,
+                            "a word's count is negative or its images lie outside the ids");
             goto done;
         }
     }
@@ -613,13 +617,111 @@ done:
     return result;
 }
 
+/* One query's column of a tally's `counts` (int32, space x queries): `histogram` (int64,
+   zeroed, one more than the most shared words possible) gains one at each count; a count
+   past its end is an error. */
+static PyObject *
+spread(PyObject *self, PyObject *args)
+{
+    Py_buffer counts_view, histogram_view;
+    int queries, query;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*iiw*", &counts_view, &queries, &query, &histogram_view))
+        return NULL;
+    Py_ssize_t cells, size;
+    if (elements(&counts_view, 4, "counts", &cells) < 0
+        || elements(&histogram_view, 8, "histogram", &size) < 0)
+        goto done;
+    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
+        goto done;
+    }
+    {
+        const int32_t *counts = counts_view.buf;
+        int64_t *histogram = histogram_view.buf;
+        const Py_ssize_t space = cells / queries;
+        int32_t bad = -1;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t slot = 0; slot < space; slot++) {
+            const int32_t count = counts[slot * queries + query];
+            if (count < 0 || count >= size) {
+                bad = count;
+                break;
+            }
+            histogram[count] += 1;
+        }
+        Py_END_ALLOW_THREADS
+        if (bad != -1) {
+            PyErr_Format(PyExc_ValueError, "a count of %d lies outside the histogram of %zd",
+                         bad, size);
+            goto done;
+        }
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&counts_view);
+    PyBuffer_Release(&histogram_view);
+    return result;
+}
+
+/* The slots whose count for `query` in `counts` (int32, space x queries) is at least
+   `least`, ascending, into `found` (int64), which must hold exactly as many. */
+static PyObject *
+holding(PyObject *self, PyObject *args)
+{
+    Py_buffer counts_view, found_view;
+    int queries, query, least;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*iiiw*", &counts_view, &queries, &query, &least, &found_view))
+        return NULL;
+    Py_ssize_t cells, size;
+    if (elements(&counts_view, 4, "counts", &cells) < 0
+        || elements(&found_view, 8, "found", &size) < 0)
+        goto done;
+    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
+        goto done;
+    }
+    {
+        const int32_t *counts = counts_view.buf;
+        int64_t *found = found_view.buf;
+        const Py_ssize_t space = cells / queries;
+        Py_ssize_t taken = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t slot = 0; slot < space; slot++) {
+            if (counts[slot * queries + query] >= least) {
+                if (taken < size)
+                    found[taken] = slot;
+                taken++;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (taken != size) {
+            PyErr_Format(PyExc_ValueError, "%zd slots hold %d or more, not %zd", taken, least,
+                         size);
+            goto done;
+        }
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&counts_view);
+    PyBuffer_Release(&found_view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
-    {"locate", locate, METH_VARARGS, "locate(words, fence, fence_bits, keys, at, hit)"},
+    {"locate", locate, METH_VARARGS,
+     "locate(words, fence, fence_bits, counts, starts, stored, keys, at, hit, found_counts, "
+     "found_starts, found_lengths)"},
     {"largest", largest, METH_VARARGS, "largest(ids, starts, lengths) -> (largest id, total)"},
     {"tally", tally, METH_VARARGS,
      "tally(ids, starts, lengths, weights, patterns, slots, queries, counts, scores)"},
     {"mark", mark, METH_VARARGS, "mark(ids, starts, lengths, present)"},
     {"among", among, METH_VARARGS, "among(values, listed, found)"},
+    {"spread", spread, METH_VARARGS, "spread(counts, queries, query, histogram)"},
+    {"holding", holding, METH_VARARGS, "holding(counts, queries, query, least, found)"},
     {"pairs", pairs, METH_VARARGS,
      "pairs(descriptors, width, tables, bits, long_bits, long_key_bits, long_base, golden, "
      "short, long)"},

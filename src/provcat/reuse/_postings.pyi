@@ -7,6 +7,7 @@ def locate(
     fence_bits: int,
     counts: Any,
     starts: Any,
+    stored: int,
     keys: Any,
     at: Any,
     hit: Any,
@@ -43,3 +44,5 @@ def pairs(
     /,
 ) -> None: ...
 def among(values: Any, listed: Any, found: Any, /) -> None: ...
+def spread(counts: Any, queries: int, query: int, histogram: Any, /) -> None: ...
+def holding(counts: Any, queries: int, query: int, least: int, found: Any, /) -> None: ...

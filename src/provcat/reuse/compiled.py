@@ -14,6 +14,9 @@ one loop each, with the GIL released:
   of stop words), galloping through the list where the words come sorted;
 - :func:`word_pairs`: each descriptor's words, one key at a time (NumPy unpacks every bit
   of every descriptor, gathers them and sums them by a matrix product);
+- :func:`spread` and :func:`holding`: a query's histogram of shared words, and the images
+  sharing enough to rank, read off a tally's counts where they lie (NumPy copies the
+  column first);
 - :func:`largest`, :func:`mark` and :func:`tally`: the images of the chosen rows counted
   where they lie (the file's mapped array, the images stored since, the rows' packed ids),
   for each query, with each row's weight, never gathered into one array first.
@@ -80,6 +83,7 @@ def locate(
     fence_bits: int,
     counts: npt.NDArray[np.int32],
     starts: npt.NDArray[np.int64],
+    stored: int,
     keys: npt.NDArray[np.int64],
 ) -> tuple[
     npt.NDArray[np.int64],
@@ -90,9 +94,11 @@ def locate(
 ]:
     """The rows of ``keys`` (ascending) in a postings file's ``words`` (ascending, distinct;
     ``fence`` holds every ``2 ** fence_bits``-th), whose ``counts`` and ``starts`` (one more
-    than the words) are given: for each key the index of the first word not less than it
-    (clamped to the last word), whether that word is the key, and where it is, its count of
-    images, where its images start and how many are kept (0 where it is not)."""
+    than the words) are given, and which stores ``stored`` ids: for each key the index of the
+    first word not less than it (clamped to the last word), whether that word is the key, and
+    where it is, its count of images, where its images start and how many are kept (0 where
+    it is not). A row found with a negative count or images outside the ids raises
+    ValueError (a damaged file)."""
     keys = _int64(keys)
     at = np.empty(keys.size, dtype=np.int64)
     hit = np.empty(keys.size, dtype=np.bool_)
@@ -105,6 +111,7 @@ def locate(
         fence_bits,
         _int32(counts),
         _int64(starts),
+        stored,
         keys,
         at,
         hit,
@@ -188,4 +195,31 @@ def among(values: npt.NDArray[np.int64], listed: npt.NDArray[np.int64]) -> npt.N
     values = _int64(values).ravel()
     found = np.empty(values.size, dtype=np.bool_)
     _module().among(values, _int64(listed), found)
+    return found
+
+
+def _tallied(counts: npt.NDArray[Any]) -> bool:
+    """Whether ``counts`` is a compiled tally's (int32, C-ordered, two-dimensional)."""
+    return counts.dtype == np.int32 and counts.ndim == 2 and counts.flags.c_contiguous
+
+
+def spread(counts: npt.NDArray[np.integer[Any]], query: int, most: int) -> npt.NDArray[np.int64]:
+    """``np.bincount(counts[:, query], minlength=most + 1)`` for a compiled tally's counts,
+    none above ``most`` (ValueError otherwise)."""
+    if not _tallied(counts):
+        raise TypeError("counts must be a compiled tally's")
+    histogram = np.zeros(most + 1, dtype=np.int64)
+    _module().spread(counts, counts.shape[1], query, histogram)
+    return histogram
+
+
+def holding(
+    counts: npt.NDArray[np.integer[Any]], query: int, least: int, many: int
+) -> npt.NDArray[np.int64]:
+    """``np.flatnonzero(counts[:, query] >= least)`` for a compiled tally's counts, which
+    ``many`` slots hold (from :func:`spread`'s histogram; ValueError otherwise)."""
+    if not _tallied(counts):
+        raise TypeError("counts must be a compiled tally's")
+    found = np.empty(many, dtype=np.int64)
+    _module().holding(counts, counts.shape[1], query, least, found)
     return found

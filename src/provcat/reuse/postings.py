@@ -586,10 +586,23 @@ def _rank(
     taken_weight = weight[chosen]
     lightest, heaviest = float(taken_weight.min()), float(taken_weight.max())
     ranked_by_query = []
+    holds = held_by[chosen]
     for number in range(len(per_query)):
         shared = shared_all[:, number]
-        least = _least_shared(shared, limit, lightest, heaviest)
-        contenders = np.flatnonzero(shared >= least)
+        # No image shares more of a query's words than the rows taken that hold them.
+        most = int(np.count_nonzero(holds >> number & 1))
+        fast = compiled.active and compiled._tallied(shared_all)
+        histogram = (
+            compiled.spread(shared_all, number, most)
+            if fast
+            else np.bincount(shared, minlength=most + 1)
+        )
+        least = _least_shared(histogram, limit, lightest, heaviest)
+        contenders = (
+            compiled.holding(shared_all, number, least, int(histogram[least:].sum()))
+            if fast
+            else np.flatnonzero(shared >= least)
+        )
         score = _score(scores_all[contenders, number], shared[contenders])
         ranked_by_query.append(contenders[_best(score, limit)])
     # Every image returned is among the best of the query that scores it best (below), so
@@ -759,14 +772,15 @@ def _score(
 
 
 def _least_shared(
-    shared: npt.NDArray[np.integer[Any]], limit: int, lightest: float, heaviest: float
+    histogram: npt.NDArray[np.int64], limit: int, lightest: float, heaviest: float
 ) -> int:
     """The fewest shared words (at least :data:`MIN_SHARED`) with which an image may score
     among the ``limit`` best, where each shared word weighs between ``lightest`` and
-    ``heaviest``: ``limit`` images share ``c`` words or more, so the ``limit``-th best score
-    is at least ``c * lightest``, and an image sharing ``n`` words scores at most ``n *
-    heaviest``. The margin (1e-6) is far above the error of a sum and its rounding."""
-    histogram = np.bincount(shared)
+    ``heaviest`` and ``histogram[c]`` images share ``c`` words: ``limit`` images share ``c``
+    words or more, so the ``limit``-th best score is at least ``c * lightest``, and an
+    image sharing ``n`` words scores at most ``n * heaviest``. The margin (1e-6) is far
+    above the error of a sum and its rounding."""
+    histogram = histogram.copy()
     histogram[: min(MIN_SHARED, histogram.size)] = 0
     at_least = np.cumsum(histogram[::-1])[::-1]  # images sharing c words or more, for each c
     enough = np.flatnonzero(at_least >= limit)

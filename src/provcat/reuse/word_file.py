@@ -223,14 +223,25 @@ class WordFile:
     def _find(self, wanted: WordArray) -> Found:
         """Which of ``wanted`` (sorted) the file holds, and each one's count of images and
         where its images lie (0 where it is not held): by the compiled pass where it is
-        active, else by :meth:`_locate` and three gathers."""
+        active, else by :meth:`_locate` and three gathers.
+
+        Raises:
+            ValueError: A row found is damaged (a negative count, or images outside the
+                file's ids): the file cannot answer as the table would.
+        """
         if not self.words.size:
             none = np.zeros(wanted.size, dtype=np.int64)
             return Found(np.zeros(wanted.size, dtype=bool), none, none, none)
         if compiled.active:
             return Found(
                 *compiled.locate(
-                    self.words, self.fence, FENCE_BITS, self.counts, self.starts, wanted
+                    self.words,
+                    self.fence,
+                    FENCE_BITS,
+                    self.counts,
+                    self.starts,
+                    self.ids.size,
+                    wanted,
                 )[1:]
             )
         at, hit = self._locate(wanted)
@@ -241,6 +252,8 @@ class WordFile:
         counts[hit] = self.counts[rows]
         starts[hit] = self.starts[rows]
         lengths[hit] = self.starts[rows + 1] - starts[hit]
+        if np.any(counts < 0) or np.any(lengths < 0) or np.any(starts + lengths > self.ids.size):
+            raise ValueError("a word's count is negative or its images lie outside the ids")
         return Found(hit, counts, starts, lengths)
 
     def _locate(self, wanted: WordArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
