@@ -379,14 +379,19 @@ tally(PyObject *self, PyObject *args)
         int32_t *counts = counts_view.buf;
         double *scores = scores_view.buf;
         /* One pass: each id is checked as it is counted, and the first one outside the
-           space stops the count (the caller discards what was counted). The next rows'
-           images are asked of memory AHEAD rows ahead: they lie all over a large file. */
+           space stops the count (the caller discards what was counted). Each row's images
+           are asked of memory AHEAD rows ahead: they lie all over a large file. */
         int bad = 0;
         int32_t bad_id = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < pieces && !bad; i++) {
-            if (i + AHEAD < pieces)
-                __builtin_prefetch(ids + starts[i + AHEAD]);
+            if (i + AHEAD < pieces) {
+                /* Every line of the row AHEAD on: a row's images are 40 on average here
+                   (three lines), in a page of their own. */
+                const int32_t *next = ids + starts[i + AHEAD];
+                for (int64_t line = 0; line < lengths[i + AHEAD]; line += 16)
+                    __builtin_prefetch(next + line);
+            }
             const int32_t *piece = ids + starts[i];
             const double weight = weights[i];
             const int64_t pattern = patterns[i];
