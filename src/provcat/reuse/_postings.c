@@ -622,6 +622,21 @@ done:
     return result;
 }
 
+/* The rows of a tally's `counts` (int32, space x `queries`) whose column `query` a pass reads:
+   their number, or -1 with an error set where the shapes do not fit. */
+static Py_ssize_t
+column_of(Py_buffer *counts, int queries, int query)
+{
+    Py_ssize_t cells;
+    if (elements(counts, 4, "counts", &cells) < 0)
+        return -1;
+    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
+        return -1;
+    }
+    return cells / queries;
+}
+
 /* One query's column of a tally's `counts` (int32, space x queries): `histogram` (int64,
    zeroed, one more than the most shared words possible) gains one at each count; a count
    past its end is an error. */
@@ -633,18 +648,13 @@ spread(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*iiw*", &counts_view, &queries, &query, &histogram_view))
         return NULL;
-    Py_ssize_t cells, size;
-    if (elements(&counts_view, 4, "counts", &cells) < 0
-        || elements(&histogram_view, 8, "histogram", &size) < 0)
+    Py_ssize_t size;
+    const Py_ssize_t space = column_of(&counts_view, queries, query);
+    if (space < 0 || elements(&histogram_view, 8, "histogram", &size) < 0)
         goto done;
-    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
-        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
-        goto done;
-    }
     {
         const int32_t *counts = counts_view.buf;
         int64_t *histogram = histogram_view.buf;
-        const Py_ssize_t space = cells / queries;
         int32_t bad = -1;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t slot = 0; slot < space; slot++) {
@@ -680,18 +690,13 @@ holding(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "y*iiiw*", &counts_view, &queries, &query, &least, &found_view))
         return NULL;
-    Py_ssize_t cells, size;
-    if (elements(&counts_view, 4, "counts", &cells) < 0
-        || elements(&found_view, 8, "found", &size) < 0)
+    Py_ssize_t size;
+    const Py_ssize_t space = column_of(&counts_view, queries, query);
+    if (space < 0 || elements(&found_view, 8, "found", &size) < 0)
         goto done;
-    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
-        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
-        goto done;
-    }
     {
         const int32_t *counts = counts_view.buf;
         int64_t *found = found_view.buf;
-        const Py_ssize_t space = cells / queries;
         Py_ssize_t taken = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t slot = 0; slot < space; slot++) {

@@ -86,21 +86,16 @@ def locate(
     stored: int,
     keys: npt.NDArray[np.int64],
 ) -> tuple[
-    npt.NDArray[np.int64],
-    npt.NDArray[np.bool_],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
 ]:
     """The rows of ``keys`` (ascending) in a postings file's ``words`` (ascending, distinct;
     ``fence`` holds every ``2 ** fence_bits``-th), whose ``counts`` and ``starts`` (one more
-    than the words) are given, and which stores ``stored`` ids: for each key the index of the
-    first word not less than it (clamped to the last word), whether that word is the key, and
-    where it is, its count of images, where its images start and how many are kept (0 where
-    it is not). A row found with a negative count or images outside the ids raises
+    than the words) are given, and which stores ``stored`` ids: for each key whether it is
+    there, and where it is, its count of images, where its images start and how many are
+    kept (0 where it is not). A row found with a negative count or images outside the ids raises
     ValueError (a damaged file)."""
     keys = _int64(keys)
-    at = np.empty(keys.size, dtype=np.int64)
+    at = np.empty(keys.size, dtype=np.int64)  # the pass keeps where each key lies here
     hit = np.empty(keys.size, dtype=np.bool_)
     found_counts = np.empty(keys.size, dtype=np.int64)
     found_starts = np.empty(keys.size, dtype=np.int64)
@@ -119,7 +114,7 @@ def locate(
         found_starts,
         found_lengths,
     )
-    return at, hit, found_counts, found_starts, found_lengths
+    return hit, found_counts, found_starts, found_lengths
 
 
 def largest(postings: Postings) -> tuple[int, int]:
@@ -198,7 +193,7 @@ def among(values: npt.NDArray[np.int64], listed: npt.NDArray[np.int64]) -> npt.N
     return found
 
 
-def _tallied(counts: npt.NDArray[Any]) -> bool:
+def is_tally(counts: npt.NDArray[Any]) -> bool:
     """Whether ``counts`` is a compiled tally's (int32, C-ordered, two-dimensional)."""
     return counts.dtype == np.int32 and counts.ndim == 2 and counts.flags.c_contiguous
 
@@ -206,7 +201,7 @@ def _tallied(counts: npt.NDArray[Any]) -> bool:
 def spread(counts: npt.NDArray[np.integer[Any]], query: int, most: int) -> npt.NDArray[np.int64]:
     """``np.bincount(counts[:, query], minlength=most + 1)`` for a compiled tally's counts,
     none above ``most`` (ValueError otherwise)."""
-    if not _tallied(counts):
+    if not is_tally(counts):
         raise TypeError("counts must be a compiled tally's")
     histogram = np.zeros(most + 1, dtype=np.int64)
     _module().spread(counts, counts.shape[1], query, histogram)
@@ -218,7 +213,7 @@ def holding(
 ) -> npt.NDArray[np.int64]:
     """``np.flatnonzero(counts[:, query] >= least)`` for a compiled tally's counts, which
     ``many`` slots hold (from :func:`spread`'s histogram; ValueError otherwise)."""
-    if not _tallied(counts):
+    if not is_tally(counts):
         raise TypeError("counts must be a compiled tally's")
     found = np.empty(many, dtype=np.int64)
     _module().holding(counts, counts.shape[1], query, least, found)

@@ -587,11 +587,11 @@ def _rank(
     lightest, heaviest = float(taken_weight.min()), float(taken_weight.max())
     ranked_by_query = []
     holds = held_by[chosen]
+    fast = compiled.active and compiled.is_tally(shared_all)
     for number in range(len(per_query)):
         shared = shared_all[:, number]
         # No image shares more of a query's words than the rows taken that hold them.
         most = int(np.count_nonzero(holds >> number & 1))
-        fast = compiled.active and compiled._tallied(shared_all)
         histogram = (
             compiled.spread(shared_all, number, most)
             if fast

@@ -242,7 +242,7 @@ class WordFile:
                     self.starts,
                     self.ids.size,
                     wanted,
-                )[1:]
+                )
             )
         at, hit = self._locate(wanted)
         rows = at[hit]
