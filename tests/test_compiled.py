@@ -325,3 +325,177 @@ def test_a_count_past_the_histogram_or_a_wrong_many_is_refused() -> None:
         compiled.holding(counts, 0, 3, 2)
     with pytest.raises(TypeError):
         compiled.spread(counts.astype(np.int64), 0, 9)
+
+
+# -- the whole stage through a file (compiled.stage, WordFile.choose) ----------------------
+
+
+def _file_of(images: dict[int, np.ndarray], runs: list[list[int]]) -> SimpleNamespace:
+    """A postings file in memory, as ``WordFile`` holds one: the images not in ``runs``
+    posted in it (their ids kept while a word's images are at most KEPT_POSTINGS), and each
+    of ``runs`` a delta run of images stored since (their ids above the file's)."""
+    in_runs = {i for run in runs for i in run}
+    pairs = [(w, i) for i, d in images.items() if i not in in_runs for w in postings.posted(d)]
+    pairs.sort()
+    every = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    words, first, counts = np.unique(every[:, 0], return_index=True, return_counts=True)
+    kept = np.where(counts <= postings.KEPT_POSTINGS, counts, 0)
+    ids = np.concatenate(
+        [every[f : f + k, 1] for f, k in zip(first, kept, strict=True)] or [np.zeros(0)]
+    ).astype(np.int32)
+    delta = SimpleNamespace(runs=[], last_id=max(images))
+    for run in runs:
+        found = [postings.posted(images[i]) for i in run]
+        owners = [np.full(f.size, i) for f, i in zip(found, run, strict=True)]
+        delta.runs.append(word_file._sorted_run(found, owners))
+    holder = SimpleNamespace(
+        words=words.astype(np.int32),
+        counts=counts.astype(np.int32),
+        starts=np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+        ids=ids,
+        fence=words[:: word_file.FENCE].astype(np.int32),
+        cover=SimpleNamespace(last_id=max(i for i in images if i not in in_runs)),
+        delta=delta,
+    )
+    holder._locate = lambda wanted: WordFile._locate(holder, wanted)  # type: ignore[arg-type]
+    holder._find = lambda wanted: WordFile._find(holder, wanted)  # type: ignore[arg-type]
+    holder.rows = lambda wanted: WordFile.rows(holder, wanted)  # type: ignore[arg-type]
+    holder.choose = lambda *a, **k: WordFile.choose(holder, *a, **k)  # type: ignore[arg-type]
+    return holder
+
+
+def _images(seed: int, count: int) -> dict[int, np.ndarray]:
+    """Images whose descriptors are drawn from one pool: a few descriptors every image
+    draws (stop words past STOP_MAX images), some every third, the rest a handful each."""
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 256, size=(1500, 32), dtype=np.uint8)
+    found = {}
+    for image_id in range(1, count + 1):
+        common = pool[:6] if image_id % 3 else pool[:12]
+        own = pool[rng.choice(np.arange(12, 1500), size=120, replace=False)]
+        found[image_id] = np.vstack([common, own])
+    return found
+
+
+def _looked_up(
+    file: SimpleNamespace,
+    queries: list[np.ndarray],
+    record: postings.StopWords | None,
+    *,
+    active: bool,
+    images: int,
+) -> list[postings.Vote]:
+    saved = compiled.active
+    compiled.active = active
+    try:
+        return postings.votes(
+            None,  # type: ignore[arg-type]  # a look-up through a file reads no table
+            iter(queries),
+            limit=10,
+            images=images,
+            stop_words=record,
+            word_file=file,  # type: ignore[arg-type]
+        )
+    finally:
+        compiled.active = saved
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    runs=st.sampled_from([[], [[290, 291, 292]], [[281, 283], [284, 290, 299, 300]]]),
+    budget=st.sampled_from([40, 300, 3000, postings.POSTINGS_BUDGET]),
+    queries=st.integers(1, 5),
+    record=st.sampled_from(["none", "new", "indexed", "met"]),
+)
+def test_the_stage_through_a_file_answers_as_the_numpy_passes(
+    seed: int, runs: list[list[int]], budget: int, queries: int, record: str
+) -> None:
+    """The whole stage in one compiled call (WordFile.choose) gives the votes of the NumPy
+    passes through the same file, read by word, and its record learns the same stop words:
+    whatever the images stored since (none, one run, two), the budget (cutting after a few
+    rows, or never), the number of queries, and the record of stop words (none, empty,
+    read from the table, learnt by earlier look-ups)."""
+    images = _images(seed % 7, 300)
+    file = _file_of(images, runs)
+    rng = np.random.default_rng(seed)
+    asked = []
+    for _ in range(queries):
+        source = images[int(rng.integers(1, 301))]
+        copy = source[rng.permutation(len(source))[: int(rng.integers(0, len(source)))]]
+        flips = (rng.random(copy.shape) < 0.005) * rng.integers(1, 256, size=copy.shape)
+        asked.append(copy ^ flips.astype(np.uint8))
+    stops = np.asarray(file.words, dtype=np.int64)[np.asarray(file.counts) > postings.STOP_MAX]
+    assert stops.size  # the record has something to know
+
+    def made() -> postings.StopWords | None:
+        if record == "none":
+            return None
+        made = postings.StopWords()
+        if record == "indexed":
+            made._indexed = stops[::2].copy()
+        elif record == "met":
+            made.learn(stops[1::2])
+        return made
+
+    saved = postings.POSTINGS_BUDGET
+    postings.POSTINGS_BUDGET = budget  # type: ignore[misc]
+    try:
+        compiled_record, numpy_record = made(), made()
+        both = [
+            _looked_up(file, asked, kept, active=active, images=300)
+            for kept, active in ((compiled_record, True), (numpy_record, False))
+        ]
+    finally:
+        postings.POSTINGS_BUDGET = saved  # type: ignore[misc]
+    assert both[0] == both[1]
+    if compiled_record is not None and numpy_record is not None:
+        assert np.array_equal(compiled_record._met, numpy_record._met)
+
+
+def test_the_stage_finds_what_it_should() -> None:
+    """Not only equal: a copy of a stored image (and of one stored since the file) is the
+    first vote, and the look-up learnt the stop words it met."""
+    images = _images(1, 300)
+    file = _file_of(images, [[290, 291, 292]])
+    record = postings.StopWords()
+    for wanted in (17, 291):
+        found = _looked_up(file, [images[wanted]], record, active=True, images=300)
+        assert found[0].image_id == wanted
+    assert len(record) > 0
+
+
+def test_the_stage_refuses_what_it_cannot_read() -> None:
+    """A damaged row raises ValueError (the matcher then reads the table), as `locate` does;
+    so do words outside the file's range, too many queries, and outputs of the wrong size."""
+    images = _images(2, 300)
+    file = _file_of(images, [])
+    query = images[5]
+    short, long = postings.word_pairs(query)
+    arguments = {
+        "words": file.words,
+        "fence": file.fence,
+        "fence_bits": word_file.FENCE_BITS,
+        "counts": file.counts,
+        "starts": file.starts,
+        "stored": file.ids.size,
+        "runs": [],
+        "indexed": np.zeros(0, dtype=np.int64),
+        "met": np.zeros(0, dtype=np.int64),
+        "most": 50,
+        "stop_max": postings.STOP_MAX,
+        "budget": postings.POSTINGS_BUDGET,
+    }
+    assert compiled.stage([short], [long], **arguments).counts.size
+    with pytest.raises(ValueError, match="outside 0"):
+        compiled.stage([short - (1 << 40)], [long], **arguments)
+    with pytest.raises(ValueError, match="62 queries"):
+        compiled.stage([short] * 63, [long] * 63, **arguments)
+    with pytest.raises(ValueError, match="differ in number"):
+        compiled.stage([short], [long[:3]], **arguments)
+    held = np.intersect1d(short.ravel(), np.asarray(file.words))
+    row = int(np.searchsorted(file.words, int(held[0])))
+    damaged = file.starts.copy()
+    damaged[row] = file.ids.size + 5
+    with pytest.raises(ValueError, match="lie outside the ids"):
+        compiled.stage([short], [long], **{**arguments, "starts": damaged})

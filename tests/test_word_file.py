@@ -177,7 +177,10 @@ def test_look_ups_through_the_file_learn_its_stop_words(
 ) -> None:
     """A stop words' record given to look-ups through the file is not read from the table: it
     learns the words they meet that more than STOP_MAX images post, and the next look-ups
-    do not ask for those. Every answer is the table's."""
+    do not ask for those. Every answer is the table's. Watched through the NumPy passes,
+    which read the file by word (WordFile.rows); the compiled stage reads the same words
+    and learns the same record (test_compiled compares them)."""
+    monkeypatch.setattr(compiled, "active", False)
     path, session = database
     refresh(path)
     file = _opened(path, session)

@@ -46,3 +46,27 @@ def pairs(
 def among(values: Any, listed: Any, found: Any, /) -> None: ...
 def spread(counts: Any, queries: int, query: int, histogram: Any, /) -> None: ...
 def holding(counts: Any, queries: int, query: int, least: int, found: Any, /) -> None: ...
+def stage(
+    shorts: list[Any],
+    longs: list[Any],
+    words: Any,
+    fence: Any,
+    fence_bits: int,
+    counts: Any,
+    starts: Any,
+    stored: int,
+    runs: list[Any],
+    indexed: Any,
+    met: Any,
+    most: int,
+    stop_max: int,
+    budget: int,
+    out_counts: Any,
+    out_patterns: Any,
+    out_starts: Any,
+    out_lengths: Any,
+    out_run_firsts: Any,
+    out_run_counts: Any,
+    out_learned: Any,
+    /,
+) -> tuple[int, int]: ...

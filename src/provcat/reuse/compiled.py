@@ -20,6 +20,12 @@ one loop each, with the GIL released:
 - :func:`largest`, :func:`mark` and :func:`tally`: the images of the chosen rows counted
   where they lie (the file's mapped array, the images stored since, the rows' packed ids),
   for each query, with each row's weight, never gathered into one array first.
+- :func:`stage`: through a postings file, everything from the queries' words to the rows
+  whose images are counted, in one call: marking the words asked against those asked
+  before and the record of stop words, finding them in the file and in the images stored
+  since, the long words of stop words, and the rows chosen within the budget. With the
+  passes above called one by one, the Python between them (some forty NumPy calls, each
+  a temporary and an overhead) had become the largest part of the stage (session 31).
 
 The NumPy code each replaces stays beside it as the reference: the tests compare the two on
 the same input, the scale bench times both in one run, and it is what runs where the
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -218,3 +225,88 @@ def holding(
     found = np.empty(many, dtype=np.int64)
     _module().holding(counts, counts.shape[1], query, least, found)
     return found
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage` chose: the rows that count, the rarest first, each with its count
+    of images, the queries that hold its word (a bit each), where its images lie in the
+    file (``starts``, ``lengths``) and in each run of images stored since (``run_firsts``,
+    ``run_counts``: runs x rows); and the words met that more than ``stop_max`` images post
+    (``learned``)."""
+
+    counts: npt.NDArray[np.int64]
+    patterns: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+    run_firsts: npt.NDArray[np.int64]
+    run_counts: npt.NDArray[np.int64]
+    learned: npt.NDArray[np.int64]
+
+
+def stage(
+    shorts: list[npt.NDArray[np.int64]],
+    longs: list[npt.NDArray[np.int64]],
+    *,
+    words: npt.NDArray[np.int32],
+    fence: npt.NDArray[np.int32],
+    fence_bits: int,
+    counts: npt.NDArray[np.int32],
+    starts: npt.NDArray[np.int64],
+    stored: int,
+    runs: list[npt.NDArray[np.int32]],
+    indexed: npt.NDArray[np.int64],
+    met: npt.NDArray[np.int64],
+    most: int,
+    stop_max: int,
+    budget: int,
+) -> Staged:
+    """The candidate stage of :func:`provcat.reuse.postings.votes` through a postings file
+    (``words``, ``fence``, ``counts``, ``starts``, and ``stored`` ids, as :func:`locate`
+    takes them) and the sorted words of the ``runs`` of images stored since, up to the
+    images to count, in one pass: for each query in turn (its ``shorts`` and ``longs``,
+    each descriptor's words), its short words not asked for yet, less the stop words the
+    record knows (``indexed`` and ``met``, ascending), read with the long words of the
+    descriptors whose short word is a stop word; then the long words of those this read
+    found to be stop words (more than ``most`` images post them); then the rows that count,
+    the rarest first (ties by word), while their images sum to at most ``budget``. What
+    votes does in NumPy between the passes, without a pass of its own for each step.
+
+    Raises:
+        ValueError: A row found is damaged (as :func:`locate`), or the arguments do not fit.
+    """
+    shorts = [_int64(each).ravel() for each in shorts]
+    longs = [_int64(each).ravel() for each in longs]
+    capacity = 2 * sum(each.size for each in shorts)
+    out = [np.empty(capacity, dtype=np.int64) for _ in range(5)]
+    run_firsts = np.empty((len(runs), capacity), dtype=np.int64)
+    run_counts = np.empty((len(runs), capacity), dtype=np.int64)
+    chosen, learned = _module().stage(
+        shorts,
+        longs,
+        _int32(words),
+        _int32(fence),
+        fence_bits,
+        _int32(counts),
+        _int64(starts),
+        stored,
+        [_int32(run) for run in runs],
+        _int64(indexed),
+        _int64(met),
+        most,
+        stop_max,
+        budget,
+        *out[:4],
+        run_firsts,
+        run_counts,
+        out[4],
+    )
+    return Staged(
+        out[0][:chosen],
+        out[1][:chosen],
+        out[2][:chosen],
+        out[3][:chosen],
+        run_firsts[:, :chosen],
+        run_counts[:, :chosen],
+        out[4][:learned],
+    )

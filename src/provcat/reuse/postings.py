@@ -331,6 +331,12 @@ class StopWords:
             hit |= _among(wanted, self._met)
         return hit
 
+    def listed(self) -> tuple[WordArray, WordArray]:
+        """The words recorded: those read from the table (empty until read) and those met
+        since, each ascending."""
+        indexed = self._indexed
+        return (np.zeros(0, dtype=np.int64) if indexed is None else indexed), self._met
+
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Record the stop words for good among these ``(word, images, ...)`` rows."""
         self.learn(np.fromiter((r[0] for r in rows if r[1] > STOP_MAX), np.int64))
@@ -439,9 +445,12 @@ def votes(
 
     Args:
         session: On the catalogue.
-        queries: Descriptor matrices; each is counted on its own. They are taken one at a
-            time, the rows of each one's words read before the next is asked for (a
-            generator may compute the next meanwhile). At most :data:`QUERIES_MAX`.
+        queries: Descriptor matrices; each is counted on its own. Reading the table (or
+            the file by the NumPy passes), they are taken one at a time, the rows of each
+            one's words read before the next is asked for (a generator may compute the next
+            meanwhile); through the file by the compiled stage, all are taken first and
+            their words read together (:func:`_votes_compiled`). At most
+            :data:`QUERIES_MAX`.
         limit: This many images, and those tied with the last of them.
         images: How many images the catalogue holds (for :func:`stop_limit` and the weights).
         stop_words: The catalogue's record of its stop words at any size (read from the
@@ -458,6 +467,10 @@ def votes(
     Returns:
         The images, the best ranked first, ties by id.
     """
+    if compiled.active and word_file is not None:
+        return _votes_compiled(
+            list(queries), word_file, limit=limit, images=images, stop_words=stop_words
+        )
     per_query: list[WordArray] = []
     # The rows read that count (stop words left out): their words and counts, and for each
     # read, where its rows start among them and how to gather their images.
@@ -536,6 +549,43 @@ def votes(
     )
 
 
+def _votes_compiled(
+    queries: list[ByteMatrix],
+    word_file: WordFile,
+    *,
+    limit: int,
+    images: int,
+    stop_words: StopWords | None,
+) -> list[Vote]:
+    """:func:`votes` through a postings file by the compiled stage
+    (:meth:`provcat.reuse.word_file.WordFile.choose`): the words marked, read and chosen in
+    one pass, then counted and ranked as :func:`_rank` does. The same answer as the NumPy
+    passes give (the tests compare them); the queries are all taken first."""
+    if len(queries) > QUERIES_MAX:
+        raise ValueError(f"{len(queries)} queries; a look-up counts at most {QUERIES_MAX}")
+    if not queries:
+        return []
+    pairs = [word_pairs(query) for query in queries]
+    none = np.zeros(0, dtype=np.int64)
+    indexed, met = (none, none) if stop_words is None else stop_words.listed()
+    staged, parts = word_file.choose(
+        [short for short, _ in pairs],
+        [long for _, long in pairs],
+        indexed=indexed,
+        met=met,
+        most=stop_limit(images),
+        budget=POSTINGS_BUDGET,
+    )
+    if stop_words is not None and staged.learned.size:
+        stop_words.learn(staged.learned)
+    if not staged.counts.size or limit <= 0:
+        return []
+    count = staged.counts.astype(np.float64)
+    weight = np.log(np.maximum(images, count) / count)
+    counted = [Counted(part, weight[rows], staged.patterns[rows]) for part, rows in parts]
+    return _ranked(_tally(counted, len(queries)), weight, staged.patterns, len(queries), limit)
+
+
 def _rank(
     per_query: list[WordArray],
     row_words: WordArray,
@@ -574,7 +624,20 @@ def _rank(
             counted.extend(
                 Counted(piece, weight[here], held_by[here]) for piece in gather(kept_rows[mine])
             )
-    tallied = _tally(counted, len(per_query))
+    return _ranked(
+        _tally(counted, len(per_query)), weight[chosen], held_by[chosen], len(per_query), limit
+    )
+
+
+def _ranked(
+    tallied: Tallied | None,
+    taken_weight: npt.NDArray[np.float64],
+    holds: npt.NDArray[np.int64],
+    queries: int,
+    limit: int,
+) -> list[Vote]:
+    """The votes of :func:`votes` from the tally of the rows taken, whose weights and
+    patterns (the queries that hold each one's word, a bit each) are given."""
     if tallied is None:
         return []
     ids, shared_all, scores_all = tallied
@@ -583,12 +646,10 @@ def _rank(
     # the heaviest; so where `limit` images share c words or more, none sharing fewer than
     # c * lightest / heaviest can reach the `limit`-th best score (in the scale bench's
     # look-ups at 10^5, 400 to 2,400 images are left of the 100,000 counted).
-    taken_weight = weight[chosen]
     lightest, heaviest = float(taken_weight.min()), float(taken_weight.max())
     ranked_by_query = []
-    holds = held_by[chosen]
     fast = compiled.active and compiled.is_tally(shared_all)
-    for number in range(len(per_query)):
+    for number in range(queries):
         shared = shared_all[:, number]
         # No image shares more of a query's words than the rows taken that hold them.
         most = int(np.count_nonzero(holds >> number & 1))
@@ -613,9 +674,9 @@ def _rank(
     ids = slots_ranked if ids is None else ids[slots_ranked]
     best_score = np.full(ids.size, -1.0)
     best_count = np.zeros(ids.size, dtype=np.int64)
-    each_count = np.empty((len(per_query), ids.size), dtype=np.int64)
-    ranked = np.empty((len(per_query), ids.size), dtype=bool)
-    for number in range(len(per_query)):
+    each_count = np.empty((queries, ids.size), dtype=np.int64)
+    ranked = np.empty((queries, ids.size), dtype=bool)
+    for number in range(queries):
         shared = each_count[number] = shared_all[slots_ranked, number]
         score = _score(scores_all[slots_ranked, number], shared)
         ranked[number] = _among(slots_ranked, ranked_by_query[number])

@@ -72,6 +72,7 @@ from provcat.reuse.postings import (
     LONG_KEY_BITS,
     PACKED_ID,
     POSTED_DESCRIPTORS,
+    STOP_MAX,
     TABLES,
     Gather,
     Postings,
@@ -277,6 +278,52 @@ class WordFile:
         # page's first word, which is above the key: the key is not there).
         at = np.minimum(before + 1, last)
         return at, words[at] == keys
+
+    def choose(
+        self,
+        shorts: list[WordArray],
+        longs: list[WordArray],
+        *,
+        indexed: WordArray,
+        met: WordArray,
+        most: int,
+        budget: int,
+    ) -> tuple[compiled.Staged, list[tuple[Postings, npt.NDArray[np.intp]]]]:
+        """The compiled candidate stage through this file and its delta, up to the images to
+        count (:func:`provcat.reuse.compiled.stage`, given each query's short and long
+        words and the record of stop words): the rows chosen, and where their images lie:
+        a :class:`Postings` for each source that holds some, with the indices of the rows
+        (among those chosen) it holds images of.
+
+        Raises:
+            ValueError: A row found is damaged (as :meth:`_find`).
+        """
+        runs = list(self.delta.runs)
+        staged = compiled.stage(
+            shorts,
+            longs,
+            words=self.words,
+            fence=self.fence,
+            fence_bits=FENCE_BITS,
+            counts=self.counts,
+            starts=self.starts,
+            stored=self.ids.size,
+            runs=[run.words for run in runs],
+            indexed=indexed,
+            met=met,
+            most=most,
+            stop_max=STOP_MAX,
+            budget=budget,
+        )
+        every = np.arange(staged.counts.size, dtype=np.intp)
+        parts = [(Postings(self.ids, staged.starts, staged.lengths, self.cover.last_id), every)]
+        for run, firsts, counts in zip(runs, staged.run_firsts, staged.run_counts, strict=True):
+            held = np.flatnonzero(counts)
+            if held.size:
+                parts.append(
+                    (Postings(run.ids, firsts[held], counts[held], self.delta.last_id), held)
+                )
+        return staged, parts
 
     def rows(self, wanted: WordArray) -> tuple[WordArray, WordArray, Gather]:
         """The ``wanted`` words (sorted, distinct) that some image posted, their counts of
