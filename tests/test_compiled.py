@@ -245,6 +245,29 @@ def test_word_pairs_are_numpys_bit_for_bit(rows: int, seed: int) -> None:
     assert (ones[1] != zeros[1]).all()
 
 
+@pytest.mark.parametrize(
+    ("tables", "bits", "long_bits"), [(4, 24, 40), (4, 5, 7), (2, 8, 30), (3, 10, 20), (8, 3, 31)]
+)
+def test_word_pairs_follow_the_rules_given(tables: int, bits: int, long_bits: int) -> None:
+    """Four tables take a faster path (each byte gives two bits to every table); other rules
+    take the general one. Both give the words of the rule, as written out here bit by bit:
+    table t's key holds bits t, t + tables, ... of the descriptor, numbered from the first
+    byte's most significant bit."""
+    descriptors = np.random.default_rng(tables).integers(0, 256, size=(50, 32), dtype=np.uint8)
+    rules = {"long_key_bits": 28, "long_base": 1 << 30, "golden": 0x9E3779B97F4A7C15}
+    short, long = compiled.word_pairs(
+        descriptors, tables=tables, bits=bits, long_bits=long_bits, **rules
+    )
+    unpacked = np.unpackbits(descriptors, axis=1).astype(np.uint64)
+    for t in range(tables):
+        keys = sum(unpacked[:, t + tables * j] << np.uint64(j) for j in range(long_bits))
+        assert np.array_equal(
+            short[:, t], (keys & np.uint64((1 << bits) - 1)).astype(np.int64) + (t << bits)
+        )
+        hashed = (keys * np.uint64(rules["golden"])) >> np.uint64(64 - 28)
+        assert np.array_equal(long[:, t], hashed.astype(np.int64) + (1 << 30) + (t << 28))
+
+
 def test_a_source_holding_ids_above_its_stated_top_is_counted_all_the_same() -> None:
     """A postings file's ids are at most its last image; one damaged past that is counted
     again by its own ids, not refused and not read out of bounds."""
@@ -301,30 +324,45 @@ def test_a_damaged_row_is_refused_when_found(active: bool, damage: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.lists(st.integers(0, 9), min_size=2, max_size=2), max_size=80),
-    st.integers(0, 1),
-    st.integers(0, 11),
-)
-def test_a_querys_histogram_and_holders_are_numpys(
-    cells: list[list[int]], query: int, least: int
-) -> None:
-    counts = np.array(cells, dtype=np.int32).reshape(-1, 2)
-    histogram = compiled.spread(counts, query, 9)
-    assert np.array_equal(histogram, np.bincount(counts[:, query], minlength=10))
-    many = int(histogram[least:].sum())
-    assert np.array_equal(
-        compiled.holding(counts, query, least, many), np.flatnonzero(counts[:, query] >= least)
+    st.integers(1, 4).flatmap(
+        lambda queries: st.tuples(
+            st.lists(st.lists(st.integers(0, 9), min_size=queries, max_size=queries), max_size=80),
+            st.lists(st.integers(0, 11), min_size=queries, max_size=queries),
+            st.just(queries),
+        )
     )
+)
+def test_each_querys_histogram_and_holders_are_numpys(
+    case: tuple[list[list[int]], list[int], int],
+) -> None:
+    cells, least, queries = case
+    counts = np.array(cells, dtype=np.int32).reshape(-1, queries)
+    most = [9 - q for q in range(queries)]
+    counts = np.minimum(counts, np.array(most, dtype=np.int32))
+    histograms = compiled.spread(counts, most)
+    many = []
+    for q in range(queries):
+        expected = np.bincount(counts[:, q], minlength=most[q] + 1)
+        assert np.array_equal(histograms[q, : most[q] + 1], expected)
+        assert not histograms[q, most[q] + 1 :].any()
+        many.append(int(expected[least[q] :].sum()))
+    found = compiled.holding(counts, least, many)
+    for q in range(queries):
+        assert np.array_equal(found[q], np.flatnonzero(counts[:, q] >= least[q]))
 
 
 def test_a_count_past_the_histogram_or_a_wrong_many_is_refused() -> None:
     counts = np.array([[1, 0], [7, 2]], dtype=np.int32)
-    with pytest.raises(ValueError, match="a count of 7 lies outside the histogram of 5"):
-        compiled.spread(counts, 0, 4)
-    with pytest.raises(ValueError, match="1 slots hold 3 or more, not 2"):
-        compiled.holding(counts, 0, 3, 2)
+    with pytest.raises(ValueError, match="a count of 7 lies outside query 0's histogram of 5"):
+        compiled.spread(counts, [4, 9])
+    with pytest.raises(ValueError, match="a count of 2 lies outside query 1's histogram of 2"):
+        compiled.spread(counts, [9, 1])
+    with pytest.raises(ValueError, match="1 slots hold 3 or more for query 0, not 2"):
+        compiled.holding(counts, [3, 0], [2, 2])
     with pytest.raises(TypeError):
-        compiled.spread(counts.astype(np.int64), 0, 9)
+        compiled.spread(counts.astype(np.int64), [9, 9])
+    with pytest.raises(TypeError):
+        compiled.holding(counts, [3], [1])
 
 
 # -- the whole stage through a file (compiled.stage, WordFile.choose) ----------------------

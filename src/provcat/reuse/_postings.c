@@ -511,6 +511,23 @@ done:
     return result;
 }
 
+/* With four tables, table t's key takes bits t, t + 4, t + 8, ... of a descriptor: of each
+   byte (bits numbered from the most significant, as np.unpackbits does), its bits t and
+   t + 4, as the key's next two. FOUR_TABLES[byte] holds those two bits for each table,
+   table t's at bits 2t and 2t + 1; filled when the module is imported. */
+static uint8_t FOUR_TABLES[256];
+
+static void
+fill_four_tables(void)
+{
+    for (int byte = 0; byte < 256; byte++) {
+        uint8_t spread = 0;
+        for (int t = 0; t < 4; t++)
+            spread |= (uint8_t)(((byte >> (7 - t) & 1) | (byte >> (3 - t) & 1) << 1) << 2 * t);
+        FOUR_TABLES[byte] = spread;
+    }
+}
+
 /* Each descriptor's short and long word in each table (provcat.reuse.postings.word_pairs):
    `descriptors` is N x `width` bytes; table t's key takes bits t, t + tables, t + 2 * tables,
    ... (bit 0 the first byte's most significant, as np.unpackbits orders them), the j-th as
@@ -549,7 +566,31 @@ pairs(PyObject *self, PyObject *args)
         int64_t *longs = long_view.buf;
         const uint64_t short_mask = ((uint64_t)1 << bits) - 1;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t r = 0; r < rows; r++) {
+        if (tables == 4) {
+            /* Four tables (as provcat's): each byte gives two bits to each table's key,
+               read from one table for all four (FOUR_TABLES). */
+            const int bytes = (long_bits + 1) / 2;
+            const uint64_t long_mask = ((uint64_t)1 << long_bits) - 1;
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                const uint8_t *row = descriptors + r * width;
+                uint64_t keys[4] = {0, 0, 0, 0};
+                for (int b = 0; b < bytes; b++) {
+                    const uint64_t spread = FOUR_TABLES[row[b]];
+                    keys[0] |= (spread & 3) << 2 * b;
+                    keys[1] |= (spread >> 2 & 3) << 2 * b;
+                    keys[2] |= (spread >> 4 & 3) << 2 * b;
+                    keys[3] |= (spread >> 6 & 3) << 2 * b;
+                }
+                for (int t = 0; t < 4; t++) {
+                    const uint64_t key = keys[t] & long_mask;
+                    const Py_ssize_t cell = r * 4 + t;
+                    shorts[cell] = (int64_t)(key & short_mask) + ((int64_t)t << bits);
+                    longs[cell] = (int64_t)(key * golden >> (64 - long_key_bits)) + long_base
+                                  + ((int64_t)t << long_key_bits);
+                }
+            }
+        }
+        for (Py_ssize_t r = 0; r < rows && tables != 4; r++) {
             const uint8_t *row = descriptors + r * width;
             for (int t = 0; t < tables; t++) {
                 uint64_t key = 0;
@@ -647,53 +688,63 @@ done:
     return result;
 }
 
-/* The rows of a tally's `counts` (int32, space x `queries`) whose column `query` a pass reads:
-   their number, or -1 with an error set where the shapes do not fit. */
+/* A tally's `counts` (int32, space x queries) and one int64 per query in `per_query`: the
+   space, or -1 with an error set where the shapes do not fit. */
 static Py_ssize_t
-column_of(Py_buffer *counts, int queries, int query)
+columns_of(Py_buffer *counts, Py_buffer *per_query, Py_ssize_t *queries)
 {
     Py_ssize_t cells;
-    if (elements(counts, 4, "counts", &cells) < 0)
+    if (elements(counts, 4, "counts", &cells) < 0 || elements(per_query, 8, "per query", queries) < 0)
         return -1;
-    if (queries < 1 || query < 0 || query >= queries || cells % queries != 0) {
-        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, and query one of them");
+    if (*queries < 1 || *queries > 62 || cells % *queries != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be space x queries, 1 to 62 of them");
         return -1;
     }
-    return cells / queries;
+    return cells / *queries;
 }
 
-/* One query's column of a tally's `counts` (int32, space x queries): `histogram` (int64,
-   zeroed, one more than the most shared words possible) gains one at each count; a count
-   past its end is an error. */
+/* Each query's histogram of a tally's `counts` (int32, space x queries), in one pass:
+   `histograms` (int64, queries x width, zeroed) gains one at [query, count]; a count above
+   its query's `most` (int64, one per query, below width) is an error. */
 static PyObject *
 spread(PyObject *self, PyObject *args)
 {
-    Py_buffer counts_view, histogram_view;
-    int queries, query;
+    Py_buffer counts_view, most_view, histograms_view;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*iiw*", &counts_view, &queries, &query, &histogram_view))
+    if (!PyArg_ParseTuple(args, "y*y*w*", &counts_view, &most_view, &histograms_view))
         return NULL;
-    Py_ssize_t size;
-    const Py_ssize_t space = column_of(&counts_view, queries, query);
-    if (space < 0 || elements(&histogram_view, 8, "histogram", &size) < 0)
+    Py_ssize_t queries, cells;
+    const Py_ssize_t space = columns_of(&counts_view, &most_view, &queries);
+    if (space < 0 || elements(&histograms_view, 8, "histograms", &cells) < 0)
         goto done;
+    const Py_ssize_t width = cells / queries;
+    const int64_t *most = most_view.buf;
+    for (Py_ssize_t q = 0; q < queries; q++)
+        if (most[q] < 0 || most[q] >= width || cells % queries != 0) {
+            PyErr_SetString(PyExc_ValueError, "histograms must be queries x (most + 1) or wider");
+            goto done;
+        }
     {
         const int32_t *counts = counts_view.buf;
-        int64_t *histogram = histogram_view.buf;
+        int64_t *histograms = histograms_view.buf;
         int32_t bad = -1;
+        Py_ssize_t bad_query = 0;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t slot = 0; slot < space; slot++) {
-            const int32_t count = counts[slot * queries + query];
-            if (count < 0 || count >= size) {
-                bad = count;
-                break;
+        for (Py_ssize_t slot = 0; slot < space && bad == -1; slot++) {
+            for (Py_ssize_t q = 0; q < queries; q++) {
+                const int32_t count = counts[slot * queries + q];
+                if (count < 0 || count > most[q]) {
+                    bad = count;
+                    bad_query = q;
+                    break;
+                }
+                histograms[q * width + count] += 1;
             }
-            histogram[count] += 1;
         }
         Py_END_ALLOW_THREADS
         if (bad != -1) {
-            PyErr_Format(PyExc_ValueError, "a count of %d lies outside the histogram of %zd",
-                         bad, size);
+            PyErr_Format(PyExc_ValueError, "a count of %d lies outside query %zd's histogram of %lld",
+                         bad, bad_query, (long long)most[bad_query] + 1);
             goto done;
         }
     }
@@ -701,47 +752,69 @@ spread(PyObject *self, PyObject *args)
     Py_INCREF(result);
 done:
     PyBuffer_Release(&counts_view);
-    PyBuffer_Release(&histogram_view);
+    PyBuffer_Release(&most_view);
+    PyBuffer_Release(&histograms_view);
     return result;
 }
 
-/* The slots whose count for `query` in `counts` (int32, space x queries) is at least
-   `least`, ascending, into `found` (int64), which must hold exactly as many. */
+/* For each query, the slots whose count in `counts` (int32, space x queries) is at least its
+   `least` (int64, one per query), ascending, in one pass: query q's go to `found` (int64)
+   from `offsets[q]` to `offsets[q + 1]` (int64, one more than the queries), which must be
+   exactly as many. */
 static PyObject *
 holding(PyObject *self, PyObject *args)
 {
-    Py_buffer counts_view, found_view;
-    int queries, query, least;
+    Py_buffer counts_view, least_view, offsets_view, found_view;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*iiiw*", &counts_view, &queries, &query, &least, &found_view))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &counts_view, &least_view, &offsets_view, &found_view))
         return NULL;
-    Py_ssize_t size;
-    const Py_ssize_t space = column_of(&counts_view, queries, query);
-    if (space < 0 || elements(&found_view, 8, "found", &size) < 0)
+    Py_ssize_t queries, size, offsets_count;
+    const Py_ssize_t space = columns_of(&counts_view, &least_view, &queries);
+    if (space < 0 || elements(&found_view, 8, "found", &size) < 0
+        || elements(&offsets_view, 8, "offsets", &offsets_count) < 0)
         goto done;
+    const int64_t *offsets = offsets_view.buf;
+    if (offsets_count != queries + 1 || offsets[0] != 0 || offsets[queries] != size) {
+        PyErr_SetString(PyExc_ValueError, "offsets must run from 0 to the found, one per query and one");
+        goto done;
+    }
+    for (Py_ssize_t q = 0; q < queries; q++)
+        if (offsets[q + 1] < offsets[q]) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
+            goto done;
+        }
     {
         const int32_t *counts = counts_view.buf;
+        const int64_t *least = least_view.buf;
         int64_t *found = found_view.buf;
-        Py_ssize_t taken = 0;
+        int64_t taken[62];
+        for (Py_ssize_t q = 0; q < queries; q++)
+            taken[q] = offsets[q];
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t slot = 0; slot < space; slot++) {
-            if (counts[slot * queries + query] >= least) {
-                if (taken < size)
-                    found[taken] = slot;
-                taken++;
+            for (Py_ssize_t q = 0; q < queries; q++) {
+                if (counts[slot * queries + q] >= least[q]) {
+                    if (taken[q] < offsets[q + 1])
+                        found[taken[q]] = slot;
+                    taken[q]++;
+                }
             }
         }
         Py_END_ALLOW_THREADS
-        if (taken != size) {
-            PyErr_Format(PyExc_ValueError, "%zd slots hold %d or more, not %zd", taken, least,
-                         size);
-            goto done;
-        }
+        for (Py_ssize_t q = 0; q < queries; q++)
+            if (taken[q] != offsets[q + 1]) {
+                PyErr_Format(PyExc_ValueError, "%lld slots hold %lld or more for query %zd, not %lld",
+                             (long long)(taken[q] - offsets[q]), (long long)least[q], q,
+                             (long long)(offsets[q + 1] - offsets[q]));
+                goto done;
+            }
     }
     result = Py_None;
     Py_INCREF(result);
 done:
     PyBuffer_Release(&counts_view);
+    PyBuffer_Release(&least_view);
+    PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&found_view);
     return result;
 }
@@ -1368,8 +1441,8 @@ static PyMethodDef methods[] = {
      "tally(ids, starts, lengths, weights, patterns, slots, queries, counts, scores)"},
     {"mark", mark, METH_VARARGS, "mark(ids, starts, lengths, present)"},
     {"among", among, METH_VARARGS, "among(values, listed, found)"},
-    {"spread", spread, METH_VARARGS, "spread(counts, queries, query, histogram)"},
-    {"holding", holding, METH_VARARGS, "holding(counts, queries, query, least, found)"},
+    {"spread", spread, METH_VARARGS, "spread(counts, most, histograms)"},
+    {"holding", holding, METH_VARARGS, "holding(counts, least, offsets, found)"},
     {"pairs", pairs, METH_VARARGS,
      "pairs(descriptors, width, tables, bits, long_bits, long_key_bits, long_base, golden, "
      "short, long)"},
@@ -1388,5 +1461,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__postings(void)
 {
+    fill_four_tables();
     return PyModule_Create(&module);
 }

@@ -14,9 +14,9 @@ one loop each, with the GIL released:
   of stop words), galloping through the list where the words come sorted;
 - :func:`word_pairs`: each descriptor's words, one key at a time (NumPy unpacks every bit
   of every descriptor, gathers them and sums them by a matrix product);
-- :func:`spread` and :func:`holding`: a query's histogram of shared words, and the images
-  sharing enough to rank, read off a tally's counts where they lie (NumPy copies the
-  column first);
+- :func:`spread` and :func:`holding`: each query's histogram of shared words, and the
+  images sharing enough to rank, read off a tally's counts where they lie, every query in
+  one pass (NumPy copies each query's column first);
 - :func:`largest`, :func:`mark` and :func:`tally`: the images of the chosen rows counted
   where they lie (the file's mapped array, the images stored since, the rows' packed ids),
   for each query, with each row's weight, never gathered into one array first.
@@ -205,26 +205,29 @@ def is_tally(counts: npt.NDArray[Any]) -> bool:
     return counts.dtype == np.int32 and counts.ndim == 2 and counts.flags.c_contiguous
 
 
-def spread(counts: npt.NDArray[np.integer[Any]], query: int, most: int) -> npt.NDArray[np.int64]:
-    """``np.bincount(counts[:, query], minlength=most + 1)`` for a compiled tally's counts,
-    none above ``most`` (ValueError otherwise)."""
-    if not is_tally(counts):
-        raise TypeError("counts must be a compiled tally's")
-    histogram = np.zeros(most + 1, dtype=np.int64)
-    _module().spread(counts, counts.shape[1], query, histogram)
-    return histogram
+def spread(counts: npt.NDArray[np.integer[Any]], most: list[int]) -> npt.NDArray[np.int64]:
+    """Each query's ``np.bincount(counts[:, query], minlength=most[query] + 1)`` for a compiled
+    tally's counts, in one pass over them: a ``(queries, max(most) + 1)`` array (ValueError
+    where a query's count is above its ``most``)."""
+    if not is_tally(counts) or counts.shape[1] != len(most):
+        raise TypeError("counts must be a compiled tally's, with one most for each query")
+    histograms = np.zeros((len(most), max(most) + 1), dtype=np.int64)
+    _module().spread(counts, _int64(most), histograms)
+    return histograms
 
 
 def holding(
-    counts: npt.NDArray[np.integer[Any]], query: int, least: int, many: int
-) -> npt.NDArray[np.int64]:
-    """``np.flatnonzero(counts[:, query] >= least)`` for a compiled tally's counts, which
-    ``many`` slots hold (from :func:`spread`'s histogram; ValueError otherwise)."""
-    if not is_tally(counts):
-        raise TypeError("counts must be a compiled tally's")
-    found = np.empty(many, dtype=np.int64)
-    _module().holding(counts, counts.shape[1], query, least, found)
-    return found
+    counts: npt.NDArray[np.integer[Any]], least: list[int], many: list[int]
+) -> list[npt.NDArray[np.int64]]:
+    """Each query's ``np.flatnonzero(counts[:, query] >= least[query])`` for a compiled tally's
+    counts, in one pass over them, which ``many[query]`` slots hold (from :func:`spread`'s
+    histograms; ValueError otherwise)."""
+    if not is_tally(counts) or not counts.shape[1] == len(least) == len(many):
+        raise TypeError("counts must be a compiled tally's, with one least and many per query")
+    offsets = np.concatenate([[0], np.cumsum(many)]).astype(np.int64)
+    found = np.empty(int(offsets[-1]), dtype=np.int64)
+    _module().holding(counts, _int64(least), offsets, found)
+    return np.split(found, offsets[1:-1])
 
 
 @dataclass(frozen=True)

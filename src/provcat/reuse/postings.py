@@ -647,24 +647,27 @@ def _ranked(
     # c * lightest / heaviest can reach the `limit`-th best score (in the scale bench's
     # look-ups at 10^5, 400 to 2,400 images are left of the 100,000 counted).
     lightest, heaviest = float(taken_weight.min()), float(taken_weight.max())
-    ranked_by_query = []
+    # No image shares more of a query's words than the rows taken that hold them.
+    most = [int(np.count_nonzero(holds >> number & 1)) for number in range(queries)]
     fast = compiled.active and compiled.is_tally(shared_all)
-    for number in range(queries):
-        shared = shared_all[:, number]
-        # No image shares more of a query's words than the rows taken that hold them.
-        most = int(np.count_nonzero(holds >> number & 1))
-        histogram = (
-            compiled.spread(shared_all, number, most)
-            if fast
-            else np.bincount(shared, minlength=most + 1)
-        )
-        least = _least_shared(histogram, limit, lightest, heaviest)
-        contenders = (
-            compiled.holding(shared_all, number, least, int(histogram[least:].sum()))
-            if fast
-            else np.flatnonzero(shared >= least)
-        )
-        score = _score(scores_all[contenders, number], shared[contenders])
+    histograms = (
+        compiled.spread(shared_all, most)
+        if fast
+        else [np.bincount(shared_all[:, n], minlength=most[n] + 1) for n in range(queries)]
+    )
+    least = [
+        _least_shared(h[: m + 1], limit, lightest, heaviest)
+        for h, m in zip(histograms, most, strict=True)
+    ]
+    many = [int(h[at:].sum()) for h, at in zip(histograms, least, strict=True)]
+    contenders_all = (
+        compiled.holding(shared_all, least, many)
+        if fast
+        else [np.flatnonzero(shared_all[:, n] >= least[n]) for n in range(queries)]
+    )
+    ranked_by_query = []
+    for number, contenders in enumerate(contenders_all):
+        score = _score(scores_all[contenders, number], shared_all[contenders, number])
         ranked_by_query.append(contenders[_best(score, limit)])
     # Every image returned is among the best of the query that scores it best (below), so
     # the rest of the work is on the images some query ranks.
