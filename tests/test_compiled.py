@@ -503,6 +503,27 @@ def test_the_stage_finds_what_it_should() -> None:
     assert len(record) > 0
 
 
+def test_a_read_of_thousands_of_words_is_split_between_threads_and_answers_the_same() -> None:
+    """A read of more words than SPLIT_KEYS (2,048) is found in two threads, each writing
+    its half of the read's scratch: the votes are still the NumPy passes', with images
+    stored since the file and a record that learns."""
+    images = _images(3, 300)
+    file = _file_of(images, [[295, 296, 297]])
+    query = np.vstack([images[i] for i in range(1, 40)] + [images[296]])
+    short, _ = postings.word_pairs(query)
+    assert np.unique(short).size > 2 * 2048
+    records = postings.StopWords(), postings.StopWords()
+    found = [
+        _looked_up(file, [query, query[::-1]], record, active=active, images=300)
+        for record, active in zip(records, (True, False), strict=True)
+    ]
+    assert found[0] == found[1]
+    voted = {vote.image_id for vote in found[0]}
+    assert voted
+    assert voted <= set(range(1, 40)) | {296}  # the images the query was made of
+    assert np.array_equal(records[0]._met, records[1]._met)
+
+
 def test_the_stage_refuses_what_it_cannot_read() -> None:
     """A damaged row raises ValueError (the matcher then reads the table), as `locate` does;
     so do words outside the file's range, too many queries, and outputs of the wrong size."""

@@ -57,11 +57,11 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from provcat import models as m
-from provcat.db import driver_rows
+from provcat.db import DriverStatement, driver_rows
 from provcat.fingerprints import stored_pdq
 from provcat.reuse import compiled
 from provcat.reuse.features import Features
@@ -399,7 +399,7 @@ class Delta:
     def _catch_up(self, connection: Connection) -> bool:
         feature = m.Feature.__table__.c
         after = feature.image_id > self.last_id
-        waiting = connection.scalar(select(func.count()).where(after))
+        waiting = _waiting(connection, self.last_id)
         if not waiting:
             return True
         if self.images + int(waiting) > DELTA_MAX:
@@ -422,6 +422,23 @@ class Delta:
         if len(self.runs) > _RUNS_MAX:
             self.runs = [_sorted_run([r.words for r in self.runs], [r.ids for r in self.runs])]
         return True
+
+
+def _waiting(connection: Connection, after: int) -> int:
+    """How many images stored features after image ``after``: asked at every look-up, by a
+    statement compiled once for each driver (building and compiling it each time took most
+    of the asking)."""
+    key = (connection.dialect.name, connection.dialect.driver)
+    statement = _WAITING.get(key)
+    if statement is None:
+        feature = m.Feature.__table__.c
+        count = select(func.count()).where(feature.image_id > bindparam("after", 0))
+        statement = _WAITING[key] = DriverStatement.compile(count, connection)
+    return int(driver_rows(connection, statement, {"after": after})[0][0])
+
+
+#: The statement of :func:`_waiting`, for each dialect and driver met.
+_WAITING: dict[tuple[str, str], DriverStatement] = {}
 
 
 # -- reading CURRENT ---------------------------------------------------------------------
