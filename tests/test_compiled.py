@@ -503,10 +503,10 @@ def test_the_stage_finds_what_it_should() -> None:
     assert len(record) > 0
 
 
-def test_a_read_of_thousands_of_words_is_split_between_threads_and_answers_the_same() -> None:
-    """A read of more words than SPLIT_KEYS (2,048) is found in two threads, each writing
-    its half of the read's scratch: the votes are still the NumPy passes', with images
-    stored since the file and a record that learns."""
+def test_a_look_up_of_thousands_of_words_answers_the_same() -> None:
+    """A query of some 40 images' descriptors (over 4,000 distinct short words, many reads'
+    worth in one), with images stored since the file and a record that learns: the votes
+    are still the NumPy passes', and only images the query was made of."""
     images = _images(3, 300)
     file = _file_of(images, [[295, 296, 297]])
     query = np.vstack([images[i] for i in range(1, 40)] + [images[296]])

@@ -19,11 +19,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <pthread.h>
-#define PROVCAT_THREADS 1
-#endif
-
 /* A buffer argument of `count` elements of `size` bytes each, or an error naming it. */
 static int
 elements(Py_buffer *view, Py_ssize_t size, const char *name, Py_ssize_t *count)
@@ -1029,63 +1024,6 @@ mark_new(Reading *r, const int64_t *wanted, Py_ssize_t size, int64_t *into)
     return kept;
 }
 
-/* Part of a read's keys, found by a thread of its own (locate_split). */
-typedef struct {
-    Reading *r;
-    const int64_t *keys;
-    Py_ssize_t from, to;
-    int bad;
-} Part;
-
-static void
-locate_part(Part *part)
-{
-    Reading *r = part->r;
-    const Py_ssize_t from = part->from, size = part->to - part->from;
-    part->bad = locate_keys(r->words, r->count, r->fence, r->fences, r->fence_bits,
-                            r->word_counts, r->starts, r->stored, part->keys + from, size,
-                            r->at + from, r->hit + from, r->found_counts + from,
-                            r->found_starts + from, r->found_lengths + from);
-}
-
-#ifdef PROVCAT_THREADS
-static void *
-locate_part_thread(void *part)
-{
-    locate_part(part);
-    return NULL;
-}
-#endif
-
-/* Keys a read finds in two threads from (fewer in one). */
-#define SPLIT_KEYS 2048
-
-/* locate_keys for a read's keys into its scratch; the second half of a large read in a
-   thread of its own. Finding a word is a chain of misses (its page of the fence, its page
-   of words, its count and start), and one thread keeps only so many chains in flight:
-   two threads found a look-up's 12,000 words at 10^5 images in 1.3 ms where one took 2.3
-   (session 31, this machine). Returns 1 where a row found is damaged. */
-static int
-locate_split(Reading *r, const int64_t *keys, Py_ssize_t size)
-{
-    Part first = {r, keys, 0, size, 0};
-#ifdef PROVCAT_THREADS
-    if (size >= SPLIT_KEYS) {
-        Part second = {r, keys, size / 2, size, 0};
-        first.to = size / 2;
-        pthread_t thread;
-        if (pthread_create(&thread, NULL, locate_part_thread, &second) == 0) {
-            locate_part(&first);
-            pthread_join(thread, NULL);
-            return first.bad || second.bad;
-        }
-        first.to = size; /* no thread to be had: this one finds them all */
-    }
-#endif
-    locate_part(&first);
-    return first.bad;
-}
-
 /* provcat.reuse.postings.votes's read() through the file: the rows of `keys` (ascending,
    distinct), their counts the file's and the runs' together; the rows of stop words
    join `stopped` (and `learned`, past stop_max), the others are listed. */
@@ -1094,7 +1032,9 @@ read_rows(Reading *r, const int64_t *keys, Py_ssize_t size)
 {
     if (!size)
         return;
-    if (locate_split(r, keys, size)) {
+    if (locate_keys(r->words, r->count, r->fence, r->fences, r->fence_bits, r->word_counts,
+                    r->starts, r->stored, keys, size, r->at, r->hit, r->found_counts,
+                    r->found_starts, r->found_lengths)) {
         r->bad = 1;
         return;
     }
