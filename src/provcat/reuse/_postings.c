@@ -616,6 +616,27 @@ done:
     return result;
 }
 
+/* The first place in `listed[from:size]` (ascending) whose value is not less than `value`,
+   galloping on from `from`: values asked in ascending order cost a few steps each. */
+static Py_ssize_t
+gallop(const int64_t *listed, Py_ssize_t size, Py_ssize_t from, int64_t value)
+{
+    Py_ssize_t low = from, step = 1;
+    while (low + step - 1 < size && listed[low + step - 1] < value) {
+        low += step;
+        step <<= 1;
+    }
+    Py_ssize_t high = low + step - 1 < size ? low + step - 1 : size;
+    while (low < high) {
+        const Py_ssize_t middle = low + (high - low) / 2;
+        if (listed[middle] < value)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
 /* Which of `values` (int64) are in `listed` (int64, ascending, distinct), into `found`
    (one byte each). Values in ascending order are found by galloping on from the last one's
    place (a look-up's words against its record of stop words: a few thousand against up to
@@ -660,22 +681,8 @@ among(PyObject *self, PyObject *args)
                 found[k] = place < size && listed[place] == value;
                 continue;
             }
-            /* Gallop: the answer lies in [place, place + step]. */
-            Py_ssize_t low = place, step = 1;
-            while (low + step - 1 < size && listed[low + step - 1] < value) {
-                low += step;
-                step <<= 1;
-            }
-            Py_ssize_t high = low + step - 1 < size ? low + step - 1 : size;
-            while (low < high) {
-                Py_ssize_t middle = low + (high - low) / 2;
-                if (listed[middle] < value)
-                    low = middle + 1;
-                else
-                    high = middle;
-            }
-            place = low;
-            found[k] = low < size && listed[low] == value;
+            place = gallop(listed, size, place, value);
+            found[k] = place < size && listed[place] == value;
         }
         Py_END_ALLOW_THREADS
     }
@@ -909,27 +916,6 @@ union_of(const int64_t *a, Py_ssize_t a_size, const int64_t *b, Py_ssize_t b_siz
     return n;
 }
 
-/* The first place in `listed[from:size]` (ascending) whose value is not less than `value`,
-   galloping on from `from`: values asked in ascending order cost a few steps each. */
-static Py_ssize_t
-gallop(const int64_t *listed, Py_ssize_t size, Py_ssize_t from, int64_t value)
-{
-    Py_ssize_t low = from, step = 1;
-    while (low + step - 1 < size && listed[low + step - 1] < value) {
-        low += step;
-        step <<= 1;
-    }
-    Py_ssize_t high = low + step - 1 < size ? low + step - 1 : size;
-    while (low < high) {
-        const Py_ssize_t middle = low + (high - low) / 2;
-        if (listed[middle] < value)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low;
-}
-
 /* As gallop, for int32 values (a delta run's words). */
 static Py_ssize_t
 gallop32(const int32_t *listed, Py_ssize_t size, Py_ssize_t from, int64_t value)
@@ -979,16 +965,24 @@ typedef struct {
     int bad;
 } Reading;
 
+/* An ascending, distinct list (`*items`, `*size` of them) gains the `count` ascending,
+   distinct values of `added`: their union is made in `*spare` (as large as the list may
+   grow), which then takes the list's place. */
+static void
+add_to(int64_t **items, Py_ssize_t *size, int64_t **spare, const int64_t *added,
+       Py_ssize_t count)
+{
+    *size = union_of(*items, *size, added, count, *spare);
+    int64_t *swap = *items;
+    *items = *spare;
+    *spare = swap;
+}
+
 /* `stopped` gains the `size` ascending, distinct words of `added`. */
 static void
 stop(Reading *r, const int64_t *added, Py_ssize_t size)
 {
-    if (!size)
-        return;
-    r->stopped_size = union_of(r->stopped, r->stopped_size, added, size, r->stopped_spare);
-    int64_t *swap = r->stopped;
-    r->stopped = r->stopped_spare;
-    r->stopped_spare = swap;
+    add_to(&r->stopped, &r->stopped_size, &r->stopped_spare, added, size);
 }
 
 /* provcat.reuse.postings.votes's mark(): of `wanted` (ascending, distinct), those not asked
@@ -1003,10 +997,7 @@ mark_new(Reading *r, const int64_t *wanted, Py_ssize_t size, int64_t *into)
         if (!(place < r->asked_size && r->asked[place] == wanted[i]))
             into[fresh++] = wanted[i];
     }
-    r->asked_size = union_of(r->asked, r->asked_size, into, fresh, r->asked_spare);
-    int64_t *swap = r->asked;
-    r->asked = r->asked_spare;
-    r->asked_spare = swap;
+    add_to(&r->asked, &r->asked_size, &r->asked_spare, into, fresh);
     if (!r->indexed_size && !r->met_size)
         return fresh;
     Py_ssize_t kept = 0, known = 0, in_indexed = 0, in_met = 0;
@@ -1304,7 +1295,7 @@ stage(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     /* Each query's distinct short words, and each entry's place among them; and the union
        of them all. */
-    own_starts[0] = entry_starts[0] = 0;
+    own_starts[0] = entry_starts[0] = set_starts[0] = 0;
     Py_ssize_t gathered_size = 0;
     for (Py_ssize_t q = 0; q < queries; q++) {
         const int64_t *short_words = views[q].buf;
@@ -1324,10 +1315,7 @@ stage(PyObject *self, PyObject *args)
             places[payload[i]] = (int32_t)(own_size - 1);
         }
         own_starts[q + 1] = own_starts[q] + own_size;
-        gathered_size = union_of(gathered, gathered_size, own, own_size, gathered_spare);
-        int64_t *swap = gathered;
-        gathered = gathered_spare;
-        gathered_spare = swap;
+        add_to(&gathered, &gathered_size, &gathered_spare, own, own_size);
     }
     /* The short words, with the long words of those the record knows are stop words, in
        one read; then the long words of those that read found to be. */
@@ -1341,14 +1329,9 @@ stage(PyObject *self, PyObject *args)
                 &r, views[queries + q].buf, entry_starts[q + 1] - entry_starts[q], own, own_size,
                 own_of + entry_starts[q], own_stopped, fallback, sorted_spare, 31);
             if (pass == 1)
-                set_starts[q + 1] = (q ? set_starts[q] : 0)
-                                    + union_of(own, own_size, fallback, fallback_size,
-                                               sets + (q ? set_starts[q] : 0));
-            gathered_size = union_of(gathered, gathered_size, fallback, fallback_size,
-                                     gathered_spare);
-            int64_t *swap = gathered;
-            gathered = gathered_spare;
-            gathered_spare = swap;
+                set_starts[q + 1] = set_starts[q] + union_of(own, own_size, fallback,
+                                                             fallback_size, sets + set_starts[q]);
+            add_to(&gathered, &gathered_size, &gathered_spare, fallback, fallback_size);
         }
         const Py_ssize_t second_size = mark_new(&r, gathered, gathered_size, second);
         if (pass == 0)
@@ -1356,7 +1339,6 @@ stage(PyObject *self, PyObject *args)
         else
             read_rows(&r, second, second_size);
     }
-    set_starts[0] = 0;
     if (!r.bad && r.rows) {
         /* The rows that count, the rarest first (ties by word), as many as the budget
            holds; each with the queries that hold its word. */

@@ -281,7 +281,9 @@ def stage(
     shorts = [_int64(each).ravel() for each in shorts]
     longs = [_int64(each).ravel() for each in longs]
     capacity = 2 * sum(each.size for each in shorts)
-    out = [np.empty(capacity, dtype=np.int64) for _ in range(5)]
+    row_counts, patterns, row_starts, lengths, learnt = (
+        np.empty(capacity, dtype=np.int64) for _ in range(5)
+    )
     run_firsts = np.empty((len(runs), capacity), dtype=np.int64)
     run_counts = np.empty((len(runs), capacity), dtype=np.int64)
     chosen, learned = _module().stage(
@@ -299,17 +301,20 @@ def stage(
         most,
         stop_max,
         budget,
-        *out[:4],
+        row_counts,
+        patterns,
+        row_starts,
+        lengths,
         run_firsts,
         run_counts,
-        out[4],
+        learnt,
     )
     return Staged(
-        out[0][:chosen],
-        out[1][:chosen],
-        out[2][:chosen],
-        out[3][:chosen],
+        row_counts[:chosen],
+        patterns[:chosen],
+        row_starts[:chosen],
+        lengths[:chosen],
         run_firsts[:, :chosen],
         run_counts[:, :chosen],
-        out[4][:learned],
+        learnt[:learned],
     )
