@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, update
 from sqlalchemy.orm import Session
 
@@ -631,3 +633,72 @@ def test_a_file_that_cannot_be_written_is_one_line_and_costs_nothing(tmp_path: P
         scene_path = tmp_path / "query.jpg"
         scene(3).save(scene_path)
         assert catalogue.similar(scene_path) == []
+
+
+class _Recorded(io.RawIOBase):
+    """A file that keeps what is written to it; it takes at most ``most`` bytes a call, as
+    a raw file may."""
+
+    def __init__(self, most: int) -> None:
+        self.data = bytearray()
+        self.most = most
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        taken = bytes(data[: self.most])
+        self.data += taken
+        return len(taken)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 300), max_size=30), st.sampled_from([1, 7, 64, 10_000]))
+def test_an_array_is_written_in_whole_aligned_blocks(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], most: int
+) -> None:
+    """Whatever the sizes written, the file holds them in order; every write before the
+    last is of whole blocks at a multiple of the block, and less than a block waits in
+    memory (a raw file's partial writes are carried on from where they stopped)."""
+    block = 64
+    saved = word_file._BLOCK
+    word_file._BLOCK = block
+    try:
+        blocks = word_file._Blocks(tmp_path_factory.mktemp("blocks") / "array")
+        blocks.file.close()
+        recorded = blocks.file = _Recorded(most)  # type: ignore[assignment]
+        requests: list[tuple[int, int]] = []
+        out = blocks._out
+
+        def spied(data: Any) -> None:
+            requests.append((len(recorded.data), len(data)))
+            out(data)
+
+        blocks._out = spied  # type: ignore[method-assign]
+        expected = bytearray()
+        for number, size in enumerate(sizes):
+            chunk = bytes((number + k) % 251 for k in range(size))
+            blocks.write(chunk)
+            expected += chunk
+            assert len(blocks.pending) < block
+            assert len(recorded.data) == len(expected) - len(blocks.pending)
+        assert all(begin % block == 0 and length % block == 0 for begin, length in requests)
+        blocks._out(blocks.pending)
+    finally:
+        word_file._BLOCK = saved
+    assert recorded.data == expected
+
+
+def test_a_generation_written_in_many_blocks_answers_as_the_table(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrays of many blocks (a block of 64 bytes here), made and then merged into, read
+    back as the table holds them."""
+    path, session = database
+    monkeypatch.setattr(word_file, "_BLOCK", 64)
+    refresh(path)
+    _store(session, range(261, 300))
+    assert refresh(path).how == "merged"
+    file = _opened(path, session)
+    assert file.cover.last_id == 299
+    assert _answers(session, file, 299) == _answers(session, None, 299)
