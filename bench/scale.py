@@ -96,7 +96,7 @@ from provcat.matching import Matcher, extract_features
 from provcat.prepare import PreparedImage, prepare_file
 from provcat.reuse import compiled
 from provcat.reuse.features import Features, mirrored
-from provcat.reuse.postings import StopWords, post, shared_words
+from provcat.reuse.postings import StopWords, post, post_pending, shared_words
 from provcat.reuse.word_file import SUFFIX, WordFile, location
 
 SIDE = (800, 600)
@@ -396,10 +396,13 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
                     for sha, blob in features
                 ],
             )
-            post(
-                session,
-                [(ids[sha], Features.from_bytes(blob).descriptors) for sha, blob in features],
-            )
+            # On SQLite as an ingest does: the words of the images after the postings table's
+            # mark (these), posted and the mark moved past them; on PostgreSQL, as stored.
+            if not post_pending(session.connection(), most=None):
+                post(
+                    session,
+                    [(ids[sha], Features.from_bytes(blob).descriptors) for sha, blob in features],
+                )
             session.execute(
                 insert(m.Fingerprint),
                 [

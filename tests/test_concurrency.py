@@ -19,6 +19,7 @@ from provcat.catalogue import Catalogue
 from provcat.db import current_revision, make_engine
 from provcat.matching import Matcher
 
+from .postings_state import expected_postings, stored_postings
 from .reuse_fixtures import crop_area, mirror, scene
 
 #: Spawned, not forked: a forked child would share the parent's open database connections.
@@ -139,6 +140,8 @@ def test_two_ingests_of_one_folder_at_once_equal_one(
         with catalogue.session() as session:
             assert session.scalar(select(func.count()).select_from(m.Image)) == 16
             assert session.scalar(select(func.count()).select_from(m.ImagePath)) == 16
+            # Each image's words posted once, whichever process posted them.
+            assert stored_postings(session) == expected_postings(session)
 
 
 def test_two_ingests_of_one_manifest_at_once_equal_one(db_url: str, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from provcat import ingest
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.errors import InputError
+from provcat.reuse import postings
+from provcat.reuse.postings import posted_through
 
 from .imagegen import photo
 from .paths import MONTENEGRO
@@ -175,14 +177,17 @@ def test_a_file_failing_while_stored_is_rolled_back_alone(
         assert stored_postings(session) == expected_postings(session)
 
 
-def test_a_batch_of_image_files_is_stored_all_or_nothing(
+def test_an_ingest_killed_while_posting_words_loses_none(
     catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch's images, features and words are committed together: an ingest that dies
-    while posting the words (as a kill -9 would) leaves none of the batch's images behind
-    without their words. (A savepoint per file, the first taken before SQLite's transaction
-    began, committed that file on its own: the fault bench found images without postings
-    after a kill.)"""
+    """Words are posted in one transaction with what says they are. On PostgreSQL a batch's
+    images, features and words are committed together: an ingest that dies while posting the
+    words (as a kill -9 would) leaves none of the batch's images behind without their words.
+    (A savepoint per file, the first taken before SQLite's transaction began, committed that
+    file on its own: the fault bench found images without postings after a kill.) On SQLite
+    the images are stored first and their words posted after them with the mark that says
+    how far the table goes (provcat.models.CatalogueState): a death while posting leaves
+    the images stored, the table and the mark as they were, and the next ingest posts them."""
     folder = tmp_path / "batch"
     folder.mkdir()
     for seed in range(4):
@@ -191,15 +196,26 @@ def test_a_batch_of_image_files_is_stored_all_or_nothing(
     def dying(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("killed while posting, for this test")
 
-    monkeypatch.setattr(ingest, "post", dying)
+    monkeypatch.setattr(postings, "post_words", dying)
     with pytest.raises(RuntimeError, match="killed while posting"):
         catalogue.ingest([folder])
-    assert row_counts(catalogue)["image"] == 0
-    assert row_counts(catalogue)["feature"] == 0
+    with catalogue.session() as session:
+        mark = posted_through(session.connection())
+        if mark is None:
+            assert row_counts(catalogue)["image"] == 0
+            assert row_counts(catalogue)["feature"] == 0
+        else:
+            assert mark == 0
+            assert row_counts(catalogue)["feature"] == 4
+            assert stored_postings(session) == {}
     monkeypatch.undo()
-    assert catalogue.ingest([folder]).images_added == 4
+    result = catalogue.ingest([folder])
+    assert result.images_added + result.images_known == 4
     with catalogue.session() as session:
         assert stored_postings(session) == expected_postings(session)
+        if mark is not None:
+            last = session.scalar(select(func.max(m.Image.id)))
+            assert posted_through(session.connection()) == last
 
 
 def test_image_files_are_stored_a_batch_to_a_transaction(

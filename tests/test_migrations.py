@@ -10,13 +10,14 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Integer, column, inspect, select, table, text
+from sqlalchemy import Integer, column, func, inspect, select, table, text
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.db import SCHEMA_HEAD, alembic_config, current_revision, make_engine, migrate
+from provcat.ingest import Ingester
 from provcat.reuse.features import Features
-from provcat.reuse.postings import LONG_BASE, posting_rows
+from provcat.reuse.postings import LONG_BASE, posted_through, posting_rows
 
 from .postings_state import expected_postings, image_words, stored_postings
 from .reuse_fixtures import mirror, scene
@@ -197,4 +198,33 @@ def test_0007_posts_the_long_words_of_images_stored_before_it(
     assert short == {w: rows for w, rows in posted.items() if w < LONG_BASE}
     assert len(posted) > len(short) + 3 * 500
     with Catalogue(empty_db_url) as catalogue, catalogue.session() as session:  # upgrades
+        assert stored_postings(session) == posted
+
+
+def test_0010_marks_every_image_posted_and_its_downgrade_posts_what_waits(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upgrading, the mark starts past every stored image (their words are in the table);
+    downgrading posts the words of the images stored after it (0009 takes every image's to
+    be in the table). PostgreSQL has no mark: its words are posted as images are stored."""
+    for seed in (65, 66, 67):
+        scene(seed, (400, 300)).save(tmp_path / f"{seed}.jpg", quality=92)
+    sqlite = empty_db_url.startswith("sqlite")
+    with Catalogue(empty_db_url) as catalogue:
+        # An ingest that stores its images and is stopped before it posts their words.
+        monkeypatch.setattr(Ingester, "_post_pending", lambda *_args: None)
+        catalogue.ingest([tmp_path])
+        monkeypatch.undo()
+        with catalogue.session() as session:
+            waiting = posted_through(session.connection())
+            assert waiting == (0 if sqlite else None)
+            assert (stored_postings(session) == {}) == sqlite
+        with catalogue.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0009")
+        with catalogue.session() as session:
+            assert stored_postings(session) == expected_postings(session)
+            posted = stored_postings(session)
+    with Catalogue(empty_db_url) as catalogue, catalogue.session() as session:  # upgrades
+        last = session.scalar(select(func.max(m.Feature.image_id)))
+        assert posted_through(session.connection()) == (last if sqlite else None)
         assert stored_postings(session) == posted

@@ -14,12 +14,13 @@ from click.testing import CliRunner
 from PIL import Image, ImageOps
 from sqlalchemy import func, select
 
-from provcat import matching
+from provcat import ingest, matching
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.fingerprints import BitHash
 from provcat.reuse import word_file
+from provcat.reuse.postings import Vote, posted_through
 
 from .imagegen import photo
 from .paths import CATALOGUE_DIR, MONTENEGRO, REPO
@@ -444,3 +445,75 @@ def test_a_postings_file_damaged_inside_is_put_aside_and_the_table_read(
     finally:
         compiled.active = old
     assert caplog.text.count(f"the postings file {folder} is damaged") == 1
+
+
+def _stored_not_posted(catalogue: Catalogue, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest ``folder`` as an ingest stopped before it posts its images' words would leave
+    it (SQLite: the images stored and matched, their words waiting after the mark)."""
+    monkeypatch.setattr(ingest.Ingester, "_post_pending", lambda *_args: None)
+    catalogue.ingest([folder])
+    monkeypatch.undo()
+
+
+def test_images_whose_words_wait_are_matched_and_looked_up(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A photo and its crop stored in one ingest whose words are not posted yet (SQLite) are
+    still found the same photo at ingest, and by `similar`: the look-ups count the words of
+    the images after the mark from their stored features. Once posted, the same answer."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    photo(41, (640, 480)).save(folder / "fresh.jpg", quality=90)
+    with Image.open(folder / "fresh.jpg") as image:
+        image.crop((60, 40, 560, 420)).save(folder / "crop.jpg", quality=80)
+        ImageOps.mirror(image.crop((80, 60, 600, 440))).save(tmp_path / "query.jpg", quality=75)
+    _stored_not_posted(catalogue, folder, monkeypatch)
+    with catalogue.session() as session:
+        mark = posted_through(session.connection())
+        assert mark in (0, None)  # PostgreSQL posts as it stores: no mark
+        assert session.scalar(select(func.count()).select_from(m.PhotoMatch)) == 1
+    waiting = [(x.sha256, x.relation) for x in catalogue.similar(tmp_path / "query.jpg")]
+    assert {sha for sha, _ in waiting} == {
+        sha_of(folder / "fresh.jpg"),
+        sha_of(folder / "crop.jpg"),
+    }
+    assert catalogue.ingest([]).images_added == 0  # an ingest posts what waits
+    with catalogue.session() as session:
+        last = session.scalar(select(func.max(m.Image.id)))
+        assert posted_through(session.connection()) == (None if mark is None else last)
+    assert [(x.sha256, x.relation) for x in catalogue.similar(tmp_path / "query.jpg")] == waiting
+
+
+def test_a_look_up_whose_mark_moves_is_made_again(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words posted by another process while a look-up reads the table (the mark moves) would
+    be counted twice, from the table and from the features: the look-up is made again."""
+    if catalogue.engine.dialect.name != "sqlite":
+        pytest.skip("only a SQLite catalogue posts its words after storing them")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    photo(41, (640, 480)).save(folder / "fresh.jpg", quality=90)
+    with Image.open(folder / "fresh.jpg") as image:
+        image.crop((60, 40, 560, 420)).save(tmp_path / "query.jpg", quality=80)
+    _stored_not_posted(catalogue, folder, monkeypatch)
+    calls: list[bool] = []
+    real = matching.votes
+
+    def posting_meanwhile(*args: object, **kwargs: object) -> list[Vote]:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(kwargs["pending"] is not None and bool(kwargs["pending"].runs))  # type: ignore[union-attr]
+        if len(calls) == 1:
+            other = Catalogue(catalogue.url)  # another process's ingest posts the words
+            try:
+                other.ingest([])
+            finally:
+                other.close()
+        return found
+
+    monkeypatch.setattr(matching, "votes", posting_meanwhile)
+    [found] = catalogue.similar(tmp_path / "query.jpg")
+    assert found.sha256 == sha_of(folder / "fresh.jpg")
+    # Once with the waiting words, once more with none waiting (the mirror image's look-up
+    # is in the same call).
+    assert calls[:2] == [True, False]

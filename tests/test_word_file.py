@@ -29,9 +29,18 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.reuse import compiled, word_file
 from provcat.reuse.features import Features
-from provcat.reuse.postings import STOP_MAX, StopWords, post, votes
+from provcat.reuse.postings import (
+    POSTED_THROUGH,
+    STOP_MAX,
+    StopWords,
+    post,
+    post_pending,
+    posted_through,
+    votes,
+)
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
 
+from .postings_state import expected_postings, image_words, stored_postings
 from .reuse_fixtures import scene
 from .threads import at_once, slowed
 
@@ -50,7 +59,8 @@ def _descriptors(image_id: int) -> np.ndarray:
     return np.vstack([common, chosen])
 
 
-def _store(session: Session, ids: range) -> None:
+def _store(session: Session, ids: range, *, posting: bool = True) -> None:
+    """Store these images (features, PDQ hashes) and, with ``posting``, post their words."""
     for image_id in ids:
         descriptors = _descriptors(image_id)
         session.add(
@@ -77,7 +87,8 @@ def _store(session: Session, ids: range) -> None:
         )
         if image_id % 7:  # some images have no PDQ hash
             session.add(m.Fingerprint(image_id=image_id, algorithm="pdq", value=_pdq(image_id)))
-        post(session, [(image_id, descriptors)])
+        if posting:
+            post(session, [(image_id, descriptors)])
     session.commit()
 
 
@@ -104,15 +115,19 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def database(filled: Path, tmp_path: Path) -> Iterator[tuple[Path, Session]]:
-    """A copy of the filled catalogue, and a session on it."""
-    path = tmp_path / "catalogue.db"
-    shutil.copyfile(filled, path)
+def _copied(made: Path, path: Path) -> Iterator[tuple[Path, Session]]:
+    """A copy of the catalogue file ``made`` at ``path``, and a session on it."""
+    shutil.copyfile(made, path)
     engine = create_engine(f"sqlite:///{path}")
     with Session(engine) as session:
         yield path, session
     engine.dispose()
+
+
+@pytest.fixture
+def database(filled: Path, tmp_path: Path) -> Iterator[tuple[Path, Session]]:
+    """A copy of the filled catalogue, and a session on it."""
+    yield from _copied(filled, tmp_path / "catalogue.db")
 
 
 def _queries() -> list[list[np.ndarray]]:
@@ -126,7 +141,9 @@ def _queries() -> list[list[np.ndarray]]:
     return found
 
 
-def _answers(session: Session, file: WordFile | None, images: int) -> list[object]:
+def _answers(
+    session: Session, file: WordFile | None, images: int, pending: word_file.Delta | None = None
+) -> list[object]:
     return [
         votes(
             session,
@@ -135,6 +152,7 @@ def _answers(session: Session, file: WordFile | None, images: int) -> list[objec
             images=images,
             stop_words=StopWords(),
             word_file=file,
+            pending=pending,
         )
         for query in _queries()
     ]
@@ -702,3 +720,137 @@ def test_a_generation_written_in_many_blocks_answers_as_the_table(
     file = _opened(path, session)
     assert file.cover.last_id == 299
     assert _answers(session, file, 299) == _answers(session, None, 299)
+
+
+# -- images stored and their words posted later (provcat.reuse.postings.post_pending) --------
+
+
+@pytest.fixture(scope="module")
+def half_posted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 260 images of ``filled``, the words of the first 200 posted and the mark at 200:
+    what a SQLite ingest leaves before it posts the words of the images it stored."""
+    path = tmp_path_factory.mktemp("half") / "catalogue.db"
+    engine = create_engine(f"sqlite:///{path}")
+    m.Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        _store(session, range(1, 201))
+        _store(session, range(201, 261), posting=False)
+        session.add(m.CatalogueState(key=POSTED_THROUGH, value=200))
+        session.commit()
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def half(half_posted: Path, tmp_path: Path) -> Iterator[tuple[Path, Session]]:
+    """A copy of the half-posted catalogue, and a session on it."""
+    yield from _copied(half_posted, tmp_path / "half.db")
+
+
+def _pending(session: Session) -> word_file.Delta:
+    mark = posted_through(session.connection())
+    assert mark is not None
+    pending = word_file.Delta(mark, limited=False, skip_unreadable=True)
+    assert pending.catch_up(session.connection())
+    return pending
+
+
+@pytest.mark.parametrize("numpy_passes", [False, True])
+def test_a_look_up_counts_the_images_after_the_mark(
+    half: tuple[Path, Session],
+    database: tuple[Path, Session],
+    numpy_passes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the table, a look-up counts the words of the images after the mark from their
+    stored features, and answers as it does with every image's words in the table; after
+    they are posted, it answers the same without them."""
+    if numpy_passes:
+        monkeypatch.setattr(compiled, "active", False)
+    _path, session = half
+    _full_path, full_session = database
+    expected = _answers(full_session, None, 260)
+    pending = _pending(session)
+    assert pending.images == 60
+    assert _answers(session, None, 260, pending) == expected
+    # Without them, the images after the mark are not found (the test can fail).
+    assert _answers(session, None, 260) != expected
+    assert post_pending(session.connection()) == 60
+    session.commit()
+    assert posted_through(session.connection()) == 260
+    assert _answers(session, None, 260) == expected
+    assert stored_postings(session) == stored_postings(full_session)
+
+
+def test_posting_the_images_after_the_mark_a_part_at_a_time(half: tuple[Path, Session]) -> None:
+    """post_pending posts the oldest images first, up to ``most``, and moves the mark past
+    them; what is posted is what storing and posting each image would have (the words of
+    every stored image, each word's images in id order)."""
+    _path, session = half
+    assert post_pending(session.connection(), most=25) == 25
+    session.commit()
+    assert posted_through(session.connection()) == 225
+    assert post_pending(session.connection(), most=None) == 35
+    session.commit()
+    assert posted_through(session.connection()) == 260
+    assert post_pending(session.connection()) == 0
+    session.commit()
+    assert stored_postings(session) == expected_postings(session)
+
+
+def test_unreadable_features_after_the_mark_post_nothing_and_hold_up_nothing(
+    half: tuple[Path, Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    _path, session = half
+    session.execute(update(m.Feature).where(m.Feature.image_id == 230).values(data=b"PVCF broken"))
+    session.commit()
+    with caplog.at_level(logging.WARNING):
+        pending = _pending(session)
+        assert pending.last_id == 260
+        held = set(np.concatenate([run.ids for run in pending.runs]).tolist())
+        assert held == set(range(201, 261)) - {230}
+        assert post_pending(session.connection()) == 60
+    session.commit()
+    assert "image 230 cannot be read" in caplog.text
+    assert posted_through(session.connection()) == 260
+    assert 230 not in {image for image, _word in image_words(session)}
+    assert {image for image, _word in image_words(session)} >= {229, 231}
+
+
+def test_a_file_made_from_the_table_holds_the_images_after_the_mark(
+    half: tuple[Path, Session], database: tuple[Path, Session]
+) -> None:
+    """Made anew (``provcat index --full``) while images wait for their words, the file
+    holds theirs too: byte for byte the file of the catalogue with every image posted."""
+    path, session = half
+    full_path, _full_session = database
+    made = refresh(path, full=True)
+    expected = refresh(full_path, full=True)
+    assert (made.cover.images, made.cover.last_id) == (260, 260)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    expected_folder = full_path.with_name(full_path.name + word_file.SUFFIX)
+    for name in word_file._ALL_ARRAYS:
+        mine = (folder / made.cover.generation / name).read_bytes()
+        theirs = (expected_folder / expected.cover.generation / name).read_bytes()
+        assert mine == theirs, name
+    assert _answers(session, _opened(path, session), 260) == _answers(
+        session, None, 260, _pending(session)
+    )
+
+
+def test_words_past_the_last_row_of_the_table_are_made_rows(tmp_path: Path) -> None:
+    """A file made from an empty table and images after the mark only (every word of theirs
+    past the table's last row) holds their words."""
+    path = tmp_path / "new.db"
+    engine = create_engine(f"sqlite:///{path}")
+    m.Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        _store(session, range(1, 31), posting=False)
+        session.add(m.CatalogueState(key=POSTED_THROUGH, value=0))
+        session.commit()
+        made = refresh(path, full=True)
+        assert made.cover.words > 0
+        assert _answers(session, _opened(path, session), 30) == _answers(
+            session, None, 30, _pending(session)
+        )
+    engine.dispose()

@@ -37,7 +37,7 @@ from provcat.provenance import (
     record_depiction,
 )
 from provcat.reuse.features import Features
-from provcat.reuse.postings import post
+from provcat.reuse.postings import POST_AFTER, POST_MOST, post_or_leave, post_pending
 from provcat.reuse.word_file import keep_up
 from provcat.scraped import image_files, ingest_scraped
 
@@ -241,11 +241,16 @@ def _entry_file(folder: Path, entry: ImageEntry) -> Path:
 
 
 #: Image files stored in one transaction. A commit writes every page the transaction changed,
-#: and a stored image's visual words change pages all over the postings table: in a 10^5
-#: catalogue (SQLite, warm), posting an image's words cost 120 ms with a commit per image and
-#: 60 ms with one per 20 (docs/scale.md). A kill loses at most this many files' storing,
+#: and on PostgreSQL a stored image's visual words, posted with it, change pages all over the
+#: postings table: in a 10^5 catalogue (SQLite, warm, when it posted them so too), posting an
+#: image's words cost 120 ms with a commit per image and 60 ms with one per 20
+#: (docs/scale.md). On SQLite the words are posted later, a thousand images at a time
+#: (provcat.reuse.postings.post_pending). A kill loses at most this many files' storing,
 #: which the next run does again.
 STORE_BATCH = 16
+#: From this many images waiting for their words to be posted, an ingest's progress says so
+#: (fewer take a second or two even at 10^5 images).
+_POSTING_TOLD = 100
 #: New images whose mirror features (computed by the workers that prepared them) are kept
 #: for their matching turns, which then need not decode their files again unless a pair needs
 #: the pixels (provcat.matching.Matcher.expect_mirrors): about 40 kB each at the features'
@@ -299,6 +304,9 @@ class Ingester:
         self._url = url
         #: Mirror features of the images this ingester stored, until their turns (by id).
         self._mirrors: dict[int, Features] = {}
+        #: Images this ingester stored whose words it has not posted yet (SQLite:
+        #: provcat.reuse.postings.post_pending).
+        self._unposted = 0
 
     def run(
         self, paths: Sequence[Path], *, progress: ProgressCallback | None = None
@@ -344,6 +352,8 @@ class Ingester:
                 for (item, _prepared), part in zip(waiting, parts, strict=True):
                     report(item, part)
                 waiting.clear()
+                if self._unposted >= POST_AFTER:
+                    self._post_pending(progress)
 
             for number, item in enumerate(items):
                 if item.kind != "image":
@@ -358,11 +368,16 @@ class Ingester:
                         if progress is not None:
                             progress(done, len(items), path_text(file))
                     report(item, retrying(partial(self._store, item, read.source, ready)))
+                    if self._unposted >= POST_AFTER:
+                        self._post_pending(progress)
                     continue
                 waiting.append((item, preparer.take(item.path)))
                 if len(waiting) >= STORE_BATCH:
                     store_waiting()
             store_waiting()
+            # Every image stored so far has its words in the postings table before any is
+            # matched (this run's, and any a killed run left).
+            self._post_pending(progress)
         result.matches_added += self.match_pending(progress=progress)
         # Look-ups of a large SQLite catalogue read its postings from a file beside it
         # (provcat.reuse.word_file), made or brought up to date here once enough is new.
@@ -375,6 +390,29 @@ class Ingester:
             if made is not None and progress is not None:
                 progress(1, 1, step)
         return result
+
+    def _post_pending(self, progress: ProgressCallback | None) -> None:
+        """Post the words of every image stored and not posted yet (SQLite: this ingester's,
+        another's, what a killed run left; :func:`provcat.reuse.postings.post_pending`), a
+        few thousand images a transaction. On a catalogue of 10^5 images a thousand images'
+        words take some 20 s: ``progress`` is told before and after, from
+        :data:`_POSTING_TOLD` images."""
+        step = "posting the new images' words for look-ups"
+
+        def once() -> int:
+            with self._sessions() as session:
+                posted = post_pending(session.connection())
+                session.commit()
+                return posted
+
+        tell = progress if self._unposted >= _POSTING_TOLD else None
+        if tell is not None:
+            tell(0, 1, step)
+        while retrying(once) >= POST_MOST:
+            pass
+        if tell is not None:
+            tell(1, 1, step)
+        self._unposted = 0
 
     def match_pending(self, *, progress: ProgressCallback | None = None) -> int:
         """Match every stored image whose matching has not finished (this run's, another
@@ -449,13 +487,14 @@ class Ingester:
                         images_dir=self._images_dir,
                         catalogue=catalogue,
                     )
-                post(session, postings)
+                left = post_or_leave(session, postings)
                 resolve_rejections([path_text(item.path)], session=session)
                 session.commit()
             except InputError as exc:
                 session.rollback()
                 return IngestResult(rejected=[Rejected.of(exc)])
         self._keep_mirrors(mirrors)
+        self._unposted += left
         return part
 
     def _keep_mirrors(self, mirrors: dict[int, Features]) -> None:
@@ -502,10 +541,11 @@ class Ingester:
                     session.rollback()
                     parts[number] = IngestResult(rejected=[Rejected.of(exc)])
                     continue
-                post(session, postings)
+                left = post_or_leave(session, postings)
                 session.commit()
             parts.update(stored)
             self._keep_mirrors(mirrors)
+            self._unposted += left
             return [parts[number] for number in range(len(batch))]
 
     def _record_rejections(self, rejected: Sequence[Rejected]) -> None:

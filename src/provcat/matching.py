@@ -20,7 +20,6 @@ turn never committed (the process was killed) is still pending and is matched by
 from __future__ import annotations
 
 import contextvars
-import itertools
 import logging
 import os
 import threading
@@ -56,7 +55,14 @@ from provcat.fingerprints import (
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered, working_copy
-from provcat.reuse.postings import StopWords, Vote, post, votes
+from provcat.reuse.postings import (
+    StopWords,
+    Vote,
+    post_or_leave,
+    post_pending,
+    posted_through,
+    votes,
+)
 from provcat.reuse.verify import (
     COLOUR_MIN,
     GREY_MAX,
@@ -238,14 +244,18 @@ def store_features(
 ) -> None:
     """Store an image's features and the visual words it posts (in ``session``); with
     ``postings``, the words are left to the caller to post (with other images' in one
-    :func:`provcat.reuse.postings.post`) and the image is added to that list."""
+    :func:`provcat.reuse.postings.post_or_leave`) and the image is added to that list.
+    Without, they are posted in ``session``: on SQLite with those of every image stored
+    before it and not posted yet (:func:`provcat.reuse.postings.post_pending`)."""
     session.add(
         m.Feature(
             image_id=image_id, algorithm="orb", count=len(features), data=features.to_bytes()
         )
     )
     if postings is None:
-        post(session, [(image_id, features.descriptors)])
+        if post_or_leave(session, [(image_id, features.descriptors)]):
+            session.flush()
+            post_pending(session.connection(), most=None)
     else:
         postings.append((image_id, features.descriptors))
 
@@ -401,6 +411,9 @@ class Matcher:
         self._word_file: WordFile | None = None
         self._word_stamp: tuple[int, int] | None = None
         self._word_delta_full = False
+        #: The words of the images after the postings table's mark (a SQLite catalogue's:
+        #: stored, their words not posted yet), for look-ups that read the table.
+        self._pending: word_file.Delta | None = None
         with self._sessions() as session:
             self._word_folder = location(session.connection())
             # The counter first: every image matched in a turn up to it was committed before
@@ -498,6 +511,21 @@ class Matcher:
             return None
         return current
 
+    def _pending_words(self, session: Session) -> word_file.Delta | None:
+        """The words of the images stored after the postings table's mark (None where every
+        image's are in the table: PostgreSQL), caught up; made again whenever the mark has
+        moved (those images' words are then in the table)."""
+        connection = session.connection()
+        mark = posted_through(connection)
+        if mark is None:
+            return None
+        with self._lock:
+            pending = self._pending
+            if pending is None or pending.after != mark:
+                pending = self._pending = word_file.Delta(mark, limited=False, skip_unreadable=True)
+            pending.catch_up(connection)
+            return pending
+
     def _votes(
         self, session: Session, queries: Iterator[npt.NDArray[np.uint8]], *, split: bool
     ) -> list[Vote]:
@@ -521,6 +549,8 @@ class Matcher:
             "split": split,
         }
         try:
+            if file is None:
+                return self._votes_from_table(session, recorded(), taken, arguments)
             return votes(session, recorded(), word_file=file, **arguments)
         except (ValueError, IndexError) as error:
             if file is None:
@@ -534,7 +564,26 @@ class Matcher:
                         self._word_folder,
                         error,
                     )
-            return votes(session, itertools.chain(taken, queries), word_file=None, **arguments)
+            asked = [*taken, *queries]
+            return self._votes_from_table(session, iter(asked), asked, arguments)
+
+    def _votes_from_table(
+        self,
+        session: Session,
+        queries: Iterator[npt.NDArray[np.uint8]],
+        taken: list[npt.NDArray[np.uint8]],
+        arguments: dict[str, Any],
+    ) -> list[Vote]:
+        """:func:`provcat.reuse.postings.votes` reading the postings table, with the words of
+        the images after its mark. Where the mark moves during the look-up (another process
+        posted those images' words: they would be counted twice), it is made once more
+        (``taken`` records the queries asked, for that)."""
+        pending = self._pending_words(session)
+        found = votes(session, queries, word_file=None, pending=pending, **arguments)
+        if pending is None or posted_through(session.connection()) == pending.after:
+            return found
+        pending = self._pending_words(session)
+        return votes(session, iter(taken), word_file=None, pending=pending, **arguments)
 
     def refresh(self) -> None:
         """Load every image stored since the last look, outside a matching turn (look-ups)."""

@@ -367,6 +367,19 @@ class CatalogueState(Base):
     ``match_seq`` counts finished reuse-matching turns. A turn takes its row lock first (an
     UPDATE), so turns of concurrent ingesters run one at a time and each sees every image
     committed before it: provcat.matching.
+
+    ``words_posted_through`` (a SQLite catalogue's, since revision 0010): the postings table
+    (``word_posting``) holds the words of every image up to this id, and of none after it.
+    On SQLite an ingest stores its images without posting their words, and posts those of
+    every image stored since the mark in one transaction, a thousand or so at a time, sorted
+    by word (provcat.reuse.postings.post_pending): at 10^5 images a word's row lies on a
+    page of its own, and posting 16 images a transaction wrote each page back for a handful
+    of words. Until then a look-up that reads the table computes the words of the images
+    after the mark from their stored features. Image ids grow with every commit on SQLite
+    (one writer at a time, no deletions), so "after the mark" is exact. A PostgreSQL
+    catalogue posts each batch's words as it stores them (its writers run at once, and ids
+    are not committed in order): it has no such row. Without it, every image's words are
+    taken to be in the table.
     """
 
     __tablename__ = "catalogue_state"

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import threading
 import weakref
@@ -69,6 +70,7 @@ from sqlalchemy import (
     func,
     null,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -77,11 +79,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import DriverStatement, driver_rows, execute_many
+from provcat.db import DriverStatement, driver_rows, execute_many, lock_for_writing
 from provcat.reuse import compiled
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
-    from provcat.reuse.word_file import WordFile
+    from provcat.reuse.word_file import Delta, WordFile
 
 #: Hash tables (words per descriptor).
 TABLES: Final = 4
@@ -255,14 +259,142 @@ def post_words(connection: Connection, each: list[tuple[int, WordArray]]) -> Non
         connection.execute(_appending(upsert))
         return
     # On SQLite, through the driver's executemany: SQLAlchemy's (Core or ORM) processed every
-    # row's parameters one by one, most of the time an image's postings took.
-    rows = [
-        (word, count, packed[size * at : size * (at + count)] if count <= KEPT_POSTINGS else None)
-        for word, at, count in zip(unique.tolist(), first.tolist(), counts.tolist(), strict=True)
-    ]
-    execute_many(
-        connection, _appending(sqlite_insert(table)), ("word", "images", "ids"), rows
-    )
+    # row's parameters one by one, most of the time an image's postings took. A slice of the
+    # words at a time, in word order: a thousand images' 2.3 million rows as Python tuples
+    # would take about 350 MB at once.
+    upsert = _appending(sqlite_insert(table))
+    for begin in range(0, unique.size, _UPSERT_ROWS):
+        end = begin + _UPSERT_ROWS
+        rows = [
+            (word, count, packed[size * at : size * (at + count)] if keep else None)
+            for word, at, count, keep in zip(
+                unique[begin:end].tolist(),
+                first[begin:end].tolist(),
+                counts[begin:end].tolist(),
+                (counts[begin:end] <= KEPT_POSTINGS).tolist(),
+                strict=True,
+            )
+        ]
+        execute_many(connection, upsert, ("word", "images", "ids"), rows)
+
+
+#: Rows a SQLite upsert of :func:`post_words` passes to one executemany.
+_UPSERT_ROWS: Final = 100_000
+
+
+# -- posting a SQLite catalogue's images after they are stored --------------------------------
+
+#: A SQLite ingest posts the words of the images it has stored once this many wait for it,
+#: and when it has stored them all (:func:`post_pending`). At 10^5 images a word's row is on
+#: a page of its own: posting 1,000 images' words in one transaction, sorted, took 18.1 ms an
+#: image in session 25's measure against 57-59 ms in batches of 16 (docs/scale.md).
+POST_AFTER: Final = 1_000
+#: Images posted in one transaction at most: what a killed ingest left is posted in parts.
+POST_MOST: Final = 4_000
+#: Stored features read at a time while posting.
+_POST_PAGE: Final = 250
+
+
+def post_or_leave(session: Session, images: list[tuple[int, ByteMatrix]]) -> int:
+    """The words of these images, just stored in ``session``: posted now (PostgreSQL, or a
+    catalogue without a mark), or left for :func:`post_pending` (a SQLite catalogue). Returns
+    how many images were left."""
+    if not defers_posting(session.connection()):
+        post(session, images)
+        return 0
+    return len(images)
+
+
+#: The ``catalogue_state`` row of a SQLite catalogue's mark (:func:`posted_through`).
+POSTED_THROUGH: Final = "words_posted_through"
+
+
+def posted_through(connection: Connection) -> int | None:
+    """Every image up to this id has its words in the postings table, and no image after it
+    (the ``words_posted_through`` row of :class:`provcat.models.CatalogueState`, a SQLite
+    catalogue's); None on PostgreSQL, and where there is no mark: every stored image's words
+    are then in the table."""
+    if connection.dialect.name != "sqlite":
+        return None
+    state = m.CatalogueState.__table__.c
+    found = driver_rows(connection, select(state.value).where(state.key == POSTED_THROUGH))
+    return int(found[0][0]) if found else None
+
+
+def defers_posting(connection: Connection) -> bool:
+    """Whether images stored in this catalogue have their words posted later, by
+    :func:`post_pending` (a SQLite catalogue with a mark), rather than as they are stored."""
+    return posted_through(connection) is not None
+
+
+def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int:
+    """Post the words of the images stored after the mark (up to ``most`` of them, the
+    oldest; None: all), and move the mark past them; the caller commits. Returns how many
+    images were posted (0 on PostgreSQL and without a mark: nothing waits there).
+
+    Takes the catalogue's write lock first (:func:`provcat.db.lock_for_writing`), so that two
+    processes posting at once post each image once: the second finds the mark moved.
+    The words are those of :func:`posted`, computed from the images' stored features (an
+    image whose features cannot be read posts none: :func:`post_after`), every word's images
+    appended in one upsert sorted by word.
+    """
+    if posted_through(connection) is None:
+        return 0
+    driver = connection.connection.driver_connection
+    if not getattr(driver, "in_transaction", False):
+        # A transaction that has written already holds the write lock.
+        lock_for_writing(connection)
+    after = posted_through(connection)
+    assert after is not None  # the mark is never deleted
+    posted_ids, last = post_after(connection, after, most=most)
+    if posted_ids:
+        state = m.CatalogueState
+        connection.execute(update(state).where(state.key == POSTED_THROUGH).values(value=last))
+    return posted_ids
+
+
+def post_after(connection: Connection, after: int, *, most: int | None = None) -> tuple[int, int]:
+    """Post the words of the images after ``after`` (up to ``most``, the oldest), from their
+    stored features; returns how many images had features and the last image id posted
+    (``after`` when none). An image whose stored features cannot be read posts nothing
+    (logged, naming it). The mark is the caller's (:func:`post_pending`, and migration 0010's
+    downgrade).
+    """
+    from provcat.reuse.features import Features
+
+    feature = m.Feature.__table__.c
+    each: list[tuple[int, WordArray]] = []
+    last = after
+    while most is None or len(each) < most:
+        page = _POST_PAGE if most is None else min(_POST_PAGE, most - len(each))
+        rows = driver_rows(
+            connection,
+            select(feature.image_id, feature.data)
+            .where(feature.image_id > last)
+            .order_by(feature.image_id)
+            .limit(page),
+        )
+        for image_id, data in rows:
+            try:
+                found = posted(Features.from_bytes(bytes(data)).descriptors)
+            except ValueError as error:
+                # Its words cannot be known, here or by any look-up: it posts none, and the
+                # images after it are not held up.
+                log.warning(
+                    "the stored features of image %s cannot be read (%s); its words are not"
+                    " posted",
+                    image_id,
+                    error,
+                )
+                found = np.zeros(0, dtype=np.int64)
+            each.append((int(image_id), found))
+        if len(rows) < page:
+            break
+        last = int(rows[-1][0])
+    if each:
+        last = each[-1][0]
+        post_words(connection, each)
+    return len(each), last
 
 
 def _appending(upsert: Any) -> Any:
@@ -392,6 +524,53 @@ Gather = Callable[[npt.NDArray[np.intp]], list[Postings]]
 Read = tuple[int, npt.NDArray[np.intp], Gather]
 
 
+def _with_pending(
+    wanted: WordArray,
+    row_words: WordArray,
+    row_counts: WordArray,
+    gather: Gather,
+    pending: Delta,
+) -> tuple[WordArray, WordArray, Gather]:
+    """The table's rows of ``wanted`` (sorted, distinct) with the words of the images after
+    the mark added (as :meth:`provcat.reuse.word_file.WordFile.rows` adds a file's delta):
+    the words either holds, their counts summed, and a gatherer of both's images."""
+    order = np.argsort(row_words, kind="stable")
+    in_table = np.zeros(wanted.size, dtype=bool)
+    table_row = np.full(wanted.size, -1, dtype=np.intp)
+    at = np.searchsorted(wanted, row_words[order])
+    in_table[at] = True
+    table_row[at] = order
+    counts = np.zeros(wanted.size, dtype=np.int64)
+    counts[at] = row_counts[order]
+    runs = list(pending.runs)
+    located = [run.locate(wanted) for run in runs]
+    for _, count in located:
+        counts += count
+    found = in_table | (counts > 0)
+    table_rows = table_row[found]
+    pieces = [
+        (run, first[found], count[found]) for run, (first, count) in zip(runs, located, strict=True)
+    ]
+
+    def gathered(chosen: npt.NDArray[np.intp]) -> list[Postings]:
+        rows = table_rows[chosen]
+        held = rows >= 0
+        parts: list[Postings] = []
+        if held.any():
+            (table,) = gather(rows[held])
+            starts = np.zeros(chosen.size, dtype=np.int64)
+            lengths = np.zeros(chosen.size, dtype=np.int64)
+            starts[held], lengths[held] = table.starts, table.lengths
+            parts.append(Postings(table.store, starts, lengths, table.top))
+        for run, first, count in pieces:
+            taken = count[chosen]
+            if taken.any():
+                parts.append(Postings(run.ids, first[chosen], taken, pending.last_id))
+        return parts
+
+    return wanted[found], counts[found], gathered
+
+
 def _blob_gatherer(blobs: list[bytes | None]) -> Gather:
     """A gatherer of the images packed in the rows' ``ids`` read from the table."""
 
@@ -429,6 +608,7 @@ def votes(
     stop_words: StopWords | None = None,
     word_file: WordFile | None = None,
     split: bool = True,
+    pending: Delta | None = None,
 ) -> list[Vote]:
     """Stored images sharing words with any of ``queries`` (a query's descriptors, and those of
     its mirror image), best first.
@@ -463,6 +643,11 @@ def votes(
             once (:func:`_word_rows`). An ingest's matching turn does not: its worker
             processes keep every core busy, and there the second connection only added
             work (120 files into an empty catalogue: 18-20 s against 13-16).
+        pending: Reading the table of a SQLite catalogue, the words of the images stored
+            after its mark (:func:`posted_through`), which the table does not hold yet,
+            computed from their stored features (:class:`provcat.reuse.word_file.Delta`
+            from the mark, caught up): they are counted with the table's. Not used with
+            ``word_file``, whose own delta holds every image after the file.
 
     Returns:
         The images, the best ranked first, ties by id.
@@ -510,8 +695,12 @@ def votes(
             row_words = np.fromiter(map(itemgetter(0), found), np.int64, len(found))
             row_counts = np.fromiter(map(itemgetter(1), found), np.int64, len(found))
             gather = _blob_gatherer([row[2] for row in found])
-            if stop_words is not None and np.any(row_counts > most):
-                stop_words.add(found)
+            if pending is not None and pending.runs:
+                row_words, row_counts, gather = _with_pending(
+                    new, row_words, row_counts, gather, pending
+                )
+            if stop_words is not None:
+                stop_words.learn(row_words[row_counts > STOP_MAX])
         common = row_counts > most
         stopped = _union(stopped, row_words[common])
         kept_rows = np.flatnonzero(~common)

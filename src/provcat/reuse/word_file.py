@@ -72,6 +72,7 @@ from provcat.reuse.postings import (
     LONG_KEY_BITS,
     PACKED_ID,
     POSTED_DESCRIPTORS,
+    POSTED_THROUGH,
     STOP_MAX,
     TABLES,
     Gather,
@@ -377,11 +378,25 @@ def _sorted_run(words: list[npt.NDArray[Any]], owners: list[npt.NDArray[Any]]) -
 
 
 class Delta:
-    """The words of the images stored after a file's last id, computed in this process from
-    their stored features, in a few sorted runs (a new run per catch-up, merged past
-    :data:`_RUNS_MAX`)."""
+    """The words of the images stored after a file's last id (or after the postings table's
+    mark: :func:`provcat.reuse.postings.posted_through`), computed in this process from their
+    stored features, in a few sorted runs (a new run per catch-up, merged past
+    :data:`_RUNS_MAX`).
 
-    def __init__(self, after: int) -> None:
+    Args:
+        after: The images after this id.
+        limited: Past :data:`DELTA_MAX` images :meth:`catch_up` adds nothing and says so
+            (not for the images after the table's mark, whose words only this can give).
+        skip_unreadable: An image whose stored features cannot be read posts nothing here
+            (logged), rather than :meth:`catch_up` saying it cannot answer.
+    """
+
+    def __init__(
+        self, after: int, *, limited: bool = True, skip_unreadable: bool = False
+    ) -> None:
+        self.after = after
+        self.limited = limited
+        self.skip_unreadable = skip_unreadable
         self.last_id = after
         self.images = 0
         self.runs: list[Run] = []
@@ -391,8 +406,9 @@ class Delta:
 
     def catch_up(self, connection: Connection) -> bool:
         """Add the images stored since the last call. False (nothing added) when there would
-        be more than :data:`DELTA_MAX`, or one's stored features cannot be read: the caller
-        then reads the table. Safe to call from several threads at once."""
+        be more than :data:`DELTA_MAX` (where ``limited``), or one's stored features cannot
+        be read (unless skipped): the caller then reads the table. Safe to call from several
+        threads at once."""
         with self._lock:
             return self._catch_up(connection)
 
@@ -402,14 +418,14 @@ class Delta:
         waiting = _waiting(connection, self.last_id)
         if not waiting:
             return True
-        if self.images + int(waiting) > DELTA_MAX:
+        if self.limited and self.images + int(waiting) > DELTA_MAX:
             return False
         rows = driver_rows(
             connection,
             select(feature.image_id, feature.data).where(after).order_by(feature.image_id),
         )
         try:
-            run = _posted_run(rows)
+            run = _posted_run(rows, skip_unreadable=self.skip_unreadable)
         except ValueError as error:
             # The table holds the words it posted; only the table can answer as it does.
             log.warning("%s; look-ups read the postings table", error)
@@ -746,7 +762,11 @@ def _readable(folder: Path, con: sqlite3.Connection) -> WordFile | None:
 
 
 def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
-    """Every row of the postings table, in word order (its primary key's)."""
+    """Every row of the postings table, in word order (its primary key's), with the words of
+    the images after its mark added (:func:`provcat.reuse.postings.posted_through`: stored,
+    their words not posted yet), computed from their stored features."""
+    pending = _pending_pairs(con)
+    taken = 0
     cursor = con.execute("SELECT word, images, ids FROM word_posting ORDER BY word")
     while rows := cursor.fetchmany(_PAGE):
         words = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -754,7 +774,29 @@ def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
         blobs = [r[2] or b"" for r in rows]
         lengths = np.fromiter(map(len, blobs), np.int64, len(rows)) // PACKED_ID.itemsize
         ids = np.frombuffer(b"".join(blobs), dtype=PACKED_ID)
-        writer.add(words, counts, lengths, ids)
+        # The pending pairs up to this page's last word go with its rows.
+        upto = int(np.searchsorted(pending.words, words[-1], side="right"))
+        _merge_rows(
+            words, counts, lengths, ids, pending.words[taken:upto], pending.ids[taken:upto], writer
+        )
+        taken = upto
+    if taken < pending.words.size:
+        none = np.zeros(0, dtype=np.int64)
+        _merge_rows(none, none, none, none, pending.words[taken:], pending.ids[taken:], writer)
+
+
+def _pending_pairs(con: sqlite3.Connection) -> Run:
+    """The ``(word, image)`` pairs of the images after the postings table's mark, sorted (an
+    image whose stored features cannot be read posts none, as when its words are posted)."""
+    found = con.execute(
+        "SELECT value FROM catalogue_state WHERE key = ?", (POSTED_THROUGH,)
+    ).fetchone()
+    if found is None:
+        return _sorted_run([], [])
+    cursor = con.execute(
+        "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (found[0],)
+    )
+    return _posted_run(cursor, skip_unreadable=True)
 
 
 def _delta_pairs(con: sqlite3.Connection, after: int) -> Run:
@@ -765,8 +807,10 @@ def _delta_pairs(con: sqlite3.Connection, after: int) -> Run:
     return _posted_run(cursor)
 
 
-def _posted_run(rows: Iterable[tuple[int, bytes]]) -> Run:
+def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = False) -> Run:
     """The ``(word, image)`` pairs these ``(image id, stored features)`` rows posted, sorted.
+    With ``skip_unreadable``, an image whose stored features cannot be read posts nothing
+    (logged).
 
     Raises:
         ValueError: An image's stored features cannot be read (the message names it).
@@ -777,9 +821,11 @@ def _posted_run(rows: Iterable[tuple[int, bytes]]) -> Run:
         try:
             found = posted(Features.from_bytes(bytes(data)).descriptors)
         except ValueError as error:
-            raise ValueError(
-                f"the stored features of image {image_id} cannot be read ({error})"
-            ) from error
+            message = f"the stored features of image {image_id} cannot be read ({error})"
+            if not skip_unreadable:
+                raise ValueError(message) from error
+            log.warning("%s; its words are not looked up", message)
+            continue
         words.append(found)
         owners.append(np.full(found.size, image_id, dtype=np.int32))
     return _sorted_run(words, owners)
@@ -794,27 +840,38 @@ def _merge(old: WordFile, delta: Run, writer: _Writer) -> None:
         high = None if end >= total else int(old.words[end])
         d_from = 0 if begin == 0 else int(np.searchsorted(delta.words, low, side="left"))
         d_to = delta.words.size if high is None else int(np.searchsorted(delta.words, high))
-        _merge_slice(old, begin, end, delta.words[d_from:d_to], delta.ids[d_from:d_to], writer)
+        starts = np.asarray(old.starts[begin : end + 1], dtype=np.int64)
+        _merge_rows(
+            np.asarray(old.words[begin:end], dtype=np.int64),
+            np.asarray(old.counts[begin:end], dtype=np.int64),
+            np.diff(starts),
+            np.asarray(old.ids[starts[0] : starts[-1]]),
+            delta.words[d_from:d_to],
+            delta.ids[d_from:d_to],
+            writer,
+        )
 
 
-def _merge_slice(
-    old: WordFile,
-    begin: int,
-    end: int,
+def _merge_rows(
+    words: WordArray,
+    counts: WordArray,
+    lengths: npt.NDArray[np.int64],
+    old_ids: npt.NDArray[Any],
     delta_words: npt.NDArray[np.int32],
     delta_ids: npt.NDArray[np.int32],
     writer: _Writer,
 ) -> None:
-    """Write the old rows ``begin:end`` with the delta's pairs of their word range added.
+    """Write these rows (``words`` ascending, each's ``counts`` and its ``lengths`` of
+    ``old_ids``) with the delta's pairs of their word range added (words the rows lack
+    become rows of their own).
 
     The delta is small beside the file (at most as many images as the file holds, usually a
     thousand against 10^5), so its words and ids are inserted into the old arrays in place,
     in a few passes over them, rather than everything sorted again."""
-    words = np.asarray(old.words[begin:end], dtype=np.int64)
-    counts = np.asarray(old.counts[begin:end], dtype=np.int64)
-    starts = np.asarray(old.starts[begin : end + 1], dtype=np.int64)
-    lengths = np.diff(starts)
-    old_ids = np.asarray(old.ids[starts[0] : starts[-1]])
+    if not delta_words.size:
+        writer.add(words, counts, lengths, old_ids)
+        return
+    counts = counts.copy()
     added, per_word = np.unique(delta_words, return_counts=True)
     at = np.searchsorted(words, added)
     known = np.zeros(added.size, dtype=bool)
