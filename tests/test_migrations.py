@@ -212,7 +212,7 @@ def test_0010_marks_every_image_posted_and_its_downgrade_posts_what_waits(
     sqlite = empty_db_url.startswith("sqlite")
     with Catalogue(empty_db_url) as catalogue:
         # An ingest that stores its images and is stopped before it posts their words.
-        monkeypatch.setattr(Ingester, "_post_pending", lambda *_args: None)
+        monkeypatch.setattr(Ingester, "_post_pending", lambda *_args, **_kwargs: None)
         catalogue.ingest([tmp_path])
         monkeypatch.undo()
         with catalogue.session() as session:

@@ -24,6 +24,7 @@ from provcat.reuse.postings import Vote, posted_through
 
 from .imagegen import photo
 from .paths import CATALOGUE_DIR, MONTENEGRO, REPO
+from .postings_state import expected_postings, stored_postings
 
 DEMO = CATALOGUE_DIR / "montenegro-reuse-demo"
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "reuse.schema.json").read_text("utf-8"))
@@ -450,7 +451,7 @@ def test_a_postings_file_damaged_inside_is_put_aside_and_the_table_read(
 def _stored_not_posted(catalogue: Catalogue, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ingest ``folder`` as an ingest stopped before it posts its images' words would leave
     it (SQLite: the images stored and matched, their words waiting after the mark)."""
-    monkeypatch.setattr(ingest.Ingester, "_post_pending", lambda *_args: None)
+    monkeypatch.setattr(ingest.Ingester, "_post_pending", lambda *_args, **_kwargs: None)
     catalogue.ingest([folder])
     monkeypatch.undo()
 
@@ -517,3 +518,37 @@ def test_a_look_up_whose_mark_moves_is_made_again(
     # Once with the waiting words, once more with none waiting (the mirror image's look-up
     # is in the same call).
     assert calls[:2] == [True, False]
+
+
+def test_with_a_postings_file_words_wait_until_enough_do(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where look-ups read a postings file (its delta computes the words of the images stored
+    since it), an ingest leaves its images' words waiting until POST_AFTER images' do, then
+    posts them all; its copies are matched meanwhile."""
+    if catalogue.engine.dialect.name != "sqlite":
+        pytest.skip("only a SQLite catalogue has a postings file and a mark")
+    monkeypatch.setattr(ingest, "POST_AFTER", 4)
+    first = tmp_path / "first"
+    first.mkdir()
+    photo(41, (640, 480)).save(first / "fresh.jpg", quality=90)
+    catalogue.ingest([first])
+    assert word_file.refresh(Path(catalogue.engine.url.database or "")).how == "made"
+    with catalogue.session() as session:
+        assert posted_through(session.connection()) == 1
+    more = [tmp_path / "second", tmp_path / "third"]
+    for number, folder in enumerate(more):
+        folder.mkdir()
+        photo(42 + number, (640, 480)).save(folder / "other.jpg", quality=90)
+        with Image.open(first / "fresh.jpg") as image:
+            box = (60 + 10 * number, 40, 560, 420)
+            image.crop(box).save(folder / "crop.jpg", quality=80 - number)
+    catalogue.ingest([more[0]])
+    with catalogue.session() as session:
+        assert posted_through(session.connection()) == 1  # 2 wait, fewer than 4
+        assert session.scalar(select(func.count()).select_from(m.PhotoMatch)) == 1
+    catalogue.ingest([more[1]])
+    with catalogue.session() as session:
+        assert posted_through(session.connection()) == 5  # 4 waited: posted
+        assert session.scalar(select(func.count()).select_from(m.PhotoMatch)) == 3
+        assert stored_postings(session) == expected_postings(session)

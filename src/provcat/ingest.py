@@ -37,8 +37,14 @@ from provcat.provenance import (
     record_depiction,
 )
 from provcat.reuse.features import Features
-from provcat.reuse.postings import POST_AFTER, POST_MOST, post_or_leave, post_pending
-from provcat.reuse.word_file import keep_up
+from provcat.reuse.postings import (
+    POST_AFTER,
+    POST_MOST,
+    post_or_leave,
+    post_pending,
+    waiting_words,
+)
+from provcat.reuse.word_file import keep_up, location, stamp_of
 from provcat.scraped import image_files, ingest_scraped
 
 log = logging.getLogger(__name__)
@@ -244,7 +250,7 @@ def _entry_file(folder: Path, entry: ImageEntry) -> Path:
 #: and on PostgreSQL a stored image's visual words, posted with it, change pages all over the
 #: postings table: in a 10^5 catalogue (SQLite, warm, when it posted them so too), posting an
 #: image's words cost 120 ms with a commit per image and 60 ms with one per 20
-#: (docs/scale.md). On SQLite the words are posted later, a thousand images at a time
+#: (docs/scale.md). On SQLite the words are posted later, up to a thousand images at a time
 #: (provcat.reuse.postings.post_pending). A kill loses at most this many files' storing,
 #: which the next run does again.
 STORE_BATCH = 16
@@ -375,9 +381,12 @@ class Ingester:
                 if len(waiting) >= STORE_BATCH:
                     store_waiting()
             store_waiting()
-            # Every image stored so far has its words in the postings table before any is
-            # matched (this run's, and any a killed run left).
-            self._post_pending(progress)
+            # Before any is matched, the words of every image stored so far (this run's, and
+            # any a killed run left) are posted; where look-ups read a postings file, whose
+            # delta computes the words of the images stored since it, they wait until
+            # POST_AFTER do, to be posted together (a few dozen images' words touch nearly
+            # as many pages of a large table each as one image's).
+            self._post_pending(progress, at_least=POST_AFTER if self._has_words_file() else 1)
         result.matches_added += self.match_pending(progress=progress)
         # Look-ups of a large SQLite catalogue read its postings from a file beside it
         # (provcat.reuse.word_file), made or brought up to date here once enough is new.
@@ -391,13 +400,25 @@ class Ingester:
                 progress(1, 1, step)
         return result
 
-    def _post_pending(self, progress: ProgressCallback | None) -> None:
+    def _has_words_file(self) -> bool:
+        """Whether look-ups of this catalogue read a postings file (SQLite, once it is large:
+        provcat.reuse.word_file)."""
+        with self._sessions() as session:
+            folder = location(session.connection())
+        return folder is not None and stamp_of(folder) is not None
+
+    def _post_pending(self, progress: ProgressCallback | None, *, at_least: int = 1) -> None:
         """Post the words of every image stored and not posted yet (SQLite: this ingester's,
         another's, what a killed run left; :func:`provcat.reuse.postings.post_pending`), a
-        few thousand images a transaction. On a catalogue of 10^5 images a thousand images'
-        words take some 20 s: ``progress`` is told before and after, from
-        :data:`_POSTING_TOLD` images."""
+        few thousand images a transaction, if ``at_least`` wait. On a catalogue of 10^5
+        images a thousand images' words take some 17 s: ``progress`` is told before and
+        after, from :data:`_POSTING_TOLD` images."""
         step = "posting the new images' words for look-ups"
+        self._unposted = 0
+        with self._sessions() as session:
+            waiting = waiting_words(session.connection())
+        if not waiting or waiting < at_least:
+            return
 
         def once() -> int:
             with self._sessions() as session:
@@ -405,14 +426,13 @@ class Ingester:
                 session.commit()
                 return posted
 
-        tell = progress if self._unposted >= _POSTING_TOLD else None
+        tell = progress if waiting >= _POSTING_TOLD else None
         if tell is not None:
             tell(0, 1, step)
         while retrying(once) >= POST_MOST:
             pass
         if tell is not None:
             tell(1, 1, step)
-        self._unposted = 0
 
     def match_pending(self, *, progress: ProgressCallback | None = None) -> int:
         """Match every stored image whose matching has not finished (this run's, another

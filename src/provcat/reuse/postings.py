@@ -284,10 +284,12 @@ _UPSERT_ROWS: Final = 100_000
 
 # -- posting a SQLite catalogue's images after they are stored --------------------------------
 
-#: A SQLite ingest posts the words of the images it has stored once this many wait for it,
-#: and when it has stored them all (:func:`post_pending`). At 10^5 images a word's row is on
-#: a page of its own: posting 1,000 images' words in one transaction, sorted, took 18.1 ms an
-#: image in session 25's measure against 57-59 ms in batches of 16 (docs/scale.md).
+#: A SQLite ingest posts the words of the images stored after the mark once this many wait
+#: (:func:`post_pending`), and when it has stored them all unless look-ups read a postings
+#: file (provcat.reuse.word_file), whose delta computes their words from their features. At
+#: 10^5 images a word's row is on a page of its own: posting 1,000 images' words in one
+#: transaction, sorted, took 16-17 ms an image, 80 images' 47 ms, against 57-59 ms an image in
+#: batches of 16 (docs/scale.md).
 POST_AFTER: Final = 1_000
 #: Images posted in one transaction at most: what a killed ingest left is posted in parts.
 POST_MOST: Final = 4_000
@@ -319,6 +321,17 @@ def posted_through(connection: Connection) -> int | None:
     state = m.CatalogueState.__table__.c
     found = driver_rows(connection, select(state.value).where(state.key == POSTED_THROUGH))
     return int(found[0][0]) if found else None
+
+
+def waiting_words(connection: Connection) -> int:
+    """How many images with stored features are after the mark (:func:`posted_through`):
+    their words are not in the postings table yet. 0 where there is no mark."""
+    after = posted_through(connection)
+    if after is None:
+        return 0
+    feature = m.Feature.__table__.c
+    count = select(func.count()).where(feature.image_id > after)
+    return int(driver_rows(connection, count)[0][0])
 
 
 def defers_posting(connection: Connection) -> bool:
