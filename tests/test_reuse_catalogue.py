@@ -552,3 +552,28 @@ def test_with_a_postings_file_words_wait_until_enough_do(
         assert posted_through(session.connection()) == 5  # 4 waited: posted
         assert session.scalar(select(func.count()).select_from(m.PhotoMatch)) == 3
         assert stored_postings(session) == expected_postings(session)
+
+
+def test_index_posts_the_words_that_wait(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provcat index` posts the words of the images stored after the mark (and says so);
+    run again, it has none to post."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for seed in (41, 42):
+        photo(seed, (640, 480)).save(folder / f"{seed}.jpg", quality=90)
+    _stored_not_posted(catalogue, folder, monkeypatch)
+    sqlite = catalogue.engine.dialect.name == "sqlite"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--db", catalogue.url, "index"])
+    assert first.exit_code == 0, first.output
+    said = "posted the visual words of 2 images that were waiting for them"
+    assert (said in first.output) == sqlite
+    with catalogue.session() as session:
+        assert stored_postings(session) == expected_postings(session)
+        if sqlite:
+            assert posted_through(session.connection()) == 2
+    again = runner.invoke(cli, ["--db", catalogue.url, "index"])
+    assert again.exit_code == 0, again.output
+    assert "posted the visual words" not in again.output

@@ -35,6 +35,7 @@ from provcat.fingerprints import BitHash, hamming_many, pack
 from provcat.matching import Filled, Lookup, Matcher, SimilarMatch, fill_variants
 from provcat.queries import ImageQuery
 from provcat.results import AgentInfo, ArticleInfo, ImageRecord, ImageSummary
+from provcat.reuse.postings import post_all_pending
 from provcat.reuse.word_file import SUFFIX, Made, location, refresh
 
 if TYPE_CHECKING:
@@ -343,6 +344,14 @@ class Catalogue:
             )
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise PostingsFileError(f"cannot write the postings file {folder}: {exc}") from exc
+
+    def post_waiting_words(self) -> int:
+        """Post the visual words of the images a SQLite catalogue stored after its postings
+        table's mark (:func:`provcat.reuse.postings.post_pending`: an ingest leaves up to a
+        thousand images' waiting where look-ups read a postings file, and a killed one may
+        leave more); returns how many images were posted (0 on PostgreSQL, which posts them
+        as it stores them). Look-ups answer the same before and after."""
+        return post_all_pending(self._sessions)
 
     def fill_pdq_variants(
         self, *, progress: Callable[[int, int], None] | None = None

@@ -488,9 +488,10 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.option("--full", is_flag=True, help="Make it anew from the postings table.")
 @click.pass_context
 def index(ctx: click.Context, full: bool) -> None:
-    """Make, or bring up to date, what look-ups read besides the records: the postings file
-    of a SQLite catalogue, and the stored PDQ variants of images stored before the catalogue
-    kept them (decoded again from their files).
+    """Make, or bring up to date, what look-ups read besides the records: a SQLite
+    catalogue's postings table (the words of images stored and not posted yet) and postings
+    file, and the stored PDQ variants of images stored before the catalogue kept them
+    (decoded again from their files).
 
     Ingest keeps both up to date by itself; this is for a catalogue filled otherwise or
     upgraded, or to make the file now rather than at the next ingest. Look-ups answer the
@@ -507,6 +508,10 @@ def index(ctx: click.Context, full: bool) -> None:
         _say(f"{what} {images:,} image{'' if images == 1 else 's'}{where}", err=True)
 
     with _catalogue(ctx) as catalogue:
+        posted = catalogue.post_waiting_words()
+        if posted:
+            images = f"{posted:,} image{'' if posted == 1 else 's'}"
+            _say(f"posted the visual words of {images} that were waiting for them")
         made = catalogue.index_postings(full=full, waiting=waiting, writing=writing)
         if made is None:
             _say("this catalogue keeps its postings in the database only: no file to make")

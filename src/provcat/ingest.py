@@ -37,13 +37,7 @@ from provcat.provenance import (
     record_depiction,
 )
 from provcat.reuse.features import Features
-from provcat.reuse.postings import (
-    POST_AFTER,
-    POST_MOST,
-    post_or_leave,
-    post_pending,
-    waiting_words,
-)
+from provcat.reuse.postings import POST_AFTER, post_all_pending, post_or_leave, waiting_words
 from provcat.reuse.word_file import keep_up, location, stamp_of
 from provcat.scraped import image_files, ingest_scraped
 
@@ -420,17 +414,10 @@ class Ingester:
         if not waiting or waiting < at_least:
             return
 
-        def once() -> int:
-            with self._sessions() as session:
-                posted = post_pending(session.connection())
-                session.commit()
-                return posted
-
         tell = progress if waiting >= _POSTING_TOLD else None
         if tell is not None:
             tell(0, 1, step)
-        while retrying(once) >= POST_MOST:
-            pass
+        post_all_pending(self._sessions)
         if tell is not None:
             tell(1, 1, step)
 

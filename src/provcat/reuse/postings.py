@@ -79,7 +79,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import DriverStatement, driver_rows, execute_many, lock_for_writing
+from provcat.db import DriverStatement, driver_rows, execute_many, lock_for_writing, retrying
 from provcat.reuse import compiled
 
 log = logging.getLogger(__name__)
@@ -291,8 +291,10 @@ _UPSERT_ROWS: Final = 100_000
 #: transaction, sorted, took 16-17 ms an image, 80 images' 47 ms, against 57-59 ms an image in
 #: batches of 16 (docs/scale.md).
 POST_AFTER: Final = 1_000
-#: Images posted in one transaction at most: what a killed ingest left is posted in parts.
-POST_MOST: Final = 4_000
+#: Images posted in one transaction at most: what killed ingests left is posted in parts
+#: (the words of 2,000 images, about 4.6 million, and their sorting take some 300 MB for a
+#: moment; estimated from the arrays, not measured).
+POST_MOST: Final = 2_000
 #: Stored features read at a time while posting.
 _POST_PAGE: Final = 250
 
@@ -364,6 +366,24 @@ def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int
         state = m.CatalogueState
         connection.execute(update(state).where(state.key == POSTED_THROUGH).values(value=last))
     return posted_ids
+
+
+def post_all_pending(sessions: Callable[[], Session]) -> int:
+    """:func:`post_pending` in transactions of its own (each run again if it lost a race with
+    another writer), until no image waits; returns how many images were posted."""
+
+    def once() -> int:
+        with sessions() as session:
+            posted_now = post_pending(session.connection())
+            session.commit()
+            return posted_now
+
+    total = 0
+    while True:
+        posted_now = retrying(once)
+        total += posted_now
+        if posted_now < POST_MOST:
+            return total
 
 
 def post_after(connection: Connection, after: int, *, most: int | None = None) -> tuple[int, int]:
@@ -481,10 +501,6 @@ class StopWords:
         since, each ascending."""
         indexed = self._indexed
         return (np.zeros(0, dtype=np.int64) if indexed is None else indexed), self._met
-
-    def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Record the stop words for good among these ``(word, images, ...)`` rows."""
-        self.learn(np.fromiter((r[0] for r in rows if r[1] > STOP_MAX), np.int64))
 
     def learn(self, words: WordArray) -> None:
         """Record ``words`` (each posted by more than :data:`STOP_MAX` images) for good."""
