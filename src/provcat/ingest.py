@@ -403,8 +403,9 @@ class Ingester:
 
     def _post_pending(self, progress: ProgressCallback | None, *, at_least: int = 1) -> None:
         """Post the words of every image stored and not posted yet (SQLite: this ingester's,
-        another's, what a killed run left; :func:`provcat.reuse.postings.post_pending`), a
-        few thousand images a transaction, if ``at_least`` wait. On a catalogue of 10^5
+        another's, what a killed run left; :func:`provcat.reuse.postings.post_pending`), up
+        to :data:`provcat.reuse.postings.POST_MOST` images a transaction, if ``at_least``
+        wait. On a catalogue of 10^5
         images a thousand images' words take some 17 s: ``progress`` is told before and
         after, from :data:`_POSTING_TOLD` images."""
         step = "posting the new images' words for look-ups"
