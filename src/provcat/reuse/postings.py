@@ -301,12 +301,28 @@ _POST_PAGE: Final = 250
 
 def post_or_leave(session: Session, images: list[tuple[int, ByteMatrix]]) -> int:
     """The words of these images, just stored in ``session``: posted now (PostgreSQL, or a
-    catalogue without a mark), or left for :func:`post_pending` (a SQLite catalogue). Returns
-    how many images were left."""
-    if not defers_posting(session.connection()):
+    catalogue without a mark), or left for :func:`post_pending` (a SQLite catalogue with a
+    mark). Returns how many images were left."""
+    if posted_through(session.connection()) is None:
         post(session, images)
         return 0
     return len(images)
+
+
+def stored_words(image_id: int, data: bytes) -> WordArray:
+    """The words (:func:`posted`) of an image's stored features (``feature.data``).
+
+    Raises:
+        ValueError: They cannot be read (the message names the image).
+    """
+    from provcat.reuse.features import Features
+
+    try:
+        return posted(Features.from_bytes(bytes(data)).descriptors)
+    except ValueError as error:
+        raise ValueError(
+            f"the stored features of image {image_id} cannot be read ({error})"
+        ) from error
 
 
 #: The ``catalogue_state`` row of a SQLite catalogue's mark (:func:`posted_through`).
@@ -334,12 +350,6 @@ def waiting_words(connection: Connection) -> int:
     feature = m.Feature.__table__.c
     count = select(func.count()).where(feature.image_id > after)
     return int(driver_rows(connection, count)[0][0])
-
-
-def defers_posting(connection: Connection) -> bool:
-    """Whether images stored in this catalogue have their words posted later, by
-    :func:`post_pending` (a SQLite catalogue with a mark), rather than as they are stored."""
-    return posted_through(connection) is not None
 
 
 def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int:
@@ -393,8 +403,6 @@ def post_after(connection: Connection, after: int, *, most: int | None = None) -
     (logged, naming it). The mark is the caller's (:func:`post_pending`, and migration 0010's
     downgrade).
     """
-    from provcat.reuse.features import Features
-
     feature = m.Feature.__table__.c
     each: list[tuple[int, WordArray]] = []
     last = after
@@ -409,16 +417,11 @@ def post_after(connection: Connection, after: int, *, most: int | None = None) -
         )
         for image_id, data in rows:
             try:
-                found = posted(Features.from_bytes(bytes(data)).descriptors)
+                found = stored_words(image_id, data)
             except ValueError as error:
                 # Its words cannot be known, here or by any look-up: it posts none, and the
                 # images after it are not held up.
-                log.warning(
-                    "the stored features of image %s cannot be read (%s); its words are not"
-                    " posted",
-                    image_id,
-                    error,
-                )
+                log.warning("%s; its words are not posted", error)
                 found = np.zeros(0, dtype=np.int64)
             each.append((int(image_id), found))
         if len(rows) < page:

@@ -64,7 +64,6 @@ from provcat import models as m
 from provcat.db import DriverStatement, driver_rows
 from provcat.fingerprints import stored_pdq
 from provcat.reuse import compiled
-from provcat.reuse.features import Features
 from provcat.reuse.postings import (
     BITS,
     KEPT_POSTINGS,
@@ -78,7 +77,7 @@ from provcat.reuse.postings import (
     Gather,
     Postings,
     WordArray,
-    posted,
+    stored_words,
 )
 
 log = logging.getLogger(__name__)
@@ -793,18 +792,16 @@ def _pending_pairs(con: sqlite3.Connection) -> Run:
     ).fetchone()
     if found is None:
         return _sorted_run([], [])
-    cursor = con.execute(
-        "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (found[0],)
-    )
-    return _posted_run(cursor, skip_unreadable=True)
+    return _delta_pairs(con, int(found[0]), skip_unreadable=True)
 
 
-def _delta_pairs(con: sqlite3.Connection, after: int) -> Run:
-    """The ``(word, image)`` pairs the images after ``after`` posted, sorted."""
+def _delta_pairs(con: sqlite3.Connection, after: int, *, skip_unreadable: bool = False) -> Run:
+    """The ``(word, image)`` pairs the images after ``after`` posted, sorted
+    (:func:`_posted_run`)."""
     cursor = con.execute(
         "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (after,)
     )
-    return _posted_run(cursor)
+    return _posted_run(cursor, skip_unreadable=skip_unreadable)
 
 
 def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = False) -> Run:
@@ -819,12 +816,11 @@ def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = Fa
     owners: list[npt.NDArray[np.int32]] = []
     for image_id, data in rows:
         try:
-            found = posted(Features.from_bytes(bytes(data)).descriptors)
+            found = stored_words(image_id, data)
         except ValueError as error:
-            message = f"the stored features of image {image_id} cannot be read ({error})"
             if not skip_unreadable:
-                raise ValueError(message) from error
-            log.warning("%s; its words are not looked up", message)
+                raise
+            log.warning("%s; its words are not looked up", error)
             continue
         words.append(found)
         owners.append(np.full(found.size, image_id, dtype=np.int32))
