@@ -21,7 +21,7 @@ from provcat import models as m
 from provcat import queries
 from provcat.config import database_url
 from provcat.db import current_revision, database_reason, make_engine, migrate
-from provcat.decode import open_image
+from provcat.decode import decode_bytes, open_image
 from provcat.errors import (
     CatalogueError,
     DatabaseUnavailable,
@@ -303,12 +303,32 @@ class Catalogue:
             ImageRejected: The file cannot be decoded safely.
         """
         decoded = open_image(Path(path))
+        return [SimilarMatch.from_found(f) for f in self._look_ups().look_up(decoded)]
+
+    def similar_data(self, data: bytes, *, name: str) -> list[SimilarMatch]:
+        """:meth:`similar` of an image file's bytes held in memory (an upload, say), called
+        ``name`` in errors.
+
+        Raises:
+            ImageRejected: The bytes cannot be decoded safely; the error names ``name``.
+        """
+        decoded = decode_bytes(data, name=name)
+        return [SimilarMatch.from_found(f) for f in self._look_ups().look_up(decoded)]
+
+    def load_look_ups(self) -> None:
+        """Load the look-up index now (or bring it up to date), rather than at the first
+        :meth:`similar`: a server does, so that its first answer is as quick as the rest."""
+        self._look_ups()
+
+    def _look_ups(self) -> Matcher:
+        """The look-up index, loaded at the first call and brought up to date with what any
+        process stored since at each later one."""
         with self._matcher_lock:  # threads looking up at once share one index
             loaded = self._matcher is not None
             matcher = self._matcher = self._matcher or Matcher(self._sessions)
         if loaded:  # a new matcher has just loaded everything
             matcher.refresh()
-        return [SimilarMatch.from_found(f) for f in matcher.look_up(decoded)]
+        return matcher
 
     def index_postings(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -537,6 +538,58 @@ def index(ctx: click.Context, full: bool) -> None:
     if filled.filled or filled.unreadable:
         left = f"; {filled.unreadable} left (file gone or changed)" if filled.unreadable else ""
         _say(f"PDQ variants stored for {filled.filled} images stored before revision 0009{left}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+    help="Port to listen on (0: a free one, said at start).",
+)  # fmt: skip
+@click.option(
+    "--look-ups", type=click.IntRange(min=1), help="Look-ups answered at once (default: cores)."
+)
+@click.option(
+    "--max-upload-mb", type=click.IntRange(min=1), default=128, show_default=True,
+    help="Largest image file taken, in MiB.",
+)  # fmt: skip
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str, port: int, look_ups: int | None, max_upload_mb: int
+) -> None:
+    """Answer look-ups over HTTP until stopped, the look-up index loaded once.
+
+    POST an image file's bytes to /similar (?name=NAME names it in errors) for the JSON of
+    `provcat similar --json`; GET /status says whether the catalogue answers. Nothing is
+    stored or ingested. There is no authentication: it listens on this machine only unless
+    --host says otherwise (docs/queries.md, "A look-up server").
+    """
+    from provcat.serve import LookUpServer
+
+    with _catalogue(ctx) as catalogue:
+        catalogue.load_look_ups()
+        try:
+            server = LookUpServer(
+                (host, port), catalogue, look_ups=look_ups, max_upload=max_upload_mb << 20
+            )
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+        with server:
+            _say(f"answering look-ups at {server.url} (Ctrl-C stops)", err=True)
+            # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
+            # way are dropped, the catalogue's connections closed.
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                _say("stopped", err=True)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @cli.command("match-caption")

@@ -1,0 +1,222 @@
+"""A look-up server: ``provcat serve`` answers ``similar`` over HTTP, its index loaded once.
+
+A ``provcat similar`` command pays Python's start, its imports and the index's load before
+its first answer (1-3 s at 10^5 images, most of a look-up's cost: docs/scale.md, "A
+command's start"). A caller that can keep a pipe open gives one command many files
+(``provcat similar -``); a caller that cannot (a web tool, a script in another language, a
+fact-checker's browser extension) asks this server, which stays up, keeps the index in
+memory and brings it up to date with what any process stores meanwhile.
+
+The protocol (docs/queries.md, "A look-up server"):
+
+- ``POST /similar``: the body is an image file's bytes, as they are on disk (any format
+  provcat reads; ``Content-Length`` required); ``?name=NAME`` names it in errors (else
+  "upload"). Answers ``200`` with ``{"matches": [...]}``, the JSON of ``provcat similar
+  --json`` for one file (docs/schemas/similar.schema.json); ``400`` with ``{"error":
+  reason}`` when the bytes are no image that can be decoded safely (the reason names
+  NAME); ``411`` without a length; ``413`` when the body is larger than the server takes
+  (its bytes are not read).
+- ``GET /status``: ``200`` with ``{"status": "ok", "images": N, "version": V}`` while the
+  catalogue answers, ``503`` with ``{"status": "unavailable", "error": reason}`` when not.
+- Anything else: ``404``, or ``405`` for another method on a known path.
+
+Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
+The server has no authentication, so it listens on the loopback address unless told
+otherwise. Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from
+several at once), at most ``look_ups`` at a time: the others wait for a turn before their
+bodies are read, so memory holds at most that many uploads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from provcat import __version__
+from provcat import models as m
+from provcat.errors import CatalogueError, ImageRejected, unexpected_reason
+
+if TYPE_CHECKING:
+    from provcat.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+
+#: Largest upload taken, in bytes (a camera's largest JPEGs and PNGs are a few tens of MB).
+MAX_UPLOAD: Final = 128 << 20
+#: Seconds a connection may sit idle (reading a body, say) before the server drops it: a
+#: client that stops sending cannot hold a look-up's turn for good.
+IDLE_SECONDS: Final = 60.0
+#: The name an upload is given in errors when the request does not name it.
+UPLOAD: Final = "upload"
+
+
+class LookUpServer(ThreadingHTTPServer):
+    """An HTTP server answering look-ups on ``catalogue`` (see the module's docstring).
+
+    Args:
+        address: ``(host, port)`` to listen on; port 0 takes a free one
+            (``server_address`` then says which).
+        catalogue: The catalogue to look up; the caller closes it after the server.
+        look_ups: Look-ups answered at once at most (default: one per core).
+        max_upload: Largest body taken, in bytes.
+    """
+
+    daemon_threads = True
+    #: Let a restarted server listen at once on the port its predecessor left.
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        catalogue: Catalogue,
+        *,
+        look_ups: int | None = None,
+        max_upload: int = MAX_UPLOAD,
+    ) -> None:
+        if max_upload <= 0:
+            raise ValueError(f"max_upload must be positive, got {max_upload}")
+        self.catalogue = catalogue
+        self.max_upload = max_upload
+        self.turns = threading.BoundedSemaphore(look_ups or os.cpu_count() or 1)
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        """Where the server listens, as a URL."""
+        host, port = self.server_address[:2]
+        named = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{named}]" if ":" in named else named
+        return f"http://{shown}:{port}/"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LookUpServer
+    server_version = f"provcat/{__version__}"
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS
+
+    def do_POST(self) -> None:
+        path, query = self._target()
+        if path != "/similar":
+            self._missing(path)
+            return
+        name = (query.get("name") or [UPLOAD])[0] or UPLOAD
+        length = self._length()
+        if length is None:
+            return
+        if length > self.server.max_upload:
+            # The body is left unread: the connection is closed after the answer.
+            self.close_connection = True
+            self._answer(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {"error": f"{name}: {length} bytes; this server takes at most "
+                          f"{self.server.max_upload}"},
+            )  # fmt: skip
+            return
+        with self.server.turns:
+            data = self.rfile.read(length)
+            if len(data) < length:
+                self.close_connection = True
+                self._answer(
+                    HTTPStatus.BAD_REQUEST,
+                    {"error": f"{name}: the body ended after {len(data)} of {length} bytes"},
+                )
+                return
+            try:
+                found = self.server.catalogue.similar_data(data, name=name)
+            except ImageRejected as error:
+                self._answer(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                return
+            except (CatalogueError, SQLAlchemyError) as error:
+                log.error("look-up of %r failed: %s", name, error)
+                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)})
+                return
+            except Exception as error:  # an answer for the client; the server goes on
+                log.exception("look-up of %r failed", name)
+                reason = unexpected_reason(error)
+                self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{name}: {reason}"})
+                return
+        self._answer(HTTPStatus.OK, {"matches": [match.to_dict() for match in found]})
+
+    def do_GET(self) -> None:
+        path, _query = self._target()
+        if path != "/status":
+            self._missing(path)
+            return
+        try:
+            with self.server.catalogue.session() as session:
+                images = session.scalar(select(func.count()).select_from(m.Image))
+        except (CatalogueError, SQLAlchemyError) as error:
+            self._answer(
+                HTTPStatus.SERVICE_UNAVAILABLE, {"status": "unavailable", "error": str(error)}
+            )
+            return
+        self._answer(HTTPStatus.OK, {"status": "ok", "images": images, "version": __version__})
+
+    def _target(self) -> tuple[str, dict[str, list[str]]]:
+        parts = urlsplit(self.path)
+        return parts.path, parse_qs(parts.query)
+
+    def _length(self) -> int | None:
+        """The body's length from its header, or None once an error is answered."""
+        given = self.headers.get("Content-Length")
+        if given is None:
+            self.close_connection = True
+            self._answer(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length is required"})
+            return None
+        try:
+            length = int(given)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a length"})
+            return None
+        return length
+
+    def _missing(self, path: str) -> None:
+        if path in ("/similar", "/status"):
+            allowed = "POST" if path == "/similar" else "GET"
+            self._answer(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"error": f"{path} takes {allowed}"},
+                headers={"Allow": allowed},
+            )
+            return
+        self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /similar or GET /status"})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a method it has no handler for, a malformed or too
+        long request line or header) as JSON too, not its HTML page; the connection is
+        closed after them."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._answer(status, {"error": message or status.phrase})
+
+    def _answer(
+        self, status: HTTPStatus, body: dict[str, Any], *, headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # To provcat's log (shown with -v), not to standard error line by line; the request
+        # line is the client's text, so it goes through %r.
+        log.info("%s %r", self.address_string(), format % args)

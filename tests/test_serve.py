@@ -1,0 +1,321 @@
+"""The look-up server: `provcat serve` and provcat.serve.LookUpServer answer as `similar` does."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from PIL import Image, ImageOps
+from sqlalchemy.exc import OperationalError
+
+from provcat import serve
+from provcat.catalogue import Catalogue
+from provcat.serve import LookUpServer
+
+from .imagegen import photo
+from .paths import MONTENEGRO, REPO
+
+#: The command in a process of its own (the console script may not be on the path).
+PROVCAT = [sys.executable, "-c", "from provcat.cli import cli; cli(prog_name='provcat')"]
+SCHEMA = json.loads((REPO / "docs" / "schemas" / "similar.schema.json").read_text("utf-8"))
+#: The server's other bodies: its status, and every refusal.
+BODIES = json.loads((REPO / "docs" / "schemas" / "serve.schema.json").read_text("utf-8"))
+IMAGES = MONTENEGRO / "images"
+STILL = IMAGES / "02-surveillance-belgrade-meeting.jpg"
+
+
+@contextmanager
+def serving(catalogue: Catalogue, **options: Any) -> Iterator[LookUpServer]:
+    """The server on a free port of the loopback address, answering in a thread."""
+    server = LookUpServer(("127.0.0.1", 0), catalogue, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def request(
+    server: LookUpServer,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=60)
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        assert response.getheader("Content-Type") == "application/json; charset=utf-8"
+        body = json.loads(response.read())
+        # Every body but a look-up's answer follows the server's schema.
+        jsonschema.validate(
+            body, SCHEMA if response.status == 200 and "matches" in body else BODIES
+        )
+        return response.status, body
+    finally:
+        connection.close()
+
+
+def mirrored_crop(tmp_path: Path) -> Path:
+    query = tmp_path / "flip.png"
+    with Image.open(STILL) as image:
+        ImageOps.mirror(image.crop((40, 20, 600, 400))).save(query)
+    return query
+
+
+def test_a_posted_file_is_answered_as_similar_answers_it(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """The JSON of POST /similar is `provcat similar --json`'s for the file (the schema's
+    one-file form), match for match; an unrelated picture gets no match."""
+    query = mirrored_crop(tmp_path)
+    expected = [match.to_dict() for match in montenegro.similar(query)]
+    assert expected
+    assert "mirrored" in expected[0]["relation"]
+    unrelated = tmp_path / "unrelated.jpg"
+    photo(77, (640, 480)).save(unrelated, quality=85)
+    with serving(montenegro) as server:
+        status, answer = request(server, "POST", "/similar?name=flip.png", query.read_bytes())
+        assert status == 200
+        jsonschema.validate(answer, SCHEMA)
+        assert answer == json.loads(json.dumps({"matches": expected}, default=str))
+        assert request(server, "POST", "/similar", unrelated.read_bytes()) == (
+            200,
+            {"matches": []},
+        )
+
+
+def test_bad_uploads_get_a_reason_that_names_them_and_the_server_goes_on(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """A truncated image, bytes that are no image and an empty body are refused with 400 and
+    a reason naming the upload (as the request named it, else "upload"); a good file after
+    them is answered."""
+    whole = STILL.read_bytes()
+    with serving(montenegro) as server:
+        status, answer = request(server, "POST", "/similar?name=half.jpg", whole[: len(whole) // 3])
+        assert status == 400
+        assert answer["error"].startswith("half.jpg: ")
+        status, answer = request(server, "POST", "/similar", b"<html>not a picture</html>")
+        assert status == 400
+        assert answer["error"].startswith(f"{serve.UPLOAD}: ")
+        status, answer = request(server, "POST", "/similar?name=nothing.jpg", b"")
+        assert status == 400
+        assert answer["error"].startswith("nothing.jpg: ")
+        status, answer = request(server, "POST", "/similar", whole)
+        assert status == 200
+        assert answer["matches"][0]["relation"]
+
+
+def test_a_body_over_the_limit_is_refused_unread_and_a_length_is_required(
+    montenegro: Catalogue,
+) -> None:
+    """413 for a body longer than the server takes (its bytes are not read: the request says
+    a length it never sends), 411 without a Content-Length, 400 for one that is no length."""
+    with serving(montenegro, max_upload=1000) as server:
+        host, port = server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=30) as raw:
+            raw.sendall(
+                b"POST /similar?name=big.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+            )
+            reply = b""
+            while chunk := raw.recv(65536):  # the server closes the connection after answering
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ")
+        assert json.loads(body)["error"] == "big.jpg: 5000000 bytes; this server takes at most 1000"
+        with socket.create_connection((str(host), port), timeout=30) as raw:
+            raw.sendall(b"POST /similar HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert raw.recv(65536).startswith(b"HTTP/1.1 411 ")
+        status, answer = request(server, "POST", "/similar", b"x", {"Content-Length": "-3"})
+        assert (status, answer) == (400, {"error": "Content-Length is not a length"})
+
+
+def test_status_and_unknown_targets(montenegro: Catalogue) -> None:
+    """GET /status counts the stored images; other paths are 404 and other methods on the
+    two paths 405, each with a JSON reason."""
+    stored = len(montenegro.images())
+    with serving(montenegro) as server:
+        status, answer = request(server, "GET", "/status")
+        assert (status, answer["status"], answer["images"]) == (200, "ok", stored)
+        assert request(server, "GET", "/similar")[0] == 405
+        assert request(server, "POST", "/status", b"")[0] == 405
+        assert request(server, "GET", "/nothing/../here")[0] == 404
+        assert request(server, "POST", "/ingest", b"x")[0] == 404
+
+
+def test_the_server_sees_what_another_writer_stores_while_it_runs(
+    montenegro: Catalogue, db_url: str, tmp_path: Path
+) -> None:
+    """The index is loaded once and brought up to date at each look-up: a photo another
+    process ingests while the server runs is found by the next request."""
+    new = tmp_path / "new"
+    new.mkdir()
+    photo(41, (640, 480)).save(new / "fresh.jpg", quality=90)
+    with Image.open(new / "fresh.jpg") as image:
+        image.crop((60, 40, 560, 420)).save(tmp_path / "query.jpg", quality=80)
+    query = (tmp_path / "query.jpg").read_bytes()
+    with serving(montenegro) as server:
+        assert request(server, "POST", "/similar", query) == (200, {"matches": []})
+        other = Catalogue(db_url)  # another writer, as a second process would be
+        try:
+            assert other.ingest([new]).images_added == 1
+        finally:
+            other.close()
+        status, answer = request(server, "POST", "/similar", query)
+        assert status == 200
+        [found] = answer["matches"]
+        assert "cropped" in found["relation"]
+
+
+def test_look_ups_at_once_are_each_answered_as_alone(montenegro: Catalogue, tmp_path: Path) -> None:
+    """Requests from several clients at once, more than the look-ups answered at once, each
+    get the answer the file gets alone."""
+    files = [mirrored_crop(tmp_path), *sorted(IMAGES.glob("*.jpg"))[:3]]
+    alone = {f: [m.to_dict() for m in montenegro.similar(f)] for f in files}
+    answers: dict[tuple[Path, int], tuple[int, dict[str, Any]]] = {}
+    with serving(montenegro, look_ups=2) as server:
+
+        def ask(file: Path, round_: int) -> None:
+            answers[file, round_] = request(server, "POST", "/similar", file.read_bytes())
+
+        threads = [threading.Thread(target=ask, args=(f, r)) for f in files for r in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for (file, _round), (status, answer) in answers.items():
+        assert status == 200
+        assert answer == json.loads(json.dumps({"matches": alone[file]}, default=str))
+    assert len(answers) == 2 * len(files)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_provcat_serve_answers_from_its_own_process(
+    montenegro: Catalogue, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """The command: it says where it listens (port 0: a free one), answers a look-up as the
+    library does, and stops on Ctrl-C (SIGINT) or a service manager's SIGTERM with status 0."""
+    query = mirrored_crop(tmp_path)
+    expected = [match.to_dict() for match in montenegro.similar(query)]
+    command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0"]
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        found = re.search(r"answering look-ups at http://127\.0\.0\.1:(\d+)/", line)
+        assert found, line
+        connection = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=60)
+        connection.request("POST", "/similar?name=flip.png", body=query.read_bytes())
+        response = connection.getresponse()
+        assert response.status == 200
+        answer = json.loads(response.read())
+        connection.close()
+        assert answer == json.loads(json.dumps({"matches": expected}, default=str))
+    finally:
+        process.send_signal(stop)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopped" in err
+
+
+def test_provcat_serve_says_why_it_cannot_listen(montenegro: Catalogue) -> None:
+    """A port already taken ends the command with a reason naming it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*PROVCAT, "--db", montenegro.url, "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
+
+
+@pytest.mark.parametrize("upload", [0, -1])
+def test_the_server_refuses_a_limit_that_takes_nothing(montenegro: Catalogue, upload: int) -> None:
+    with pytest.raises(ValueError, match="max_upload must be positive"):
+        LookUpServer(("127.0.0.1", 0), montenegro, max_upload=upload)
+
+
+def test_a_request_waits_for_a_turn_before_its_body_is_read(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every turn taken, a request is not looked up (its upload not even read) until
+    one is free: memory holds at most ``look_ups`` uploads."""
+    called = threading.Event()
+    real = Catalogue.similar_data
+
+    def spy(self: Catalogue, data: bytes, *, name: str) -> Any:
+        called.set()
+        return real(self, data, name=name)
+
+    monkeypatch.setattr(Catalogue, "similar_data", spy)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    with serving(montenegro, look_ups=1) as server:
+        server.turns.acquire()
+        asking = threading.Thread(
+            target=lambda: answers.append(request(server, "POST", "/similar", STILL.read_bytes()))
+        )
+        asking.start()
+        try:
+            assert not called.wait(1.0)
+        finally:
+            server.turns.release()
+        asking.join()
+    assert called.is_set()
+    [(status, answer)] = answers
+    assert status == 200
+    assert answer["matches"]
+
+
+def test_a_catalogue_that_stops_answering_and_a_failing_look_up_are_said_so(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 when the database does not answer (status and look-ups), 500 with the upload's
+    name when a look-up fails in a way no rule foresaw; the server answers again after."""
+    down = OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    def no_database(self: Catalogue) -> Any:
+        raise down
+
+    def failing(self: Catalogue, data: bytes, *, name: str) -> Any:
+        raise RuntimeError("a decoder fell over")
+
+    with serving(montenegro) as server:
+        with monkeypatch.context() as patched:
+            patched.setattr(Catalogue, "session", no_database)
+            status, answer = request(server, "GET", "/status")
+            assert (status, answer["status"]) == (503, "unavailable")
+            assert "connection refused" in answer["error"]
+            patched.setattr(Catalogue, "_look_ups", no_database)
+            status, answer = request(server, "POST", "/similar", STILL.read_bytes())
+            assert status == 503
+            assert "connection refused" in answer["error"]
+            patched.setattr(Catalogue, "similar_data", failing)
+            status, answer = request(server, "POST", "/similar?name=odd.jpg", b"x")
+            assert status == 500
+            assert answer["error"].startswith("odd.jpg: could not be handled: RuntimeError")
+        assert request(server, "GET", "/status")[0] == 200
+        assert request(server, "POST", "/similar", STILL.read_bytes())[0] == 200
