@@ -253,10 +253,14 @@ def test_provcat_serve_says_why_it_cannot_listen(montenegro: Catalogue) -> None:
     assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
 
 
-@pytest.mark.parametrize("upload", [0, -1])
-def test_the_server_refuses_a_limit_that_takes_nothing(montenegro: Catalogue, upload: int) -> None:
-    with pytest.raises(ValueError, match="max_upload must be positive"):
-        LookUpServer(("127.0.0.1", 0), montenegro, max_upload=upload)
+@pytest.mark.parametrize(
+    ("option", "value"), [("max_upload", 0), ("max_upload", -1), ("look_ups", 0)]
+)
+def test_the_server_refuses_limits_that_take_nothing(
+    montenegro: Catalogue, option: str, value: int
+) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be positive"):
+        LookUpServer(("127.0.0.1", 0), montenegro, **{option: value})
 
 
 def test_a_request_waits_for_a_turn_before_its_body_is_read(

@@ -84,6 +84,8 @@ class LookUpServer(ThreadingHTTPServer):
     ) -> None:
         if max_upload <= 0:
             raise ValueError(f"max_upload must be positive, got {max_upload}")
+        if look_ups is not None and look_ups <= 0:
+            raise ValueError(f"look_ups must be positive, got {look_ups}")
         self.catalogue = catalogue
         self.max_upload = max_upload
         self.turns = threading.BoundedSemaphore(look_ups or os.cpu_count() or 1)
