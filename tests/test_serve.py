@@ -134,7 +134,8 @@ def test_a_body_over_the_limit_is_refused_unread_and_a_length_is_required(
         host, port = server.server_address[:2]
         with socket.create_connection((str(host), port), timeout=30) as raw:
             raw.sendall(
-                b"POST /similar?name=big.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+                b"POST /similar?name=big.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Length: 5000000\r\n\r\n"
             )
             reply = b""
             while chunk := raw.recv(65536):  # the server closes the connection after answering
@@ -143,7 +144,7 @@ def test_a_body_over_the_limit_is_refused_unread_and_a_length_is_required(
         assert head.startswith(b"HTTP/1.1 413 ")
         assert json.loads(body)["error"] == "big.jpg: 5000000 bytes; this server takes at most 1000"
         with socket.create_connection((str(host), port), timeout=30) as raw:
-            raw.sendall(b"POST /similar HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw.sendall(b"POST /similar HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert raw.recv(65536).startswith(b"HTTP/1.1 411 ")
         status, answer = request(server, "POST", "/similar", b"x", {"Content-Length": "-3"})
         assert (status, answer) == (400, {"error": "Content-Length is not a length"})
@@ -323,3 +324,48 @@ def test_a_catalogue_that_stops_answering_and_a_failing_look_up_are_said_so(
             assert answer["error"].startswith("odd.jpg: could not be handled: RuntimeError")
         assert request(server, "GET", "/status")[0] == 200
         assert request(server, "POST", "/similar", STILL.read_bytes())[0] == 200
+
+
+def test_a_loopback_server_answers_only_requests_for_a_loopback_name(
+    montenegro: Catalogue,
+) -> None:
+    """DNS rebinding: a request naming another host (a web page's name pointed at this
+    machine) is refused with 403 by a server on the loopback address; localhost and the
+    loopback addresses are answered. A server on another address answers any name."""
+    with serving(montenegro) as server:
+        status, answer = request(server, "GET", "/status", headers={"Host": "evil.example:8765"})
+        assert status == 403
+        assert "evil.example" in answer["error"]
+        assert request(server, "POST", "/similar", b"x", {"Host": "attacker.test"})[0] == 403
+        for host in ("localhost", "localhost:8765", "127.0.0.1:8765", "127.0.0.2"):
+            assert request(server, "GET", "/status", headers={"Host": host})[0] == 200, host
+    anywhere = LookUpServer(("0.0.0.0", 0), montenegro)
+    thread = threading.Thread(target=anywhere.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = anywhere.server_address[1]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/status", headers={"Host": "catalogue.newsroom.example"})
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        anywhere.shutdown()
+        anywhere.server_close()
+        thread.join()
+
+
+def test_a_form_upload_is_refused_with_what_to_send(montenegro: Catalogue) -> None:
+    """A browser form's multipart body is not taken for an image's bytes: 415 says to send
+    the file itself."""
+    body = b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.jpg"\r\n\r\n'
+    body += STILL.read_bytes() + b"\r\n--b--\r\n"
+    with serving(montenegro) as server:
+        status, answer = request(
+            server,
+            "POST",
+            "/similar?name=a.jpg",
+            body,
+            {"Content-Type": "multipart/form-data; boundary=b"},
+        )
+    assert status == 415
+    assert answer["error"].startswith("a.jpg: a form upload")

@@ -15,20 +15,23 @@ The protocol (docs/queries.md, "A look-up server"):
   --json`` for one file (docs/schemas/similar.schema.json); ``400`` with ``{"error":
   reason}`` when the bytes are no image that can be decoded safely (the reason names
   NAME); ``411`` without a length; ``413`` when the body is larger than the server takes
-  (its bytes are not read).
+  (its bytes are not read); ``415`` for a form's upload (``multipart/form-data``), which
+  wraps the file.
 - ``GET /status``: ``200`` with ``{"status": "ok", "images": N, "version": V}`` while the
   catalogue answers, ``503`` with ``{"status": "unavailable", "error": reason}`` when not.
 - Anything else: ``404``, or ``405`` for another method on a known path.
 
 Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
 The server has no authentication, so it listens on the loopback address unless told
-otherwise. Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from
+otherwise; there it answers only requests naming a loopback host (``403`` else: DNS
+rebinding), and it sends no CORS headers. Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from
 several at once), at most ``look_ups`` at a time: the others wait for a turn before their
 bodies are read, so memory holds at most that many uploads.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -95,7 +98,7 @@ class LookUpServer(ThreadingHTTPServer):
     def url(self) -> str:
         """Where the server listens, as a URL."""
         host, port = self.server_address[:2]
-        named = host.decode() if isinstance(host, bytes) else str(host)
+        named = bytes(host).decode() if isinstance(host, bytes | bytearray) else str(host)
         shown = f"[{named}]" if ":" in named else named
         return f"http://{shown}:{port}/"
 
@@ -107,11 +110,23 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_SECONDS
 
     def do_POST(self) -> None:
+        if not self._host_allowed():
+            return
         path, query = self._target()
         if path != "/similar":
             self._missing(path)
             return
         name = (query.get("name") or [UPLOAD])[0] or UPLOAD
+        if self.headers.get_content_type() == "multipart/form-data":
+            # A form's upload wraps the file in parts: decoded as an image it would be
+            # refused as "not an image", which says nothing of what to do.
+            self.close_connection = True
+            self._answer(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                {"error": f"{name}: a form upload (multipart/form-data); send the file's "
+                          "bytes as the body (curl --data-binary @FILE)"},
+            )  # fmt: skip
+            return
         length = self._length()
         if length is None:
             return
@@ -150,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(HTTPStatus.OK, {"matches": [match.to_dict() for match in found]})
 
     def do_GET(self) -> None:
+        if not self._host_allowed():
+            return
         path, _query = self._target()
         if path != "/status":
             self._missing(path)
@@ -163,6 +180,25 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._answer(HTTPStatus.OK, {"status": "ok", "images": images, "version": __version__})
+
+    def _host_allowed(self) -> bool:
+        """Whether the request names this server's host, else a 403 is answered: a server on
+        the loopback address answers only requests for a loopback name, so that a web page
+        whose name was made to point at this machine (DNS rebinding) cannot read its
+        answers through the visitor's browser. A server on another address (``--host``)
+        answers any."""
+        if not _loopback(self.server.server_address[0]):
+            return True
+        given = self.headers.get("Host", "")
+        host = urlsplit(f"//{given}").hostname if given else None
+        if host is not None and (host == "localhost" or _loopback(host)):
+            return True
+        self.close_connection = True
+        self._answer(
+            HTTPStatus.FORBIDDEN,
+            {"error": f"Host {given!r} is not this server's (it answers on a loopback name)"},
+        )
+        return False
 
     def _target(self) -> tuple[str, dict[str, list[str]]]:
         parts = urlsplit(self.path)
@@ -222,3 +258,12 @@ class _Handler(BaseHTTPRequestHandler):
         # To provcat's log (shown with -v), not to standard error line by line; the request
         # line is the client's text, so it goes through %r.
         log.info("%s %r", self.address_string(), format % args)
+
+
+def _loopback(host: str | bytes | bytearray) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1)."""
+    named = bytes(host).decode() if isinstance(host, bytes | bytearray) else host
+    try:
+        return ipaddress.ip_address(named).is_loopback
+    except ValueError:
+        return False
