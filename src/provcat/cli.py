@@ -567,7 +567,8 @@ def serve(
     from provcat.serve import LookUpServer
 
     with _catalogue(ctx) as catalogue:
-        catalogue.load_look_ups()
+        # The port is taken before the index is loaded (seconds at 10^5): a port in use is
+        # said at once, and requests that come meanwhile wait in the listening queue.
         try:
             server = LookUpServer(
                 (host, port), catalogue, look_ups=look_ups, max_upload=max_upload_mb << 20
@@ -576,6 +577,7 @@ def serve(
             reason = error.strerror or str(error)
             raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
         with server:
+            catalogue.load_look_ups()
             _say(f"answering look-ups at {server.url} (Ctrl-C stops)", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed.

@@ -24,9 +24,10 @@ The protocol (docs/queries.md, "A look-up server"):
 Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
 The server has no authentication, so it listens on the loopback address unless told
 otherwise; there it answers only requests naming a loopback host (``403`` else: DNS
-rebinding), and it sends no CORS headers. Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from
-several at once), at most ``look_ups`` at a time: the others wait for a turn before their
-bodies are read, so memory holds at most that many uploads.
+rebinding), and it sends no CORS headers. Look-ups run in a thread per request
+(``Catalogue.similar`` is safe to call from several at once), at most ``look_ups`` at a
+time: the others wait for a turn before their bodies are read, so memory holds at most that
+many uploads.
 """
 
 from __future__ import annotations
