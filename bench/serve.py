@@ -42,18 +42,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import PROVCAT, percentile
 
 from provcat.catalogue import Catalogue
 
-#: The provcat command of the Python running this bench (the code under test, wherever it is).
-PROVCAT = [sys.executable, "-c", "from provcat.cli import main; main()"]
 #: Queries the command is timed on (each a process of its own: 1-3 s).
 COMMANDS = 5
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def post(port: int, data: bytes) -> tuple[float, dict[str, Any]]:

@@ -111,42 +111,34 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_SECONDS
 
     def do_POST(self) -> None:
-        if not self._host_allowed():
-            return
-        path, query = self._target()
-        if path != "/similar":
-            self._missing(path)
+        query = self._route("/similar")
+        if query is None:
             return
         name = (query.get("name") or [UPLOAD])[0] or UPLOAD
         if self.headers.get_content_type() == "multipart/form-data":
             # A form's upload wraps the file in parts: decoded as an image it would be
             # refused as "not an image", which says nothing of what to do.
-            self.close_connection = True
-            self._answer(
+            self._refuse_unread(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                {"error": f"{name}: a form upload (multipart/form-data); send the file's "
-                          "bytes as the body (curl --data-binary @FILE)"},
-            )  # fmt: skip
+                f"{name}: a form upload (multipart/form-data); send the file's bytes as the "
+                "body (curl --data-binary @FILE)",
+            )
             return
         length = self._length()
         if length is None:
             return
         if length > self.server.max_upload:
-            # The body is left unread: the connection is closed after the answer.
-            self.close_connection = True
-            self._answer(
+            self._refuse_unread(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                {"error": f"{name}: {length} bytes; this server takes at most "
-                          f"{self.server.max_upload}"},
-            )  # fmt: skip
+                f"{name}: {length} bytes; this server takes at most {self.server.max_upload}",
+            )
             return
         with self.server.turns:
             data = self.rfile.read(length)
             if len(data) < length:
-                self.close_connection = True
-                self._answer(
+                self._refuse_unread(
                     HTTPStatus.BAD_REQUEST,
-                    {"error": f"{name}: the body ended after {len(data)} of {length} bytes"},
+                    f"{name}: the body ended after {len(data)} of {length} bytes",
                 )
                 return
             try:
@@ -166,11 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(HTTPStatus.OK, {"matches": [match.to_dict() for match in found]})
 
     def do_GET(self) -> None:
-        if not self._host_allowed():
-            return
-        path, _query = self._target()
-        if path != "/status":
-            self._missing(path)
+        if self._route("/status") is None:
             return
         try:
             with self.server.catalogue.session() as session:
@@ -194,31 +182,41 @@ class _Handler(BaseHTTPRequestHandler):
         host = urlsplit(f"//{given}").hostname if given else None
         if host is not None and (host == "localhost" or _loopback(host)):
             return True
-        self.close_connection = True
-        self._answer(
+        self._refuse_unread(
             HTTPStatus.FORBIDDEN,
-            {"error": f"Host {given!r} is not this server's (it answers on a loopback name)"},
+            f"Host {given!r} is not this server's (it answers on a loopback name)",
         )
         return False
 
-    def _target(self) -> tuple[str, dict[str, list[str]]]:
+    def _route(self, expected: str) -> dict[str, list[str]] | None:
+        """The query of a request for ``expected`` (the path this method serves) from an
+        allowed host; None once a refusal is answered (403, 404 or 405)."""
+        if not self._host_allowed():
+            return None
         parts = urlsplit(self.path)
-        return parts.path, parse_qs(parts.query)
+        if parts.path != expected:
+            self._missing(parts.path)
+            return None
+        return parse_qs(parts.query)
+
+    def _refuse_unread(self, status: HTTPStatus, reason: str) -> None:
+        """Refuse a request whose body is left unread (or was cut short): the connection is
+        closed after the answer, the unread bytes with it."""
+        self.close_connection = True
+        self._answer(status, {"error": reason})
 
     def _length(self) -> int | None:
         """The body's length from its header, or None once an error is answered."""
         given = self.headers.get("Content-Length")
         if given is None:
-            self.close_connection = True
-            self._answer(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length is required"})
+            self._refuse_unread(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
             return None
         try:
             length = int(given)
         except ValueError:
             length = -1
         if length < 0:
-            self.close_connection = True
-            self._answer(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a length"})
+            self._refuse_unread(HTTPStatus.BAD_REQUEST, "Content-Length is not a length")
             return None
         return length
 
@@ -237,9 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
         """http.server's own refusals (a method it has no handler for, a malformed or too
         long request line or header) as JSON too, not its HTML page; the connection is
         closed after them."""
-        self.close_connection = True
         status = HTTPStatus(code)
-        self._answer(status, {"error": message or status.phrase})
+        self._refuse_unread(status, message or status.phrase)
 
     def _answer(
         self, status: HTTPStatus, body: dict[str, Any], *, headers: dict[str, str] | None = None
