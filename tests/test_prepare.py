@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import pickle
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
 from provcat import ingest, prepare
@@ -27,8 +31,10 @@ from provcat.prepare import (
     Failed,
     PreparedImage,
     Preparer,
+    Spool,
     prepare_file,
 )
+from provcat.reuse import postings
 from provcat.reuse.features import mirrored
 from provcat.working import WorkingCopy
 
@@ -145,6 +151,16 @@ def _record_and_page(mixed_folder: Path, folder: Path) -> list[Path]:
     return [record, page, loose]
 
 
+def _refuse_preparing_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make preparing an image file in the ingesting process fail the test."""
+
+    def refused(*_args: object, **_options: object) -> object:
+        raise AssertionError("an image file was prepared in the ingesting process")
+
+    monkeypatch.setattr(ingest, "open_image", refused)  # a file no worker prepared
+    monkeypatch.setattr(prepare, "prepare_file", refused)  # a Preparer without workers
+
+
 def test_manifest_and_article_pictures_are_prepared_by_the_workers(
     mixed_folder: Path,
     db_url: str,
@@ -157,14 +173,9 @@ def test_manifest_and_article_pictures_are_prepared_by_the_workers(
     images, words, hashes, metadata, matches, rejections and printings) is what a serial
     ingest makes of the same inputs."""
     inputs = _record_and_page(mixed_folder, tmp_path)
-
-    def refused(*_args: object, **_options: object) -> object:
-        raise AssertionError("an image file was prepared in the ingesting process")
-
     with Catalogue(db_url) as serial, Catalogue(other_db_url) as parallel:
         one = serial.ingest(inputs, workers=1)
-        monkeypatch.setattr(ingest, "open_image", refused)  # a file no worker prepared
-        monkeypatch.setattr(prepare, "prepare_file", refused)  # a Preparer without workers
+        _refuse_preparing_here(monkeypatch)
         two = parallel.ingest(inputs, workers=2)
         assert one.to_dict() == two.to_dict()
         assert (two.images_added, two.images_known) == (16 + 4 + 1, 1)  # again.jpg is known
@@ -177,6 +188,88 @@ def test_manifest_and_article_pictures_are_prepared_by_the_workers(
         assert _content(serial) == _content(parallel)
         assert _printed(serial) == _printed(parallel)
         # Each new image's words posted once, none for a file rejected in its savepoint.
+        with parallel.session() as session:
+            assert stored_postings(session) == expected_postings(session)
+
+
+def test_a_spool_gives_back_what_it_was_given_from_memory_and_from_its_file(
+    mixed_folder: Path,
+) -> None:
+    """Past its first ``held``, a spool writes what it is given to its file and reads it back
+    as often as asked; a path given twice keeps the first, one never given is None."""
+    paths = sorted(mixed_folder.glob("*.jpg"))[:4]
+    given = {path: prepare_file(path) for path in paths}
+    given[mixed_folder / "broken.jpg"] = prepare_file(mixed_folder / "broken.jpg")
+    assert isinstance(given[mixed_folder / "broken.jpg"], Failed)
+    with Spool(held=1) as spool:
+        for path, prepared in given.items():
+            spool.put(path, prepared)
+        spool.put(paths[2], given[paths[0]])  # given again: the first is kept
+        assert len(spool) == len(given)
+        for _ in range(2):  # a transaction run again reads them again
+            for path, prepared in given.items():
+                back = spool.get(path)
+                assert back is not None
+                assert pickle.dumps(back) == pickle.dumps(prepared)
+        assert spool.get(mixed_folder / "never.jpg") is None
+    assert len(spool) == 0
+    assert spool.get(paths[3]) is None
+
+
+def test_a_manifest_holds_few_prepared_files_while_it_is_stored(
+    mixed_folder: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest's prepared files wait in a spool, not in memory: while its 16 pictures are
+    stored, no more than the spool's two held and the one being stored are alive at once
+    (all 16 were before)."""
+    inputs = _record_and_page(mixed_folder, tmp_path)
+    monkeypatch.setattr(prepare, "SPOOL_HELD", 2)
+    alive: list[int] = []
+    store = ingest._store_image
+
+    def counted(prepared: PreparedImage, **options: object) -> object:
+        alive.append(sum(isinstance(o, PreparedImage) for o in gc.get_objects()))
+        return store(prepared, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "_store_image", counted)
+    with Catalogue(db_url) as catalogue:
+        result = catalogue.ingest(inputs[:1], workers=1)
+    assert result.images_added == 16
+    assert len(alive) == 16  # the broken file is refused before it is stored
+    assert max(alive) <= 2 + 2
+
+
+def test_a_manifest_run_again_after_a_lost_race_reads_its_spooled_files_again(
+    mixed_folder: Path,
+    db_url: str,
+    other_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A manifest's transaction that lost a race runs again on the files its spool wrote,
+    none prepared in the ingesting process, and stores what a serial ingest does (its words
+    posted a range at a time)."""
+    inputs = _record_and_page(mixed_folder, tmp_path)
+    with Catalogue(db_url) as serial:
+        serial.ingest(inputs, workers=1)
+    monkeypatch.setattr(prepare, "SPOOL_HELD", 1)
+    monkeypatch.setattr(postings, "_POST_RANGE", 3_000)  # the words posted in ranges
+    _refuse_preparing_here(monkeypatch)
+    resolve = ingest.resolve_rejections
+    lost: list[str] = []
+
+    def losing(paths: list[str], **options: object) -> None:
+        if paths[0].endswith("manifest.toml") and not lost:
+            lost.append(paths[0])
+            raise OperationalError("resolve", {}, sqlite3.OperationalError("database is locked"))
+        resolve(paths, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "resolve_rejections", losing)
+    with Catalogue(db_url) as serial, Catalogue(other_db_url) as parallel:
+        parallel.ingest(inputs, workers=2)
+        assert len(lost) == 1
+        assert _content(serial) == _content(parallel)
+        assert _printed(serial) == _printed(parallel)
         with parallel.session() as session:
             assert stored_postings(session) == expected_postings(session)
 

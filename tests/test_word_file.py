@@ -21,13 +21,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, update
+from sqlalchemy import Connection, create_engine, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
-from provcat.reuse import compiled, word_file
+from provcat.reuse import compiled, postings, word_file
 from provcat.reuse.features import Features
 from provcat.reuse.postings import (
     POSTED_THROUGH,
@@ -795,6 +795,27 @@ def test_posting_the_images_after_the_mark_a_part_at_a_time(half: tuple[Path, Se
     assert posted_through(session.connection()) == 260
     assert post_pending(session.connection()) == 0
     session.commit()
+    assert stored_postings(session) == expected_postings(session)
+
+
+def test_posting_many_images_a_range_of_words_at_a_time_posts_the_same(
+    half: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the words cut into ranges (here of about 5,000 postings: some twenty of them for
+    the 60 images waiting), what is posted is what posting them at once would have."""
+    monkeypatch.setattr(postings, "_POST_RANGE", 5_000)
+    cut: list[int] = []
+    post_range = postings._post_range
+
+    def counted(connection: Connection, each: list[tuple[int, np.ndarray]]) -> None:
+        cut.append(len(each))
+        post_range(connection, each)
+
+    monkeypatch.setattr(postings, "_post_range", counted)
+    _path, session = half
+    assert post_pending(session.connection(), most=None) == 60
+    session.commit()
+    assert len(cut) >= 15
     assert stored_postings(session) == expected_postings(session)
 
 

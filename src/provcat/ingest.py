@@ -28,7 +28,14 @@ from provcat.fingerprints import dihedral_bytes
 from provcat.gate import IngestGate
 from provcat.manifest import MANIFEST_NAME, ImageEntry, Manifest, load_manifest
 from provcat.matching import Matcher, pending_count, store_features
-from provcat.prepare import Failed, PreparedImage, Preparer, default_workers, prepare_image
+from provcat.prepare import (
+    Failed,
+    PreparedImage,
+    Preparer,
+    Spool,
+    default_workers,
+    prepare_image,
+)
 from provcat.provenance import (
     embedded_provenance,
     person_key,
@@ -37,7 +44,13 @@ from provcat.provenance import (
     record_depiction,
 )
 from provcat.reuse.features import Features
-from provcat.reuse.postings import POST_AFTER, post_all_pending, post_or_leave, waiting_words
+from provcat.reuse.postings import (
+    POST_AFTER,
+    NewWords,
+    post_all_pending,
+    post_or_leave,
+    waiting_words,
+)
 from provcat.reuse.word_file import keep_up, location, stamp_of
 from provcat.scraped import image_files, ingest_scraped
 
@@ -174,8 +187,6 @@ _NAMED = {
 
 #: An image file to store: its work item and what the preparer made of it.
 ImageItem = tuple[WorkItem, PreparedImage | Failed]
-#: What the preparer made of the image files a manifest or an article names, by resolved path.
-Ready = dict[Path, PreparedImage | Failed]
 
 
 @dataclass(frozen=True)
@@ -362,12 +373,12 @@ class Ingester:
                     if read is None:
                         report(item, self._one(item))
                         continue
-                    ready: Ready = {}
-                    for file in read.files:  # a large manifest's files take a while
-                        ready[file] = preparer.take(file)
-                        if progress is not None:
-                            progress(done, len(items), path_text(file))
-                    report(item, retrying(partial(self._store, item, read.source, ready)))
+                    with Spool() as ready:
+                        for file in read.files:  # a large manifest's files take a while
+                            ready.put(file, preparer.take(file))
+                            if progress is not None:
+                                progress(done, len(items), path_text(file))
+                        report(item, retrying(partial(self._store, item, read.source, ready)))
                     if self._unposted >= POST_AFTER:
                         self._post_pending(progress)
                     continue
@@ -456,17 +467,18 @@ class Ingester:
         return IngestResult(rejected=[Rejected(path_text(item.path), reason)])
 
     def _store(
-        self, item: WorkItem, source: Manifest | ScrapedArticle | InputError, ready: Ready
+        self, item: WorkItem, source: Manifest | ScrapedArticle | InputError, ready: Spool
     ) -> IngestResult:
         """A manifest or an article (``source``, read ahead) in one transaction, its image
         files as the workers prepared them (``ready``); a rejection result if its input is
         bad."""
         part = IngestResult()
         mirrors: dict[int, Features] = {}
-        # The words of every new image, posted in one upsert before the commit, as a batch of
-        # loose files' are (word order: fewer pages of a large table read, no deadlock).
-        postings: list[tuple[int, npt.NDArray[np.uint8]]] = []
         with self._sessions() as session:
+            # The words of every new image, posted in one upsert before the commit, as a batch
+            # of loose files' are (word order: fewer pages of a large table read, no deadlock);
+            # held as words, or only counted where SQLite's mark leaves them for later.
+            words = NewWords(session)
 
             def catalogue(
                 file: Path, *, stand_in: bool = False, note: str | None = None
@@ -476,8 +488,14 @@ class Ingester:
                 image, added = _catalogue_file(
                     file, prepared, session=session, stand_in=stand_in, note=note, postings=own
                 )
-                postings.extend(own)
-                if added and isinstance(prepared, PreparedImage) and prepared.mirror is not None:
+                for image_id, descriptors in own:
+                    words.add(image_id, descriptors)
+                if (
+                    added
+                    and isinstance(prepared, PreparedImage)
+                    and prepared.mirror is not None
+                    and len(self._mirrors) + len(mirrors) < MIRRORS_KEPT
+                ):
                     mirrors[image.id] = prepared.mirror
                 return image, added
 
@@ -495,7 +513,7 @@ class Ingester:
                         images_dir=self._images_dir,
                         catalogue=catalogue,
                     )
-                left = post_or_leave(session, postings)
+                left = words.post_or_leave(session)
                 resolve_rejections([path_text(item.path)], session=session)
                 session.commit()
             except InputError as exc:

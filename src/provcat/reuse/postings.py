@@ -221,65 +221,123 @@ def post(session: Session, images: Iterable[tuple[int, ByteMatrix]]) -> None:
 
 def post_words(connection: Connection, each: list[tuple[int, WordArray]]) -> None:
     """Store these ``(image_id, words)``: what :func:`post` does once it has the words (and
-    migration 0007, which posted the long words of images stored before them)."""
-    if not any(found.size for _, found in each):
+    migration 0007, which posted the long words of images stored before them).
+
+    The words are posted a range at a time, in word order, about :data:`_POST_RANGE`
+    postings each (the ranges cut at quantiles of a sample of the words): the row locks are
+    still taken in one order, so writers never deadlock, and the sorting's arrays (about 30
+    bytes a posting) are bounded however many images are posted at once.
+    """
+    each = [(image_id, np.sort(found)) for image_id, found in each if found.size]
+    if not each:
         return
+    total = sum(found.size for _, found in each)
+    if total <= _POST_RANGE:
+        _post_range(connection, each)
+        return
+    sample = np.sort(np.concatenate([found[::_RANGE_SAMPLE] for _, found in each]))
+    cuts = np.unique(
+        sample[np.linspace(0, sample.size, -(-total // _POST_RANGE) + 1)[1:-1].astype(int)]
+    )
+    low = None
+    for high in [*cuts.tolist(), None]:
+        part = []
+        for image_id, found in each:
+            begin = 0 if low is None else int(np.searchsorted(found, low))
+            end = found.size if high is None else int(np.searchsorted(found, high))
+            if end > begin:
+                part.append((image_id, found[begin:end]))
+        if part:
+            _post_range(connection, part)
+        low = high
+
+
+def _post_range(connection: Connection, each: list[tuple[int, WordArray]]) -> None:
+    """:func:`post_words` of one range of words (``each`` image's words in it, sorted)."""
     posted_words = np.concatenate([found for _, found in each])
-    owners = np.concatenate([np.full(found.size, image_id) for image_id, found in each])
+    owners = np.repeat(
+        np.array([image_id for image_id, _ in each], dtype=PACKED_ID),
+        [found.size for _, found in each],
+    )
     order = np.lexsort((owners, posted_words))
     posted_words, owners = posted_words[order], owners[order]
+    del order
     unique, first, counts = np.unique(posted_words, return_index=True, return_counts=True)
     # Each word's images are a run of the owners, in order: slices of one packed buffer.
     packed = pack(owners)
     size = PACKED_ID.itemsize
-    table = m.WordPosting
-    if connection.dialect.name == "postgresql":
-        # Every word in one statement, its rows unnested from arrays in word order, each
-        # word's ids cut from the one packed buffer: a pipelined executemany cost psycopg
-        # about 70 microseconds of Python per row, and an array of bytea values escaping
-        # each of them in text about 15, most of the storing phase on PostgreSQL.
-        kept = counts <= KEPT_POSTINGS
-        given = func.unnest(
-            bindparam("words", unique.tolist(), type_=ARRAY(Integer)),
-            bindparam("images", counts.tolist(), type_=ARRAY(Integer)),
-            bindparam("starts", (size * first + 1).tolist(), type_=ARRAY(Integer)),
-            bindparam(
-                "lengths",
-                [int(n) if keep else None for n, keep in zip(size * counts, kept, strict=True)],
-                type_=ARRAY(Integer),
-            ),
-        ).table_valued("word", "images", "start", "length", with_ordinality="position")
-        given = given.render_derived("given")
-        buffer = bindparam("packed", packed, type_=LargeBinary)
-        ids = func.substr(buffer, given.c.start, given.c.length)
-        upsert: Any = pg_insert(table).from_select(
-            ["word", "images", "ids"],
-            select(given.c.word, given.c.images, ids).order_by(given.c.position),
-        )
-        connection.execute(_appending(upsert))
-        return
-    # On SQLite, through the driver's executemany: SQLAlchemy's (Core or ORM) processed every
-    # row's parameters one by one, most of the time an image's postings took. A slice of the
-    # words at a time, in word order: a thousand images' 2.3 million rows as Python tuples
-    # would take about 350 MB at once.
-    upsert = _appending(sqlite_insert(table))
+    # A slice of the words at a time, in word order (the row locks are still taken in one
+    # order, so writers never deadlock): a thousand images' 2.3 million rows as Python
+    # tuples would take about 350 MB at once, and on PostgreSQL a manifest of 1,600 pictures
+    # posted in one statement took the ingesting process to 765 MB (332 MB for 400).
     for begin in range(0, unique.size, _UPSERT_ROWS):
-        end = begin + _UPSERT_ROWS
-        rows = [
-            (word, count, packed[size * at : size * (at + count)] if keep else None)
-            for word, at, count, keep in zip(
-                unique[begin:end].tolist(),
-                first[begin:end].tolist(),
-                counts[begin:end].tolist(),
-                (counts[begin:end] <= KEPT_POSTINGS).tolist(),
-                strict=True,
-            )
-        ]
-        execute_many(connection, upsert, ("word", "images", "ids"), rows)
+        end = min(begin + _UPSERT_ROWS, unique.size)
+        low, high = int(first[begin]), int(first[end - 1] + counts[end - 1])
+        part = (unique[begin:end], first[begin:end] - low, counts[begin:end])
+        if connection.dialect.name == "postgresql":
+            _post_slice_postgresql(connection, *part, packed[size * low : size * high])
+        else:
+            _post_slice_sqlite(connection, *part, packed[size * low : size * high])
 
 
-#: Rows a SQLite upsert of :func:`post_words` passes to one executemany.
+def _post_slice_postgresql(
+    connection: Connection, unique: WordArray, first: WordArray, counts: WordArray, packed: bytes
+) -> None:
+    """Upsert these words (each ``counts`` images, whose ids start at ``first`` in
+    ``packed``) in one statement, its rows unnested from arrays in word order, each word's
+    ids cut from the one packed buffer: a pipelined executemany cost psycopg about 70
+    microseconds of Python per row, and an array of bytea values escaping each of them in text
+    about 15, most of the storing phase on PostgreSQL."""
+    size = PACKED_ID.itemsize
+    kept = counts <= KEPT_POSTINGS
+    given = func.unnest(
+        bindparam("words", unique.tolist(), type_=ARRAY(Integer)),
+        bindparam("images", counts.tolist(), type_=ARRAY(Integer)),
+        bindparam("starts", (size * first + 1).tolist(), type_=ARRAY(Integer)),
+        bindparam(
+            "lengths",
+            [int(n) if keep else None for n, keep in zip(size * counts, kept, strict=True)],
+            type_=ARRAY(Integer),
+        ),
+    ).table_valued("word", "images", "start", "length", with_ordinality="position")
+    given = given.render_derived("given")
+    buffer = bindparam("packed", packed, type_=LargeBinary)
+    ids = func.substr(buffer, given.c.start, given.c.length)
+    upsert: Any = pg_insert(m.WordPosting).from_select(
+        ["word", "images", "ids"],
+        select(given.c.word, given.c.images, ids).order_by(given.c.position),
+    )
+    connection.execute(_appending(upsert))
+
+
+def _post_slice_sqlite(
+    connection: Connection, unique: WordArray, first: WordArray, counts: WordArray, packed: bytes
+) -> None:
+    """Upsert these words (as :func:`_post_slice_postgresql`) through the driver's
+    executemany: SQLAlchemy's (Core or ORM) processed every row's parameters one by one, most
+    of the time an image's postings took."""
+    size = PACKED_ID.itemsize
+    rows = [
+        (word, count, packed[size * at : size * (at + count)] if keep else None)
+        for word, at, count, keep in zip(
+            unique.tolist(),
+            first.tolist(),
+            counts.tolist(),
+            (counts <= KEPT_POSTINGS).tolist(),
+            strict=True,
+        )
+    ]
+    execute_many(
+        connection, _appending(sqlite_insert(m.WordPosting)), ("word", "images", "ids"), rows
+    )
+
+
+#: Words :func:`post_words` upserts in one statement (SQLite: one executemany).
 _UPSERT_ROWS: Final = 100_000
+#: Postings :func:`post_words` sorts and sends at once (about 90 bytes each at the peak).
+_POST_RANGE: Final = 500_000
+#: One word in this many of each image's goes into the sample that cuts the ranges.
+_RANGE_SAMPLE: Final = 16
 
 
 # -- posting a SQLite catalogue's images after they are stored --------------------------------
@@ -291,22 +349,57 @@ _UPSERT_ROWS: Final = 100_000
 #: transaction, sorted, took 16-17 ms an image, 80 images' 47 ms, against 57-59 ms an image in
 #: batches of 16 (docs/scale.md).
 POST_AFTER: Final = 1_000
-#: Images posted in one transaction at most: what killed ingests left is posted in parts
-#: (the words of 2,000 images, about 4.6 million, and their sorting take some 300 MB for a
-#: moment; estimated from the arrays, not measured).
+#: Images posted in one transaction at most: what killed ingests left is posted in parts.
+#: Their words are held (about 15 kB an image, 30 MB) and sorted and sent a range at a time
+#: (:data:`_POST_RANGE`): posting 1,600 images' words at once took an ingest from 137 to
+#: 444 MB when they were sorted together, 235 MB a range at a time (docs/ingest.md).
 POST_MOST: Final = 2_000
 #: Stored features read at a time while posting.
 _POST_PAGE: Final = 250
+
+
+class NewWords:
+    """The words of the images one transaction stores, for it to post before it commits
+    (:meth:`post_or_leave`): now (PostgreSQL, or a catalogue without a mark), as one upsert in
+    word order, or later (a SQLite catalogue with a mark: :func:`post_pending` computes them
+    from the stored features), in which case the images are only counted.
+
+    Words are kept, not descriptors: about 15 kB an image at 1,000 keypoints against 32 kB,
+    and nothing at all where they wait for the mark, so a large manifest's transaction holds
+    no descriptors.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._now = posted_through(session.connection()) is None
+        self._words: list[tuple[int, WordArray]] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, image_id: int, descriptors: ByteMatrix) -> None:
+        """An image just stored, and its descriptors."""
+        self._count += 1
+        if self._now:
+            self._words.append((image_id, posted(descriptors)))
+
+    def post_or_leave(self, session: Session) -> int:
+        """Post what is to be posted now; returns how many images were left for later."""
+        if self._now:
+            post_words(session.connection(), self._words)
+            self._words = []
+            return 0
+        return self._count
 
 
 def post_or_leave(session: Session, images: list[tuple[int, ByteMatrix]]) -> int:
     """The words of these images, just stored in ``session``: posted now (PostgreSQL, or a
     catalogue without a mark), or left for :func:`post_pending` (a SQLite catalogue with a
     mark). Returns how many images were left."""
-    if posted_through(session.connection()) is None:
-        post(session, images)
-        return 0
-    return len(images)
+    words = NewWords(session)
+    for image_id, descriptors in images:
+        words.add(image_id, descriptors)
+    return words.post_or_leave(session)
 
 
 def stored_words(image_id: int, data: bytes) -> WordArray:
