@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import itertools
 import json
 import logging
 import multiprocessing
@@ -35,6 +36,7 @@ from provcat.reuse.postings import (
     StopWords,
     post,
     post_pending,
+    post_words,
     posted_through,
     votes,
 )
@@ -817,6 +819,41 @@ def test_posting_many_images_a_range_of_words_at_a_time_posts_the_same(
     session.commit()
     assert len(cut) >= 15
     assert stored_postings(session) == expected_postings(session)
+
+
+def test_words_posted_out_of_order_or_32_bit_post_what_sorted_ones_do(
+    db_url: str, other_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``post_words`` takes each image's words in any order and as 32-bit integers (what a
+    manifest's transaction holds), in ranges or not, and posts what sorted 64-bit words do,
+    the lowest and highest words included; each range's words all come after the last
+    range's (row locks taken in word order: writers never deadlock)."""
+    spans: list[tuple[int, int]] = []
+    post_range = postings._post_range
+
+    def seen(connection: Connection, each: list[tuple[int, np.ndarray]]) -> None:
+        found = np.concatenate([w for _, w in each])
+        spans.append((int(found.min()), int(found.max())))
+        post_range(connection, each)
+
+    monkeypatch.setattr(postings, "_post_range", seen)
+    rng = np.random.default_rng(35)
+    pool = np.unique(np.concatenate([rng.integers(0, 2**31 - 1, 300), [0, 2**30, 2**31 - 1]]))
+    each = [(image_id, np.unique(rng.choice(pool, 120))) for image_id in range(1, 41)]
+    stored = []
+    for url, words, span in [
+        (db_url, each, 10**6),
+        (other_db_url, [(i, rng.permutation(w).astype(np.int32)) for i, w in each], 500),
+    ]:
+        monkeypatch.setattr(postings, "_POST_RANGE", span)
+        with Catalogue(url) as catalogue, catalogue.session() as session:
+            post_words(session.connection(), words)
+            session.commit()
+            stored.append(stored_postings(session))
+    assert stored[0] == stored[1]
+    assert len(spans) >= 1 + 5
+    assert all(low > before for (_, before), (low, _) in itertools.pairwise(spans[1:]))
+    assert stored[0][2**31 - 1][0] == sum(int(w[-1] == 2**31 - 1) for _, w in each) > 0
 
 
 def test_unreadable_features_after_the_mark_post_nothing_and_hold_up_nothing(
