@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+
 import pytest
 from sqlalchemy import case, insert, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
-from provcat.db import execute_many, lost_race
+from provcat.db import database_reason, execute_many, lost_race
 
 
 def test_execute_many_passes_each_row_and_the_statements_constants(
@@ -55,9 +58,32 @@ def test_execute_many_raises_sqlalchemys_errors(catalogue: Catalogue) -> None:
     with catalogue.session() as session:
         statement = insert(m.WordPosting)
         with pytest.raises(IntegrityError) as failed:
-            execute_many(
-                session.connection(), statement, ("word", "images"), [(7, 1), (7, 1)]
-            )
+            execute_many(session.connection(), statement, ("word", "images"), [(7, 1), (7, 1)])
         assert lost_race(failed.value)
         session.rollback()
         assert session.scalar(select(m.WordPosting.word)) is None
+
+
+def test_a_savepoint_gone_with_its_transaction_reports_what_rolled_it_back() -> None:
+    """SQLite rolls the whole transaction back on a full disk, and releasing the savepoint
+    then fails: the reason given is the full disk, naming the temporary folder too (seen with
+    a manifest's ingest and TMPDIR on a 64 kB file system)."""
+
+    def error(statement: str, message: str) -> OperationalError:
+        return OperationalError(statement, {}, sqlite3.OperationalError(message))
+
+    try:
+        try:
+            raise error("INSERT INTO image ...", "database or disk is full")
+        except OperationalError:  # as SQLAlchemy raises it: the first error as context only
+            raise error(  # noqa: B904
+                "RELEASE SAVEPOINT sa_savepoint_21", "no such savepoint: sa_savepoint_21"
+            )
+    except OperationalError as exc:
+        reason = database_reason(exc)
+    assert reason == (
+        "database or disk is full (the catalogue's disk, or the temporary folder "
+        f"{tempfile.gettempdir()})"
+    )
+    alone = error("RELEASE SAVEPOINT sa_savepoint_1", "no such savepoint: sa_savepoint_1")
+    assert database_reason(alone) == "no such savepoint: sa_savepoint_1"

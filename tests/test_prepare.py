@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import logging
+import os
 import pickle
 import shutil
 import sqlite3
@@ -214,6 +216,33 @@ def test_a_spool_gives_back_what_it_was_given_from_memory_and_from_its_file(
         assert spool.get(mixed_folder / "never.jpg") is None
     assert len(spool) == 0
     assert spool.get(paths[3]) is None
+
+
+def test_a_spool_that_cannot_write_its_file_holds_the_rest_in_memory(
+    mixed_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full temporary folder (the second write fails, part written) costs memory, not the
+    files: what was written is read back, the rest is held, and a warning says so once."""
+    paths = sorted(mixed_folder.glob("*.jpg"))[:5]
+    given = {path: prepare_file(path) for path in paths}
+    writes: list[int] = []
+    pwrite = os.pwrite
+
+    def filling(fd: int, data: bytes, offset: int) -> int:
+        writes.append(offset)
+        if len(writes) > 1:
+            pwrite(fd, data[:100], offset)  # what fitted
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", filling)
+    with caplog.at_level(logging.WARNING), Spool(held=1) as spool:
+        for path, prepared in given.items():
+            spool.put(path, prepared)
+        for path, prepared in given.items():
+            assert pickle.dumps(spool.get(path)) == pickle.dumps(prepared)
+    assert len(writes) == 2
+    assert caplog.text.count("No space left on device") == 1
 
 
 def test_a_manifest_holds_few_prepared_files_while_it_is_stored(

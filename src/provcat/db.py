@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -292,7 +293,22 @@ def lost_race(exc: DBAPIError) -> bool:
 
 
 def database_reason(exc: Exception) -> str:
-    """The database's own words for an error, on one line, without SQLAlchemy's boilerplate."""
+    """The database's own words for an error, on one line, without SQLAlchemy's boilerplate.
+
+    SQLite rolls a whole transaction back on some errors (a full disk), and the savepoint
+    being released then is gone: "no such savepoint" is reported in place of the error that
+    caused it, which is given instead. A full disk may be the temporary folder's, where SQLite
+    keeps its statement journals: the reason names it.
+    """
     orig = getattr(exc, "orig", None) or exc
+    if "no such savepoint" in str(orig):
+        earlier = exc.__context__
+        while earlier is not None and not isinstance(earlier, DBAPIError):
+            earlier = earlier.__context__
+        if earlier is not None:
+            return database_reason(earlier)
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    return "; ".join(lines) or type(orig).__name__
+    reason = "; ".join(lines) or type(orig).__name__
+    if "database or disk is full" in reason:
+        reason += f" (the catalogue's disk, or the temporary folder {tempfile.gettempdir()})"
+    return reason

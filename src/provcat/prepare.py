@@ -318,6 +318,8 @@ class Spool:
     (unlinked at once: a killed ingest leaves nothing) and read back when asked for, so that a
     manifest of ten thousand pictures holds no more memory than one of sixty-four while it is
     stored (a prepared file is about 40 kB, 80 with a large picture's mirror features).
+    Where the temporary folder cannot be written (full, read-only), the rest are held in
+    memory, with a warning.
     """
 
     def __init__(self, held: int | None = None) -> None:
@@ -325,6 +327,8 @@ class Spool:
         self._held: dict[Path, PreparedImage | Failed] = {}
         self._written: dict[Path, tuple[int, int]] = {}
         self._file: IO[bytes] | None = None
+        self._unwritable = False
+        self._end = 0
 
     def __enter__(self) -> Spool:
         return self
@@ -339,15 +343,38 @@ class Spool:
         """Keep what ``path`` was prepared into (a path given twice keeps the first)."""
         if path in self._held or path in self._written:
             return
-        if len(self._held) < self._limit:
+        if len(self._held) < self._limit or self._unwritable:
             self._held[path] = prepared
             return
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="provcat-prepared-")  # noqa: SIM115
         data = pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
-        start = self._file.seek(0, os.SEEK_END)
-        self._file.write(data)
+        start = self._end
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="provcat-prepared-", buffering=0)  # noqa: SIM115
+            written = 0
+            while written < len(data):  # unbuffered: a failed write leaves nothing pending
+                written += os.pwrite(self._file.fileno(), data[written:], start + written)
+        except OSError as error:
+            # A full or read-only temporary folder costs memory, not the ingest; what was
+            # written is read back and the file closed, leaving its space to SQLite, whose
+            # statement journals are temporary files too.
+            log.warning(
+                "cannot write prepared images to a temporary file in %s (%s); holding this "
+                "manifest's or article's in memory",
+                tempfile.gettempdir(),
+                error.strerror or error,
+            )
+            self._unwritable = True
+            for kept in list(self._written):
+                found = self.get(kept)
+                assert found is not None
+                self._held[kept] = found
+            self._written.clear()
+            self._close_file()
+            self._held[path] = prepared
+            return
         self._written[path] = (start, len(data))
+        self._end = start + len(data)
 
     def get(self, path: Path) -> PreparedImage | Failed | None:
         """What ``path`` was prepared into, or None if it was not given."""
@@ -356,10 +383,12 @@ class Spool:
             return found
         assert self._file is not None
         start, size = self._written[path]
-        self._file.seek(start)
-        data = self._file.read(size)
-        if len(data) != size:
-            raise OSError(f"the temporary file of prepared images ended early at {path}")
+        data = b""
+        while len(data) < size:
+            more = os.pread(self._file.fileno(), size - len(data), start + len(data))
+            if not more:
+                raise OSError(f"the temporary file of prepared images ended early at {path}")
+            data += more
         # Written by this process into its own unlinked temporary file, never anyone else's.
         found = pickle.loads(data)  # noqa: S301
         assert isinstance(found, PreparedImage | Failed)
@@ -369,6 +398,9 @@ class Spool:
         """Drop everything (the temporary file is removed as it closes)."""
         self._held.clear()
         self._written.clear()
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
