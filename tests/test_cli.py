@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -205,7 +206,10 @@ def test_a_database_error_names_the_catalogue(
     monkeypatch.setattr(Catalogue, "ingest", ingest)
     result = CliRunner().invoke(cli, ["--db", target, "ingest", str(MONTENEGRO)])
     assert result.exit_code == 1
-    assert result.stderr == f"Error: database error in {shown}: database or disk is full\n"
+    assert result.stderr == (
+        f"Error: database error in {shown}: database or disk is full (the catalogue's disk, "
+        f"or the temporary folder {tempfile.gettempdir()})\n"
+    )
 
 
 @pytest.mark.parametrize(
