@@ -216,9 +216,25 @@ def dump(url: str, *, directed: bool = True) -> dict[str, Counter[tuple[Any, ...
                 if "id" in table.columns:
                     keys[(table.name, row["id"])] = key
                 rows[key] += 1
+            if table.name == "pdq_pair":
+                # Which pairs join a photo depends on the order its images were matched in:
+                # compared as the photos they make.
+                rows = _joined(rows)
             tables[table.name] = rows
     engine.dispose()
     return tables
+
+
+def _joined(pairs: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    """The groups of images that ``pdq_pair``'s rows join, each a row of its own."""
+    group: dict[Any, frozenset[Any]] = {}
+    for row in pairs:
+        named = dict(row)
+        first, second = named["first_id"], named["second_id"]
+        joined = group.get(first, frozenset([first])) | group.get(second, frozenset([second]))
+        for member in joined:
+            group[member] = joined
+    return Counter((("images", members),) for members in set(group.values()))
 
 
 def differences(

@@ -13,6 +13,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Integer, column, func, inspect, select, table, text
 
 from provcat import models as m
+from provcat import photos
 from provcat.catalogue import Catalogue
 from provcat.db import SCHEMA_HEAD, alembic_config, current_revision, make_engine, migrate
 from provcat.ingest import Ingester
@@ -228,3 +229,36 @@ def test_0010_marks_every_image_posted_and_its_downgrade_posts_what_waits(
         last = session.scalar(select(func.max(m.Feature.image_id)))
         assert posted_through(session.connection()) == (last if sqlite else None)
         assert stored_postings(session) == posted
+
+
+def test_0011_records_the_pairs_of_images_stored_before_it(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """A catalogue from before the recorded pairs gets them for every image it holds, enough
+    to join its re-encodes into one photo without the recorded matches; downgrading drops
+    the table."""
+    picture = scene(91, (640, 480))
+    for quality in (95, 70, 50):
+        picture.save(tmp_path / f"q{quality}.jpg", quality=quality)
+    scene(92, (640, 480)).save(tmp_path / "other.jpg", quality=90)
+    with Catalogue(empty_db_url) as catalogue:
+        catalogue.ingest([tmp_path])
+        with catalogue.session() as session:
+            recorded = session.scalar(select(func.count()).select_from(m.PdqPair))
+        assert recorded == 2
+        with catalogue.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0010")
+            assert "pdq_pair" not in inspect(connection).get_table_names()
+            connection.execute(m.PhotoMatch.__table__.delete())
+    with Catalogue(empty_db_url) as catalogue, catalogue.session() as session:  # upgrades
+        pairs = session.execute(select(m.PdqPair.first_id, m.PdqPair.second_id)).all()
+        paths = session.execute(select(m.ImagePath.path, m.ImagePath.image_id)).all()
+        photo = photos.photo_ids(session=session)
+        pending = session.scalar(
+            select(func.count()).select_from(m.Image).where(m.Image.match_seq.is_(None))
+        )
+    ids = {Path(path).name: image_id for path, image_id in paths}
+    assert pending == 0
+    assert len(pairs) == 2
+    assert len({photo[ids[f"q{quality}.jpg"]] for quality in (95, 70, 50)}) == 1
+    assert photo[ids["other.jpg"]] == ids["other.jpg"]

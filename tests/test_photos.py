@@ -4,10 +4,13 @@ never match."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -18,6 +21,8 @@ from provcat.errors import DamagedCatalogue
 from provcat.fingerprints import BitHash
 from provcat.matching import Matcher
 from provcat.photos import PDQ_MIN_QUALITY, PDQ_SAME_PHOTO, StoredPrint, group_photos
+
+from .reuse_fixtures import scene
 
 
 def _flipped(bits: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -249,3 +254,190 @@ def test_a_malformed_stored_hash_is_named(catalogue: Catalogue) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: image 5: its stored PDQ hash 'abab")
     assert result.stderr.count("\n") == 1
+
+
+def _store_prints(session: Session, prints: list[StoredPrint]) -> None:
+    for p in prints:
+        _image(
+            session, p.image_id, p.pixel_digest, str(p.pdq) if p.pdq else None, p.pdq_quality or 0
+        )
+
+
+def _crowd(rng: np.random.Generator, first_id: int, count: int) -> list[StoredPrint]:
+    """``count`` copies of one photo, each a few bits from the first: all within the
+    threshold of one another, as a photo stored many times is."""
+    original = rng.integers(0, 2, 256, dtype=np.uint8)
+    return [
+        StoredPrint(first_id + k, f"{first_id + k:064x}", BitHash(_flipped(original, 6, rng)), 90)
+        for k in range(count)
+    ]
+
+
+def _scan(prints: list[StoredPrint]) -> Callable[[BitHash], dict[int, int]]:
+    """What a matcher's scan of every stored hash gives: every image (whatever its quality)
+    whose hash is within the threshold of the one asked for."""
+
+    def near_of(hashed: BitHash) -> dict[int, int]:
+        return {
+            p.image_id: hashed - p.pdq
+            for p in prints
+            if p.pdq is not None and hashed - p.pdq <= PDQ_SAME_PHOTO
+        }
+
+    return near_of
+
+
+def _recorded(session: Session) -> list[tuple[int, int, int]]:
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(m.PdqPair.first_id, m.PdqPair.second_id, m.PdqPair.distance)
+        )
+    ]
+
+
+@pytest.mark.parametrize("waiting", [0, 4, 60])
+def test_pairs_recorded_in_turns_in_any_order_group_as_every_pair_does(
+    catalogue: Catalogue, waiting: int
+) -> None:
+    """Images matched one turn at a time in a shuffled order, each recording its pairs
+    (link_matched), some left waiting: the catalogue's photos are those of every pair
+    compared. A photo stored 40 times gets under 40 pairs, not 780; waiting images are
+    compared when grouping runs (a few against every other, many by every pair)."""
+    rng = np.random.default_rng(17)
+    prints = _prints(rng) + _crowd(rng, 5000, 40)
+    order = [p.image_id for p in prints]
+    rng.shuffle(order)
+    matched, left = order[: len(order) - waiting], set(order[len(order) - waiting :])
+    near_of = _scan(prints)
+    with catalogue.session() as session:
+        _store_prints(session, prints)
+        session.commit()
+        for turn, image_id in enumerate(matched, start=1):
+            photos.link_matched(session.connection(), image_id, near_of)
+            session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
+        session.commit()
+        recorded = _recorded(session)
+        found = photos.photo_ids(session=session)
+    assert found == _reference(prints)
+    crowd = [pair for pair in recorded if pair[0] >= 5000]
+    assert 0 < len(crowd) < 40
+    for first, second, distance in recorded:
+        assert first < second
+        assert first not in left
+        assert second not in left
+        one, two = (next(p for p in prints if p.image_id == i) for i in (first, second))
+        assert one.pdq is not None
+        assert two.pdq is not None
+        assert one.pdq - two.pdq == distance <= PDQ_SAME_PHOTO
+        assert min(one.pdq_quality or 0, two.pdq_quality or 0) >= PDQ_MIN_QUALITY
+    # Grouping does not take the recorded pairs for the whole answer: without them, the
+    # matched images' photos fall apart.
+    with catalogue.session() as session:
+        session.execute(delete(m.PdqPair))
+        session.commit()
+        if waiting < len(order) // photos._PENDING_SHARE:
+            assert photos.photo_ids(session=session) != found
+
+
+def test_a_catalogue_s_pairs_filled_at_once_group_as_every_pair_does(catalogue: Catalogue) -> None:
+    """fill_pairs (revision 0011's, for images stored before it) records a spanning forest:
+    every image matched, the photos are every pair's, with fewer pairs than images."""
+    rng = np.random.default_rng(23)
+    prints = _prints(rng) + _crowd(rng, 5000, 40)
+    with catalogue.session() as session:
+        _store_prints(session, prints)
+        session.execute(update(m.Image).values(match_seq=1))
+        session.commit()
+        count = photos.fill_pairs(session.connection())
+        session.commit()
+        recorded = _recorded(session)
+        found = photos.photo_ids(session=session)
+    expected = _reference(prints)
+    assert found == expected
+    assert count == len(recorded)
+    # One pair fewer than the images of each photo its hashes make (the same pixels aside).
+    assert len(recorded) <= len(prints) - len(set(expected.values()))
+    assert len([pair for pair in recorded if pair[0] >= 5000]) == 39
+
+
+def test_an_ingest_records_the_pairs_its_turns_find(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Re-encodes and a resize of one picture, ingested in one run and then one more in a
+    second: the pairs recorded join every pair of them within the threshold, and grouping
+    without the recorded matches (PhotoMatch) still finds the photo."""
+    picture = scene(81, (640, 480))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    picture.save(first / "a.jpg", quality=95)
+    picture.save(first / "b.jpg", quality=55)
+    picture.resize((480, 360)).save(first / "c.jpg", quality=85)
+    scene(82, (640, 480)).save(first / "other.jpg", quality=90)
+    catalogue.ingest([first])
+    picture.resize((560, 420)).save(second / "d.png")
+    catalogue.ingest([second])
+    with catalogue.session() as session:
+        recorded = _recorded(session)
+        session.execute(delete(m.PhotoMatch))
+        session.commit()
+        found = photos.photo_ids(session=session)
+        paths = session.execute(select(m.ImagePath.path, m.ImagePath.image_id)).all()
+    ids = {Path(path).name: image_id for path, image_id in paths}
+    assert len({found[ids[name]] for name in ("a.jpg", "b.jpg", "c.jpg", "d.png")}) == 1
+    assert found[ids["other.jpg"]] != found[ids["a.jpg"]]
+    assert 3 <= len(recorded) <= 6
+
+
+def test_sets_joined_in_batches_are_those_a_union_find_makes() -> None:
+    """Random pairs, a long chain given from its far end, and a crowd, in batches: each
+    row's root is its set's smallest row, as one pair at a time gives."""
+    rng = np.random.default_rng(29)
+    size = 3_000
+    batches = [
+        (rng.integers(0, 1_000, 400), rng.integers(0, 1_000, 400)),
+        (np.arange(2_999, 2_000, -1), np.arange(2_998, 1_999, -1)),  # a chain
+        (np.full(300, 1_500), rng.integers(1_000, 1_300, 300)),  # a crowd
+        (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)),
+    ]
+    sets = photos._Sets(size)
+    one_by_one = photos._UnionFind(size)
+    for first, second in batches:
+        sets.join(first.astype(np.int64), second.astype(np.int64))
+        for a, b in zip(first.tolist(), second.tolist(), strict=True):
+            one_by_one.union(a, b)
+    assert sets.roots().tolist() == [one_by_one.find(row) for row in range(size)]
+    assert int(sets.roots()[2_999]) == 2_000
+
+
+def test_an_image_matched_while_the_catalogue_is_grouped_is_not_lost(
+    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL each statement of a grouping sees what was committed before it: an
+    image matched by another process between the grouping's reads is either compared as
+    waiting or read with its recorded pairs (the waiting images are read first), never
+    neither. SQLite's reader keeps one snapshot (and a writer waits for it to end)."""
+    if not catalogue.url.startswith("postgresql"):
+        pytest.skip("SQLite reads the whole grouping from one snapshot")
+    rng = np.random.default_rng(31)
+    prints = _crowd(rng, 100, 2) + _crowd(rng, 200, 3)
+    with catalogue.session() as session:
+        _store_prints(session, prints)
+        session.execute(update(m.Image).where(m.Image.id != 101).values(match_seq=1))
+        session.commit()
+        photos.fill_pairs(session.connection())
+        session.execute(delete(m.PdqPair).where(m.PdqPair.second_id == 101))
+        session.commit()
+    waiting = photos._waiting_pairs
+
+    def matched_first(connection: Connection) -> Iterator[photos.Pairs]:
+        # Another process's turn matches image 101 and commits, before this read.
+        with catalogue.session() as other:
+            photos.link_matched(other.connection(), 101, _scan(prints))
+            other.execute(update(m.Image).where(m.Image.id == 101).values(match_seq=2))
+            other.commit()
+        yield from waiting(connection)
+
+    monkeypatch.setattr(photos, "_waiting_pairs", matched_first)
+    with catalogue.session() as session:
+        found = photos.photo_ids(session=session)
+    assert found[101] == found[100] == 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -107,6 +107,21 @@ def driver_rows(
     return rows
 
 
+def driver_pages(
+    connection: Connection, statement: ClauseElement, size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``statement`` as :func:`driver_rows` reads them, ``size`` at a time (one
+    statement; for every image's row, without holding all of them as Python objects)."""
+    compiled = DriverStatement.compile(statement, connection)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, compiled.parameters({}))
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
+
 @dataclass(frozen=True)
 class DriverStatement:
     """A statement compiled for one dialect, to be run by :func:`driver_rows` with values for
@@ -140,7 +155,7 @@ class DriverStatement:
 #: The newest schema revision of provcat's migrations (alembic/versions; a test checks that it
 #: is Alembic's head). Opening a catalogue already at it needs neither Alembic nor a lock:
 #: without Alembic, `import provcat.cli` took 1.00 s against 1.31 s (medians, docs/scale.md).
-SCHEMA_HEAD: Final = "0010"
+SCHEMA_HEAD: Final = "0011"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

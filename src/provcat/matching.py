@@ -52,6 +52,7 @@ from provcat.fingerprints import (
     pdq_dihedral,
     stored_pdq,
 )
+from provcat.photos import PDQ_SAME_PHOTO, link_matched
 from provcat.reuse import word_file
 from provcat.reuse.features import Features, extract, mirrored
 from provcat.reuse.pixels import colourfulness, framed, pixels_remembered, working_copy
@@ -651,6 +652,11 @@ class Matcher:
             )
             for match in matched:
                 recorded += _record(image_id, match, session=session)
+            link_matched(
+                session.connection(),
+                image_id,
+                lambda hashed: self._pdq.within([hashed], PDQ_SAME_PHOTO),
+            )
             session.execute(update(m.Image).where(m.Image.id == image_id).values(match_seq=turn))
             session.commit()
             return recorded

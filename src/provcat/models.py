@@ -458,3 +458,30 @@ class PhotoMatch(Base):
 
     reference: Mapped[Image] = relationship(foreign_keys=[reference_id])
     copy: Mapped[Image] = relationship(foreign_keys=[copy_id])
+
+
+class PdqPair(Base):
+    """Two stored images whose PDQ hashes, as stored and both of PDQ quality 50 or more, are
+    within 31 bits of each other: one photo to photo grouping (:mod:`provcat.photos`).
+
+    Not every such pair: enough of them that any two matched images within 31 bits are
+    joined through them (``provcat.photos.link_matched``, in the matching turn of the later
+    of the two; ``provcat.photos.fill_pairs`` for images stored before revision 0011), so
+    that grouping reads them instead of comparing every pair of hashes. Images not matched
+    yet are compared when grouping runs.
+    """
+
+    __tablename__ = "pdq_pair"
+    __table_args__ = (CheckConstraint("first_id < second_id", name="ordered"),)
+
+    first_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    second_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+        index=True,
+    )
+    #: Hamming distance between the two stored hashes (0 to 31).
+    distance: Mapped[int] = mapped_column(Integer)
