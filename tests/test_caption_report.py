@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -11,10 +12,13 @@ import jsonschema
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
+from sqlalchemy import select
 
+from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.errors import CatalogueError
+from provcat.reports import captions as captions_report
 from provcat.reports.captions import diff_segments
 from provcat.reports.formats import choose_format
 
@@ -229,3 +233,33 @@ def test_match_caption_command(db_url: str) -> None:
     [match] = json.loads(result.stdout)["matches"]
     assert match["match"] == "exact"
     assert len(match["occurrences"]) == 1
+
+
+def test_an_article_stored_after_the_others_were_read_is_read_when_its_printing_is(
+    montenegro: Catalogue,
+) -> None:
+    """The printings are read after the articles, each in its own statement: an article an
+    ingest commits in between (PostgreSQL's statements each see what was committed before
+    them) is read when one of its printings names it, not a KeyError."""
+    with montenegro.session() as session:
+        refs = captions_report._ArticleRefs(session)
+        known = dict(refs)
+        with montenegro.session() as other:
+            other.add(
+                m.Article(
+                    key="https://example.org/later",
+                    title="Later",
+                    publisher="Example",
+                    published=dt.date(2017, 2, 20),
+                    published_precision="month",
+                    source_kind="manifest",
+                    source="/x/later.toml",
+                )
+            )
+            other.commit()
+            later = other.scalar(select(m.Article.id).where(m.Article.title == "Later"))
+        assert later is not None
+        assert later not in known
+        ref = refs[later]
+    assert (ref.key, ref.title, ref.published) == ("https://example.org/later", "Later", "2017-02")
+    assert all(refs[i] == known[i] for i in known)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import difflib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -11,14 +11,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from rapidfuzz.distance import Indel
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.captions import ParsedCaption, match_keys, parse_caption
 from provcat.credits import credits_conflict
+from provcat.db import driver_pages
 from provcat.duplicates import NEAR_THRESHOLD, NearIndex, group_keys, parse_all
 from provcat.photos import photo_ids
+
+#: Printings taken from the driver at once.
+_PAGE = 50_000
 
 #: What each flag code means, in words (the HTML and Markdown reports print these).
 FLAG_WORDS = {
@@ -34,7 +39,7 @@ FLAG_WORDS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArticleRef:
     """The article an occurrence was printed in.
 
@@ -63,7 +68,7 @@ class ArticleRef:
         return self.title or self.source_name or self.url or self.key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Occurrence:
     """One printing of a caption."""
 
@@ -178,46 +183,94 @@ def _occurrence_dict(o: Occurrence) -> dict[str, Any]:
     }
 
 
-def _published(article: m.Article) -> str | None:
-    if article.published is None:
+def _published(published: dt.date | None, precision: str) -> str | None:
+    if published is None:
         return None
-    digits = {"day": 10, "month": 7, "year": 4}.get(article.published_precision, 10)
-    return article.published.isoformat()[:digits]
+    digits = {"day": 10, "month": 7, "year": 4}.get(precision, 10)
+    return published.isoformat()[:digits]
+
+
+class _ArticleRefs(dict[int, ArticleRef]):
+    """Every article's reference by id, read at once; one stored since (an ingest committed
+    between two statements) is read when asked for."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._read(None)
+
+    def __missing__(self, article_id: int) -> ArticleRef:
+        self._read(article_id)
+        return self[article_id]
+
+    def _read(self, article_id: int | None) -> None:
+        article = m.Article
+        statement = select(
+            article.id,
+            article.key,
+            article.title,
+            article.url,
+            article.publisher,
+            article.published,
+            article.published_precision,
+            article.source,
+        )
+        if article_id is not None:
+            statement = statement.where(article.id == article_id)
+        for row in self._session.execute(statement):
+            self[row.id] = ArticleRef(
+                key=row.key,
+                title=row.title,
+                url=row.url,
+                publisher=row.publisher,
+                published=_published(row.published, row.published_precision),
+                source=row.source,
+            )
 
 
 def load_occurrences(*, session: Session) -> list[Occurrence]:
-    """Every printed caption in the catalogue, with its article, image and photo."""
+    """Every printed caption in the catalogue, with its article, image and photo.
+
+    Read through the driver a page at a time, each article's reference made once: a
+    million printings took 70 s and 4 GB as ORM objects with their articles and images
+    loaded beside them (docs/scale.md, session 36).
+    """
     photos = photo_ids(session=session)
-    rows = session.scalars(
-        select(m.Appearance)
-        .where(m.Appearance.caption.is_not(None))
-        .options(joinedload(m.Appearance.article), joinedload(m.Appearance.image))
-        .order_by(m.Appearance.article_id, m.Appearance.position)
-    ).all()
-    out = []
-    for a in rows:
-        assert a.caption is not None
-        article = a.article
-        out.append(
-            Occurrence(
-                article=ArticleRef(
-                    key=article.key,
-                    title=article.title,
-                    url=article.url,
-                    publisher=article.publisher,
-                    published=_published(article),
-                    source=article.source,
-                ),
-                image=a.image.sha256 if a.image else None,
-                position=a.position,
-                occurrence=a.occurrence,
-                caption=a.caption,
-                origin=a.caption_origin,
-                credit=a.credit,
-                stand_in=bool(a.image and a.image.stand_in),
-                photo=photos.get(a.image_id) if a.image_id is not None else None,
-            )
+    articles = _ArticleRefs(session)
+    a, image = m.Appearance, m.Image
+    printed = (
+        select(
+            a.article_id,
+            a.image_id,
+            image.sha256,
+            image.stand_in,
+            a.position,
+            a.occurrence,
+            a.caption,
+            a.caption_origin,
+            a.credit,
         )
+        .outerjoin(image, image.id == a.image_id)
+        .where(a.caption.is_not(None))
+        .order_by(a.article_id, a.position)
+    )
+    out = []
+    for page in driver_pages(session.connection(), printed, _PAGE):
+        for article_id, image_id, sha, stand_in, position, occurrence, *text in page:
+            caption, origin, credit = text
+            out.append(
+                Occurrence(
+                    article=articles[article_id],
+                    image=sha,
+                    position=position,
+                    occurrence=occurrence,
+                    caption=caption,
+                    origin=origin,
+                    credit=credit,
+                    stand_in=bool(stand_in),
+                    photo=photos.get(image_id) if image_id is not None else None,
+                )
+            )
     return out
 
 
@@ -282,7 +335,7 @@ class _Parsed(dict[str, ParsedCaption]):
 
 
 def _with_key(o: Occurrence, key: str) -> Occurrence:
-    return Occurrence(**{**o.__dict__, "key": key})
+    return dataclasses.replace(o, key=key)
 
 
 def _group(
@@ -384,14 +437,17 @@ _PIECE = re.compile(r"\s+|\w+|[^\w\s]")
 
 
 def diff_segments(base: str, text: str) -> tuple[tuple[str, bool], ...]:
-    """Cut ``text`` into pieces marked True where they differ from ``base`` (word by word)."""
+    """Cut ``text`` into pieces marked True where they differ from ``base`` (word by word:
+    a longest common subsequence of the two texts' pieces, through rapidfuzz, which took a
+    seventh of difflib's time on a million captions' groups)."""
+    if text == base:
+        return ((text, False),) if text else ()
     old, new = _PIECE.findall(base), _PIECE.findall(text)
     segments: list[tuple[str, bool]] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for tag, _a0, _a1, b0, b1 in matcher.get_opcodes():
-        piece = "".join(new[b0:b1])
+    for step in Indel.opcodes(old, new):
+        piece = "".join(new[step.dest_start : step.dest_end])
         if piece:
-            changed = tag != "equal" and bool(piece.strip())
+            changed = step.tag != "equal" and bool(piece.strip())
             if segments and segments[-1][1] == changed:
                 segments[-1] = (segments[-1][0] + piece, changed)
             else:

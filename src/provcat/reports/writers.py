@@ -75,8 +75,12 @@ def thumbnail_uri(
 
 def write_json(report: Report, out: TextIO, **_: Any) -> None:
     """The report as one JSON document (docs/report-schemas.md); the characters a terminal
-    would obey are escaped the JSON way, so the data reads back exactly."""
-    out.write(json_printable(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)))
+    would obey are escaped the JSON way, so the data reads back exactly. Written a piece at
+    a time (a million captions' report is about 400 MB of JSON, which as one string, and
+    its escaped copy, took as much memory again)."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    for piece in encoder.iterencode(report.to_dict()):
+        out.write(json_printable(piece))
     out.write("\n")
 
 
