@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
 import time
@@ -96,14 +97,8 @@ def driver_rows(
     neither parameters nor results go through SQLAlchemy's type processing, so it is for
     integers, strings and bytes (and, on PostgreSQL, lists of them) only.
     """
-    if not isinstance(statement, DriverStatement):
-        statement = DriverStatement.compile(statement, connection)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(statement.sql, statement.parameters(values or {}))
+    with _driver_cursor(connection, statement, values) as cursor:
         rows: list[tuple[Any, ...]] = cursor.fetchall()
-    finally:
-        cursor.close()
     return rows
 
 
@@ -112,12 +107,25 @@ def driver_pages(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The rows of ``statement`` as :func:`driver_rows` reads them, ``size`` at a time (one
     statement; for every image's row, without holding all of them as Python objects)."""
-    compiled = DriverStatement.compile(statement, connection)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(compiled.sql, compiled.parameters({}))
+    with _driver_cursor(connection, statement, None) as cursor:
         while rows := cursor.fetchmany(size):
             yield rows
+
+
+@contextlib.contextmanager
+def _driver_cursor(
+    connection: Connection,
+    statement: ClauseElement | DriverStatement,
+    values: Mapping[str, Any] | None,
+) -> Iterator[Any]:
+    """The driver's own cursor in ``connection``'s transaction, ``statement`` executed on it
+    (compiled for the connection's dialect unless given compiled), closed afterwards."""
+    if not isinstance(statement, DriverStatement):
+        statement = DriverStatement.compile(statement, connection)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement.sql, statement.parameters(values or {}))
+        yield cursor
     finally:
         cursor.close()
 
