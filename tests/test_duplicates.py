@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rapidfuzz.distance import Indel
 
+from provcat import duplicates
 from provcat.captions import parse_caption, tokens
 from provcat.duplicates import (
     MAX_DROPPED,
@@ -175,3 +177,65 @@ def test_word_edits_are_symmetric(a: list[str], b: list[str]) -> None:
     assert word_edits(a, b) == word_edits(b, a)
     if a == b:
         assert word_edits(a, b) == word_edits([], [])
+
+
+def _leaders_through_an_index(
+    counts: Counter[str], bodies: dict[str, str], threshold: float
+) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
+    """Leader clustering as group_keys did it before session 37: each key, most printed first,
+    looked up in a NearIndex of the leaders so far."""
+    seen: Counter[str] = Counter()
+    for key in counts:
+        seen.update(set(tokens(bodies[key])))
+    index = NearIndex(threshold=threshold, token_counts=seen)
+    members: list[list[tuple[str, float]]] = []
+    for key in sorted(counts, key=lambda k: (-counts[k], -len(k), k)):
+        words = tokens(bodies[key])
+        found = index.matches(bodies[key], words)
+        if found:
+            members[found[0].entry].append((key, found[0].similarity))
+        else:
+            index.add(bodies[key], words)
+            members.append([(key, 1.0)])
+    return [(tuple(k for k, _ in m), tuple(s for _, s in m)) for m in members]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("in_pieces", [False, True], ids=["at-once", "in-pieces"])
+def test_groups_are_those_leaders_looked_up_in_an_index_make(
+    seed: int, in_pieces: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """group_keys makes every key's candidates at once, as arrays; what it groups is what
+    looking each key up in an index of the leaders so far groups, ties and all, also with
+    its arrays made a few keys, rows and candidate pairs at a time."""
+    if in_pieces:
+        monkeypatch.setattr(duplicates, "_KEYS_AT_ONCE", 7)
+        monkeypatch.setattr(duplicates, "_ROWS_AT_ONCE", 40)
+        monkeypatch.setattr(duplicates, "_PAIRS_AT_ONCE", 25)
+    rng = random.Random(seed)
+    corpus = _random_corpus(seed, 400)
+    corpus += rng.sample(corpus, 80)  # printed again: counts differ, so the order matters
+    crowd = ["harbour", "wall", "storm", "night", "ferry", "crew"]
+    corpus += [" ".join(rng.sample(crowd, len(crowd))) for _ in range(60)]  # one word set
+    corpus += ["a b", "pictured", ""]  # too short to be near anything
+    # A key near two leaders equally joins the first; one near only a follower leads.
+    tie = "marlow harbour keeper found the wrecked trawler yesterday"
+    first = tie.replace("marlow", "marlew").replace("harbour", "harbeur")
+    second = tie.replace("trawler", "trawlar").replace("yesterday", "yesterdey")
+    corpus += [first] * 4 + [second] * 3 + [tie]
+    chain = ["alpha", "bravo", "charlie", "delta", "ernest"]
+    chain += ["foxtrot", "golfer", "hotel", "indiana", "juliet"]
+    for step in range(5):  # each link one more word respelt: the far end is near no leader
+        corpus += [" ".join(chain)] * (6 - step)
+        chain[step * 2] = chain[step * 2][:-1] + "z"
+    parsed = parse_all(corpus)
+    groups = group_keys(parsed.counts, parsed.bodies, threshold=0.8)
+    got = [(g.keys, g.similarities) for g in groups]
+    assert got == _leaders_through_an_index(parsed.counts, parsed.bodies, 0.8)
+    assert sum(len(g.keys) > 1 for g in groups) > 10
+
+
+def test_no_keys_make_no_groups() -> None:
+    assert group_keys(Counter(), {}) == []
+    parsed = parse_all(["x", "x", "y z"])
+    assert [g.keys for g in group_keys(parsed.counts, parsed.bodies)] == [("x",), ("y z",)]

@@ -201,7 +201,9 @@ def match_keys(raw: str) -> tuple[str, str]:
     """
     _label, rest = _split_label(_display(raw))
     body, _credit = _split_credit(rest)
-    return normalise(raw), normalise(body)
+    key, body_key = normalise(raw), normalise(body)
+    # A caption without a label or credit has its key as its body: one string kept, not two.
+    return key, key if body_key == key else body_key
 
 
 def parse_caption(raw: str) -> ParsedCaption:

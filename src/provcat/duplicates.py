@@ -42,7 +42,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 from rapidfuzz.distance import Indel, Levenshtein
 
 from provcat.captions import match_keys, tokens
@@ -260,21 +262,32 @@ class NearIndex:
             length = self._lengths[entry]
             if length < MIN_NEAR_TOKENS or abs(length - len(words)) > MAX_DROPPED:
                 continue
-            # Candidates are few, so their words are recomputed here rather than kept for all.
-            other_body = self._bodies[entry]
-            other = tokens(other_body)
-            other_set = frozenset(other)
-            # Cheap necessary condition before the alignment: few distinct words differ.
-            budget = edit_budget(min(len(word_set), len(other_set)))
-            if len(word_set - other_set) > budget or len(other_set - word_set) > budget:
-                continue
-            similarity = Indel.normalized_similarity(body_key, other_body)
-            if similarity < self.threshold:
-                continue
-            if word_edits(words, other).near(min(len(word_set), len(other_set))):
-                out.append(Match(entry, similarity))
+            found = _near(body_key, words, word_set, self._bodies[entry], self.threshold)
+            if found is not None:
+                out.append(Match(entry, found))
         out.sort(key=lambda m: (-m.similarity, m.entry))
         return out
+
+
+def _near(
+    body_key: str, words: Sequence[str], word_set: frozenset[str], other_body: str, threshold: float
+) -> float | None:
+    """The similarity of two bodies when they are near (the module's rule), else None.
+
+    Candidates are few, so the other body's words are made here rather than kept for all.
+    """
+    other = tokens(other_body)
+    other_set = frozenset(other)
+    # Cheap necessary condition before the alignment: few distinct words differ.
+    budget = edit_budget(min(len(word_set), len(other_set)))
+    if len(word_set - other_set) > budget or len(other_set - word_set) > budget:
+        return None
+    similarity = Indel.normalized_similarity(body_key, other_body)
+    if similarity < threshold:
+        return None
+    if word_edits(words, other).near(min(len(word_set), len(other_set))):
+        return similarity
+    return None
 
 
 def similarity(a: str, b: str) -> float:
@@ -354,26 +367,176 @@ def _paused_gc() -> Iterator[None]:
 def _group_keys(
     counts: Mapping[str, int], bodies: Mapping[str, str], threshold: float
 ) -> list[KeyGroup]:
-    body_counts: Counter[str] = Counter()
-    for key in counts:
-        body_counts.update(set(tokens(bodies[key])))
-    index = NearIndex(threshold=threshold, token_counts=body_counts)
-    members: list[list[tuple[str, float]]] = []
     order = sorted(counts, key=lambda k: (-counts[k], -len(k), k))
-    for key in order:
-        body = bodies[key]
-        words = tokens(body)
-        prefix = index.prefix(words)
-        found = index.matches(body, words, prefix)
-        if found:
-            members[found[0].entry].append((key, found[0].similarity))
-            continue
-        index.add(body, words, prefix)
-        members.append([(key, 1.0)])
+    words = _KeyWords(order, bodies)
+    members: list[list[tuple[str, float]]] = []
+    # The group each leader leads (-1: not a leader); leaders are added in order, so the
+    # index's tie-break on the earlier entry is the earlier position.
+    group_of = np.full(len(order), -1, dtype=np.int64)
+    for first, earlier, ptr in words.candidate_blocks():
+        for offset in range(len(ptr) - 1):
+            position = first + offset
+            key = order[position]
+            best: tuple[float, int] | None = None
+            low, high = ptr[offset], ptr[offset + 1]
+            if low < high:
+                candidates = earlier[low:high]
+                leaders = candidates[group_of[candidates] >= 0]
+                if leaders.size:
+                    body = bodies[key]
+                    key_words = tokens(body)
+                    word_set = frozenset(key_words)
+                    for leader in leaders.tolist():
+                        found = _near(body, key_words, word_set, bodies[order[leader]], threshold)
+                        if found is not None and (best is None or found > best[0]):
+                            best = (found, leader)
+            if best is None:
+                group_of[position] = len(members)
+                members.append([(key, 1.0)])
+            else:
+                members[group_of[best[1]]].append((key, best[0]))
     return [
         KeyGroup(keys=tuple(k for k, _ in group), similarities=tuple(s for _, s in group))
         for group in members
     ]
+
+
+#: Candidate pairs made at once while grouping (16 bytes each): bounds the memory a set of
+#: captions sharing the same rare words can take, whatever their number.
+_PAIRS_AT_ONCE = 4_000_000
+#: Keys whose indexed words are ranked at once, and word-pair rows sorted at once.
+_KEYS_AT_ONCE = 65_536
+_ROWS_AT_ONCE = 2_000_000
+
+
+class _KeyWords:
+    """The indexed word pairs of every key to group, as arrays, and the candidate pairs they give.
+
+    The same index :class:`NearIndex` keeps, made for a whole set at once: each key's words
+    are numbered, ranked rarest first by how many keys hold them (ties by the word), and every
+    pair of a key's ``edit_budget + SHARED`` rarest is one integer. Two keys sharing such a
+    pair are candidates; the later (in grouping order) is verified against the earlier when
+    the earlier leads a group, which is what looking the later up in an index of the leaders
+    so far would find. Held as arrays (about 16 bytes a pair) in place of an int, a list and a
+    dictionary slot per posting: 10^6 captions' index took 1.4 GB that way (docs/scale.md).
+    """
+
+    def __init__(self, order: Sequence[str], bodies: Mapping[str, str]) -> None:
+        ids = array("i")
+        ends = array("q")
+        lengths = array("i")
+        numbers: dict[str, int] = {}
+        for key in order:
+            words = tokens(bodies[key])
+            lengths.append(len(words))
+            # setdefault's default is read before the insert: a new word gets the next number.
+            ids.extend([numbers.setdefault(w, len(numbers)) for w in set(words)])
+            ends.append(len(ids))
+        self.count = len(order)
+        self.lengths = np.frombuffer(lengths, dtype=np.int32) if lengths else np.zeros(0, np.int32)
+        self._pairs = self._word_pairs(
+            np.frombuffer(ids, dtype=np.int32) if ids else np.zeros(0, np.int32),
+            np.frombuffer(ends, dtype=np.int64) if ends else np.zeros(0, np.int64),
+            list(numbers),
+        )
+
+    def _word_pairs(
+        self, ids: np.ndarray, ends: np.ndarray, names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (pair, position) of every pair that two or more keys' rarest words share, the
+        rows of one pair together, by ascending position."""
+        prefix = self._prefixes(ids, ends, names)
+        held = len(names)
+        indexed = (prefix >= 0).sum(axis=1)
+        total = int((indexed * (indexed - 1) // 2).sum())
+        # Rows are made and sorted a share of the pairs at a time (by the pair's remainder),
+        # so that no more than about _ROWS_AT_ONCE are held while sorting.
+        shares = max(1, -(-total // _ROWS_AT_ONCE))
+        width = prefix.shape[1]
+        pairs, positions = [], []
+        for share in range(shares):
+            found, where = [], []
+            for a, b in itertools.combinations(range(width), 2):
+                rows = np.flatnonzero(prefix[:, b] >= 0)
+                pair = prefix[rows, a].astype(np.int64) * held + prefix[rows, b]
+                mine = pair % shares == share
+                found.append(pair[mine])
+                where.append(rows[mine].astype(np.int32))
+            pair, position = np.concatenate(found), np.concatenate(where)
+            del found, where
+            by_pair = np.lexsort((position, pair))
+            pair, position = pair[by_pair], position[by_pair]
+            first = np.ones(pair.size, dtype=bool)
+            first[1:] = pair[1:] != pair[:-1]
+            last = np.ones(pair.size, dtype=bool)
+            last[:-1] = first[1:]
+            shared = ~(first & last)
+            pairs.append(pair[shared])
+            positions.append(position[shared])
+        return np.concatenate(pairs), np.concatenate(positions)
+
+    def _prefixes(self, ids: np.ndarray, ends: np.ndarray, names: list[str]) -> np.ndarray:
+        """Each key's indexed words' ranks, rarest first, -1 past them (a key too short to be
+        near anything has none), made a block of keys at a time to bound the arrays."""
+        held = len(names)
+        frequency = np.bincount(ids, minlength=held).tolist()
+        rarest = sorted(range(held), key=lambda word: (frequency[word], names[word]))
+        rank = np.empty(held, dtype=np.int64)
+        rank[rarest] = np.arange(held, dtype=np.int64)
+        distinct = np.diff(ends, prepend=0)
+        starts = ends - distinct
+        prefix = np.full((self.count, MAX_EDITS + SHARED), -1, dtype=np.int32)
+        for first in range(0, self.count, _KEYS_AT_ONCE):
+            stop = min(self.count, first + _KEYS_AT_ONCE)
+            low, high = int(starts[first]), int(ends[stop - 1])
+            owner = np.repeat(np.arange(stop - first, dtype=np.int64), distinct[first:stop])
+            # Sorted by owner, then rank: owners are already in order.
+            ranked = np.sort(owner * held + rank[ids[low:high]]) - owner * held
+            within = np.arange(high - low, dtype=np.int64) - (starts[first:stop] - low)[owner]
+            budget = np.minimum(MAX_EDITS, np.maximum(1, distinct[first:stop] // 4)) + SHARED
+            long_enough = self.lengths[first:stop] >= MIN_NEAR_TOKENS
+            indexed = (within < budget[owner]) & long_enough[owner]
+            prefix[first + owner[indexed], within[indexed]] = ranked[indexed]
+        return prefix
+
+    def candidate_blocks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Blocks of consecutive positions, each as (first position, earlier, ptr): the
+        candidates of the block's k-th position are ``earlier[ptr[k]:ptr[k + 1]]``, distinct
+        earlier positions, ascending, whose lengths differ from its by no more than
+        MAX_DROPPED words (what the index checks first)."""
+        pair, position = self._pairs
+        starts = np.flatnonzero(np.diff(pair, prepend=-1) != 0) if pair.size else pair
+        group_start = np.repeat(starts, np.diff(starts, append=pair.size))
+        before = np.arange(pair.size, dtype=np.int64) - group_start
+        per_position = np.bincount(position, weights=before, minlength=self.count)
+        cumulative = np.cumsum(per_position)
+        first = 0
+        while first < self.count:
+            done = cumulative[first - 1] if first else 0.0
+            stop = int(np.searchsorted(cumulative, done + _PAIRS_AT_ONCE, side="right"))
+            stop = min(self.count, max(stop, first + 1))
+            yield first, *self._block(first, stop, position, group_start, before)
+            first = stop
+
+    def _block(
+        self,
+        first: int,
+        stop: int,
+        position: np.ndarray,
+        group_start: np.ndarray,
+        before: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero((before > 0) & (position >= first) & (position < stop))
+        counts = before[rows]
+        total = int(counts.sum())
+        later = np.repeat(position[rows].astype(np.int64), counts)
+        step = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        earlier = position[np.repeat(group_start[rows], counts) + step].astype(np.int64)
+        close = np.abs(self.lengths[later] - self.lengths[earlier]) <= MAX_DROPPED
+        joined = np.unique(later[close] * self.count + earlier[close])
+        later, earlier = joined // self.count, joined % self.count
+        ptr = np.searchsorted(later, np.arange(first, stop + 1))
+        return earlier, ptr
 
 
 @dataclass(frozen=True)
@@ -382,12 +545,16 @@ class ParsedSet:
 
     #: The match key of each caption, in input order.
     keys: list[str]
-    #: How many captions have each key.
-    counts: Counter[str]
-    #: The body key of each distinct key.
+    #: The body key of each distinct key (the key itself when the caption has no label or
+    #: credit: one string, not two).
     bodies: dict[str, str]
     #: The first raw text seen with each key.
     raw: dict[str, str]
+
+    @cached_property
+    def counts(self) -> Counter[str]:
+        """How many captions have each key (made when first asked for)."""
+        return Counter(self.keys)
 
 
 #: Above this many distinct texts, parsing is spread over worker processes.
@@ -403,26 +570,32 @@ def parse_all(texts: Iterable[str], *, workers: int | None = None) -> ParsedSet:
             PARALLEL_FROM distinct texts, else none.
     """
     texts = list(texts)
-    distinct = list(dict.fromkeys(texts))
+    # Each distinct text's (key, body), filled in place: no second table of them.
+    of_text: dict[str, tuple[str, str]] = dict.fromkeys(texts, ("", ""))
+    distinct = list(of_text)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(distinct) > PARALLEL_FROM else 1
-    if workers > 1:
-        chunk = max(1000, len(distinct) // (workers * 8))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            computed = list(pool.map(match_keys, distinct, chunksize=chunk))
-    else:
-        computed = [match_keys(text) for text in distinct]
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            chunk = max(1000, len(distinct) // (workers * 8))
+            computed: Iterable[tuple[str, str]] = pool.map(match_keys, distinct, chunksize=chunk)
+        else:
+            computed = map(match_keys, distinct)
+        for text, found in zip(distinct, computed, strict=True):
+            of_text[text] = found
+    del distinct
     with _paused_gc():
-        of_text = dict(zip(distinct, computed, strict=True))
         keys: list[str] = []
         bodies: dict[str, str] = {}
         raw: dict[str, str] = {}
         for text in texts:
             key, body = of_text[text]
             keys.append(key)
-            bodies.setdefault(key, body)
-            raw.setdefault(key, text)
-        return ParsedSet(keys=keys, counts=Counter(keys), bodies=bodies, raw=raw)
+            if key not in bodies:
+                bodies[key] = body
+                raw[key] = text
+        return ParsedSet(keys=keys, bodies=bodies, raw=raw)
 
 
 def find_duplicates(
