@@ -19,8 +19,10 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.errors import CatalogueError
 from provcat.reports import captions as captions_report
+from provcat.reports import writers
 from provcat.reports.captions import diff_segments
 from provcat.reports.formats import choose_format
+from provcat.terminal import json_printable
 
 from .imagegen import photo
 from .paths import MONTENEGRO, REPO
@@ -263,3 +265,93 @@ def test_an_article_stored_after_the_others_were_read_is_read_when_its_printing_
         ref = refs[later]
     assert (ref.key, ref.title, ref.published) == ("https://example.org/later", "Later", "2017-02")
     assert all(refs[i] == known[i] for i in known)
+
+
+FIRE = "Firefighters battle the blaze that tore through a warehouse in the docklands"
+FLOOD = "Volunteers fill sandbags as the river rises above the old town bridge"
+
+
+def _printed(
+    article: str,
+    image: str | None,
+    position: int,
+    caption: str,
+    *,
+    origin: str = "caption",
+    photo: int | None = None,
+) -> captions_report.Occurrence:
+    return captions_report.Occurrence(
+        article=captions_report.ArticleRef(
+            key=article, title=None, url=None, publisher=None, published=None
+        ),
+        image=image,
+        position=position,
+        occurrence=position,
+        caption=caption,
+        origin=origin,
+        credit=None,
+        stand_in=False,
+        photo=photo,
+    )
+
+
+def test_alt_text_repeating_its_image_s_caption_is_not_another_printing() -> None:
+    echo = [_printed("one", "a" * 64, 1, FIRE), _printed("one", "a" * 64, 1, FIRE, origin="alt")]
+    report = captions_report.build_report(echo)
+    assert (report.groups, report.captions_considered) == ((), 1)
+    # The same alt text in another article, or under another image, is another printing.
+    elsewhere = [
+        *echo,
+        _printed("two", "a" * 64, 1, FIRE.upper(), origin="alt"),
+        _printed("one", "b" * 64, 2, FIRE, origin="alt"),
+    ]
+    report = captions_report.build_report(elsewhere)
+    [group] = report.groups
+    assert report.captions_considered == 3
+    assert [(o.article.key, o.image[0], o.origin) for o in group.occurrences] == [
+        ("one", "a", "caption"),
+        ("two", "a", "alt"),
+        ("one", "b", "alt"),
+    ]
+    assert group.occurrences[0].key == group.key
+
+
+def test_photos_under_several_captions_in_the_order_first_printed() -> None:
+    printed = [
+        _printed("one", "c" * 64, 1, FLOOD, photo=3),  # printed under one caption only
+        _printed("one", "a" * 64, 2, FIRE, photo=7),
+        _printed("two", "b" * 64, 1, FLOOD, photo=7),
+        _printed("three", "d" * 64, 1, FLOOD, photo=5),
+        _printed("three", "a" * 64, 2, FIRE.upper(), photo=7),
+        _printed("four", "e" * 64, 1, FIRE.replace("docklands", "docklans"), photo=5),
+        _printed("four", None, 2, FLOOD),
+    ]
+    report = captions_report.build_report(printed)
+    assert [g.text for g in report.groups] == [FLOOD, FIRE]
+    assert [(p.images, p.captions) for p in report.photos] == [
+        (("a" * 64, "b" * 64), (FIRE, FLOOD)),
+        (("d" * 64, "e" * 64), (FLOOD, FIRE.replace("docklands", "docklans"))),
+    ]
+
+
+@pytest.mark.parametrize("groups", [True, False], ids=["groups", "empty"])
+def test_json_written_an_item_at_a_time_is_the_document_written_at_once(groups: bool) -> None:
+    """The writer takes the report's long lists an item at a time; the text is what encoding
+    the whole document at once gives, control characters escaped and all."""
+    odd = FIRE + " \u2028\x1b[31m \u00e9\u00e8 \"quoted\" \\ back"
+    printed = [
+        _printed("one", "a" * 64, 1, odd, photo=1),
+        _printed("two", "b" * 64, 1, odd.replace("warehouse", "warehose"), photo=2),
+        _printed("two", "b" * 64, 2, FLOOD, photo=1),
+        _printed("three", None, 1, FLOOD),
+    ]
+    printed = printed if groups else printed[:1]
+    report = captions_report.build_report(printed)
+    assert bool(report.groups) == bool(report.photos) == groups
+    out = io.StringIO()
+    writers.write_json(report, out)
+    whole = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+    assert out.getvalue() == json_printable(whole) + "\n"
+    assert json.loads(out.getvalue())["captions_considered"] == len(printed)
+    pieces = list(writers._members(json.JSONEncoder(indent=2), iter([("a", {"b": [1, {}]})])))
+    assert "".join(pieces) == json.dumps({"a": {"b": [1, {}]}}, indent=2)

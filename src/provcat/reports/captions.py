@@ -6,11 +6,12 @@ import dataclasses
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 from rapidfuzz.distance import Indel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -154,14 +155,21 @@ class CaptionReport:
     def to_dict(self) -> dict[str, Any]:
         """The whole report as plain data (the JSON format)."""
         return {
-            "report": "duplicate-captions",
-            "generated_at": self.generated_at,
-            "threshold": self.threshold,
-            "captions_considered": self.captions_considered,
-            "contains_stand_ins": self.stand_ins,
-            "groups": [g.to_dict() for g in self.groups],
-            "photos": [asdict(p) for p in self.photos],
+            name: list(value) if isinstance(value, Iterator) else value
+            for name, value in self.json_parts()
         }
+
+    def json_parts(self) -> Iterator[tuple[str, Any]]:
+        """The JSON document's members in order; a long list as an iterator of its items, so
+        that a writer can write it an item at a time (a million printings' groups as plain
+        data took a third of a gigabyte)."""
+        yield "report", "duplicate-captions"
+        yield "generated_at", self.generated_at
+        yield "threshold", self.threshold
+        yield "captions_considered", self.captions_considered
+        yield "contains_stand_ins", self.stand_ins
+        yield "groups", (g.to_dict() for g in self.groups)
+        yield "photos", (asdict(p) for p in self.photos)
 
 
 def _occurrence_dict(o: Occurrence) -> dict[str, Any]:
@@ -255,6 +263,8 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
         .order_by(a.article_id, a.position)
     )
     out = []
+    # The driver makes a new string per row; origins and credits repeat (a few words each).
+    same: dict[str, str] = {}
     for page in driver_pages(session.connection(), printed, _PAGE):
         for article_id, image_id, sha, stand_in, position, occurrence, *text in page:
             caption, origin, credit = text
@@ -265,8 +275,8 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
                     position=position,
                     occurrence=occurrence,
                     caption=caption,
-                    origin=origin,
-                    credit=credit,
+                    origin=same.setdefault(origin, origin),
+                    credit=credit if credit is None else same.setdefault(credit, credit),
                     stand_in=bool(stand_in),
                     photo=photos.get(image_id) if image_id is not None else None,
                 )
@@ -274,16 +284,29 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
     return out
 
 
-def _drop_alt_echoes(occurrences: list[Occurrence]) -> list[Occurrence]:
-    """Alt text that repeats a caption printed with the same image is not another printing."""
-    printed = {
-        (o.article.key, o.image, o.key) for o in occurrences if o.origin != "alt" and o.image
+def _kept(occurrences: Sequence[Occurrence], keys: Sequence[str]) -> np.ndarray:
+    """The positions of the printings to group: alt text that repeats a caption printed
+    with the same image is not another printing."""
+    echoes = {
+        (o.article.key, o.image, key)
+        for o, key in zip(occurrences, keys, strict=True)
+        if o.origin == "alt" and o.image
     }
-    return [
-        o
-        for o in occurrences
-        if not (o.origin == "alt" and (o.article.key, o.image, o.key) in printed)
-    ]
+    if not echoes:
+        return np.arange(len(occurrences), dtype=np.int64)
+    printed = {
+        (o.article.key, o.image, key)
+        for o, key in zip(occurrences, keys, strict=True)
+        if o.origin != "alt" and o.image and (o.article.key, o.image, key) in echoes
+    }
+    return np.array(
+        [
+            i
+            for i, (o, key) in enumerate(zip(occurrences, keys, strict=True))
+            if not (o.origin == "alt" and (o.article.key, o.image, key) in printed)
+        ],
+        dtype=np.int64,
+    )
 
 
 def build_report(
@@ -293,39 +316,51 @@ def build_report(
 
     A group is reported when it holds two or more distinct printings (article and caption
     occurrence); a photo is reported when its printings fall into two or more groups.
+
+    What is held for every printing is kept small (a million printings: docs/scale.md): the
+    printings are grouped by position, and only the printings of reported groups are copied
+    with their keys; a caption is parsed in full only while its group is made.
     """
     parsed_set = parse_all(o.caption for o in occurrences)
-    keyed = [_with_key(o, k) for o, k in zip(occurrences, parsed_set.keys, strict=True)]
-    keyed = _drop_alt_echoes(keyed)
-    counts = Counter(o.key for o in keyed)
+    keys, raw = parsed_set.keys, parsed_set.raw
+    kept = _kept(occurrences, keys)
+    counts = Counter(keys[i] for i in kept.tolist())
     groups = group_keys(counts, parsed_set.bodies, threshold=threshold)
-    parsed = _Parsed(parsed_set.raw)
-    group_of = {key: number for number, group in enumerate(groups) for key in group.keys}
-    members: dict[int, list[Occurrence]] = {}
-    for o in keyed:
-        members.setdefault(group_of[o.key], []).append(o)
-
+    del parsed_set, counts  # the bodies are not needed past grouping
+    number_of = {key: number for number, group in enumerate(groups) for key in group.keys}
+    group_of = np.fromiter(
+        (number_of[keys[i]] for i in kept.tolist()), dtype=np.int64, count=kept.size
+    )
+    del number_of
+    # The kept printings of each group, in printing order: a stable sort by group.
+    by_group = np.argsort(group_of, kind="stable")
+    bounds = np.searchsorted(group_of[by_group], np.arange(len(groups) + 1))
+    shared = np.flatnonzero(np.diff(bounds) > 1)
     reported: list[CaptionGroup] = []
-    for number, group in enumerate(groups):
-        printed = members.get(number, [])
+    for number in shared.tolist():
+        positions = kept[by_group[bounds[number] : bounds[number + 1]]].tolist()
+        printed = [_with_key(occurrences[i], keys[i]) for i in positions]
         if len({(o.article.key, o.occurrence) for o in printed}) < 2:
             continue
-        reported.append(_group(group.keys, group.similarities, printed, parsed, counts))
+        group = groups[number]
+        reported.append(_group(group.keys, group.similarities, printed, _Parsed(raw)))
+    del by_group, bounds, shared
     reported.sort(key=lambda g: (-len(g.occurrences), g.key))
     return CaptionReport(
         groups=tuple(reported),
-        photos=_photos(keyed, group_of, parsed),
-        captions_considered=len(keyed),
+        photos=_photos(occurrences, keys, kept, group_of, raw),
+        captions_considered=int(kept.size),
         threshold=threshold,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        stand_ins=any(o.stand_in for o in keyed),
+        stand_ins=any(occurrences[i].stand_in for i in kept.tolist()),
     )
 
 
 class _Parsed(dict[str, ParsedCaption]):
-    """Full parses of caption keys, made only for the keys a report shows."""
+    """Full parses of caption keys, made only for the keys a report shows (one group's, or
+    one photo's: each key is in one group, so none is kept past it)."""
 
-    def __init__(self, raw: dict[str, str]) -> None:
+    def __init__(self, raw: Mapping[str, str]) -> None:
         super().__init__()
         self._raw = raw
 
@@ -343,7 +378,6 @@ def _group(
     similarities: Sequence[float],
     printed: list[Occurrence],
     parsed: dict[str, ParsedCaption],
-    counts: Mapping[str, int],
 ) -> CaptionGroup:
     lead = parsed[keys[0]]
     texts = Counter(o.caption for o in printed)
@@ -412,25 +446,41 @@ def _key_of(text: str, printed: list[Occurrence]) -> str:
 
 
 def _photos(
-    keyed: list[Occurrence], group_of: dict[str, int], parsed: dict[str, ParsedCaption]
+    occurrences: Sequence[Occurrence],
+    keys: Sequence[str],
+    kept: np.ndarray,
+    group_of: np.ndarray,
+    raw: Mapping[str, str],
 ) -> tuple[PhotoCaptions, ...]:
-    by_photo: dict[int, list[Occurrence]] = {}
-    for o in keyed:
-        if o.photo is not None:
-            by_photo.setdefault(o.photo, []).append(o)
-    out = []
-    for printed in by_photo.values():
-        groups = {group_of[o.key]: o for o in printed}
-        if len(groups) < 2:
-            continue
-        out.append(
-            PhotoCaptions(
-                images=tuple(sorted({o.image for o in printed if o.image})),
-                captions=tuple(parsed[o.key].display for o in groups.values()),
-                flags=("different_captions",),
-            )
+    """Photos whose kept printings fall into two or more caption groups, in the order of
+    their first printing; each group's caption as the photo's last printing in it has it."""
+    photo = np.fromiter(
+        (-1 if (p := occurrences[i].photo) is None else p for i in kept.tolist()),
+        dtype=np.int64,
+        count=kept.size,
+    )
+    placed = photo >= 0
+    span = max(1, int(group_of.max(initial=0)) + 1)
+    pairs = np.unique(photo[placed] * span + group_of[placed])
+    photos, groups = np.unique(pairs // span, return_counts=True)
+    # photo -> (its images, its printings' last one in each group, in the order first seen)
+    by_photo: dict[int, tuple[set[str], dict[int, str]]] = {}
+    for at in np.flatnonzero(np.isin(photo, photos[groups > 1])).tolist():
+        position = int(kept[at])
+        images, last = by_photo.setdefault(int(photo[at]), (set(), {}))
+        image = occurrences[position].image
+        if image:
+            images.add(image)
+        last[int(group_of[at])] = keys[position]
+    parsed = _Parsed(raw)
+    return tuple(
+        PhotoCaptions(
+            images=tuple(sorted(images)),
+            captions=tuple(parsed[key].display for key in last.values()),
+            flags=("different_captions",),
         )
-    return tuple(out)
+        for images, last in by_photo.values()
+    )
 
 
 _PIECE = re.compile(r"\s+|\w+|[^\w\s]")

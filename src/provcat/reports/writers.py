@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -77,11 +77,34 @@ def write_json(report: Report, out: TextIO, **_: Any) -> None:
     """The report as one JSON document (docs/report-schemas.md); the characters a terminal
     would obey are escaped the JSON way, so the data reads back exactly. Written a piece at
     a time (a million captions' report is about 400 MB of JSON, which as one string, and
-    its escaped copy, took as much memory again)."""
+    its escaped copy, took as much memory again), and a report that gives its members as
+    ``json_parts`` (long lists as iterators) an item at a time: the same text."""
     encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
-    for piece in encoder.iterencode(report.to_dict()):
+    parts = getattr(report, "json_parts", None)
+    pieces = encoder.iterencode(report.to_dict()) if parts is None else _members(encoder, parts())
+    for piece in pieces:
         out.write(json_printable(piece))
     out.write("\n")
+
+
+def _members(encoder: json.JSONEncoder, parts: Iterable[tuple[str, Any]]) -> Iterator[str]:
+    """What ``encoder.iterencode(dict(parts))`` writes (indented by 2), with a member given as
+    an iterator written as a list, an item at a time. A JSON string holds no raw newline, so
+    every newline is the indentation's, and deepening it indents an item's lines."""
+    opened = False
+    for name, value in parts:
+        yield ("," if opened else "{") + "\n  " + encoder.encode(name) + ": "
+        opened = True
+        if not isinstance(value, Iterator):
+            yield from (piece.replace("\n", "\n  ") for piece in encoder.iterencode(value))
+            continue
+        listed = False
+        for item in value:
+            yield ("," if listed else "[") + "\n    "
+            listed = True
+            yield from (piece.replace("\n", "\n    ") for piece in encoder.iterencode(item))
+        yield "\n  ]" if listed else "[]"
+    yield "\n}" if opened else "{}"
 
 
 def write_caption_csv(report: CaptionReport, out: TextIO, **_: Any) -> None:
