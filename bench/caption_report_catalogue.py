@@ -1,0 +1,219 @@
+"""The whole duplicate-caption report of a large catalogue: time and peak memory of
+``provcat report captions``, against reading every printing and writing it out.
+
+Run from the repository root (not part of the unit tests):
+
+    .venv/bin/python bench/caption_report_catalogue.py --work DIR [--printings 1000000] \
+        [--postgres URL] [--keep]
+
+It builds a STAND-IN catalogue (nothing in it is real): ``--printings`` image rows with
+``bench/photo_grouping.py``'s synthetic PDQ hashes (random, planted copies, one photo stored
+1,000 times), their pairs recorded as matching would (``fill_pairs``), and one article per
+ten printings, each printing one of ``bench/caption_report.py``'s synthetic captions (a fifth
+of them reprinted exactly or nearly) under one image, with a credit on one in three. Then, each
+in a fresh process whose peak resident memory is read when it ends (``wait4``: the largest of
+the process and its parsing workers):
+
+- **floor** (the baseline): every printing read a page at a time from the driver and
+  written out as a JSON line, the least any report of every printing does;
+- **report**: ``provcat --db URL report captions --format json -o FILE``.
+
+It prints each one's seconds and peak MB, the report's as a ratio of the floor's, and the
+report's groups. ``--keep`` keeps a catalogue built by an earlier run in the same ``--work``
+(or on the same server) rather than building it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PER_ARTICLE = 10
+PUBLISHERS = ["Stand-in Daily", "Stand-in Post", "Stand-in Wire", "Stand-in Herald"]
+
+
+def build(url: str, printings: int) -> None:
+    """Store the stand-in catalogue at ``url``."""
+    from caption_report import CREDITS, make_corpus
+    from photo_grouping import _codes, _store
+    from sqlalchemy import insert, update
+
+    from provcat import Catalogue
+    from provcat import models as m
+    from provcat.photos import fill_pairs
+
+    _store(url, _codes(printings))
+    captions, _origin = make_corpus(printings)
+    rng = random.Random(11)
+    with Catalogue(url) as catalogue, catalogue.session() as session:
+        session.execute(update(m.Image).values(match_seq=1))
+        fill_pairs(session.connection())
+        session.commit()
+        step = 2_000  # articles a statement
+        for first in range(0, printings // PER_ARTICLE, step):
+            numbers = range(first, min(printings // PER_ARTICLE, first + step))
+            session.execute(
+                insert(m.Article),
+                [
+                    {
+                        "id": n + 1,
+                        "key": f"https://stand-in.example/{n}",
+                        "url": f"https://stand-in.example/{n}",
+                        "title": f"Stand-in article {n}",
+                        "publisher": PUBLISHERS[n % len(PUBLISHERS)],
+                        "published": dt.date(2017, 1, 1) + dt.timedelta(days=n % 3000),
+                        "published_precision": "day",
+                        "source_kind": "manifest",
+                        "source": f"stand-in/{n}.toml",
+                    }
+                    for n in numbers
+                ],
+            )
+            session.execute(
+                insert(m.Appearance),
+                [
+                    {
+                        "article_id": n + 1,
+                        "image_id": n * PER_ARTICLE + k + 1,
+                        "position": k,
+                        "occurrence": k,
+                        "caption": captions[n * PER_ARTICLE + k],
+                        "caption_origin": "caption",
+                        "credit": rng.choice(CREDITS) if rng.random() < 1 / 3 else None,
+                    }
+                    for n in numbers
+                    for k in range(PER_ARTICLE)
+                ],
+            )
+            session.commit()
+
+
+def floor(url: str, out: str) -> None:
+    """Read every printing a page at a time and write each as a JSON line (the baseline)."""
+    from sqlalchemy import select
+
+    from provcat import Catalogue
+    from provcat import models as m
+    from provcat.db import driver_pages
+
+    a, image = m.Appearance, m.Image
+    printed = (
+        select(a.article_id, image.sha256, a.position, a.caption, a.caption_origin, a.credit)
+        .outerjoin(image, image.id == a.image_id)
+        .where(a.caption.is_not(None))
+        .order_by(a.article_id, a.position)
+    )
+    with Catalogue(url) as catalogue, catalogue.session() as session, open(out, "w") as file:
+        for page in driver_pages(session.connection(), printed, 50_000):
+            for row in page:
+                file.write(json.dumps(list(row)) + "\n")
+
+
+def measured(command: list[str]) -> tuple[float, float]:
+    """Run ``command``; its seconds and the peak resident MB of it or of its largest child.
+
+    The kernel counts in a child's peak the memory of the process that started it, as it was
+    when it started it: this process imports nothing heavy, so that count is small.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command} failed: {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def prepare(work: Path, postgres: str | None, printings: int, keep: bool) -> None:
+    """Build the catalogue (or find the one kept) and print a JSON line of its URL."""
+    from scale import existing_url, fresh_url
+
+    name = f"caption_report_{printings}"
+    url = existing_url(work, postgres, name) if keep else None
+    built = None
+    if url is None:
+        url = fresh_url(work, postgres, name)
+        start = time.perf_counter()
+        build(url, printings)
+        built = time.perf_counter() - start
+    print(json.dumps({"url": url, "built_s": built}))
+
+
+def main() -> None:
+    """Build (or keep) the catalogue, then measure the floor and the report, and print both.
+
+    Everything heavy runs in child processes, so that this one stays small (see measured).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--printings", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL to build the catalogue on")
+    parser.add_argument("--keep", action="store_true", help="reuse the catalogue of a run before")
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor:
+        floor(*args.floor)
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        prepare(args.work, args.postgres, args.printings, args.keep)
+        return
+    python = sys.executable
+    given = [python, __file__, "--work", str(args.work), "--printings", str(args.printings)]
+    given += ["--postgres", args.postgres] if args.postgres else []
+    given += ["--keep"] if args.keep else []
+    prepared = subprocess.run([*given, "--prepare"], check=True, capture_output=True, text=True)
+    catalogue = json.loads(prepared.stdout.splitlines()[-1])
+    url = catalogue["url"]
+    if catalogue["built_s"] is not None:
+        print(
+            f"stand-in catalogue of {args.printings:,} printings built in "
+            f"{catalogue['built_s']:.0f} s",
+            flush=True,
+        )
+    floor_s, floor_mb = measured([*given, "--floor", url, str(args.work / "floor.jsonl")])
+    report = args.work / "captions.json"
+    cli = "from provcat.cli import cli; cli(prog_name='provcat')"
+    report_s, report_mb = measured(
+        [
+            python,
+            "-c",
+            cli,
+            "--db",
+            url,
+            "report",
+            "captions",
+            "--format",
+            "json",
+            "-o",
+            str(report),
+        ]
+    )
+    with report.open() as file:
+        data = json.load(file)
+    print(
+        f"STAND-IN catalogue: {args.printings:,} printings, "
+        f"{data['captions_considered']:,} considered, {len(data['groups']):,} groups, "
+        f"{len(data['photos']):,} photos under several captions"
+    )
+    print(f"{'':8} {'seconds':>8} {'peak MB':>8}")
+    print(f"{'floor':8} {floor_s:8.1f} {floor_mb:8.0f}")
+    print(f"{'report':8} {report_s:8.1f} {report_mb:8.0f}")
+    print(
+        f"report / floor: {report_s / floor_s:.1f}x the time, {report_mb / floor_mb:.1f}x "
+        f"the memory; the target is 2,000 MB at 10^6 printed captions"
+    )
+
+
+if __name__ == "__main__":
+    main()
