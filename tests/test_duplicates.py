@@ -17,10 +17,10 @@ from provcat.duplicates import (
     MAX_DROPPED,
     MIN_NEAR_TOKENS,
     NEAR_THRESHOLD,
-    NearIndex,
     are_near,
     find_duplicates,
     group_keys,
+    near_keys,
     parse_all,
     word_edits,
 )
@@ -96,25 +96,26 @@ def _random_corpus(seed: int, n: int) -> list[str]:
     return corpus
 
 
+def _near_by_the_rule(query: str, text: str, threshold: float) -> bool:
+    """The module's rule, applied to two bodies directly."""
+    q, other = tokens(query), tokens(text)
+    if len(q) < MIN_NEAR_TOKENS or len(other) < MIN_NEAR_TOKENS:
+        return False
+    if Indel.normalized_similarity(query, text) < threshold:
+        return False
+    return word_edits(q, other).near(min(len(set(q)), len(set(other))))
+
+
 @pytest.mark.parametrize("seed", range(5))
-def test_index_finds_exactly_what_brute_force_finds(seed: int) -> None:
+def test_a_query_finds_exactly_what_brute_force_finds(seed: int) -> None:
     corpus = _random_corpus(seed, 160)
-    index = NearIndex(threshold=0.8)
-    for text in corpus:
-        index.add(text)
+    bodies = {f"key {i}": text for i, text in enumerate(corpus)}
     found_any = 0
     for query in corpus[:60]:
-        q = tokens(query)
-        expected = set()
-        for entry, text in enumerate(corpus):
-            other = tokens(text)
-            if len(q) < MIN_NEAR_TOKENS or len(other) < MIN_NEAR_TOKENS:
-                continue
-            near = word_edits(q, other).near(min(len(set(q)), len(set(other))))
-            if Indel.normalized_similarity(query, text) >= 0.8 and near:
-                expected.add(entry)
-        found = {m.entry for m in index.matches(query)}
-        assert found == expected
+        expected = {key for key, text in bodies.items() if _near_by_the_rule(query, text, 0.8)}
+        found = near_keys(query, bodies, threshold=0.8)
+        assert set(found) == expected
+        assert all(found[key] == Indel.normalized_similarity(query, bodies[key]) for key in found)
         found_any += len(found) > 1
     assert found_any > 5  # the corpus does hold near pairs, so the comparison means something
 
@@ -148,9 +149,11 @@ def test_a_changed_name_or_number_is_a_different_caption() -> None:
     assert MAX_DROPPED == 2
 
 
-def test_index_refuses_bad_thresholds() -> None:
+def test_bad_thresholds_are_refused() -> None:
     with pytest.raises(ValueError, match="threshold"):
-        NearIndex(threshold=0)
+        group_keys(Counter(["a b c"]), {"a b c": "a b c"}, threshold=0)
+    with pytest.raises(ValueError, match="threshold"):
+        near_keys("a b c", {}, threshold=1.5)
 
 
 def test_find_duplicates_groups_exact_and_near() -> None:
@@ -179,35 +182,35 @@ def test_word_edits_are_symmetric(a: list[str], b: list[str]) -> None:
         assert word_edits(a, b) == word_edits([], [])
 
 
-def _leaders_through_an_index(
+def _leaders_by_brute_force(
     counts: Counter[str], bodies: dict[str, str], threshold: float
 ) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
-    """Leader clustering as group_keys did it before session 37: each key, most printed first,
-    looked up in a NearIndex of the leaders so far."""
-    seen: Counter[str] = Counter()
-    for key in counts:
-        seen.update(set(tokens(bodies[key])))
-    index = NearIndex(threshold=threshold, token_counts=seen)
+    """Leader clustering by the rule alone: each key, most printed first, compared with every
+    leader so far; it joins the most similar it is near (the first of equals)."""
     members: list[list[tuple[str, float]]] = []
     for key in sorted(counts, key=lambda k: (-counts[k], -len(k), k)):
-        words = tokens(bodies[key])
-        found = index.matches(bodies[key], words)
-        if found:
-            members[found[0].entry].append((key, found[0].similarity))
-        else:
-            index.add(bodies[key], words)
+        best: tuple[float, int] | None = None
+        for number, group in enumerate(members):
+            lead = bodies[group[0][0]]
+            if _near_by_the_rule(bodies[key], lead, threshold):
+                similarity = Indel.normalized_similarity(bodies[key], lead)
+                if best is None or similarity > best[0]:
+                    best = (similarity, number)
+        if best is None:
             members.append([(key, 1.0)])
+        else:
+            members[best[1]].append((key, best[0]))
     return [(tuple(k for k, _ in m), tuple(s for _, s in m)) for m in members]
 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("in_pieces", [False, True], ids=["at-once", "in-pieces"])
-def test_groups_are_those_leaders_looked_up_in_an_index_make(
+def test_groups_are_those_comparing_with_every_leader_makes(
     seed: int, in_pieces: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """group_keys makes every key's candidates at once, as arrays; what it groups is what
-    looking each key up in an index of the leaders so far groups, ties and all, also with
-    its arrays made a few keys, rows and candidate pairs at a time."""
+    comparing each key with every leader so far groups, ties and all, also with its arrays
+    made a few keys, rows and candidate pairs at a time."""
     if in_pieces:
         monkeypatch.setattr(duplicates, "_KEYS_AT_ONCE", 7)
         monkeypatch.setattr(duplicates, "_ROWS_AT_ONCE", 40)
@@ -231,7 +234,7 @@ def test_groups_are_those_leaders_looked_up_in_an_index_make(
     parsed = parse_all(corpus)
     groups = group_keys(parsed.counts, parsed.bodies, threshold=0.8)
     got = [(g.keys, g.similarities) for g in groups]
-    assert got == _leaders_through_an_index(parsed.counts, parsed.bodies, 0.8)
+    assert got == _leaders_by_brute_force(parsed.counts, parsed.bodies, 0.8)
     assert sum(len(g.keys) > 1 for g in groups) > 10
 
 

@@ -21,10 +21,11 @@ Comparing every pair is quadratic. A caption ``x`` near ``y`` has at most ``edit
 of its distinct words missing from ``y`` (and the other way round), so under one fixed word
 order the two share at least two of each other's ``edit_budget(n) + 2`` rarest words (the
 prefix filter of set-similarity joins; every caption long enough to be matched has two words
-in common with any caption near it). Each caption is indexed under the *pairs* of its rarest
-words: pairs of rare words are far more selective than single words, so the lists a query
-reads stay short as the catalogue grows. A query looks up its own pairs and verifies the few
-entries it finds. Word subsets are not near: a short caption is not a copy of a longer one.
+in common with any caption near it). Grouping a set takes each caption's *pairs* of rarest
+words (pairs of rare words are far more selective than single words, so few captions share
+one as the set grows) and verifies only captions that share a pair. Word subsets are not
+near: a short caption is not a copy of a longer one. One query against a set
+(:func:`near_keys`) compares each caption in turn, most passed over on their lengths alone.
 
 Grouping is leader clustering: distinct keys are taken most-printed first; each joins the best
 existing group leader it is near, or starts a group, so a chain of small edits cannot drift a
@@ -61,11 +62,6 @@ MAX_LETTERS = 2
 MIN_NEAR_TOKENS = 3
 #: Words a near caption has in common with the other among their indexed words.
 SHARED = 2
-
-
-#: Added to word ranks (negative for words first seen after the index was built) so that two
-#: ranks pack into one non-negative int.
-_RANK_OFFSET = 1 << 31
 
 
 #: Most dropped-plus-respelt words allowed between near captions of any length.
@@ -158,115 +154,34 @@ def _align_block(a: Sequence[str], b: Sequence[str]) -> WordEdits:
     return WordEdits(dropped=extra, respelt=respelt, replaced=len(short) - respelt)
 
 
-@dataclass(frozen=True)
-class Match:
-    """A stored entry that a query reached, with its similarity."""
+def near_keys(
+    body_key: str, bodies: Mapping[str, str], *, threshold: float = NEAR_THRESHOLD
+) -> dict[str, float]:
+    """Every key whose body is near ``body_key`` (the module's rule), with its similarity.
 
-    entry: int
-    similarity: float
-
-
-class NearIndex:
-    """Finds stored caption bodies near a query without comparing it with all of them.
-
-    Args:
-        threshold: Similarity a match must also reach.
-        token_counts: Optional document frequencies used to order words rarest first, which
-            keeps posting lists short; any fixed order is correct.
+    For one query each body is compared in turn, the cheapest test first: bodies whose
+    lengths alone keep their similarity under the threshold are passed over without being
+    cut into words. An index of every body costs more to make than this (at 10^6 captions
+    51 s and 2.5 GB, against a scan of about two seconds: docs/scale.md, session 37); it pays
+    only for many queries, which :func:`group_keys` makes from arrays.
     """
-
-    def __init__(
-        self, *, threshold: float = NEAR_THRESHOLD, token_counts: Counter[str] | None = None
-    ) -> None:
-        if not 0 < threshold <= 1:
-            raise ValueError("threshold must be in (0, 1]")
-        self.threshold = threshold
-        self._rank: dict[str, int] = {}
-        if token_counts:
-            ordered = sorted(token_counts, key=lambda t: (token_counts[t], t))
-            self._rank = {token: i for i, token in enumerate(ordered)}
-        self._unseen = 0
-        self._pairs: dict[int, list[int]] = {}
-        self._bodies: list[str] = []
-        self._lengths = array("i")
-
-    def __len__(self) -> int:
-        return len(self._bodies)
-
-    def prefix(self, words: Iterable[str]) -> list[int]:
-        """The ranks of a body's rarest distinct words, rarest first (what is indexed)."""
-        rank = self._rank
-        ranks = []
-        for token in set(words):
-            r = rank.get(token)
-            if r is None:
-                # A word never seen is rarer than all seen; its rank, once given, never changes.
-                self._unseen -= 1
-                r = rank[token] = self._unseen
-            ranks.append(r)
-        ranks.sort()
-        return ranks[: edit_budget(len(ranks)) + SHARED]
-
-    @staticmethod
-    def _pair_keys(prefix: list[int]) -> Iterator[int]:
-        # One int per pair of ranks: hashing an int is much cheaper than a tuple of strings.
-        for a, b in itertools.combinations(prefix, 2):
-            yield ((a + _RANK_OFFSET) << 32) | (b + _RANK_OFFSET)
-
-    def add(
-        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
-    ) -> int:
-        """Store a body key (and its words and prefix, if the caller has them); returns its
-        entry number."""
-        if words is None:
-            words = tokens(body_key)
-        if prefix is None:
-            prefix = self.prefix(words)
-        entry = len(self._bodies)
-        self._bodies.append(body_key)
-        self._lengths.append(len(words))
-        postings = self._pairs
-        for key in self._pair_keys(prefix):
-            found = postings.get(key)
-            if found is None:
-                postings[key] = [entry]
-            else:
-                found.append(entry)
-        return entry
-
-    def candidates(
-        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
-    ) -> set[int]:
-        """Entries that share a pair of the query's rarest words (a superset of its matches)."""
-        if prefix is None:
-            prefix = self.prefix(tokens(body_key) if words is None else words)
-        found: set[int] = set()
-        postings = self._pairs
-        for key in self._pair_keys(prefix):
-            entries = postings.get(key)
-            if entries is not None:
-                found.update(entries)
-        return found
-
-    def matches(
-        self, body_key: str, words: list[str] | None = None, prefix: list[int] | None = None
-    ) -> list[Match]:
-        """Stored entries near ``body_key``, most similar first."""
-        if words is None:
-            words = tokens(body_key)
-        if len(words) < MIN_NEAR_TOKENS:
-            return []
-        out = []
-        word_set = frozenset(words)
-        for entry in self.candidates(body_key, words, prefix):
-            length = self._lengths[entry]
-            if length < MIN_NEAR_TOKENS or abs(length - len(words)) > MAX_DROPPED:
-                continue
-            found = _near(body_key, words, word_set, self._bodies[entry], self.threshold)
-            if found is not None:
-                out.append(Match(entry, found))
-        out.sort(key=lambda m: (-m.similarity, m.entry))
-        return out
+    _check(threshold)
+    words = tokens(body_key)
+    if len(words) < MIN_NEAR_TOKENS:
+        return {}
+    word_set = frozenset(words)
+    size = len(body_key)
+    found = {}
+    for key, other in bodies.items():
+        total = size + len(other)
+        # Indel similarity is 1 - distance / total, and the distance is at least the lengths'
+        # difference: the same arithmetic as rapidfuzz's, so never above the true figure.
+        if 1 - abs(size - len(other)) / total < threshold:
+            continue
+        similarity = _near(body_key, words, word_set, other, threshold)
+        if similarity is not None:
+            found[key] = similarity
+    return found
 
 
 def _near(
@@ -277,6 +192,8 @@ def _near(
     Candidates are few, so the other body's words are made here rather than kept for all.
     """
     other = tokens(other_body)
+    if len(other) < MIN_NEAR_TOKENS or abs(len(other) - len(words)) > MAX_DROPPED:
+        return None
     other_set = frozenset(other)
     # Cheap necessary condition before the alignment: few distinct words differ.
     budget = edit_budget(min(len(word_set), len(other_set)))
@@ -344,8 +261,14 @@ def group_keys(
     Returns:
         Every group, including single keys; the caller decides which are duplicated.
     """
+    _check(threshold)
     with _paused_gc():
         return _group_keys(counts, bodies, threshold)
+
+
+def _check(threshold: float) -> None:
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
 
 
 @contextlib.contextmanager
@@ -412,13 +335,13 @@ _ROWS_AT_ONCE = 2_000_000
 class _KeyWords:
     """The indexed word pairs of every key to group, as arrays, and the candidate pairs they give.
 
-    The same index :class:`NearIndex` keeps, made for a whole set at once: each key's words
-    are numbered, ranked rarest first by how many keys hold them (ties by the word), and every
-    pair of a key's ``edit_budget + SHARED`` rarest is one integer. Two keys sharing such a
-    pair are candidates; the later (in grouping order) is verified against the earlier when
-    the earlier leads a group, which is what looking the later up in an index of the leaders
-    so far would find. Held as arrays (about 16 bytes a pair) in place of an int, a list and a
-    dictionary slot per posting: 10^6 captions' index took 1.4 GB that way (docs/scale.md).
+    Each key's words are numbered, ranked rarest first by how many keys hold them (ties by
+    the word), and every pair of a key's ``edit_budget + SHARED`` rarest is one integer. Two
+    keys sharing such a pair are candidates; the later (in grouping order) is verified
+    against the earlier when the earlier leads a group: what looking the later up in an index
+    of the leaders so far finds (how it was done until session 37). Held as arrays (about 16
+    bytes a pair), not as an int, a list and a dictionary slot per posting: 10^6 captions'
+    index took 1.4 GB that way (docs/scale.md).
     """
 
     def __init__(self, order: Sequence[str], bodies: Mapping[str, str]) -> None:

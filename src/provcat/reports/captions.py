@@ -20,7 +20,7 @@ from provcat import models as m
 from provcat.captions import ParsedCaption, match_keys, parse_caption
 from provcat.credits import credits_conflict
 from provcat.db import driver_pages
-from provcat.duplicates import NEAR_THRESHOLD, NearIndex, group_keys, parse_all
+from provcat.duplicates import NEAR_THRESHOLD, group_keys, near_keys, parse_all
 from provcat.photos import photo_ids
 
 #: Printings taken from the driver at once.
@@ -529,23 +529,18 @@ def match_caption(
 ) -> list[CaptionMatch]:
     """Every printed caption that ``text`` is the same caption as, exactly or nearly, best first.
 
-    The printed captions are indexed once (the same rare-word-pair index the report uses) and
-    the text is looked up in it: it is not compared with every caption.
+    The text is compared with each distinct printed caption in turn (:func:`near_keys`):
+    for one query that costs less than indexing them all.
     """
     parsed_set = parse_all(o.caption for o in occurrences)
-    by_key: dict[str, list[Occurrence]] = {}
-    for o, key in zip(occurrences, parsed_set.keys, strict=True):
-        by_key.setdefault(key, []).append(o)
     key, body = match_keys(text)
-    keys = list(by_key)
-    index = NearIndex(threshold=threshold)
-    for k in keys:
-        index.add(parsed_set.bodies[k])
-    found: dict[str, float] = {}
-    if key in by_key:
+    found = near_keys(body, parsed_set.bodies, threshold=threshold)
+    if key in parsed_set.bodies:
         found[key] = 1.0
-    for near in index.matches(body):
-        found.setdefault(keys[near.entry], near.similarity)
+    by_key: dict[str, list[Occurrence]] = {k: [] for k in found}
+    for o, k in zip(occurrences, parsed_set.keys, strict=True):
+        if k in by_key:
+            by_key[k].append(o)
     return [
         CaptionMatch(
             text=parse_caption(parsed_set.raw[k]).display,
