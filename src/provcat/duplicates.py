@@ -324,9 +324,10 @@ def _group_keys(
     ]
 
 
-#: Candidate pairs made at once while grouping (16 bytes each): bounds the memory a set of
-#: captions sharing the same rare words can take, whatever their number.
-_PAIRS_AT_ONCE = 4_000_000
+#: Candidate pairs made at once while grouping (the arrays that make them take about 40 bytes
+#: a pair): bounds the memory a set of captions sharing the same rare words can take,
+#: whatever their number.
+_PAIRS_AT_ONCE = 1_000_000
 #: Keys whose indexed words are ranked at once, and word-pair rows sorted at once.
 _KEYS_AT_ONCE = 65_536
 _ROWS_AT_ONCE = 2_000_000
@@ -431,14 +432,22 @@ class _KeyWords:
         starts = np.flatnonzero(np.diff(pair, prepend=-1) != 0) if pair.size else pair
         group_start = np.repeat(starts, np.diff(starts, append=pair.size))
         before = np.arange(pair.size, dtype=np.int64) - group_start
-        per_position = np.bincount(position, weights=before, minlength=self.count)
-        cumulative = np.cumsum(per_position)
+        # The rows with earlier rows in their pair, by position, so a block's are a slice.
+        rows = np.flatnonzero(before > 0)
+        rows = rows[np.argsort(position[rows], kind="stable")]
+        at = position[rows]
+        cumulative = np.cumsum(np.bincount(at, weights=before[rows], minlength=self.count))
         first = 0
         while first < self.count:
             done = cumulative[first - 1] if first else 0.0
             stop = int(np.searchsorted(cumulative, done + _PAIRS_AT_ONCE, side="right"))
             stop = min(self.count, max(stop, first + 1))
-            yield first, *self._block(first, stop, position, group_start, before)
+            low, high = np.searchsorted(at, [first, stop])
+            mine = rows[low:high]
+            yield (
+                first,
+                *self._block(first, stop, position, group_start[mine], before[mine], at[low:high]),
+            )
             first = stop
 
     def _block(
@@ -448,15 +457,22 @@ class _KeyWords:
         position: np.ndarray,
         group_start: np.ndarray,
         before: np.ndarray,
+        at: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.flatnonzero((before > 0) & (position >= first) & (position < stop))
-        counts = before[rows]
-        total = int(counts.sum())
-        later = np.repeat(position[rows].astype(np.int64), counts)
-        step = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        earlier = position[np.repeat(group_start[rows], counts) + step].astype(np.int64)
+        """The candidate pairs of rows at positions ``at`` (in [first, stop)), each with the
+        ``before`` rows ahead of it from ``group_start``: deduplicated, by position."""
+        total = int(before.sum())
+        later = np.repeat(at.astype(np.int64), before)
+        step = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(before) - before, before)
+        earlier = position[np.repeat(group_start, before) + step].astype(np.int64)
+        del step
         close = np.abs(self.lengths[later] - self.lengths[earlier]) <= MAX_DROPPED
-        joined = np.unique(later[close] * self.count + earlier[close])
+        joined = later[close] * self.count + earlier[close]
+        del later, earlier, close
+        joined.sort()
+        distinct = np.ones(joined.size, dtype=bool)
+        distinct[1:] = joined[1:] != joined[:-1]
+        joined = joined[distinct]
         later, earlier = joined // self.count, joined % self.count
         ptr = np.searchsorted(later, np.arange(first, stop + 1))
         return earlier, ptr
