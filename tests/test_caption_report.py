@@ -6,13 +6,15 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -338,7 +340,7 @@ def test_photos_under_several_captions_in_the_order_first_printed() -> None:
 def test_json_written_an_item_at_a_time_is_the_document_written_at_once(groups: bool) -> None:
     """The writer takes the report's long lists an item at a time; the text is what encoding
     the whole document at once gives, control characters escaped and all."""
-    odd = FIRE + " \u2028\x1b[31m \u00e9\u00e8 \"quoted\" \\ back"
+    odd = FIRE + ' \u2028\x1b[31m \u00e9\u00e8 "quoted" \\ back'
     printed = [
         _printed("one", "a" * 64, 1, odd, photo=1),
         _printed("two", "b" * 64, 1, odd.replace("warehouse", "warehose"), photo=2),
@@ -355,3 +357,44 @@ def test_json_written_an_item_at_a_time_is_the_document_written_at_once(groups: 
     assert json.loads(out.getvalue())["captions_considered"] == len(printed)
     pieces = list(writers._members(json.JSONEncoder(indent=2), iter([("a", {"b": [1, {}]})])))
     assert "".join(pieces) == json.dumps({"a": {"b": [1, {}]}}, indent=2)
+
+
+def test_a_printing_committed_while_the_report_reads_comes_with_its_article(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the printings are read through a server-side cursor, after the articles
+    in a statement of their own: a printing whose article another process committed in
+    between is read, and its article with it, on the same connection while the cursor is
+    open. (SQLite's reader keeps one snapshot, and a writer waits for it to end.)"""
+    if not montenegro.url.startswith("postgresql"):
+        pytest.skip("SQLite reads the report from one snapshot")
+    pages = captions_report.driver_pages
+    [deadly_text] = {g.occurrences[0].caption for g in montenegro.duplicate_captions()[1:]}
+
+    def committed_first(connection: Connection, statement: Any, size: int) -> Iterator[Any]:
+        with montenegro.session() as other:
+            article = m.Article(
+                key="https://example.org/meanwhile",
+                title="Meanwhile",
+                source_kind="manifest",
+                source="/x/meanwhile.toml",
+            )
+            other.add(article)
+            other.flush()
+            other.add(
+                m.Appearance(
+                    article_id=article.id,
+                    position=1,
+                    occurrence=1,
+                    caption=deadly_text,
+                    caption_origin="manifest",
+                )
+            )
+            other.commit()
+        yield from pages(connection, statement, 2)  # pages of two: the cursor stays open
+
+    monkeypatch.setattr(captions_report, "driver_pages", committed_first)
+    report = montenegro.caption_report()
+    deadly = next(g for g in report.groups if g.text.startswith(DEADLY))
+    assert "Meanwhile" in {o.article.title for o in deadly.occurrences}
+    assert report.captions_considered == 6
