@@ -113,7 +113,7 @@ def floor(url: str, out: str) -> None:
         .order_by(a.article_id, a.position)
     )
     with Catalogue(url) as catalogue, catalogue.session() as session, open(out, "w") as file:
-        for page in driver_pages(session.connection(), printed, 50_000):
+        for page in driver_pages(session.connection(), printed, 50_000, on_server=True):
             for row in page:
                 file.write(json.dumps(list(row)) + "\n")
 

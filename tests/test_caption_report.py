@@ -324,14 +324,15 @@ def test_photos_under_several_captions_in_the_order_first_printed() -> None:
         _printed("one", "a" * 64, 2, FIRE, photo=7),
         _printed("two", "b" * 64, 1, FLOOD, photo=7),
         _printed("three", "d" * 64, 1, FLOOD, photo=5),
-        _printed("three", "a" * 64, 2, FIRE.upper(), photo=7),
+        _printed("three", "a" * 64, 2, FIRE.replace("warehouse", "warehose"), photo=7),
         _printed("four", "e" * 64, 1, FIRE.replace("docklands", "docklans"), photo=5),
         _printed("four", None, 2, FLOOD),
     ]
     report = captions_report.build_report(printed)
     assert [g.text for g in report.groups] == [FLOOD, FIRE]
     assert [(p.images, p.captions) for p in report.photos] == [
-        (("a" * 64, "b" * 64), (FIRE, FLOOD)),
+        # Each group's caption as the photo's last printing in it reads.
+        (("a" * 64, "b" * 64), (FIRE.replace("warehouse", "warehose"), FLOOD)),
         (("d" * 64, "e" * 64), (FLOOD, FIRE.replace("docklands", "docklans"))),
     ]
 
@@ -371,7 +372,9 @@ def test_a_printing_committed_while_the_report_reads_comes_with_its_article(
     pages = captions_report.driver_pages
     [deadly_text] = {g.occurrences[0].caption for g in montenegro.duplicate_captions()[1:]}
 
-    def committed_first(connection: Connection, statement: Any, size: int) -> Iterator[Any]:
+    def committed_first(
+        connection: Connection, statement: Any, size: int, **given: Any
+    ) -> Iterator[Any]:
         with montenegro.session() as other:
             article = m.Article(
                 key="https://example.org/meanwhile",
@@ -391,7 +394,9 @@ def test_a_printing_committed_while_the_report_reads_comes_with_its_article(
                 )
             )
             other.commit()
-        yield from pages(connection, statement, 2)  # pages of two: the cursor stays open
+        assert given == {"on_server": True}
+        # Pages of two: the cursor stays open while the late article is read.
+        yield from pages(connection, statement, 2, **given)
 
     monkeypatch.setattr(captions_report, "driver_pages", committed_first)
     report = montenegro.caption_report()

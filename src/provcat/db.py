@@ -104,12 +104,18 @@ def driver_rows(
 
 
 def driver_pages(
-    connection: Connection, statement: ClauseElement, size: int
+    connection: Connection, statement: ClauseElement, size: int, *, on_server: bool = False
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The rows of ``statement`` as :func:`driver_rows` reads them, ``size`` at a time (one
-    statement; for every image's row, without holding all of them as Python objects, nor,
-    on PostgreSQL, the whole result in the driver: a server-side cursor)."""
-    with _driver_cursor(connection, statement, None, on_server=True) as cursor:
+    statement; for every image's row, without holding all of them as Python objects).
+
+    ``on_server``: on PostgreSQL, through a server-side cursor, so that the driver does not
+    hold the whole result either: for long rows (10^6 printings with their captions, 270 MB
+    in the driver). Its plan is made for the first rows and each page is a round trip: for
+    short rows a client cursor is quicker (every image's id at 10^6: 1.9-2.0 s against
+    2.4-2.7; every PDQ hash: 3.9-4.0 s and 345 MB peak against 4.2-4.3 s and 356-366).
+    """
+    with _driver_cursor(connection, statement, None, on_server=on_server) as cursor:
         while rows := cursor.fetchmany(size):
             yield rows
 

@@ -265,7 +265,7 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
     out = []
     # The driver makes a new string per row; origins and credits repeat (a few words each).
     same: dict[str, str] = {}
-    for page in driver_pages(session.connection(), printed, _PAGE):
+    for page in driver_pages(session.connection(), printed, _PAGE, on_server=True):
         for article_id, image_id, sha, stand_in, position, occurrence, *text in page:
             caption, origin, credit = text
             out.append(
