@@ -403,3 +403,35 @@ def test_a_printing_committed_while_the_report_reads_comes_with_its_article(
     deadly = next(g for g in report.groups if g.text.startswith(DEADLY))
     assert "Meanwhile" in {o.article.title for o in deadly.occurrences}
     assert report.captions_considered == 6
+
+
+def test_html_is_written_as_it_is_made_with_thumbnails_made_when_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page is written a piece at a time (the same text as rendering it whole), and a
+    thumbnail is made only when the page shows its image: a report of 10^6 printings shows
+    about 340,000 images."""
+    made: list[tuple[str, ...]] = []
+
+    def thumbnail(paths: list[str], **_: Any) -> str:
+        made.append(tuple(paths))
+        return f"data:image/jpeg;base64,{len(made)}"
+
+    monkeypatch.setattr(writers, "thumbnail_uri", thumbnail)
+    printed = [
+        _printed("one", "a" * 64, 1, FIRE, photo=1),
+        _printed("two", "b" * 64, 1, FIRE.replace("warehouse", "warehose"), photo=2),
+    ]
+    report = captions_report.build_report(printed)
+    paths = {"a" * 64: ["/x/a.jpg"], "b" * 64: ["/x/b.jpg"], "c" * 64: ["/x/c.jpg"]}
+    thumbnails = writers.Thumbnails(paths)
+    assert (made, len(thumbnails), sorted(thumbnails)) == ([], 3, sorted(paths))
+    out = io.StringIO()
+    writers.write_caption_html(report, out, thumbnails=thumbnails)
+    assert sorted(made) == [("/x/a.jpg",), ("/x/b.jpg",)]  # c is not shown
+    assert 'src="data:image/jpeg;base64,1"' in out.getvalue()
+    whole = writers._ENV.get_template("captions.html.j2").render(
+        report=report, flag_words=captions_report.FLAG_WORDS, thumbnails=thumbnails
+    )
+    assert out.getvalue() == whole
+    assert thumbnails.get("d" * 64) is None

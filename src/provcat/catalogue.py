@@ -241,7 +241,7 @@ class Catalogue:
         Returns:
             The report that was written.
         """
-        from provcat.reports.writers import CAPTION_WRITERS, thumbnail_uri
+        from provcat.reports.writers import CAPTION_WRITERS, Thumbnails
 
         writer = CAPTION_WRITERS.get(fmt)
         if writer is None:
@@ -251,9 +251,7 @@ class Catalogue:
         if fmt == "html":
             shas = {o.image for g in report.groups for o in g.occurrences if o.image}
             shas |= {sha for p in report.photos for sha in p.images}
-            extra["thumbnails"] = {
-                sha: thumbnail_uri(paths) for sha, paths in self.image_paths(shas).items()
-            }
+            extra["thumbnails"] = Thumbnails(self.image_paths(shas))
         writer(report, out, **extra)
         return report
 
@@ -270,7 +268,7 @@ class Catalogue:
 
     def write_reuse_report(self, out: TextIO, *, fmt: str = "html") -> ReuseReport:
         """Build the reused-photo report and write it to ``out`` in ``fmt``."""
-        from provcat.reports.writers import REUSE_WRITERS, thumbnail_uri
+        from provcat.reports.writers import REUSE_WRITERS, Thumbnails
 
         writer = REUSE_WRITERS.get(fmt)
         if writer is None:
@@ -284,10 +282,7 @@ class Catalogue:
                     x.crop_box for x in cluster.members if x.crop_box and x.via is None
                 ]
             paths = self.image_paths({x.sha256 for c in report.clusters for x in c.members})
-            extra["thumbnails"] = {
-                sha: thumbnail_uri(found, boxes=boxes.get(sha, ()), side=240)
-                for sha, found in paths.items()
-            }
+            extra["thumbnails"] = Thumbnails(paths, boxes=boxes, side=240)
         writer(report, out, **extra)
         return report
 
