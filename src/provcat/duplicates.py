@@ -294,8 +294,8 @@ def _group_keys(
     order = sorted(counts, key=lambda k: (-counts[k], -len(k), k))
     words = _KeyWords(order, bodies)
     members: list[list[tuple[str, float]]] = []
-    # The group each leader leads (-1: not a leader); leaders are added in order, so the
-    # index's tie-break on the earlier entry is the earlier position.
+    # The group each leader leads (-1: not a leader). Candidates come in position order and
+    # a later one replaces the best only when more similar: of equals, the earlier leads.
     group_of = np.full(len(order), -1, dtype=np.int64)
     for first, earlier, ptr in words.candidate_blocks():
         for offset in range(len(ptr) - 1):
@@ -334,6 +334,13 @@ _KEYS_AT_ONCE = 65_536
 _ROWS_AT_ONCE = 2_000_000
 
 
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """True where a run of equal values of a sorted array starts."""
+    starts = np.ones(ordered.size, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    return starts
+
+
 class _KeyWords:
     """The indexed word pairs of every key to group, as arrays, and the candidate pairs they give.
 
@@ -341,8 +348,8 @@ class _KeyWords:
     the word), and every pair of a key's ``edit_budget + SHARED`` rarest is one integer. Two
     keys sharing such a pair are candidates; the later (in grouping order) is verified
     against the earlier when the earlier leads a group: what looking the later up in an index
-    of the leaders so far finds (how it was done until session 37). Held as arrays (about 16
-    bytes a pair), not as an int, a list and a dictionary slot per posting: 10^6 captions'
+    of the leaders so far finds (how it was done until session 37). Held as arrays (12 bytes
+    a row kept), not as an int, a list and a dictionary slot per posting: 10^6 captions'
     index took 1.4 GB that way (docs/scale.md).
     """
 
@@ -391,8 +398,7 @@ class _KeyWords:
             del found, where
             by_pair = np.lexsort((position, pair))
             pair, position = pair[by_pair], position[by_pair]
-            first = np.ones(pair.size, dtype=bool)
-            first[1:] = pair[1:] != pair[:-1]
+            first = _run_starts(pair)
             last = np.ones(pair.size, dtype=bool)
             last[:-1] = first[1:]
             shared = ~(first & last)
@@ -430,7 +436,7 @@ class _KeyWords:
         earlier positions, ascending, whose lengths differ from its by no more than
         MAX_DROPPED words (what the index checks first)."""
         pair, position = self._pairs
-        starts = np.flatnonzero(np.diff(pair, prepend=-1) != 0) if pair.size else pair
+        starts = np.flatnonzero(_run_starts(pair))
         group_start = np.repeat(starts, np.diff(starts, append=pair.size))
         before = np.arange(pair.size, dtype=np.int64) - group_start
         # The rows with earlier rows in their pair, by position, so a block's are a slice.
@@ -471,9 +477,7 @@ class _KeyWords:
         joined = later[close] * self.count + earlier[close]
         del later, earlier, close
         joined.sort()
-        distinct = np.ones(joined.size, dtype=bool)
-        distinct[1:] = joined[1:] != joined[:-1]
-        joined = joined[distinct]
+        joined = joined[_run_starts(joined)]
         later, earlier = joined // self.count, joined % self.count
         ptr = np.searchsorted(later, np.arange(first, stop + 1))
         return earlier, ptr
