@@ -8,7 +8,24 @@ from dataclasses import dataclass
 
 from provcat.credits import is_known_organisation, parse_credit
 
-__all__ = ["ParsedCaption", "PersonCue", "match_keys", "normalise", "parse_caption", "tokens"]
+__all__ = [
+    "KEY_RULES",
+    "CaptionParts",
+    "ParsedCaption",
+    "PersonCue",
+    "caption_parts",
+    "match_keys",
+    "normalise",
+    "parse_caption",
+    "tokens",
+]
+
+#: The version of the rules :func:`match_keys` follows. A catalogue stores every printed
+#: caption's keys (provcat.caption_keys) and records the version they were made under; a
+#: change to what :func:`normalise` or the label and credit split return for any caption
+#: takes a new number here and a migration that makes the stored keys again
+#: (``provcat.caption_keys.rekey``). Until then readers make the keys themselves.
+KEY_RULES = 1
 
 # The same folding as provcat.credits uses for agent keys.
 _QUOTE_DASH_FOLD = str.maketrans("‘’‚‛′‹›`“”„‟″«»‐‑‒–—―−﹘", "'" * 8 + '"' * 7 + "-" * 8)
@@ -148,6 +165,17 @@ class ParsedCaption:
     people: tuple[PersonCue, ...]
 
 
+@dataclass(frozen=True)
+class CaptionParts:
+    """A caption's display form and the parts it is cut into (:func:`parse_caption`'s
+    fields of the same names), without its keys and position cues."""
+
+    display: str
+    label: str | None
+    body: str
+    credit: str | None
+
+
 def normalise(text: str) -> str:
     """Fold caption text into its match key.
 
@@ -231,19 +259,27 @@ def parse_caption(raw: str) -> ParsedCaption:
     Returns:
         The parsed caption; raw is kept unchanged. Never raises on any string.
     """
+    parts = caption_parts(raw)
+    return ParsedCaption(
+        raw=raw,
+        display=parts.display,
+        label=parts.label,
+        body=parts.body,
+        credit=parts.credit,
+        key=normalise(raw),
+        body_key=normalise(parts.body),
+        people=_people(parts.body),
+    )
+
+
+def caption_parts(raw: str) -> CaptionParts:
+    """The display form, leading label, body and trailing credit of a caption, as
+    :func:`parse_caption` cuts them (for showing many captions: the keys and position cues
+    cost as much again). Never raises on any string."""
     display = _display(raw)
     label, rest = _split_label(display)
     body, credit = _split_credit(rest)
-    return ParsedCaption(
-        raw=raw,
-        display=display,
-        label=label,
-        body=body,
-        credit=credit,
-        key=normalise(raw),
-        body_key=normalise(body),
-        people=_people(body),
-    )
+    return CaptionParts(display=display, label=label, body=body, credit=credit)
 
 
 def _keep_punct(match: re.Match[str]) -> str:

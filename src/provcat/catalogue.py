@@ -216,13 +216,12 @@ class Catalogue:
         Exact matches differ only in quotes, dashes, spacing or case; near matches as in the
         caption report. An empty list when nothing matches.
         """
-        from provcat.reports.captions import load_occurrences, match_caption
+        from provcat.reports.captions import find_caption
 
         with self.session() as session:
-            occurrences = load_occurrences(session=session)
-        if threshold is None:
-            return match_caption(text, occurrences)
-        return match_caption(text, occurrences, threshold=threshold)
+            if threshold is None:
+                return find_caption(text, session=session)
+            return find_caption(text, session=session, threshold=threshold)
 
     def duplicate_captions(self, *, threshold: float | None = None) -> list[CaptionGroup]:
         """The duplicated caption groups (the same groups the caption report shows)."""

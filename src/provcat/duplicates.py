@@ -505,17 +505,30 @@ class ParsedSet:
 PARALLEL_FROM = 50_000
 
 
-def parse_all(texts: Iterable[str], *, workers: int | None = None) -> ParsedSet:
+def parse_all(
+    texts: Iterable[str],
+    *,
+    workers: int | None = None,
+    known: Iterable[tuple[str, str] | None] | None = None,
+) -> ParsedSet:
     """Compute every caption's keys once per distinct text.
 
     Args:
         texts: Raw captions.
         workers: Processes to parse with; default: one per CPU when there are more than
-            PARALLEL_FROM distinct texts, else none.
+            PARALLEL_FROM distinct texts to parse, else none.
+        known: Each text's keys as :func:`provcat.captions.match_keys` gives them, where
+            they are known (the keys a catalogue stores with its printings), else None; in
+            the order of ``texts``. Only the texts without them are parsed.
     """
     texts = list(texts)
-    # Each distinct text's (key, body), filled in place: no second table of them.
-    of_text: dict[str, tuple[str, str]] = dict.fromkeys(texts, ("", ""))
+    stored = list(known) if known is not None else [None] * len(texts)
+    if len(stored) != len(texts):
+        raise ValueError(f"{len(stored)} known keys for {len(texts)} captions")
+    # Each distinct text's (key, body) to make, filled in place: no second table of them.
+    of_text: dict[str, tuple[str, str]] = dict.fromkeys(
+        (text for text, pair in zip(texts, stored, strict=True) if pair is None), ("", "")
+    )
     distinct = list(of_text)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(distinct) > PARALLEL_FROM else 1
@@ -533,8 +546,8 @@ def parse_all(texts: Iterable[str], *, workers: int | None = None) -> ParsedSet:
         keys: list[str] = []
         bodies: dict[str, str] = {}
         raw: dict[str, str] = {}
-        for text in texts:
-            key, body = of_text[text]
+        for text, pair in zip(texts, stored, strict=True):
+            key, body = of_text[text] if pair is None else pair
             keys.append(key)
             if key not in bodies:
                 bodies[key] = body

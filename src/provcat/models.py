@@ -26,7 +26,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from provcat.captions import match_keys
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -171,6 +173,14 @@ class Appearance(Base):
     occurrence: Mapped[int] = mapped_column(Integer)
     #: The caption exactly as printed there; NULL when none was printed.
     caption: Mapped[str | None] = mapped_column(Text)
+    #: The caption's match key (provcat.captions.match_keys), made when the caption is set,
+    #: so that grouping and look-ups need not parse every printed caption again (since
+    #: revision 0012; provcat.caption_keys). NULL when no caption was printed, or for a row
+    #: written without it (readers then make it).
+    caption_key: Mapped[str | None] = mapped_column(Text)
+    #: The caption's body key (label and trailing credit split off), NULL when it is the
+    #: match key itself, as for most captions.
+    caption_body_key: Mapped[str | None] = mapped_column(Text)
     #: Where the caption text came from: manifest, figcaption, alt, caption-paragraph, ...
     caption_origin: Mapped[str] = mapped_column(String(32))
     #: The credit line exactly as printed with this printing; NULL when none was stated.
@@ -185,6 +195,17 @@ class Appearance(Base):
     article: Mapped[Article] = relationship(back_populates="appearances")
     image: Mapped[Image | None] = relationship(back_populates="appearances")
     chain: Mapped[ProvenanceChain | None] = relationship()
+
+    @validates("caption")
+    def _keyed(self, _name: str, caption: str | None) -> str | None:
+        """Keep the stored keys in step with the caption, however it is set."""
+        if caption is None:
+            self.caption_key = self.caption_body_key = None
+        else:
+            key, body = match_keys(caption)
+            self.caption_key = key
+            self.caption_body_key = None if body == key else body
+        return caption
 
 
 class MetadataField(Base):

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import Indel
-from sqlalchemy import select
+from sqlalchemy import Connection, Select, case, null, select
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.captions import ParsedCaption, match_keys, parse_caption
+from provcat.caption_keys import rules_current, stored_pair
+from provcat.captions import CaptionParts, caption_parts, match_keys, normalise
 from provcat.credits import credits_conflict
-from provcat.db import driver_pages
+from provcat.db import driver_pages, driver_rows
 from provcat.duplicates import NEAR_THRESHOLD, group_keys, near_keys, parse_all
 from provcat.photos import photo_ids
 
@@ -82,7 +84,10 @@ class Occurrence:
     credit: str | None
     stand_in: bool
     photo: int | None = field(default=None, compare=False)
+    #: The caption's match key and body key (provcat.captions.match_keys), where known (a
+    #: catalogue stores them with each printing); the body key None when not given.
     key: str = field(default="", compare=False)
+    body_key: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -202,10 +207,11 @@ class _ArticleRefs(dict[int, ArticleRef]):
     """Every article's reference by id, read at once; one stored since (an ingest committed
     between two statements) is read when asked for."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, read_all: bool = True) -> None:
         super().__init__()
         self._session = session
-        self._read(None)
+        if read_all:
+            self._read(None)
 
     def __missing__(self, article_id: int) -> ArticleRef:
         self._read(article_id)
@@ -236,15 +242,21 @@ class _ArticleRefs(dict[int, ArticleRef]):
             )
 
 
-def load_occurrences(*, session: Session) -> list[Occurrence]:
-    """Every printed caption in the catalogue, with its article, image and photo.
+def load_occurrences(*, session: Session, keys: Collection[str] | None = None) -> list[Occurrence]:
+    """Every printed caption in the catalogue, with its article, image and photo, in the
+    order printed (article, then position); or only those whose caption has one of ``keys``
+    for a match key.
 
     Read through the driver a page at a time, each article's reference made once: a
     million printings took 70 s and 4 GB as ORM objects with their articles and images
-    loaded beside them (docs/scale.md, session 36).
+    loaded beside them (docs/scale.md, session 36). Each printing comes with its caption's
+    stored keys where the catalogue's are current (provcat.caption_keys), equal keys as
+    one string.
     """
+    connection = session.connection()
     photos = photo_ids(session=session)
-    articles = _ArticleRefs(session)
+    articles = _ArticleRefs(session, read_all=keys is None)
+    keyed = rules_current(connection)
     a, image = m.Appearance, m.Image
     printed = (
         select(
@@ -257,17 +269,30 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
             a.caption,
             a.caption_origin,
             a.credit,
+            a.caption_key if keyed else null(),
+            a.caption_body_key if keyed else null(),
         )
         .outerjoin(image, image.id == a.image_id)
         .where(a.caption.is_not(None))
         .order_by(a.article_id, a.position)
     )
+    pages: Iterable[list[tuple[Any, ...]]]
+    if keys is None:
+        pages = driver_pages(connection, printed, _PAGE, on_server=True)
+    else:
+        if not keyed:
+            raise ValueError("printings by key need the catalogue's stored keys current")
+        pages = [_printed_with(connection, printed, keys)]
     out = []
-    # The driver makes a new string per row; origins and credits repeat (a few words each).
+    # The driver makes a new string per row; origins and credits repeat (a few words each),
+    # and so do keys (a reprinted caption's).
     same: dict[str, str] = {}
-    for page in driver_pages(session.connection(), printed, _PAGE, on_server=True):
+    pairs: dict[str, tuple[str, str]] = {}
+    for page in pages:
         for article_id, image_id, sha, stand_in, position, occurrence, *text in page:
-            caption, origin, credit = text
+            caption, origin, credit, key, body = text
+            pair = stored_pair(key, body)
+            key, body = ("", None) if pair is None else pairs.setdefault(pair[0], pair)
             out.append(
                 Occurrence(
                     article=articles[article_id],
@@ -279,9 +304,34 @@ def load_occurrences(*, session: Session) -> list[Occurrence]:
                     credit=credit if credit is None else same.setdefault(credit, credit),
                     stand_in=bool(stand_in),
                     photo=photos.get(image_id) if image_id is not None else None,
+                    key=key,
+                    body_key=body,
                 )
             )
     return out
+
+
+#: Keys asked for in one statement.
+_KEYS_AT_ONCE = 1_000
+
+
+def _printed_with(
+    connection: Connection, printed: Select[*tuple[Any, ...]], keys: Collection[str]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``printed`` whose caption has one of ``keys`` for its stored key, or no
+    stored key but makes one of them, in the order printed."""
+    a = m.Appearance
+    wanted = sorted(keys)
+    rows = []
+    for at in range(0, len(wanted), _KEYS_AT_ONCE):
+        chunk = wanted[at : at + _KEYS_AT_ONCE]
+        rows += driver_rows(connection, printed.where(a.caption_key.in_(chunk)))
+    for row in driver_rows(connection, printed.where(a.caption_key.is_(None))):
+        key, body = match_keys(row[6])
+        if key in keys:
+            rows.append((*row[:9], key, None if body == key else body))
+    rows.sort(key=lambda row: (row[0], row[4]))
+    return rows
 
 
 def _kept(occurrences: Sequence[Occurrence], keys: Sequence[str]) -> np.ndarray:
@@ -321,7 +371,7 @@ def build_report(
     printings are grouped by position, and only the printings of reported groups are copied
     with their keys; a caption is parsed in full only while its group is made.
     """
-    parsed_set = parse_all(o.caption for o in occurrences)
+    parsed_set = parse_all((o.caption for o in occurrences), known=_known(occurrences))
     keys, raw = parsed_set.keys, parsed_set.raw
     kept = _kept(occurrences, keys)
     counts = Counter(keys[i] for i in kept.tolist())
@@ -356,39 +406,47 @@ def build_report(
     )
 
 
-class _Parsed(dict[str, ParsedCaption]):
-    """Full parses of caption keys, made only for the keys a report shows (one group's, or
-    one photo's: each key is in one group, so none is kept past it)."""
+class _Parsed(dict[str, CaptionParts]):
+    """The parts of the captions of keys, made only for the keys a report shows (one
+    group's, or one photo's: each key is in one group, so none is kept past it)."""
 
     def __init__(self, raw: Mapping[str, str]) -> None:
         super().__init__()
         self._raw = raw
 
-    def __missing__(self, key: str) -> ParsedCaption:
-        parsed = self[key] = parse_caption(self._raw[key])
+    def __missing__(self, key: str) -> CaptionParts:
+        parsed = self[key] = caption_parts(self._raw[key])
         return parsed
 
 
+def _known(occurrences: Iterable[Occurrence]) -> Iterator[tuple[str, str] | None]:
+    """Each printing's keys where it came with them (:func:`load_occurrences`)."""
+    for o in occurrences:
+        yield None if o.body_key is None else (o.key, o.body_key)
+
+
 def _with_key(o: Occurrence, key: str) -> Occurrence:
-    return dataclasses.replace(o, key=key)
+    """The printing carrying its key (a copy only when it did not come with it)."""
+    return o if o.key == key else dataclasses.replace(o, key=key)
 
 
 def _group(
     keys: Sequence[str],
     similarities: Sequence[float],
     printed: list[Occurrence],
-    parsed: dict[str, ParsedCaption],
+    parsed: dict[str, CaptionParts],
 ) -> CaptionGroup:
     lead = parsed[keys[0]]
     texts = Counter(o.caption for o in printed)
+    key_of = {o.caption: o.key for o in printed}
     similarity_of = dict(zip(keys, similarities, strict=True))
     variants = tuple(
         Variant(
             text=text,
             count=n,
-            label=parsed[_key_of(text, printed)].label,
-            credit=parsed[_key_of(text, printed)].credit,
-            similarity=similarity_of[_key_of(text, printed)],
+            label=parsed[key_of[text]].label,
+            credit=parsed[key_of[text]].credit,
+            similarity=similarity_of[key_of[text]],
             segments=diff_segments(lead.display, text),
         )
         for text, n in sorted(texts.items(), key=lambda item: (-item[1], item[0]))
@@ -405,7 +463,7 @@ def _group(
         flags.append("different_publishers")
     if len({o.photo for o in printed if o.photo is not None}) > 1:
         flags.append("different_photos")
-    if credits_disagree(sorted({o.credit for o in printed if o.credit})):
+    if _credits_disagree(sorted({o.credit for o in printed if o.credit})):
         flags.append("credit_conflict")
     if len(keys) > 1:
         members = [parsed[k] for k in keys]
@@ -413,7 +471,7 @@ def _group(
             flags.append("label_differs")
         if len({p.credit for p in members}) > 1:
             flags.append("credit_differs")
-        if len({p.body_key for p in members}) > 1:
+        if len({normalise(p.body) for p in members}) > 1:
             flags.append("text_differs")
     return CaptionGroup(
         key=keys[0],
@@ -426,7 +484,9 @@ def _group(
     )
 
 
-def credits_disagree(credits: Sequence[str]) -> bool:
+def credits_disagree(
+    credits: Sequence[str], *, conflict: Callable[[str, str], bool] = credits_conflict
+) -> bool:
     """True when two credits conflict and no third credit in the set reconciles them.
 
     "Sky News" and a 32-byte cut "unnamed European security servic" do not agree with each
@@ -434,15 +494,20 @@ def credits_disagree(credits: Sequence[str]) -> bool:
     """
     for i, a in enumerate(credits):
         for b in credits[i + 1 :]:
-            if credits_conflict(a, b) and not any(
-                not credits_conflict(a, c) and not credits_conflict(b, c) for c in credits
+            if conflict(a, b) and not any(
+                not conflict(a, c) and not conflict(b, c) for c in credits
             ):
                 return True
     return False
 
 
-def _key_of(text: str, printed: list[Occurrence]) -> str:
-    return next(o.key for o in printed if o.caption == text)
+#: Credits repeat across a catalogue's groups (a few agencies' lines): each pair is parsed
+#: and compared once a process (about a sixth of making a million printings' groups).
+_conflict = functools.lru_cache(maxsize=1 << 16)(credits_conflict)
+
+
+def _credits_disagree(credits: Sequence[str]) -> bool:
+    return credits_disagree(credits, conflict=_conflict)
 
 
 def _photos(
@@ -532,21 +597,67 @@ def match_caption(
     The text is compared with each distinct printed caption in turn (:func:`near_keys`):
     for one query that costs less than indexing them all.
     """
-    parsed_set = parse_all(o.caption for o in occurrences)
+    parsed_set = parse_all((o.caption for o in occurrences), known=_known(occurrences))
     key, body = match_keys(text)
     found = near_keys(body, parsed_set.bodies, threshold=threshold)
     if key in parsed_set.bodies:
         found[key] = 1.0
+    return _matches(key, found, occurrences, parsed_set.keys)
+
+
+def find_caption(
+    text: str, *, session: Session, threshold: float = NEAR_THRESHOLD
+) -> list[CaptionMatch]:
+    """:func:`match_caption` against the catalogue's printings, reading only the stored keys
+    of every printing and then the printings found (a million printings: docs/scale.md).
+
+    Where the catalogue's stored keys are not current (provcat.caption_keys), every printing
+    is read and its caption parsed, as :func:`match_caption` does.
+    """
+    connection = session.connection()
+    if not rules_current(connection):
+        return match_caption(text, load_occurrences(session=session), threshold=threshold)
+    a = m.Appearance
+    stored = (
+        select(
+            a.caption_key,
+            a.caption_body_key,
+            case((a.caption_key.is_(None), a.caption), else_=null()),
+        )
+        .where(a.caption.is_not(None))
+        .order_by(a.article_id, a.position)
+    )
+    # Each distinct key's body as its first printing has it, as parse_all keeps it.
+    bodies: dict[str, str] = {}
+    for page in driver_pages(connection, stored, _PAGE, on_server=True):
+        for key, body, caption in page:
+            pair = stored_pair(key, body) or match_keys(caption)
+            if pair[0] not in bodies:
+                bodies[pair[0]] = pair[1]
+    key, body = match_keys(text)
+    found = near_keys(body, bodies, threshold=threshold)
+    if key in bodies:
+        found[key] = 1.0
+    del bodies
+    occurrences = load_occurrences(session=session, keys=found)
+    return _matches(key, found, occurrences, [o.key for o in occurrences])
+
+
+def _matches(
+    key: str, found: Mapping[str, float], occurrences: Sequence[Occurrence], keys: Sequence[str]
+) -> list[CaptionMatch]:
+    """The matches found, best first, each shown as its first printing has it."""
     by_key: dict[str, list[Occurrence]] = {k: [] for k in found}
-    for o, k in zip(occurrences, parsed_set.keys, strict=True):
+    for o, k in zip(occurrences, keys, strict=True):
         if k in by_key:
             by_key[k].append(o)
     return [
         CaptionMatch(
-            text=parse_caption(parsed_set.raw[k]).display,
+            text=caption_parts(by_key[k][0].caption).display,
             match="exact" if k == key else "near",
             similarity=similarity,
             occurrences=tuple(by_key[k]),
         )
         for k, similarity in sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        if by_key[k]  # none when its printings were deleted between two reads
     ]
