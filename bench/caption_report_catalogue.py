@@ -10,17 +10,21 @@ It builds a STAND-IN catalogue (nothing in it is real): ``--printings`` image ro
 ``bench/photo_grouping.py``'s synthetic PDQ hashes (random, planted copies, one photo stored
 1,000 times), their pairs recorded as matching would (``fill_pairs``), and one article per
 ten printings, each printing one of ``bench/caption_report.py``'s synthetic captions (a fifth
-of them reprinted exactly or nearly) under one image, with a credit on one in three. Then, each
-in a fresh process whose peak resident memory is read when it ends (``wait4``: the largest of
-the process and its parsing workers):
+of them reprinted exactly or nearly) under one image, with a credit on one in three; the
+printings are written without the ORM, so their captions' keys are then made as revision 0012
+makes them for a catalogue stored before it (``provcat.caption_keys.rekey``, timed apart).
+Then, each in a fresh process whose peak resident memory is read when it ends (``wait4``:
+the largest of the process and its parsing workers):
 
 - **floor** (the baseline): every printing read a page at a time from the driver and
   written out as a JSON line, the least any report of every printing does;
+- **look-up** and **respelt**: ``provcat --db URL match-caption --json TEXT`` for the first
+  printed caption, and for it with its longest word respelt (two letters swapped);
 - **report**: ``provcat --db URL report captions --format json -o FILE``.
 
-It prints each one's seconds and peak MB, the report's as a ratio of the floor's, and the
-report's groups. ``--keep`` keeps a catalogue built by an earlier run in the same ``--work``
-(or on the same server) rather than building it again.
+It prints each one's seconds and peak MB, the report's as a ratio of the floor's, the
+look-ups' answers and the report's groups. ``--keep`` keeps a catalogue built by an earlier
+run in the same ``--work`` (or on the same server) rather than building it again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -41,14 +46,15 @@ PER_ARTICLE = 10
 PUBLISHERS = ["Stand-in Daily", "Stand-in Post", "Stand-in Wire", "Stand-in Herald"]
 
 
-def build(url: str, printings: int) -> None:
-    """Store the stand-in catalogue at ``url``."""
+def build(url: str, printings: int) -> float:
+    """Store the stand-in catalogue at ``url``; the seconds its captions' keys took."""
     from caption_report import CREDITS, make_corpus
     from photo_grouping import _codes, _store
     from sqlalchemy import insert, update
 
     from provcat import Catalogue
     from provcat import models as m
+    from provcat.caption_keys import rekey
     from provcat.photos import fill_pairs
 
     _store(url, _codes(printings))
@@ -95,6 +101,12 @@ def build(url: str, printings: int) -> None:
                 ],
             )
             session.commit()
+        # The printings were written without the ORM, which keys a caption as it is set:
+        # key them as revision 0012 keys a catalogue stored before it (timed apart).
+        start = time.perf_counter()
+        rekey(session.connection())
+        session.commit()
+    return time.perf_counter() - start
 
 
 def floor(url: str, out: str) -> None:
@@ -118,14 +130,14 @@ def floor(url: str, out: str) -> None:
                 file.write(json.dumps(list(row)) + "\n")
 
 
-def measured(command: list[str]) -> tuple[float, float]:
+def measured(command: list[str], *, stdout: Any = subprocess.DEVNULL) -> tuple[float, float]:
     """Run ``command``; its seconds and the peak resident MB of it or of its largest child.
 
     The kernel counts in a child's peak the memory of the process that started it, as it was
     when it started it: this process imports nothing heavy, so that count is small.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL)
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -139,13 +151,13 @@ def prepare(work: Path, postgres: str | None, printings: int, keep: bool) -> Non
 
     name = f"caption_report_{printings}"
     url = existing_url(work, postgres, name) if keep else None
-    built = None
+    built = keyed = None
     if url is None:
         url = fresh_url(work, postgres, name)
         start = time.perf_counter()
-        build(url, printings)
+        keyed = build(url, printings)
         built = time.perf_counter() - start
-    print(json.dumps({"url": url, "built_s": built}))
+    print(json.dumps({"url": url, "built_s": built, "keyed_s": keyed}))
 
 
 def main() -> None:
@@ -178,12 +190,24 @@ def main() -> None:
     if catalogue["built_s"] is not None:
         print(
             f"stand-in catalogue of {args.printings:,} printings built in "
-            f"{catalogue['built_s']:.0f} s",
+            f"{catalogue['built_s']:.0f} s (their captions keyed in "
+            f"{catalogue['keyed_s']:.0f} s of it)",
             flush=True,
         )
     floor_s, floor_mb = measured([*given, "--floor", url, str(args.work / "floor.jsonl")])
-    report = args.work / "captions.json"
     cli = "from provcat.cli import cli; cli(prog_name='provcat')"
+    # A look-up of the first printed caption, and of it with its longest word respelt.
+    with (args.work / "floor.jsonl").open() as file:
+        printed = json.loads(file.readline())[3]
+    longest = max((word.strip(",.;:") for word in printed.split()), key=len)
+    respelt = printed.replace(longest, longest[:-2] + longest[-1] + longest[-2], 1)
+    looked_up = []
+    for text in (printed, respelt):
+        answer = args.work / "match.json"
+        with answer.open("w") as out:
+            command = [python, "-c", cli, "--db", url, "match-caption", "--json", "--", text]
+            looked_up.append((*measured(command, stdout=out), json.loads(answer.read_text())))
+    report = args.work / "captions.json"
     report_s, report_mb = measured(
         [
             python,
@@ -209,6 +233,10 @@ def main() -> None:
     print(f"{'':8} {'seconds':>8} {'peak MB':>8}")
     print(f"{'floor':8} {floor_s:8.1f} {floor_mb:8.0f}")
     print(f"{'report':8} {report_s:8.1f} {report_mb:8.0f}")
+    for (seconds, peak, answer), name in zip(looked_up, ("look-up", "respelt"), strict=True):
+        found = answer["matches"]
+        matches = ", ".join(f"{m['match']} {m['similarity']}" for m in found)
+        print(f"{name:8} {seconds:8.1f} {peak:8.0f}   match-caption: {matches or 'none'}")
     print(
         f"report / floor: {report_s / floor_s:.1f}x the time, {report_mb / floor_mb:.1f}x "
         f"the memory; the target is 2,000 MB at 10^6 printed captions"
