@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, update
 
 from provcat import caption_keys, duplicates
 from provcat import models as m
@@ -214,6 +214,7 @@ def test_the_report_from_stored_keys_is_the_report_from_parsing(
         return match_keys(text)
 
     monkeypatch.setattr(duplicates, "match_keys", counted)
+    monkeypatch.setattr(captions_report, "match_keys", counted)
     assert _plain(catalogue.caption_report().to_dict()) == expected
     # Only the caption stored without keys was parsed for them.
     with catalogue.session() as session:
@@ -279,3 +280,84 @@ def test_keys_made_under_other_rules_are_not_read(printed: tuple[Catalogue, list
         session.commit()
     assert _plain(catalogue.caption_report().to_dict()) == expected
     assert [found.to_dict() for found in catalogue.match_caption(texts[0])] == matches
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_catalogue_report_is_the_report_of_every_printing(
+    catalogue: Catalogue, seed: int
+) -> None:
+    """The report made from the stored keys, holding a few numbers a printing, is the one
+    build_report makes of every printing: with images printed under several captions,
+    stand-ins, alt text echoing a caption printed with its image, galleries (printings
+    sharing one caption occurrence) and a printing stored without keys."""
+    rng = random.Random(seed)
+    texts = _corpus(seed)
+    with catalogue.session() as session:
+        images = [
+            m.Image(
+                sha256=f"{seed:02d}{n:062d}",
+                format="JPEG",
+                width=10,
+                height=10,
+                file_size=100,
+                pixel_digest=f"{n:064d}",
+                stand_in=n % 4 == 0,
+            )
+            for n in range(15)
+        ]
+        session.add_all(images)
+        at = 0
+        for number in range(len(texts) // 5):
+            article = m.Article(
+                key=f"https://example.org/{seed}/{number}",
+                title=f"Article {number}",
+                source_kind="html",
+                source=f"/stand-in/{number}.html",
+                publisher=("Stand-in Daily", "Stand-in Post", None)[number % 3],
+            )
+            session.add(article)
+            occurrence = 0
+            for position in range(1, 7):
+                if rng.random() > 0.2:
+                    occurrence += 1  # else a gallery: the same caption occurrence
+                text = texts[at % len(texts)]
+                at += 1
+                image = rng.choice([*images, None])
+                origin = rng.choice(["figcaption", "alt", "caption-paragraph"])
+                session.add(
+                    m.Appearance(
+                        article=article,
+                        image=image,
+                        position=position,
+                        occurrence=occurrence,
+                        caption=text,
+                        caption_origin=origin,
+                        credit=rng.choice([None, "Reuters", "AP", "Sky News via Reuters"]),
+                    )
+                )
+                if image is not None and origin != "alt" and rng.random() < 0.3:
+                    session.add(  # the image's alt text repeating its caption
+                        m.Appearance(
+                            article=article,
+                            image=image,
+                            position=position + 100,
+                            occurrence=occurrence + 100,
+                            caption=text.upper(),
+                            caption_origin="alt",
+                        )
+                    )
+        session.flush()
+        session.execute(
+            update(m.Appearance)
+            .where(m.Appearance.id == 5)
+            .values(caption_key=None, caption_body_key=None)
+        )
+        session.commit()
+    expected = _parsed_report(catalogue)
+    assert expected["photos"]
+    assert expected["groups"]
+    assert expected["contains_stand_ins"]
+    with catalogue.session() as session:
+        printings = session.scalar(select(func.count()).select_from(m.Appearance))
+    assert expected["captions_considered"] < printings  # the echoes left out
+    assert _plain(catalogue.caption_report().to_dict()) == expected

@@ -202,13 +202,12 @@ class Catalogue:
             threshold: Near-duplicate similarity (0-1); default
                 :data:`provcat.duplicates.NEAR_THRESHOLD`.
         """
-        from provcat.reports.captions import build_report, load_occurrences
+        from provcat.reports.captions import report_from_catalogue
 
         with self.session() as session:
-            occurrences = load_occurrences(session=session)
-        if threshold is None:
-            return build_report(occurrences)
-        return build_report(occurrences, threshold=threshold)
+            if threshold is None:
+                return report_from_catalogue(session=session)
+            return report_from_catalogue(session=session, threshold=threshold)
 
     def match_caption(self, text: str, *, threshold: float | None = None) -> list[CaptionMatch]:
         """Printed captions in the catalogue that ``text`` is the same caption as, best first.

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ from provcat.caption_keys import rules_current, stored_pair
 from provcat.captions import CaptionParts, caption_parts, match_keys, normalise
 from provcat.credits import credits_conflict
 from provcat.db import driver_pages, driver_rows
-from provcat.duplicates import NEAR_THRESHOLD, group_keys, near_keys, parse_all
+from provcat.duplicates import NEAR_THRESHOLD, KeyGroup, group_keys, near_keys, parse_all
 from provcat.photos import photo_ids
 
 #: Printings taken from the driver at once.
@@ -257,8 +258,21 @@ def load_occurrences(*, session: Session, keys: Collection[str] | None = None) -
     photos = photo_ids(session=session)
     articles = _ArticleRefs(session, read_all=keys is None)
     keyed = rules_current(connection)
+    printed = _printed(keyed)
+    pages: Iterable[list[tuple[Any, ...]]]
+    if keys is None:
+        pages = driver_pages(connection, printed, _PAGE, on_server=True)
+    else:
+        if not keyed:
+            raise ValueError("printings by key need the catalogue's stored keys current")
+        pages = [_printed_with(connection, printed, keys)]
+    return list(_occurrences(pages, articles, photos))
+
+
+def _printed(keyed: bool) -> Select[*tuple[Any, ...]]:
+    """The printings' rows as :func:`_occurrences` takes them, in the order printed."""
     a, image = m.Appearance, m.Image
-    printed = (
+    return (
         select(
             a.article_id,
             a.image_id,
@@ -276,43 +290,198 @@ def load_occurrences(*, session: Session, keys: Collection[str] | None = None) -
         .where(a.caption.is_not(None))
         .order_by(a.article_id, a.position)
     )
-    pages: Iterable[list[tuple[Any, ...]]]
-    if keys is None:
-        pages = driver_pages(connection, printed, _PAGE, on_server=True)
-    else:
-        if not keyed:
-            raise ValueError("printings by key need the catalogue's stored keys current")
-        pages = [_printed_with(connection, printed, keys)]
-    out = []
+
+
+def _occurrences(
+    pages: Iterable[list[tuple[Any, ...]]],
+    articles: Mapping[int, ArticleRef],
+    photos: Mapping[int, int],
+) -> Iterator[Occurrence]:
     # The driver makes a new string per row; origins and credits repeat (a few words each),
     # and so do keys (a reprinted caption's).
     same: dict[str, str] = {}
     pairs: dict[str, tuple[str, str]] = {}
     for page in pages:
         for article_id, image_id, sha, stand_in, position, occurrence, *text in page:
-            caption, origin, credit, key, body = text
+            caption, origin, credit, key, body = text[:5]
             pair = stored_pair(key, body)
             key, body = ("", None) if pair is None else pairs.setdefault(pair[0], pair)
-            out.append(
-                Occurrence(
-                    article=articles[article_id],
-                    image=sha,
-                    position=position,
-                    occurrence=occurrence,
-                    caption=caption,
-                    origin=same.setdefault(origin, origin),
-                    credit=credit if credit is None else same.setdefault(credit, credit),
-                    stand_in=bool(stand_in),
-                    photo=photos.get(image_id) if image_id is not None else None,
-                    key=key,
-                    body_key=body,
-                )
+            yield Occurrence(
+                article=articles[article_id],
+                image=sha,
+                position=position,
+                occurrence=occurrence,
+                caption=caption,
+                origin=same.setdefault(origin, origin),
+                credit=credit if credit is None else same.setdefault(credit, credit),
+                stand_in=bool(stand_in),
+                photo=photos.get(image_id) if image_id is not None else None,
+                key=key,
+                body_key=body,
             )
-    return out
 
 
-#: Keys asked for in one statement.
+#: Keys (or ids) asked for in one statement.
 _KEYS_AT_ONCE = 1_000
+
+
+def _printed_ids(
+    connection: Connection, printed: Select[*tuple[Any, ...]], ids: Sequence[int]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``printed`` of the appearances ``ids`` (in that order; one deleted since
+    left out), each with its id last."""
+    a = m.Appearance
+    found: dict[int, tuple[Any, ...]] = {}
+    with_id = printed.add_columns(a.id)
+    for at in range(0, len(ids), _KEYS_AT_ONCE):
+        chunk = list(ids[at : at + _KEYS_AT_ONCE])
+        found.update(
+            (row[-1], row) for row in driver_rows(connection, with_id.where(a.id.in_(chunk)))
+        )
+    return [found[i] for i in ids if i in found]
+
+
+def _by_id(
+    connection: Connection, columns: Select[*tuple[Any, ...]], ids: Iterable[int]
+) -> dict[int, Any]:
+    """``{id: value}`` of a two-column statement whose first column is an id, for ``ids``."""
+    wanted = sorted(set(ids))
+    id_column = columns.selected_columns[0]
+    found: dict[int, Any] = {}
+    for at in range(0, len(wanted), _KEYS_AT_ONCE):
+        chunk = wanted[at : at + _KEYS_AT_ONCE]
+        found.update(driver_rows(connection, columns.where(id_column.in_(chunk))))
+    return found
+
+
+def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD) -> CaptionReport:
+    """The report :func:`build_report` makes of :func:`load_occurrences`, holding for each
+    printing a few numbers while it groups (its id, article, image, photo and caption key's
+    number) rather than the printing itself, then reading the printings of the groups it
+    reports and the captions it shows.
+
+    From the catalogue's stored caption keys (provcat.caption_keys); where they are not
+    current, every printing is read and parsed as :func:`build_report` does.
+    """
+    connection = session.connection()
+    if not rules_current(connection):
+        return build_report(load_occurrences(session=session), threshold=threshold)
+    photos = photo_ids(session=session)
+    a, image = m.Appearance, m.Image
+    scan = (
+        select(
+            a.id,
+            a.article_id,
+            a.image_id,
+            a.caption_origin,
+            image.stand_in,
+            a.caption_key,
+            a.caption_body_key,
+            case((a.caption_key.is_(None), a.caption), else_=null()),
+        )
+        .outerjoin(image, image.id == a.image_id)
+        .where(a.caption.is_not(None))
+        .order_by(a.article_id, a.position)
+    )
+    number: dict[str, int] = {}  # each distinct key's number, in the order first printed
+    bodies: dict[str, str] = {}
+    ids, articles, images, photo, keyno, first_id = (array("q") for _ in range(6))
+    alt, stand_in = bytearray(), bytearray()
+    for page in driver_pages(connection, scan, _PAGE, on_server=True):
+        for row_id, article_id, image_id, origin, stand, key, body, text in page:
+            key, body = stored_pair(key, body) or match_keys(text)
+            n = number.get(key)
+            if n is None:
+                n = number[key] = len(number)
+                bodies[key] = body
+                first_id.append(row_id)
+            ids.append(row_id)
+            articles.append(article_id)
+            images.append(-1 if image_id is None else image_id)
+            photo.append(-1 if image_id is None else photos.get(image_id, -1))
+            keyno.append(n)
+            alt.append(origin == "alt")
+            stand_in.append(bool(stand))
+    keys = list(number)
+    key_of = np.frombuffer(keyno, dtype=np.int64)
+    kept = _kept_rows(
+        np.frombuffer(articles, dtype=np.int64),
+        np.frombuffer(images, dtype=np.int64),
+        key_of,
+        np.frombuffer(alt, dtype=np.bool_),
+    )
+    del articles
+    tally = np.bincount(key_of[kept], minlength=len(keys))
+    counts = {keys[n]: int(c) for n, c in enumerate(tally.tolist()) if c}
+    groups = group_keys(counts, bodies, threshold=threshold)
+    del bodies, counts, tally
+    group_by_key = np.full(len(keys), -1, dtype=np.int64)
+    for g, group in enumerate(groups):
+        group_by_key[[number[k] for k in group.keys]] = g
+    group_of = group_by_key[key_of[kept]]
+    shared = list(_shared(kept, group_of, len(groups)))
+    kept_photo = np.frombuffer(photo, dtype=np.int64)[kept]
+    photo_rows = list(_photo_printings(kept_photo, kept, group_of))
+    # Each shown key's caption as its first printing has it (as parse_all keeps it).
+    shown = {k for g, _ in shared for k in groups[g].keys}
+    shown.update(keys[key_of[p]] for _, last in photo_rows for p in last)
+    key_at = {first_id[number[k]]: k for k in shown}
+    del number
+    raw = {
+        key_at[i]: text for i, text in _by_id(connection, select(a.id, a.caption), key_at).items()
+    }
+    # The printings of the groups to report, made as load_occurrences makes them.
+    wanted = sorted(p for _, positions in shared for p in positions)
+    rows = _printed_ids(connection, _printed(True), [ids[p] for p in wanted])
+    made = _occurrences([rows], _ArticleRefs(session), photos)
+    at_id = {ids[p]: p for p in wanted}
+    occurrence_at = {at_id[row[-1]]: o for row, o in zip(rows, made, strict=True)}
+    del rows, at_id
+    for key in shown - raw.keys():  # every printing of it deleted since the scan
+        raw[key] = key
+    reported: list[CaptionGroup] = []
+    for g, positions in shared:
+        printed = [
+            _with_key(occurrence_at[p], keys[key_of[p]]) for p in positions if p in occurrence_at
+        ]
+        _add_group(reported, groups[g], printed, raw)
+    del occurrence_at
+    parsed = _Parsed(raw)
+    image_ids = np.frombuffer(images, dtype=np.int64)
+    sha_of = _by_id(
+        connection,
+        select(image.id, image.sha256),
+        (int(image_ids[p]) for at, _ in photo_rows for p in at),
+    )
+    photos_found = [
+        _photo(
+            (sha_of.get(int(image_ids[p])) for p in at),
+            [keys[key_of[p]] for p in last],
+            parsed,
+        )
+        for at, last in photo_rows
+    ]
+    stand_ins = bool(np.frombuffer(stand_in, dtype=np.bool_)[kept].any())
+    return _report(reported, photos_found, kept, threshold, stand_ins)
+
+
+def _kept_rows(
+    article: np.ndarray, image: np.ndarray, key: np.ndarray, alt: np.ndarray
+) -> np.ndarray:
+    """:func:`_kept` over arrays (each printing's article id, image id or -1, key number
+    and whether its caption is alt text)."""
+
+    def triples(at: np.ndarray) -> list[tuple[int, int, int]]:
+        return list(zip(article[at].tolist(), image[at].tolist(), key[at].tolist(), strict=True))
+
+    echo = np.flatnonzero(alt & (image >= 0))
+    if not echo.size:
+        return np.arange(article.size, dtype=np.int64)
+    echoes = triples(echo)
+    near = np.flatnonzero(~alt & (image >= 0) & np.isin(article, article[echo]))
+    printed = set(echoes).intersection(triples(near))
+    dropped = [at for at, found in zip(echo.tolist(), echoes, strict=True) if found in printed]
+    return np.setdiff1d(np.arange(article.size, dtype=np.int64), dropped)
 
 
 def _printed_with(
@@ -382,27 +551,56 @@ def build_report(
         (number_of[keys[i]] for i in kept.tolist()), dtype=np.int64, count=kept.size
     )
     del number_of
-    # The kept printings of each group, in printing order: a stable sort by group.
-    by_group = np.argsort(group_of, kind="stable")
-    bounds = np.searchsorted(group_of[by_group], np.arange(len(groups) + 1))
-    shared = np.flatnonzero(np.diff(bounds) > 1)
     reported: list[CaptionGroup] = []
-    for number in shared.tolist():
-        positions = kept[by_group[bounds[number] : bounds[number + 1]]].tolist()
+    for number, positions in _shared(kept, group_of, len(groups)):
         printed = [_with_key(occurrences[i], keys[i]) for i in positions]
-        if len({(o.article.key, o.occurrence) for o in printed}) < 2:
-            continue
-        group = groups[number]
+        _add_group(reported, groups[number], printed, raw)
+    photo = np.fromiter(
+        (-1 if (p := occurrences[i].photo) is None else p for i in kept.tolist()),
+        dtype=np.int64,
+        count=kept.size,
+    )
+    photos = []
+    parsed = _Parsed(raw)
+    for at, last in _photo_printings(photo, kept, group_of):
+        images = {occurrences[i].image for i in at}
+        photos.append(_photo(images, [keys[i] for i in last], parsed))
+    stand_ins = any(occurrences[i].stand_in for i in kept.tolist())
+    return _report(reported, photos, kept, threshold, stand_ins)
+
+
+def _shared(kept: np.ndarray, group_of: np.ndarray, count: int) -> Iterator[tuple[int, list[int]]]:
+    """Each group with two or more kept printings, and their positions in printing order."""
+    by_group = np.argsort(group_of, kind="stable")
+    bounds = np.searchsorted(group_of[by_group], np.arange(count + 1))
+    for number in np.flatnonzero(np.diff(bounds) > 1).tolist():
+        yield number, kept[by_group[bounds[number] : bounds[number + 1]]].tolist()
+
+
+def _add_group(
+    reported: list[CaptionGroup], group: KeyGroup, printed: list[Occurrence], raw: Mapping[str, str]
+) -> None:
+    """The group's entry, when its printings are two or more distinct ones (article and
+    caption occurrence: a gallery's images share one)."""
+    if len({(o.article.key, o.occurrence) for o in printed}) >= 2:
         reported.append(_group(group.keys, group.similarities, printed, _Parsed(raw)))
-    del by_group, bounds, shared
+
+
+def _report(
+    reported: list[CaptionGroup],
+    photos: list[PhotoCaptions],
+    kept: np.ndarray,
+    threshold: float,
+    stand_ins: bool,
+) -> CaptionReport:
     reported.sort(key=lambda g: (-len(g.occurrences), g.key))
     return CaptionReport(
         groups=tuple(reported),
-        photos=_photos(occurrences, keys, kept, group_of, raw),
+        photos=tuple(photos),
         captions_considered=int(kept.size),
         threshold=threshold,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        stand_ins=any(occurrences[i].stand_in for i in kept.tolist()),
+        stand_ins=stand_ins,
     )
 
 
@@ -510,41 +708,34 @@ def _credits_disagree(credits: Sequence[str]) -> bool:
     return credits_disagree(credits, conflict=_conflict)
 
 
-def _photos(
-    occurrences: Sequence[Occurrence],
-    keys: Sequence[str],
-    kept: np.ndarray,
-    group_of: np.ndarray,
-    raw: Mapping[str, str],
-) -> tuple[PhotoCaptions, ...]:
+def _photo_printings(
+    photo: np.ndarray, kept: np.ndarray, group_of: np.ndarray
+) -> Iterator[tuple[list[int], list[int]]]:
     """Photos whose kept printings fall into two or more caption groups, in the order of
-    their first printing; each group's caption as the photo's last printing in it has it."""
-    photo = np.fromiter(
-        (-1 if (p := occurrences[i].photo) is None else p for i in kept.tolist()),
-        dtype=np.int64,
-        count=kept.size,
-    )
+    their first printing: the positions of the photo's kept printings, and of its last
+    printing in each group, in the order of the groups' first printings.
+
+    ``photo`` is each kept printing's photo number, -1 for none."""
     placed = photo >= 0
     span = max(1, int(group_of.max(initial=0)) + 1)
     pairs = np.unique(photo[placed] * span + group_of[placed])
     photos, groups = np.unique(pairs // span, return_counts=True)
-    # photo -> (its images, its printings' last one in each group, in the order first seen)
-    by_photo: dict[int, tuple[set[str], dict[int, str]]] = {}
+    by_photo: dict[int, tuple[list[int], dict[int, int]]] = {}
     for at in np.flatnonzero(np.isin(photo, photos[groups > 1])).tolist():
-        position = int(kept[at])
-        images, last = by_photo.setdefault(int(photo[at]), (set(), {}))
-        image = occurrences[position].image
-        if image:
-            images.add(image)
-        last[int(group_of[at])] = keys[position]
-    parsed = _Parsed(raw)
-    return tuple(
-        PhotoCaptions(
-            images=tuple(sorted(images)),
-            captions=tuple(parsed[key].display for key in last.values()),
-            flags=("different_captions",),
-        )
-        for images, last in by_photo.values()
+        printings, last = by_photo.setdefault(int(photo[at]), ([], {}))
+        printings.append(int(kept[at]))
+        last[int(group_of[at])] = int(kept[at])
+    for printings, last in by_photo.values():
+        yield printings, list(last.values())
+
+
+def _photo(images: Iterable[str | None], keys: Iterable[str], parsed: _Parsed) -> PhotoCaptions:
+    """A photo under several captions: its images, and each group's caption as the photo's
+    last printing in it has it."""
+    return PhotoCaptions(
+        images=tuple(sorted({image for image in images if image})),
+        captions=tuple(parsed[key].display for key in keys),
+        flags=("different_captions",),
     )
 
 
