@@ -361,3 +361,43 @@ def test_the_catalogue_report_is_the_report_of_every_printing(
         printings = session.scalar(select(func.count()).select_from(m.Appearance))
     assert expected["captions_considered"] < printings  # the echoes left out
     assert _plain(catalogue.caption_report().to_dict()) == expected
+
+
+def test_a_printing_changed_while_the_report_reads_is_not_shown_in_its_old_group(
+    printed: tuple[Catalogue, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report groups what it scanned, then reads the reported groups' printings: one
+    whose caption another process changed in between (a re-ingested article) is left out
+    of the group it was scanned in, and one deleted in between is left out."""
+    catalogue, _texts = printed
+    before = catalogue.caption_report()
+    group = max(before.groups, key=lambda g: len(g.occurrences))
+    assert len(group.occurrences) >= 3
+    changed, deleted = group.occurrences[0], group.occurrences[1]
+    other_text = "An entirely different caption about the harbour in Kotor at dawn"
+    read = captions_report._printed_ids
+
+    def changed_first(*given: Any) -> Any:
+        with catalogue.session() as other:
+            for o, change in ((changed, other_text), (deleted, None)):
+                row = other.scalars(
+                    select(m.Appearance)
+                    .join(m.Article)
+                    .where(m.Article.key == o.article.key, m.Appearance.position == o.position)
+                ).one()
+                if change is None:
+                    other.delete(row)
+                else:
+                    row.caption = change
+            other.commit()
+        return read(*given)
+
+    monkeypatch.setattr(captions_report, "_printed_ids", changed_first)
+    after = catalogue.caption_report()
+    shown = [o for g in after.groups for o in g.occurrences]
+    assert other_text not in {o.caption for o in shown}
+    assert (deleted.article.key, deleted.position) not in {
+        (o.article.key, o.position) for o in shown
+    }
+    regrouped = next(g for g in after.groups if g.key == group.key)
+    assert len(regrouped.occurrences) == len(group.occurrences) - 2

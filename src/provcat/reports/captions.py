@@ -430,7 +430,9 @@ def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD
     raw = {
         key_at[i]: text for i, text in _by_id(connection, select(a.id, a.caption), key_at).items()
     }
-    # The printings of the groups to report, made as load_occurrences makes them.
+    # The printings of the groups to report, made as load_occurrences makes them. Another
+    # process may have committed since the scan: a printing deleted since, or whose caption
+    # was changed since (a re-ingested article), is left out of the group it was scanned in.
     wanted = sorted(p for _, positions in shared for p in positions)
     rows = _printed_ids(connection, _printed(True), [ids[p] for p in wanted])
     made = _occurrences([rows], _ArticleRefs(session), photos)
@@ -442,7 +444,9 @@ def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD
     reported: list[CaptionGroup] = []
     for g, positions in shared:
         printed = [
-            _with_key(occurrence_at[p], keys[key_of[p]]) for p in positions if p in occurrence_at
+            _with_key(o, keys[key_of[p]])
+            for p in positions
+            if (o := occurrence_at.get(p)) is not None and o.key in ("", keys[key_of[p]])
         ]
         _add_group(reported, groups[g], printed, raw)
     del occurrence_at
