@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import Indel
-from sqlalchemy import Connection, Select, case, null, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, Select, case, null, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from provcat import models as m
 from provcat.caption_keys import rules_current, stored_pair
@@ -331,13 +331,7 @@ def _printed_ids(
     """The rows of ``printed`` of the appearances ``ids`` (in that order; one deleted since
     left out), each with its id last."""
     a = m.Appearance
-    found: dict[int, tuple[Any, ...]] = {}
-    with_id = printed.add_columns(a.id)
-    for at in range(0, len(ids), _KEYS_AT_ONCE):
-        chunk = list(ids[at : at + _KEYS_AT_ONCE])
-        found.update(
-            (row[-1], row) for row in driver_rows(connection, with_id.where(a.id.in_(chunk)))
-        )
+    found = {row[-1]: row for row in _rows_in(connection, printed.add_columns(a.id), a.id, ids)}
     return [found[i] for i in ids if i in found]
 
 
@@ -345,13 +339,20 @@ def _by_id(
     connection: Connection, columns: Select[*tuple[Any, ...]], ids: Iterable[int]
 ) -> dict[int, Any]:
     """``{id: value}`` of a two-column statement whose first column is an id, for ``ids``."""
-    wanted = sorted(set(ids))
-    id_column = columns.selected_columns[0]
-    found: dict[int, Any] = {}
-    for at in range(0, len(wanted), _KEYS_AT_ONCE):
-        chunk = wanted[at : at + _KEYS_AT_ONCE]
-        found.update(driver_rows(connection, columns.where(id_column.in_(chunk))))
-    return found
+    return dict(_rows_in(connection, columns, columns.selected_columns[0], sorted(set(ids))))
+
+
+def _rows_in(
+    connection: Connection,
+    statement: Select[*tuple[Any, ...]],
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Sequence[Any],
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``statement`` whose ``column`` is one of ``values``, asked for
+    :data:`_KEYS_AT_ONCE` values at a time (each statement in the order it gives)."""
+    for at in range(0, len(values), _KEYS_AT_ONCE):
+        chunk = list(values[at : at + _KEYS_AT_ONCE])
+        yield from driver_rows(connection, statement.where(column.in_(chunk)))
 
 
 def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD) -> CaptionReport:
@@ -494,11 +495,7 @@ def _printed_with(
     """The rows of ``printed`` whose caption has one of ``keys`` for its stored key, or no
     stored key but makes one of them, in the order printed."""
     a = m.Appearance
-    wanted = sorted(keys)
-    rows = []
-    for at in range(0, len(wanted), _KEYS_AT_ONCE):
-        chunk = wanted[at : at + _KEYS_AT_ONCE]
-        rows += driver_rows(connection, printed.where(a.caption_key.in_(chunk)))
+    rows = list(_rows_in(connection, printed, a.caption_key, sorted(keys)))
     for row in driver_rows(connection, printed.where(a.caption_key.is_(None))):
         key, body = match_keys(row[6])
         if key in keys:
@@ -509,26 +506,21 @@ def _printed_with(
 
 def _kept(occurrences: Sequence[Occurrence], keys: Sequence[str]) -> np.ndarray:
     """The positions of the printings to group: alt text that repeats a caption printed
-    with the same image is not another printing."""
-    echoes = {
-        (o.article.key, o.image, key)
-        for o, key in zip(occurrences, keys, strict=True)
-        if o.origin == "alt" and o.image
-    }
-    if not echoes:
-        return np.arange(len(occurrences), dtype=np.int64)
-    printed = {
-        (o.article.key, o.image, key)
-        for o, key in zip(occurrences, keys, strict=True)
-        if o.origin != "alt" and o.image and (o.article.key, o.image, key) in echoes
-    }
-    return np.array(
-        [
-            i
-            for i, (o, key) in enumerate(zip(occurrences, keys, strict=True))
-            if not (o.origin == "alt" and (o.article.key, o.image, key) in printed)
-        ],
-        dtype=np.int64,
+    with the same image is not another printing (the rule is :func:`_kept_rows`', here over
+    the printings' article keys, images and caption keys, each numbered)."""
+
+    def numbered(values: Iterable[Any]) -> np.ndarray:
+        number: dict[Any, int] = {}
+        found = (-1 if v is None else number.setdefault(v, len(number)) for v in values)
+        return np.fromiter(found, dtype=np.int64, count=len(occurrences))
+
+    return _kept_rows(
+        numbered(o.article.key for o in occurrences),
+        numbered(o.image or None for o in occurrences),
+        numbered(keys),
+        np.fromiter(
+            (o.origin == "alt" for o in occurrences), dtype=np.bool_, count=len(occurrences)
+        ),
     )
 
 
