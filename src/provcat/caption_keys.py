@@ -15,10 +15,7 @@ a migration that makes every stored key again (:func:`rekey`).
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from typing import Final
 
 from sqlalchemy import (
@@ -36,8 +33,9 @@ from sqlalchemy import (
     update,
 )
 
-from provcat.captions import KEY_RULES, match_keys
+from provcat.captions import KEY_RULES
 from provcat.db import driver_rows, execute_many
+from provcat.duplicates import keying
 
 __all__ = ["RULES_ROW", "rekey", "rules_current", "stored_pair"]
 
@@ -82,7 +80,7 @@ def rekey(connection: Connection, *, workers: int | None = None) -> int:
     written back), their distinct captions keyed on every core when a page holds many.
     """
     keyed = 0
-    with _keying(workers) as keys_of:
+    with keying(workers, parallel_from=_PARALLEL_FROM) as keys_of:
         for page in _pages(connection):
             texts = list(dict.fromkeys(caption for _, caption in page))
             pairs = dict(zip(texts, keys_of(texts), strict=True))
@@ -118,21 +116,3 @@ def _pages(connection: Connection) -> Iterator[list[tuple[int, str]]]:
             return
         yield [(int(row_id), caption) for row_id, caption in page]
         after = int(page[-1][0])
-
-
-@contextlib.contextmanager
-def _keying(workers: int | None) -> Iterator[Callable[[list[str]], Iterable[tuple[str, str]]]]:
-    """A function keying a list of captions: in worker processes, started at the first list
-    long enough to be worth it, or here."""
-    count = (os.cpu_count() or 1) if workers is None else workers
-    with contextlib.ExitStack() as stack:
-        pool: list[ProcessPoolExecutor] = []
-
-        def keys_of(texts: list[str]) -> Iterable[tuple[str, str]]:
-            if count < 2 or len(texts) < _PARALLEL_FROM:
-                return map(match_keys, texts)
-            if not pool:
-                pool.append(stack.enter_context(ProcessPoolExecutor(max_workers=count)))
-            return pool[0].map(match_keys, texts, chunksize=max(500, len(texts) // (count * 4)))
-
-        yield keys_of

@@ -40,7 +40,7 @@ import itertools
 import os
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -501,8 +501,31 @@ class ParsedSet:
         return Counter(self.keys)
 
 
-#: Above this many distinct texts, parsing is spread over worker processes.
+#: From this many distinct texts on, parsing is spread over worker processes.
 PARALLEL_FROM = 50_000
+
+
+@contextlib.contextmanager
+def keying(
+    workers: int | None, *, parallel_from: int
+) -> Iterator[Callable[[Sequence[str]], Iterable[tuple[str, str]]]]:
+    """A function giving :func:`provcat.captions.match_keys` of each of a list of captions,
+    in order, for as long as the context lasts: in ``workers`` processes (one per CPU when
+    None, and then only for a list of ``parallel_from`` or more), started at the first list
+    that uses them and kept for the next; here otherwise."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    with contextlib.ExitStack() as stack:
+        pool: list[ProcessPoolExecutor] = []
+
+        def keys_of(texts: Sequence[str]) -> Iterable[tuple[str, str]]:
+            if count < 2 or (workers is None and len(texts) < parallel_from):
+                return map(match_keys, texts)
+            if not pool:
+                pool.append(stack.enter_context(ProcessPoolExecutor(max_workers=count)))
+            chunk = max(500, len(texts) // (count * 8))
+            return pool[0].map(match_keys, texts, chunksize=chunk)
+
+        yield keys_of
 
 
 def parse_all(
@@ -515,8 +538,8 @@ def parse_all(
 
     Args:
         texts: Raw captions.
-        workers: Processes to parse with; default: one per CPU when there are more than
-            PARALLEL_FROM distinct texts to parse, else none.
+        workers: Processes to parse with; default: one per CPU when there are
+            PARALLEL_FROM distinct texts or more to parse, else none.
         known: Each text's keys as :func:`provcat.captions.match_keys` gives them, where
             they are known (the keys a catalogue stores with its printings), else None; in
             the order of ``texts``. Only the texts without them are parsed.
@@ -530,16 +553,8 @@ def parse_all(
         (text for text, pair in zip(texts, stored, strict=True) if pair is None), ("", "")
     )
     distinct = list(of_text)
-    if workers is None:
-        workers = (os.cpu_count() or 1) if len(distinct) > PARALLEL_FROM else 1
-    with contextlib.ExitStack() as stack:
-        if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-            chunk = max(1000, len(distinct) // (workers * 8))
-            computed: Iterable[tuple[str, str]] = pool.map(match_keys, distinct, chunksize=chunk)
-        else:
-            computed = map(match_keys, distinct)
-        for text, found in zip(distinct, computed, strict=True):
+    with keying(workers, parallel_from=PARALLEL_FROM) as keys_of:
+        for text, found in zip(distinct, keys_of(distinct), strict=True):
             of_text[text] = found
     del distinct
     with _paused_gc():
