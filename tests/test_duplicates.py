@@ -17,6 +17,7 @@ from provcat.duplicates import (
     MAX_DROPPED,
     MIN_NEAR_TOKENS,
     NEAR_THRESHOLD,
+    all_apart,
     are_near,
     find_duplicates,
     group_keys,
@@ -242,3 +243,24 @@ def test_no_keys_make_no_groups() -> None:
     assert group_keys(Counter(), {}) == []
     parsed = parse_all(["x", "x", "y z"])
     assert [g.keys for g in group_keys(parsed.counts, parsed.bodies)] == [("x",), ("y z",)]
+
+
+def test_captions_all_apart_are_each_a_group_of_their_own() -> None:
+    """all_apart (which lets a photo's few captions skip the grouping's index) says so only
+    when grouping would leave every key alone; sets of near and distant captions both come."""
+    rng = random.Random(5)
+    pairs = labelled_pairs()
+    apart = joined = 0
+    for _ in range(300):
+        chosen = []
+        for a, b, _near, _family in rng.sample(pairs, rng.randrange(1, 4)):
+            chosen += [a, b] if rng.random() < 0.7 else [a]
+        parsed = parse_all(chosen)
+        groups = group_keys(parsed.counts, parsed.bodies)
+        if all_apart(list(parsed.bodies.values())):
+            apart += 1
+            assert len(groups) == len(parsed.bodies), chosen
+        else:
+            joined += len(groups) < len(parsed.bodies)
+    assert apart >= 30
+    assert joined >= 30

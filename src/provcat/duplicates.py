@@ -208,6 +208,21 @@ def _near(
     return None
 
 
+def all_apart(bodies: Sequence[str], *, threshold: float = NEAR_THRESHOLD) -> bool:
+    """True when no body is near another, each taken both ways round by the test
+    :func:`group_keys` joins a key to a group's leader with: then each key is a group of its
+    own, and grouping them needs no index. For a few bodies (a photo's captions): every
+    pair is compared, the lengths first."""
+    _check(threshold)
+    cut = [(body, tokens(body)) for body in bodies]
+    for (a, words), (b, _) in itertools.permutations(cut, 2):
+        if 1 - abs(len(a) - len(b)) / max(1, len(a) + len(b)) < threshold:
+            continue  # the lengths alone keep them apart (as in near_keys)
+        if _near(a, words, frozenset(words), b, threshold) is not None:
+            return False
+    return True
+
+
 def similarity(a: str, b: str) -> float:
     """Similarity of two captions' bodies (what NEAR_THRESHOLD applies to), 0-1."""
     return Indel.normalized_similarity(match_keys(a)[1], match_keys(b)[1])

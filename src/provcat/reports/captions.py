@@ -657,7 +657,7 @@ def _group(
         flags.append("different_publishers")
     if len({o.photo for o in printed if o.photo is not None}) > 1:
         flags.append("different_photos")
-    if _credits_disagree(sorted({o.credit for o in printed if o.credit})):
+    if credits_disagree(sorted({o.credit for o in printed if o.credit})):
         flags.append("credit_conflict")
     if len(keys) > 1:
         members = [parsed[k] for k in keys]
@@ -678,8 +678,13 @@ def _group(
     )
 
 
+#: Credits repeat across a catalogue's groups and photos (a few agencies' lines): each pair is
+#: parsed and compared once a process (about a sixth of making a million printings' groups).
+_conflict = functools.lru_cache(maxsize=1 << 16)(credits_conflict)
+
+
 def credits_disagree(
-    credits: Sequence[str], *, conflict: Callable[[str, str], bool] = credits_conflict
+    credits: Sequence[str], *, conflict: Callable[[str, str], bool] = _conflict
 ) -> bool:
     """True when two credits conflict and no third credit in the set reconciles them.
 
@@ -693,15 +698,6 @@ def credits_disagree(
             ):
                 return True
     return False
-
-
-#: Credits repeat across a catalogue's groups (a few agencies' lines): each pair is parsed
-#: and compared once a process (about a sixth of making a million printings' groups).
-_conflict = functools.lru_cache(maxsize=1 << 16)(credits_conflict)
-
-
-def _credits_disagree(credits: Sequence[str]) -> bool:
-    return credits_disagree(credits, conflict=_conflict)
 
 
 def _photo_printings(
