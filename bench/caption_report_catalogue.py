@@ -37,6 +37,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PER_ARTICLE = 10
 PUBLISHERS = ["Stand-in Daily", "Stand-in Post", "Stand-in Wire", "Stand-in Herald"]
+
+
+def article_rows(numbers: Iterable[int]) -> list[dict[str, Any]]:
+    """The stand-in articles ``numbers`` as rows (article n has id n + 1)."""
+    return [
+        {
+            "id": n + 1,
+            "key": f"https://stand-in.example/{n}",
+            "url": f"https://stand-in.example/{n}",
+            "title": f"Stand-in article {n}",
+            "publisher": PUBLISHERS[n % len(PUBLISHERS)],
+            "published": dt.date(2017, 1, 1) + dt.timedelta(days=n % 3000),
+            "published_precision": "day",
+            "source_kind": "manifest",
+            "source": f"stand-in/{n}.toml",
+        }
+        for n in numbers
+    ]
 
 
 def build(url: str, printings: int) -> float:
@@ -67,23 +86,7 @@ def build(url: str, printings: int) -> float:
         step = 2_000  # articles a statement
         for first in range(0, printings // PER_ARTICLE, step):
             numbers = range(first, min(printings // PER_ARTICLE, first + step))
-            session.execute(
-                insert(m.Article),
-                [
-                    {
-                        "id": n + 1,
-                        "key": f"https://stand-in.example/{n}",
-                        "url": f"https://stand-in.example/{n}",
-                        "title": f"Stand-in article {n}",
-                        "publisher": PUBLISHERS[n % len(PUBLISHERS)],
-                        "published": dt.date(2017, 1, 1) + dt.timedelta(days=n % 3000),
-                        "published_precision": "day",
-                        "source_kind": "manifest",
-                        "source": f"stand-in/{n}.toml",
-                    }
-                    for n in numbers
-                ],
-            )
+            session.execute(insert(m.Article), article_rows(numbers))
             session.execute(
                 insert(m.Appearance),
                 [
