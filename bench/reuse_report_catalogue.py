@@ -16,7 +16,8 @@ members drawn at random over the catalogue, joined by recorded matches as the ma
 records them (a tree from the first member, edits drawn from the kinds it records, a crop
 box with a crop; one cluster in five with one more match closing a loop); a member of a
 cluster in two carries its cluster's first caption again (a reprint), the others their own;
-the captions are keyed as an ingest keys them (``provcat.caption_keys.rekey``).
+the captions are keyed as an ingest keys them (``provcat.caption_keys.rekey``), and a
+PostgreSQL catalogue's tables analysed as an ingest has them analysed.
 
 Then, each in a fresh process whose peak resident memory is read when it ends (``wait4``):
 
@@ -231,6 +232,8 @@ def build(url: str, images: int, share: float) -> None:
         # ingest stores the keys): key them as revision 0012 keys a catalogue stored before.
         rekey(session.connection())
         session.commit()
+        # Written without an ingest, which has a PostgreSQL server analyse what it stored.
+        catalogue.refresh_statistics()
 
 
 def floor(url: str, out: str) -> None:

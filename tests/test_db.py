@@ -6,7 +6,7 @@ import sqlite3
 import tempfile
 
 import pytest
-from sqlalchemy import case, insert, null, select
+from sqlalchemy import case, insert, null, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from provcat import models as m
 from provcat.catalogue import Catalogue
 from provcat.db import database_reason, execute_many, lost_race
+
+from .paths import MONTENEGRO
 
 
 def test_execute_many_passes_each_row_and_the_statements_constants(
@@ -87,3 +89,27 @@ def test_a_savepoint_gone_with_its_transaction_reports_what_rolled_it_back() -> 
     )
     alone = error("RELEASE SAVEPOINT sa_savepoint_1", "no such savepoint: sa_savepoint_1")
     assert database_reason(alone) == "no such savepoint: sa_savepoint_1"
+
+
+def _never_analysed(catalogue: Catalogue, tables: list[str]) -> list[str]:
+    with catalogue.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT relname FROM pg_class WHERE relname = ANY(:t) AND reltuples < 0"),
+            {"t": tables},
+        )
+        return sorted(rows.scalars())
+
+
+def test_an_ingest_leaves_postgresql_with_planner_statistics(catalogue: Catalogue) -> None:
+    """A PostgreSQL catalogue's tables are analysed when an ingest ends if the server has not
+    (autovacuum off, or not round yet): without statistics its planner read whole tables to
+    find a few rows by an indexed column (the reused-photo report at 10^6 images, 171 s
+    against 51). What is analysed is not analysed again while it has not changed much."""
+    if not catalogue.url.startswith("postgresql"):
+        assert catalogue.refresh_statistics() == []  # nothing to do on SQLite
+        return
+    tables = ["image", "appearance", "image_path", "metadata_field", "provenance_chain"]
+    assert _never_analysed(catalogue, tables) == sorted(tables)  # a new catalogue
+    catalogue.ingest([MONTENEGRO])
+    assert _never_analysed(catalogue, tables) == []
+    assert "image" not in catalogue.refresh_statistics()

@@ -8,6 +8,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from provcat import models as m
 from provcat import queries
 from provcat.config import database_url
-from provcat.db import current_revision, database_reason, make_engine, migrate
+from provcat.db import (
+    current_revision,
+    database_reason,
+    make_engine,
+    migrate,
+    refresh_statistics,
+)
 from provcat.decode import decode_bytes, open_image
 from provcat.errors import (
     CatalogueError,
@@ -161,7 +168,9 @@ class Catalogue:
 
         folder = Path(images_dir) if images_dir is not None else None
         ingester = Ingester(self._sessions, images_dir=folder, workers=workers, url=self.url)
-        return ingester.run([Path(p) for p in paths], progress=progress)
+        result = ingester.run([Path(p) for p in paths], progress=progress)
+        self.refresh_statistics()
+        return result
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -358,6 +367,12 @@ class Catalogue:
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise PostingsFileError(f"cannot write the postings file {folder}: {exc}") from exc
 
+    def refresh_statistics(self) -> list[str]:
+        """On PostgreSQL, have the server analyse the catalogue's tables whose planner
+        statistics are missing or stale (:func:`provcat.db.refresh_statistics`); the tables
+        analysed. Ingest does it when it ends; nothing to do on SQLite."""
+        return refresh_statistics(self.engine, list(m.Base.metadata.tables))
+
     def post_waiting_words(self) -> int:
         """Post the visual words of the images a SQLite catalogue stored after its postings
         table's mark (:func:`provcat.reuse.postings.post_pending`: an ingest leaves up to a
@@ -411,16 +426,18 @@ class Catalogue:
         """Where each image's file was seen, for the given SHA-256s."""
         wanted = sorted(set(sha256s))
         out: dict[str, list[str]] = {sha: [] for sha in wanted}
+        found: list[Any] = []
         with self.session() as session:
             for start in range(0, len(wanted), 500):
-                rows = session.execute(
-                    select(m.Image.sha256, m.ImagePath.path)
+                # In the order stored, sorted here: ordered by the database, a planner without
+                # statistics may walk every path in key order (docs/scale.md, session 39).
+                found += session.execute(
+                    select(m.ImagePath.id, m.Image.sha256, m.ImagePath.path)
                     .join(m.ImagePath, m.ImagePath.image_id == m.Image.id)
                     .where(m.Image.sha256.in_(wanted[start : start + 500]))
-                    .order_by(m.ImagePath.id)
                 ).all()
-                for sha, path in rows:
-                    out[sha].append(path)
+        for _id, sha, path in sorted(found, key=itemgetter(0)):
+            out[sha].append(path)
         return out
 
     def nearest(

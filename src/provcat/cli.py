@@ -491,8 +491,8 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 def index(ctx: click.Context, full: bool) -> None:
     """Make, or bring up to date, what look-ups read besides the records: a SQLite
     catalogue's postings table (the words of images stored and not posted yet) and postings
-    file, and the stored PDQ variants of images stored before the catalogue kept them
-    (decoded again from their files).
+    file, the stored PDQ variants of images stored before the catalogue kept them (decoded
+    again from their files), and a PostgreSQL server's planner statistics of the tables.
 
     Ingest keeps both up to date by itself; this is for a catalogue filled otherwise or
     upgraded, or to make the file now rather than at the next ingest. Look-ups answer the
@@ -509,6 +509,9 @@ def index(ctx: click.Context, full: bool) -> None:
         _say(f"{what} {images:,} image{'' if images == 1 else 's'}{where}", err=True)
 
     with _catalogue(ctx) as catalogue:
+        analysed = catalogue.refresh_statistics()
+        if analysed:
+            _say(f"planner statistics made for {len(analysed)} table(s): {', '.join(analysed)}")
         posted = catalogue.post_waiting_words()
         if posted:
             images = f"{posted:,} image{'' if posted == 1 else 's'}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any, Final
 
 from sqlalchemy import Select, select
@@ -444,9 +445,20 @@ def _in_parts(
     statement: Select[*tuple[Any, ...]],
     column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None],
     ids: list[int],
-) -> Iterator[Any]:
+    order: Callable[[Any], Any],
+) -> list[Any]:
+    """The rows of ``statement`` whose ``column`` is one of ``ids``, sorted by ``order`` here
+    rather than by the database: an ORDER BY on a table's key lets a planner that has no
+    statistics yet walk the whole table in key order (PostgreSQL before its first ANALYZE:
+    130 ms a statement at 10^6 images, where reading through the ``column``'s index took 2)."""
+    rows: list[Any] = []
     for at in range(0, len(ids), _IDS_AT_ONCE):
-        yield from session.execute(statement.where(column.in_(ids[at : at + _IDS_AT_ONCE])))
+        rows += session.execute(statement.where(column.in_(ids[at : at + _IDS_AT_ONCE])))
+    rows.sort(key=order)
+    return rows
+
+
+_first = itemgetter(0)
 
 
 def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _Stored]:
@@ -460,32 +472,29 @@ def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _St
             select(image.id, image.sha256, image.width, image.height, image.stand_in),
             image.id,
             ids,
+            order=_first,
         )
     }
-    paths = select(path.image_id, path.path).order_by(path.id)
-    for row in _in_parts(session, paths, path.image_id, ids):
+    paths = select(path.id, path.image_id, path.path)
+    for row in _in_parts(session, paths, path.image_id, ids, order=_first):
         images[row.image_id].paths.append(row.path)
-    printings = (
-        select(
-            a.image_id,
-            a.id,
-            a.article_id,
-            a.position,
-            a.caption,
-            a.caption_origin,
-            a.caption_key,
-            a.caption_body_key,
-            article.title,
-            article.key,
-            article.publisher,
-            article.published,
-            article.published_precision,
-            article.url,
-        )
-        .join(article, article.id == a.article_id)
-        .order_by(a.id)
-    )
-    for row in _in_parts(session, printings, a.image_id, ids):
+    printings = select(
+        a.image_id,
+        a.id,
+        a.article_id,
+        a.position,
+        a.caption,
+        a.caption_origin,
+        a.caption_key,
+        a.caption_body_key,
+        article.title,
+        article.key,
+        article.publisher,
+        article.published,
+        article.published_precision,
+        article.url,
+    ).join(article, article.id == a.article_id)
+    for row in _in_parts(session, printings, a.image_id, ids, order=attrgetter("id")):
         keys = stored_pair(row.caption_key, row.caption_body_key) if keyed else None
         images[row.image_id].printings.append(
             _Printing(
@@ -503,28 +512,25 @@ def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _St
             )
         )
     fields = (
-        select(field_.image_id, field_.property, field_.standard, field_.key, field_.value)
+        select(
+            field_.id, field_.image_id, field_.property, field_.standard, field_.key, field_.value
+        )
         # Not through the index on (property, value): SQLite would take it and read every
         # description and date in the catalogue for each round (90 ms a statement at 10^6).
         .where(field_.property.concat("").in_(("description", "date_created")))
-        .order_by(field_.id)
     )
-    for row in _in_parts(session, fields, field_.image_id, ids):
+    for row in _in_parts(session, fields, field_.image_id, ids, order=_first):
         images[row.image_id].fields.append((row.property, row.standard, row.key, row.value))
-    chains = (
-        select(
-            chain.id,
-            chain.image_id,
-            chain.credit_raw,
-            chain.origin,
-            article.title,
-            article.key,
-        )
-        .outerjoin(article, article.id == chain.article_id)
-        .order_by(chain.id)
-    )
+    chains = select(
+        chain.id,
+        chain.image_id,
+        chain.credit_raw,
+        chain.origin,
+        article.title,
+        article.key,
+    ).outerjoin(article, article.id == chain.article_id)
     credits: dict[int, dict[str, Any]] = {}
-    for row in _in_parts(session, chains, chain.image_id, ids):
+    for row in _in_parts(session, chains, chain.image_id, ids, order=_first):
         credit = {
             "credit": row.credit_raw,
             "origin": row.origin,
@@ -535,12 +541,10 @@ def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _St
         }
         credits[row.id] = credit
         images[row.image_id].credits.append(credit)
-    links = (
-        select(link.chain_id, agent.name, link.role)
-        .outerjoin(agent, agent.id == link.agent_id)
-        .order_by(link.chain_id, link.ordinal)
+    links = select(link.chain_id, link.ordinal, agent.name, link.role).outerjoin(
+        agent, agent.id == link.agent_id
     )
-    for row in _in_parts(session, links, link.chain_id, list(credits)):
+    for row in _in_parts(session, links, link.chain_id, list(credits), order=itemgetter(0, 1)):
         credits[row.chain_id]["chain"].append({"agent": row.name, "role": row.role})
     return images
 
