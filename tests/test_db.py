@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import uuid
 
 import pytest
-from sqlalchemy import case, insert, null, select, text
+from sqlalchemy import case, insert, make_url, null, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
-from provcat.db import database_reason, execute_many, lost_race
+from provcat.db import (
+    database_reason,
+    execute_many,
+    lost_race,
+    make_engine,
+    refresh_statistics,
+)
 
 from .paths import MONTENEGRO
 
@@ -113,3 +120,28 @@ def test_an_ingest_leaves_postgresql_with_planner_statistics(catalogue: Catalogu
     catalogue.ingest([MONTENEGRO])
     assert _never_analysed(catalogue, tables) == []
     assert "image" not in catalogue.refresh_statistics()
+
+
+def test_tables_the_role_may_not_analyse_are_left_and_not_named(catalogue: Catalogue) -> None:
+    """A role that may write the tables but not analyse them (not their owner): PostgreSQL
+    skips each table with a warning, so none is said to be analysed, and the owner's call
+    then analyses them."""
+    if not catalogue.url.startswith("postgresql"):
+        pytest.skip("planner statistics are made on PostgreSQL only")
+    role = f"provcat_writer_{uuid.uuid4().hex[:12]}"
+    with catalogue.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+    writer = make_engine(make_url(catalogue.url).set(username=role).render_as_string(False))
+    try:
+        assert refresh_statistics(writer, ["image", "appearance"]) == []
+        assert _never_analysed(catalogue, ["image", "appearance"]) == ["appearance", "image"]
+    finally:
+        writer.dispose()
+        with catalogue.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+    assert catalogue.refresh_statistics()[:2] == ["agent", "appearance"]
+    assert _never_analysed(catalogue, ["image", "appearance"]) == []
