@@ -17,9 +17,11 @@ from PIL import Image
 from sqlalchemy.exc import OperationalError
 
 import provcat
+from provcat import cli as cli_module
 from provcat.catalogue import Catalogue
 from provcat.cli import EXIT_REJECTED, cli
 from provcat.db import make_engine
+from provcat.terminal import json_printable
 
 from .imagegen import photo
 from .paths import MONTENEGRO
@@ -294,3 +296,34 @@ def test_a_look_up_command_starts_without_ingest_or_the_reports() -> None:
     assert done.stdout.splitlines() == ["[]", "Catalogue ImageQuery True"]
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         _ = provcat.Nothing  # type: ignore[attr-defined]
+
+
+def test_a_long_listing_is_printed_as_it_is_read(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provcat images` prints a table a page of rows at a time and its JSON an image at a
+    time: the same JSON text as the whole list dumped at once, and every image in the
+    tables."""
+    monkeypatch.setattr(cli_module, "_TABLE_ROWS", 3)
+    whole = [image.to_dict() for image in montenegro.images()]
+    code, out, _err = run(montenegro.url, "images", "--json")
+    assert code == 0
+    assert out == json_printable(json.dumps(whole, indent=2, ensure_ascii=False)) + "\n"
+    code, out, err = run(montenegro.url, "images")
+    assert code == 0
+    assert out.count("sha256") == 2  # two tables, of three images and of one
+    assert all(image["sha256"][:12] in out for image in whole)
+    assert "4 image(s)" in out + err
+    code, out, _err = run(montenegro.url, "images", "--json", "--caption", "no such words")
+    assert out == "[]\n"
+
+
+def test_json_items_printed_one_at_a_time_are_the_list_printed_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    items = [{"a": [1, {"b": "x\u001b[31m"}]}, {}, [], "caf\u00e9\nline", None]
+    for count in range(len(items) + 1):
+        cli_module._echo_json(items[:count])
+        whole = capsys.readouterr().out
+        assert cli_module._echo_json_items(iter(items[:count])) == count
+        assert capsys.readouterr().out == whole

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import delete
 
+from provcat import models as m
+from provcat import queries
 from provcat.catalogue import Catalogue
 from provcat.errors import AmbiguousPrefix, CatalogueError, NotFound
 from provcat.queries import ImageQuery
@@ -137,3 +140,33 @@ def test_custom_query_through_the_models(montenegro: Catalogue) -> None:
         ).all()
     counts = {row[0]: row[1] for row in rows}
     assert counts == {"manifest": 6}
+
+
+def test_a_listing_read_a_page_at_a_time_is_the_whole_listing(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Images are listed a page of them at a time (flat memory for 10^6): in pages of one
+    the listing is what one page gives, filters and limit included."""
+    whole = montenegro.images()
+    limited = montenegro.images(limit=3)
+    sky = montenegro.images(agent="Sky News")
+    monkeypatch.setattr(queries, "_LISTED_AT_ONCE", 1)
+    assert montenegro.images() == whole
+    assert list(montenegro.iter_images()) == whole
+    assert montenegro.images(limit=3) == limited == whole[:3]
+    assert montenegro.images(ImageQuery(agent="Sky News")) == sky
+
+
+def test_an_image_deleted_while_listed_is_left_out(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing reads the images' ids first, then the images a page at a time: one
+    deleted in between (another process) is left out, not an error."""
+    monkeypatch.setattr(queries, "_LISTED_AT_ONCE", 1)
+    whole = montenegro.images()
+    listing = montenegro.iter_images()
+    first = next(listing)
+    with montenegro.session() as session:
+        session.execute(delete(m.Image).where(m.Image.sha256 == whole[2].sha256))
+        session.commit()
+    assert [first, *listing] == [whole[0], whole[1], whole[3]]

@@ -7,11 +7,11 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 from rich.console import Console
@@ -42,12 +42,43 @@ EXIT_REJECTED = 3
 #: Said after a match that rests on global hashes alone (a low-information picture).
 WEAK_NOTE = " - WEAK EVIDENCE: global hashes only, the picture has too little detail to verify"
 
+T = TypeVar("T")
+
 
 def _echo_json(data: Any, *, lines: bool = False) -> None:
     """Print ``data`` as JSON: indented, or on one line (``lines``: JSON Lines); characters a
     terminal would obey are escaped (:func:`provcat.terminal.json_printable`)."""
     dumped = json.dumps(data, indent=None if lines else 2, ensure_ascii=False, default=str)
     click.echo(json_printable(dumped))
+
+
+def _echo_json_items(items: Iterable[Any]) -> int:
+    """Print what :func:`_echo_json` prints for ``list(items)``, an item at a time (a list of
+    10^6 images' summaries held at once took gigabytes); how many there were."""
+    count = 0
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+        piece = ("[" if count == 0 else ",") + "\n  " + text.replace("\n", "\n  ")
+        click.echo(json_printable(piece), nl=False)
+        count += 1
+    click.echo("[]" if count == 0 else "\n]")
+    return count
+
+
+#: Rows of a listing laid out as one table (:func:`_batched`).
+_TABLE_ROWS = 200
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -311,21 +342,28 @@ def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
     """List catalogued images, filtered."""
     query = ImageQuery(**filters)
     with _catalogue(ctx) as catalogue:
-        found = catalogue.images(query)
-    if as_json:
-        _echo_json([image.to_dict() for image in found])
-        return
-    table = Table("sha256", "size", "articles", "captions", show_lines=True)
-    for image in found:
-        label = " (stand-in)" if image.stand_in else ""
-        table.add_row(
-            image.sha256[:12],
-            f"{image.width}x{image.height} {image.format}{label}",
-            _cell("\n".join(image.articles)),
-            _cell("\n".join(image.captions)),
-        )
-    _console().print(table)
-    _say(f"{len(found)} image(s)")
+        found = catalogue.iter_images(query)
+        if as_json:
+            _echo_json_items(image.to_dict() for image in found)
+            return
+        # Printed a table of _TABLE_ROWS at a time as the images are read (laying out one
+        # table of every row holds them all and measures every cell before printing any).
+        count = 0
+        for rows in _batched(found, _TABLE_ROWS):
+            table = Table("sha256", "size", "articles", "captions", show_lines=True)
+            for image in rows:
+                label = " (stand-in)" if image.stand_in else ""
+                table.add_row(
+                    image.sha256[:12],
+                    f"{image.width}x{image.height} {image.format}{label}",
+                    _cell("\n".join(image.articles)),
+                    _cell("\n".join(image.captions)),
+                )
+            _console().print(table)
+            count += len(rows)
+        if not count:
+            _console().print(Table("sha256", "size", "articles", "captions", show_lines=True))
+    _say(f"{count} image(s)")
 
 
 @cli.command()
