@@ -4,7 +4,7 @@
 Run from the repository root (not part of the unit tests):
 
     .venv/bin/python bench/reuse_report_catalogue.py --work DIR [--images 1000000] \
-        [--postgres URL] [--keep] [--html]
+        [--postgres URL] [--keep] [--html] [--listing]
 
 It builds a STAND-IN catalogue (nothing in it is real, no image file exists): ``--images``
 image rows, each under a path, in one article per ten images; a printed caption on nine in
@@ -26,7 +26,8 @@ Then, each in a fresh process whose peak resident memory is read when it ends (`
   chains, read a page at a time from the driver and written out as JSON lines: the rows the
   report is made of, read once;
 - **report**: ``provcat --db URL report reuse --format json -o FILE``;
-- **html** (with ``--html``): the same as an HTML page (no file exists: no thumbnail).
+- **html** (with ``--html``): the same as an HTML page (no file exists: no thumbnail);
+- **listing** (with ``--listing``): ``provcat --db URL images --json``, every image listed.
 
 It prints each one's seconds and peak MB, the report's as a ratio of the floor's, and the
 report's clusters and members. ``--keep`` keeps a catalogue built by an earlier run in the
@@ -303,6 +304,9 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL server URL to build the catalogue on")
     parser.add_argument("--keep", action="store_true", help="reuse the catalogue of a run before")
     parser.add_argument("--html", action="store_true", help="time the HTML page too")
+    parser.add_argument(
+        "--listing", action="store_true", help="time `provcat images --json` of every image too"
+    )
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -335,6 +339,10 @@ def main() -> None:
     if args.html:
         page = args.work / "reuse.html"
         timed.append(("html", *measured([*command, "--format", "html", "-o", str(page)])))
+    if args.listing:
+        with (args.work / "images.json").open("w") as out:
+            listing = [python, "-c", cli, "--db", url, "images", "--json"]
+            timed.append(("listing", *measured(listing, stdout=out)))
     with report.open() as file:
         data = json.load(file)
     members = sum(len(c["members"]) for c in data["clusters"])
