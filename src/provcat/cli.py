@@ -67,6 +67,8 @@ def _echo_json_items(items: Iterable[Any]) -> int:
 
 #: Rows of a listing laid out as one table (:func:`_batched`).
 _TABLE_ROWS = 200
+#: The columns of `provcat images`'s tables.
+_IMAGE_COLUMNS = ("sha256", "size", "articles", "captions")
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -350,7 +352,7 @@ def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
         # table of every row holds them all and measures every cell before printing any).
         count = 0
         for rows in _batched(found, _TABLE_ROWS):
-            table = Table("sha256", "size", "articles", "captions", show_lines=True)
+            table = Table(*_IMAGE_COLUMNS, show_lines=True)
             for image in rows:
                 label = " (stand-in)" if image.stand_in else ""
                 table.add_row(
@@ -362,7 +364,7 @@ def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
             _console().print(table)
             count += len(rows)
         if not count:
-            _console().print(Table("sha256", "size", "articles", "captions", show_lines=True))
+            _console().print(Table(*_IMAGE_COLUMNS, show_lines=True))
     _say(f"{count} image(s)")
 
 

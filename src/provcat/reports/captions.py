@@ -197,7 +197,8 @@ def _occurrence_dict(o: Occurrence) -> dict[str, Any]:
     }
 
 
-def _published(published: dt.date | None, precision: str) -> str | None:
+def published_text(published: dt.date | None, precision: str) -> str | None:
+    """A publication date written as precisely as it is known (2017-04-20, 2017-04, 2017)."""
     if published is None:
         return None
     digits = {"day": 10, "month": 7, "year": 4}.get(precision, 10)
@@ -238,7 +239,7 @@ class _ArticleRefs(dict[int, ArticleRef]):
                 title=row.title,
                 url=row.url,
                 publisher=row.publisher,
-                published=_published(row.published, row.published_precision),
+                published=published_text(row.published, row.published_precision),
                 source=row.source,
             )
 

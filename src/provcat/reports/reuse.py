@@ -17,7 +17,7 @@ from provcat import models as m
 from provcat.caption_keys import rules_current, stored_pair
 from provcat.db import driver_pages
 from provcat.duplicates import all_apart, group_keys, parse_all
-from provcat.reports.captions import credits_disagree
+from provcat.reports.captions import credits_disagree, published_text
 
 #: Relation kinds that make an image a lesser copy (it cannot be the cluster's root).
 LESSER = frozenset(
@@ -286,13 +286,6 @@ def _member(
     )
 
 
-def _published(printing: _Printing) -> str | None:
-    if printing.published is None:
-        return None
-    digits = {"day": 10, "month": 7, "year": 4}.get(printing.precision, 10)
-    return printing.published.isoformat()[:digits]
-
-
 def _captions(images: Iterable[_Stored]) -> list[dict[str, Any]]:
     out = []
     for image in images:
@@ -341,7 +334,7 @@ def _earliest(images: Iterable[_Stored]) -> dict[str, Any]:
         _, printing, sha = observed
         out["observed"] = {
             "evidence": "publication date",
-            "published": _published(printing),
+            "published": published_text(printing.published, printing.precision),
             "precision": printing.precision,
             "article": printing.article,
             "publisher": printing.publisher,
@@ -445,7 +438,7 @@ def _in_parts(
     statement: Select[*tuple[Any, ...]],
     column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None],
     ids: list[int],
-    order: Callable[[Any], Any],
+    order: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """The rows of ``statement`` whose ``column`` is one of ``ids``, sorted by ``order`` here
     rather than by the database: an ORDER BY on a table's key lets a planner that has no
@@ -454,7 +447,8 @@ def _in_parts(
     rows: list[Any] = []
     for at in range(0, len(ids), _IDS_AT_ONCE):
         rows += session.execute(statement.where(column.in_(ids[at : at + _IDS_AT_ONCE])))
-    rows.sort(key=order)
+    if order is not None:
+        rows.sort(key=order)
     return rows
 
 
@@ -472,7 +466,6 @@ def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _St
             select(image.id, image.sha256, image.width, image.height, image.stand_in),
             image.id,
             ids,
-            order=_first,
         )
     }
     paths = select(path.id, path.image_id, path.path)
