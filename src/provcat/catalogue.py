@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from provcat import models as m
 from provcat import queries
+from provcat import thumbnails as thumbs
 from provcat.config import database_url
 from provcat.db import (
     current_revision,
@@ -266,9 +267,16 @@ class Catalogue:
         report = self.caption_report(threshold=threshold)
         extra: dict[str, Any] = {}
         if fmt == "html":
-            shas = {o.image for g in report.groups for o in g.occurrences if o.image}
-            shas |= {sha for p in report.photos for sha in p.images}
-            extra["thumbnails"] = Thumbnails(self.image_paths(shas))
+            # In the order the page shows them, for the stored thumbnails' rounds.
+            shown = [
+                sha
+                for g in report.groups
+                for sha in dict.fromkeys(o.image for o in g.occurrences if o.image)
+            ]
+            shown += [sha for p in report.photos for sha in p.images]
+            extra["thumbnails"] = Thumbnails(
+                self.image_paths(shown), stored=self._stored_thumbnails, order=shown
+            )
         writer(report, out, **extra)
         return report
 
@@ -298,8 +306,14 @@ class Catalogue:
                 boxes[cluster.root] = [
                     x.crop_box for x in cluster.members if x.crop_box and x.via is None
                 ]
-            paths = self.image_paths({x.sha256 for c in report.clusters for x in c.members})
-            extra["thumbnails"] = Thumbnails(paths, boxes=boxes, side=240)
+            shown = [x.sha256 for c in report.clusters for x in c.members]
+            extra["thumbnails"] = Thumbnails(
+                self.image_paths(shown),
+                stored=self._stored_thumbnails,
+                order=shown,
+                boxes=boxes,
+                side=thumbs.SIDE,
+            )
         writer(report, out, **extra)
         return report
 
@@ -431,6 +445,28 @@ class Catalogue:
                     yield Lookup(shown, "rejected", reason=unexpected_reason(exc))
                 else:
                     yield Lookup(shown, "answered", matches=tuple(matches))
+
+    def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
+        """The stored thumbnails of the given images by SHA-256: JPEG bytes,
+        :data:`provcat.thumbnails.SIDE` pixels on the longer side (an image stored before
+        revision 0013 has none until ``provcat index`` makes it from its file)."""
+        with self.session() as session:
+            return {sha: t.data for sha, t in thumbs.read(session, sha256s).items()}
+
+    def fill_thumbnails(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> thumbs.Filled:
+        """Make the thumbnails of the images stored without one (before revision 0013)
+        from their files (:func:`provcat.thumbnails.fill`); an image whose file is gone is
+        left without (its report pages show none). ``progress`` gets (images done, images
+        to do)."""
+        from provcat.prepare import default_workers
+
+        return thumbs.fill(self._sessions, workers=default_workers(), progress=progress)
+
+    def _stored_thumbnails(self, sha256s: Sequence[str]) -> dict[str, thumbs.Stored]:
+        with self.session() as session:
+            return thumbs.read(session, sha256s)
 
     def image_paths(self, sha256s: Iterable[str]) -> dict[str, list[str]]:
         """Where each image's file was seen, for the given SHA-256s."""

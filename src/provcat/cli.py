@@ -531,8 +531,9 @@ def rejections(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 def index(ctx: click.Context, full: bool) -> None:
     """Make, or bring up to date, what look-ups read besides the records: a SQLite
     catalogue's postings table (the words of images stored and not posted yet) and postings
-    file, the stored PDQ variants of images stored before the catalogue kept them (decoded
-    again from their files), and a PostgreSQL server's planner statistics of the tables.
+    file, the stored PDQ variants and thumbnails of images stored before the catalogue kept
+    them (decoded again from their files), and a PostgreSQL server's planner statistics of
+    the tables.
 
     Ingest keeps both up to date by itself; this is for a catalogue filled otherwise or
     upgraded, or to make the file now rather than at the next ingest. Look-ups answer the
@@ -578,9 +579,19 @@ def index(ctx: click.Context, full: bool) -> None:
                     progress(done, total, "")
 
             filled = catalogue.fill_pdq_variants(progress=shown)
+        with _progress(_on_terminal(), options.console, "thumbnails") as progress:
+
+            def drawn(done: int, total: int) -> None:
+                if progress is not None:
+                    progress(done, total, "")
+
+            pictures = catalogue.fill_thumbnails(progress=drawn)
     if filled.filled or filled.unreadable:
         left = f"; {filled.unreadable} left (file gone or changed)" if filled.unreadable else ""
         _say(f"PDQ variants stored for {filled.filled} images stored before revision 0009{left}")
+    if pictures.made or pictures.unreadable:
+        left = f"; {pictures.unreadable} left (file gone or changed)" if pictures.unreadable else ""
+        _say(f"thumbnails stored for {pictures.made} images stored before revision 0013{left}")
 
 
 @cli.command()

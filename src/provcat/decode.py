@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -121,6 +122,20 @@ def open_image(
     """
     data = read_regular(path, limit=max_bytes, error=ImageRejected, what="image file")
     return _decode(data, path, str(path), max_pixels)
+
+
+def open_stored(sha256: str, paths: Iterable[Path]) -> DecodedImage | None:
+    """The first of a stored image's ``paths`` that still holds its file (SHA-256
+    ``sha256``), decoded safely; None when none does (each gone, unreadable, or holding
+    other bytes now). Reads no database: safe in threads."""
+    for path in paths:
+        try:
+            decoded = open_image(path)
+        except ImageRejected:
+            continue
+        if decoded.sha256 == sha256:
+            return decoded
+    return None
 
 
 def decode_bytes(

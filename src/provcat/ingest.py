@@ -681,6 +681,8 @@ def _store_image(
         )
         for f in fields
     )
+    if prepared.thumbnail is not None:
+        image.thumbnail = m.Thumbnail(data=prepared.thumbnail)
     image.fingerprints.extend(
         [
             m.Fingerprint(algorithm="phash", value=str(prints.phash)),

@@ -41,8 +41,7 @@ from sqlalchemy.orm import Session
 from provcat import models as m
 from provcat.allocator import keep_freed_memory
 from provcat.db import driver_rows, lock_for_writing
-from provcat.decode import DecodedImage, open_image
-from provcat.errors import InputError
+from provcat.decode import DecodedImage, open_stored
 from provcat.files import stored_path
 from provcat.fingerprints import (
     BitHash,
@@ -1187,14 +1186,8 @@ def _future(value: T | Future[T] | None) -> Future[T] | None:
 def _decode_stored(sha: str, paths: list[Path]) -> Image.Image | None:
     """The upright pixels of the first of a stored image's ``paths`` that still holds its
     file (SHA-256 ``sha``); None when none does. Reads no database: safe in threads."""
-    for path in paths:
-        try:
-            decoded = open_image(path)
-        except InputError:
-            continue
-        if decoded.sha256 == sha:
-            return decoded.pixels
-    return None
+    decoded = open_stored(sha, paths)
+    return None if decoded is None else decoded.pixels
 
 
 def _query_side(

@@ -135,6 +135,9 @@ class Image(Base):
     depictions: Mapped[list[Depiction]] = relationship(
         back_populates="image", order_by="Depiction.id", cascade="all, delete-orphan"
     )
+    thumbnail: Mapped[Thumbnail | None] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class ImagePath(Base):
@@ -358,6 +361,24 @@ class Fingerprint(Base):
     variants: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     image: Mapped[Image] = relationship(back_populates="fingerprints")
+
+
+class Thumbnail(Base):
+    """A small JPEG of an image's upright pixels, for the reports' pages (provcat.thumbnails).
+
+    Stored by ingest since revision 0013; images stored before have none until
+    ``provcat thumbnails`` makes them from their files.
+    """
+
+    __tablename__ = "thumbnail"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    #: JPEG bytes, provcat.thumbnails.SIDE pixels on the longer side (never enlarged).
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    image: Mapped[Image] = relationship(back_populates="thumbnail")
 
 
 class Rejection(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import functools
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
 from provcat.terminal import json_printable, printable
+from provcat.thumbnails import Stored as StoredThumbnail
 
 #: Longest side of an inline thumbnail, in pixels.
 THUMBNAIL_SIDE = 160
@@ -35,6 +37,7 @@ class Report(Protocol):
 def thumbnail_uri(
     paths: Sequence[str],
     *,
+    sha256: str | None = None,
     boxes: Sequence[tuple[int, int, int, int]] = (),
     side: int = THUMBNAIL_SIDE,
 ) -> str | None:
@@ -42,65 +45,141 @@ def thumbnail_uri(
 
     Args:
         paths: Candidate files of one image.
+        sha256: The image's SHA-256: a file that holds other bytes now is passed over.
         boxes: Rectangles in the image's upright pixel coordinates to draw on the thumbnail
             (where crops of it came from).
         side: Longest side of the thumbnail.
     """
     for path in paths:
         try:
-            # The file may have been replaced since it was catalogued (by a FIFO, a huge file):
-            # read it the way ingest does, then decode from memory.
+            # The file may have been replaced since it was catalogued (by a FIFO, a huge file,
+            # another picture): read it the way ingest does, then decode from memory.
             data = read_regular(Path(path), limit=config.MAX_IMAGE_BYTES, what="image file")
+            if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+                continue
             with Image.open(io.BytesIO(data)) as image:
                 turned = image.getexif().get(0x0112) in (5, 6, 7, 8)
                 full_width = image.height if turned else image.width
                 image.draft("RGB", (side * 2, side * 2))
                 small = ImageOps.exif_transpose(image).convert("RGB")
                 small.thumbnail((side, side))
-                # Boxes are in full-size upright pixels; draft() may already have shrunk it.
-                scale = small.width / full_width
-                draw = ImageDraw.Draw(small)
-                for left, top, right, bottom in boxes:
-                    draw.rectangle(
-                        (left * scale, top * scale, right * scale, bottom * scale),
-                        outline=(255, 40, 40),
-                        width=2,
-                    )
-                buffer = io.BytesIO()
-                small.save(buffer, "JPEG", quality=80)
+                return _jpeg_uri(small, boxes=boxes, full_width=full_width)
         except (InputError, OSError, ValueError, Image.DecompressionBombError):
             continue
-        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return None
+
+
+def _jpeg_uri(
+    small: Image.Image, *, boxes: Sequence[tuple[int, int, int, int]], full_width: int
+) -> str:
+    """``small`` as a JPEG data URI, with ``boxes`` (in the full picture's pixels, whose
+    upright width is ``full_width``) drawn on it."""
+    scale = small.width / full_width
+    draw = ImageDraw.Draw(small)
+    for left, top, right, bottom in boxes:
+        draw.rectangle(
+            (left * scale, top * scale, right * scale, bottom * scale),
+            outline=(255, 40, 40),
+            width=2,
+        )
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=80)
+    return _data_uri(buffer.getvalue())
+
+
+def _data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def stored_uri(
+    stored: StoredThumbnail, *, boxes: Sequence[tuple[int, int, int, int]] = ()
+) -> str | None:
+    """The data URI of a thumbnail stored in the catalogue, with ``boxes`` drawn on it (it
+    is then decoded and encoded again); None if it does not decode."""
+    if not boxes:
+        return _data_uri(stored.data)
+    try:
+        with Image.open(io.BytesIO(stored.data)) as image:
+            if image.format != "JPEG":
+                return None
+            small = image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return _jpeg_uri(small, boxes=boxes, full_width=stored.image_width)
 
 
 class Thumbnails(Mapping[str, str | None]):
     """Inline thumbnails of images by SHA-256, each made when a writer asks for it.
 
     A report of 10^6 printed captions shows about 340,000 images: their data URIs made up
-    front and held while the page is written would take gigabytes. The last few asked for
+    front and held while the page is written would take gigabytes. With ``stored``, an
+    image's thumbnail is the one the catalogue keeps (provcat.thumbnails), read with those
+    of the next images in ``order`` (the order the page shows them in), :data:`ROUND` at a
+    time; an image stored without one gets one made from its file. The last few asked for
     are kept, for an image shown twice in a row.
 
     Args:
         paths: Where each image's file was seen (``Catalogue.image_paths``).
+        stored: Reads the stored thumbnails of the SHA-256s it is given.
+        order: The SHA-256s in the order the page will ask for them.
         boxes: Rectangles to draw on an image's thumbnail (see :func:`thumbnail_uri`).
-        side: Longest side of a thumbnail.
+        side: Longest side of a thumbnail made from a file (a stored one is 240 pixels).
     """
+
+    #: Stored thumbnails read in one round.
+    ROUND = 500
 
     def __init__(
         self,
         paths: Mapping[str, Sequence[str]],
         *,
+        stored: Callable[[Sequence[str]], Mapping[str, StoredThumbnail]] | None = None,
+        order: Sequence[str] = (),
         boxes: Mapping[str, Sequence[tuple[int, int, int, int]]] | None = None,
         side: int = THUMBNAIL_SIDE,
     ) -> None:
         self._paths = paths
+        self._stored = stored
+        self._order = order
+        self._place = {sha: i for i, sha in reversed(list(enumerate(order)))}
+        self._cursor = 0
+        self._read: Mapping[str, StoredThumbnail] = {}
+        self._asked: frozenset[str] = frozenset()
         self._boxes = boxes or {}
         self._side = side
         self._made = functools.lru_cache(maxsize=64)(self._make)
 
+    def _stored_one(self, sha: str) -> StoredThumbnail | None:
+        if self._stored is None:
+            return None
+        if sha not in self._asked:
+            start = self._next_place(sha)
+            if start is None:
+                wanted = [sha]
+            else:
+                wanted = list(dict.fromkeys(self._order[start : start + self.ROUND]))
+                self._cursor = start + 1
+            self._read = self._stored(wanted)
+            self._asked = frozenset(wanted)
+        return self._read.get(sha)
+
+    def _next_place(self, sha: str) -> int | None:
+        """Where ``sha`` is in ``order``: shortly after the last round's start, as the page
+        asks, else its first place (None if it is not in ``order``)."""
+        end = min(len(self._order), self._cursor + 2 * self.ROUND)
+        for place in range(self._cursor, end):
+            if self._order[place] == sha:
+                return place
+        return self._place.get(sha)
+
     def _make(self, sha: str) -> str | None:
-        return thumbnail_uri(self._paths[sha], boxes=self._boxes.get(sha, ()), side=self._side)
+        boxes = self._boxes.get(sha, ())
+        stored = self._stored_one(sha)
+        if stored is not None:
+            uri = stored_uri(stored, boxes=boxes)
+            if uri is not None:
+                return uri
+        return thumbnail_uri(self._paths[sha], sha256=sha, boxes=boxes, side=self._side)
 
     def __getitem__(self, sha: str) -> str | None:
         if sha not in self._paths:
