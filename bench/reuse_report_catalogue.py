@@ -7,7 +7,8 @@ Run from the repository root (not part of the unit tests):
         [--postgres URL] [--keep] [--html] [--listing]
 
 It builds a STAND-IN catalogue (nothing in it is real, no image file exists): ``--images``
-image rows, each under a path, in one article per ten images; a printed caption on nine in
+image rows, each under a path with a stored thumbnail (one of 64 generated scenes', about
+7 kB, as ingest stores one), in one article per ten images; a printed caption on nine in
 ten (``bench/caption_report.py``'s synthetic captions), a credit and a provenance chain of
 two links on one in three, an embedded description and creation date on one in five. A
 share of the images (``--reused``, 0.3) are photos stored more than once: clusters of 2 to
@@ -26,7 +27,8 @@ Then, each in a fresh process whose peak resident memory is read when it ends (`
   chains, read a page at a time from the driver and written out as JSON lines: the rows the
   report is made of, read once;
 - **report**: ``provcat --db URL report reuse --format json -o FILE``;
-- **html** (with ``--html``): the same as an HTML page (no file exists: no thumbnail);
+- **html** (with ``--html``): the same as an HTML page, every member's stored thumbnail in
+  it (a root's with its crops' boxes drawn on: decoded and encoded again);
 - **listing** (with ``--listing``): ``provcat --db URL images --json``, every image listed.
 
 It prints each one's seconds and peak MB, the report's as a ratio of the floor's, and the
@@ -47,6 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caption_report_catalogue import PER_ARTICLE, article_rows, measured
+from thumbnails import stand_in_thumbnails
 
 #: Edits a recorded match names, and how often the stand-in draws each.
 KINDS = [
@@ -121,6 +124,7 @@ def build(url: str, images: int, share: float) -> None:
     from provcat.caption_keys import rekey
 
     rng = random.Random(13)
+    pictures = stand_in_thumbnails()
     photos = clusters(images, share, rng)
     captions, _origin = make_corpus(images)
     first_caption: dict[int, str] = {}
@@ -160,6 +164,10 @@ def build(url: str, images: int, share: float) -> None:
             session.execute(
                 insert(m.ImagePath),
                 [{"image_id": i, "path": f"/stand-in/images/{i}.jpg"} for i in ids],
+            )
+            session.execute(
+                insert(m.Thumbnail),
+                [{"image_id": i, "data": pictures[i % len(pictures)]} for i in ids],
             )
             articles = range((first - 1) // PER_ARTICLE, (ids[-1] - 1) // PER_ARTICLE + 1)
             session.execute(insert(m.Article), article_rows(articles))

@@ -29,7 +29,8 @@ What it does, in one run, and what is synthetic:
   stored distractors up to the size. The distractors are STORED DESCRIPTORS ONLY, not
   pictures: each has 1,000 ORB descriptors drawn from the real files' descriptors with 24 of
   256 bits flipped at random (so they collide with real descriptors as often as look-alike
-  pictures would, more than uniformly random bits), a random PDQ, pHash and dHash, and is
+  pictures would, more than uniformly random bits), a random PDQ, pHash and dHash, a
+  thumbnail of about 7 kB (one of 64 generated scenes', as ingest stores one), and is
   marked matched; it posts its words as an ingested image does. For each of the 20 originals
   an edited copy (crop to 70%, mirror at half size, a banner and JPEG quality 40, a 5 degree
   turn) is looked up with ``similar``: recall is the share whose original is among the
@@ -85,6 +86,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reuse_fixtures import scene
+from thumbnails import stand_in_thumbnails
 
 from provcat import models as m
 from provcat.allocator import keep_freed_memory
@@ -356,6 +358,7 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
     engine = make_engine(catalogue.url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _build_cache)
+    pictures = stand_in_thumbnails()
     with Session(engine) as session:
         for start in range(0, count, batch):
             size = min(batch, count - start)
@@ -403,6 +406,14 @@ def add_distractors(catalogue: Catalogue, count: int, pool: np.ndarray, seed: in
                     session,
                     [(ids[sha], Features.from_bytes(blob).descriptors) for sha, blob in features],
                 )
+            # What an ingest stores for the reports' pages (stand-ins: a generated scene's).
+            session.execute(
+                insert(m.Thumbnail),
+                [
+                    {"image_id": ids[sha], "data": pictures[ids[sha] % len(pictures)]}
+                    for sha, _ in features
+                ],
+            )
             session.execute(
                 insert(m.Fingerprint),
                 [
