@@ -107,3 +107,34 @@ def test_reuse_report_renders_roots_and_crop_boxes(
     assert sum(1 for red in roots_with_boxes if red > 50) == 2
     page.screenshot(path=str(tmp_path / "reuse.png"), full_page=True)
     page.close()
+
+
+def test_a_report_in_pages_is_read_by_following_its_links(
+    catalogue: Catalogue, tmp_path: Path, browser: object
+) -> None:
+    from provcat.reports.writers import Pages
+
+    from .paths import CATALOGUE_DIR
+
+    catalogue.ingest([CATALOGUE_DIR])
+    first = tmp_path / "reused photos #1.html"  # a name a link must escape
+    pages = Pages(first, images=3)
+    with first.open("w", encoding="utf-8") as out:
+        catalogue.write_reuse_report(out, fmt="html", pages=pages)
+    assert len(pages.written) > 2
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(first.as_uri())
+    seen = []
+    for number in range(1, len(pages.written) + 1):
+        assert page.locator("nav.pages strong").first.inner_text() == str(number)
+        seen += page.locator("section.cluster h2").all_inner_texts()
+        images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth)")
+        assert images
+        assert all(images)
+        if number < len(pages.written):
+            page.locator('nav.pages a[rel="next"]').first.click()
+            page.wait_for_load_state()
+    assert not page.locator('a[rel="next"]').count()
+    assert [int(title.split(".")[0]) for title in seen] == list(range(1, len(seen) + 1))
+    assert len(seen) == len(catalogue.reused_photos())
+    page.close()

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from provcat.ingest import IngestResult, ProgressCallback
     from provcat.reports.captions import CaptionGroup, CaptionMatch, CaptionReport
     from provcat.reports.reuse import Cluster, ReuseReport
+    from provcat.reports.writers import Pages
 
 # Ingest (with the scraped articles' parsers) and the reports (with the caption matching and
 # the templates) are imported by the methods that use them: a command that only looks up,
@@ -247,7 +248,12 @@ class Catalogue:
         return list(self.caption_report(threshold=threshold).groups)
 
     def write_caption_report(
-        self, out: TextIO, *, fmt: str = "html", threshold: float | None = None
+        self,
+        out: TextIO,
+        *,
+        fmt: str = "html",
+        threshold: float | None = None,
+        pages: Pages | None = None,
     ) -> CaptionReport:
         """Build the duplicate-caption report and write it to ``out`` in ``fmt``.
 
@@ -255,6 +261,8 @@ class Catalogue:
             out: A text stream.
             fmt: "html", "md", "json" or "csv".
             threshold: Near-duplicate similarity; default NEAR_THRESHOLD.
+            pages: For "html", split the page (:class:`provcat.reports.writers.Pages`): the
+                first page goes to ``out``, the others to the files it names.
 
         Returns:
             The report that was written.
@@ -277,6 +285,7 @@ class Catalogue:
             extra["thumbnails"] = Thumbnails(
                 self.image_paths(shown), stored=self._stored_thumbnails, order=shown
             )
+            extra["pages"] = pages
         writer(report, out, **extra)
         return report
 
@@ -291,8 +300,11 @@ class Catalogue:
         """The photos the catalogue holds more than one image of (the report's clusters)."""
         return list(self.reuse_report().clusters)
 
-    def write_reuse_report(self, out: TextIO, *, fmt: str = "html") -> ReuseReport:
-        """Build the reused-photo report and write it to ``out`` in ``fmt``."""
+    def write_reuse_report(
+        self, out: TextIO, *, fmt: str = "html", pages: Pages | None = None
+    ) -> ReuseReport:
+        """Build the reused-photo report and write it to ``out`` in ``fmt`` (with ``pages``,
+        an HTML report split into pages, as :meth:`write_caption_report` says)."""
         from provcat.reports.writers import REUSE_WRITERS, Thumbnails
 
         writer = REUSE_WRITERS.get(fmt)
@@ -314,6 +326,7 @@ class Catalogue:
                 boxes=boxes,
                 side=thumbs.SIDE,
             )
+            extra["pages"] = pages
         writer(report, out, **extra)
         return report
 

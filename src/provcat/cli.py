@@ -28,12 +28,13 @@ from provcat.db import database_reason
 from provcat.errors import CatalogueError
 from provcat.matching import Lookup, SimilarMatch
 from provcat.queries import ImageQuery
-from provcat.reports.formats import FORMATS, choose_format
+from provcat.reports.formats import FORMATS, PAGE_IMAGES, choose_format
 from provcat.results import ImageRecord
 from provcat.terminal import json_printable, printable
 
 if TYPE_CHECKING:
     from provcat.ingest import ProgressCallback
+    from provcat.reports.writers import Pages
 
 #: Exit status when an ingest or a look-up rejected something (1 is left for errors that stop
 #: a command).
@@ -43,6 +44,7 @@ EXIT_REJECTED = 3
 WEAK_NOTE = " - WEAK EVIDENCE: global hashes only, the picture has too little detail to verify"
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _echo_json(data: Any, *, lines: bool = False) -> None:
@@ -779,27 +781,47 @@ def _match_line(match: SimilarMatch) -> str:
     )
 
 
+def _report_options(command: F) -> F:
+    """The options every report command takes: format, output file, pages."""
+    command = click.option(
+        "--images-per-page",
+        type=click.IntRange(min=0),
+        default=PAGE_IMAGES,
+        show_default=True,
+        help="An HTML report written to a file is split into pages of about this many "
+        "thumbnails (FILE, then FILE-2 and on beside it); 0 writes one page.",
+    )(command)
+    command = click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file (default: standard output).",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        help="Default: from -o's ending, else html.",
+    )(command)
+
+
 @cli.group()
 def report() -> None:
     """Write reports: duplicate captions, reused photos."""
 
 
 @report.command("captions")
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from -o's ending, else html."
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (default: standard output).",
-)
+@_report_options
 @click.option(
     "--threshold", type=click.FloatRange(0.5, 1.0), help="Near-duplicate similarity (0.5-1)."
 )
 @click.pass_context
 def report_captions(
-    ctx: click.Context, fmt: str | None, output: Path | None, threshold: float | None
+    ctx: click.Context,
+    fmt: str | None,
+    output: Path | None,
+    images_per_page: int,
+    threshold: float | None,
 ) -> None:
     """Duplicate captions: groups of printings of one caption, with flags.
 
@@ -810,7 +832,10 @@ def report_captions(
         ctx,
         fmt,
         output,
-        lambda cat, out, chosen: cat.write_caption_report(out, fmt=chosen, threshold=threshold),
+        images_per_page,
+        lambda cat, out, chosen, pages: cat.write_caption_report(
+            out, fmt=chosen, threshold=threshold, pages=pages
+        ),
         lambda report: f"{len(report.groups)} duplicated caption group(s)",
     )
 
@@ -819,32 +844,38 @@ def _write_report(
     ctx: click.Context,
     fmt: str | None,
     output: Path | None,
-    write: Callable[[Catalogue, TextIO, str], Any],
+    images_per_page: int,
+    write: Callable[[Catalogue, TextIO, str, Pages | None], Any],
     summary: Callable[[Any], str],
 ) -> None:
-    """Write a report to ``output`` (or standard output) in the chosen format."""
+    """Write a report to ``output`` (or standard output) in the chosen format; an HTML
+    report to a file in pages of ``images_per_page`` thumbnails (0: one page)."""
     chosen = choose_format(fmt, output)
     with _catalogue(ctx) as catalogue:
         if output is None:
-            write(catalogue, sys.stdout, chosen)
+            write(catalogue, sys.stdout, chosen, None)
             return
+        from provcat.reports.writers import Pages
+
+        # One page for 0: still through Pages, which removes what a longer report left.
+        most = images_per_page or sys.maxsize
+        pages = Pages(output, images=most) if chosen == "html" else None
         with output.open("w", encoding="utf-8", newline="") as stream:
-            report = write(catalogue, stream, chosen)
-    _say(f"wrote {output} ({chosen}): {summary(report)}", err=True)
+            report = write(catalogue, stream, chosen, pages)
+    more = ""
+    if pages is not None and len(pages.written) > 1:
+        more = f"; {len(pages.written)} pages, {pages.written[1].name} to {pages.written[-1].name}"
+    if pages is not None and pages.removed:
+        more += f"; removed {len(pages.removed)} page(s) an earlier report left after the last"
+    _say(f"wrote {output} ({chosen}): {summary(report)}{more}", err=True)
 
 
 @report.command("reuse")
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from -o's ending, else html."
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (default: standard output).",
-)
+@_report_options
 @click.pass_context
-def report_reuse(ctx: click.Context, fmt: str | None, output: Path | None) -> None:
+def report_reuse(
+    ctx: click.Context, fmt: str | None, output: Path | None, images_per_page: int
+) -> None:
     """Reused photos: images that are one photo, how each copy relates to the root.
 
     Each photo lists its copies (cropped with the crop box, mirrored, resized, overlaid,
@@ -855,7 +886,8 @@ def report_reuse(ctx: click.Context, fmt: str | None, output: Path | None) -> No
         ctx,
         fmt,
         output,
-        lambda cat, out, chosen: cat.write_reuse_report(out, fmt=chosen),
+        images_per_page,
+        lambda cat, out, chosen, pages: cat.write_reuse_report(out, fmt=chosen, pages=pages),
         lambda report: f"{len(report.clusters)} reused photo(s)",
     )
 

@@ -8,6 +8,9 @@ from pathlib import Path
 from provcat.errors import CatalogueError
 
 FORMATS = ("html", "md", "json", "csv")
+#: Thumbnails an HTML page of a report shows at most, when it is split into pages (a group or
+#: photo showing more is alone on its page): about 10 MB of page, which a browser opens.
+PAGE_IMAGES = 1_000
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
 
 

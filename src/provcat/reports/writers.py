@@ -9,8 +9,10 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageOps
@@ -19,6 +21,7 @@ from provcat import config
 from provcat.errors import InputError
 from provcat.files import read_regular
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
+from provcat.reports.formats import PAGE_IMAGES
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
 from provcat.terminal import json_printable, printable
@@ -340,14 +343,138 @@ _ENV = Environment(
 
 
 def write_caption_html(
-    report: CaptionReport, out: TextIO, *, thumbnails: Mapping[str, str | None] | None = None
+    report: CaptionReport,
+    out: TextIO,
+    *,
+    thumbnails: Mapping[str, str | None] | None = None,
+    pages: Pages | None = None,
 ) -> None:
-    """One self-contained page: groups, inline thumbnails, variants with differences marked."""
+    """Self-contained pages: groups, inline thumbnails, variants with differences marked.
+
+    One page, written to ``out``; with ``pages``, as many as keep each to ``pages.images``
+    thumbnails, the first to ``out`` and the rest to the files ``pages`` names, each linking
+    to every other (the photos under different captions follow the groups).
+    """
     template = _ENV.get_template("captions.html.j2")
-    # Written as it is made: a report of 10^6 printings is a page of hundreds of megabytes.
-    pieces = template.generate(report=report, flag_words=FLAG_WORDS, thumbnails=thumbnails or {})
+    common = {"report": report, "flag_words": FLAG_WORDS, "thumbnails": thumbnails or {}}
+    if pages is None:
+        # Written as it is made: a report of 10^6 printings is a page of hundreds of MB.
+        _write_pieces(template.generate(**common), out)
+        return
+    groups, photos = report.groups, report.photos
+    sizes = [max(1, len({o.image for o in g.occurrences if o.image})) for g in groups]
+    sizes += [max(1, len(p.images)) for p in photos]
+    for page, shown, stream in pages.write(out, sizes):
+        first, last = shown.start, shown.stop
+        picked = {
+            "groups": groups[first : min(last, len(groups))],
+            "first": first + 1,
+            "photos": photos[max(0, first - len(groups)) : max(0, last - len(groups))],
+            "page": page,
+        }
+        _write_pieces(template.generate(**common, **picked), stream)
+
+
+def _write_pieces(pieces: Iterable[str], out: TextIO) -> None:
     for piece in pieces:
         out.write(piece)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where a page of a split report stands: its number, and every page's link."""
+
+    number: int
+    hrefs: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.hrefs)
+
+    @property
+    def previous(self) -> str | None:
+        return self.hrefs[self.number - 2] if self.number > 1 else None
+
+    @property
+    def next(self) -> str | None:
+        return self.hrefs[self.number] if self.number < self.count else None
+
+
+@dataclass
+class Pages:
+    """An HTML report split into pages: the first is written where the report is asked for
+    (the file ``first``), the others beside it as ``<stem>-2<suffix>``, ``<stem>-3<suffix>``
+    and so on, each showing at most ``images`` thumbnails. ``written`` names every page once
+    the report is written; the pages an earlier, longer report left after the last (files
+    in a row whose head says they are a provcat report's pages) are removed, and named in
+    ``removed``."""
+
+    first: Path
+    images: int = PAGE_IMAGES
+    written: list[Path] = field(default_factory=list)
+    #: Pages of an earlier, longer report found after the last and removed.
+    removed: list[Path] = field(default_factory=list)
+
+    def path(self, number: int) -> Path:
+        """The file of page ``number`` (from 1)."""
+        if number == 1:
+            return self.first
+        return self.first.with_name(f"{self.first.stem}-{number}{self.first.suffix}")
+
+    def write(self, out: TextIO, sizes: Sequence[int]) -> Iterator[tuple[Page, range, TextIO]]:
+        """Split items of the given sizes (thumbnails each shows) into pages; yields each
+        page, the items on it and the stream to write it to (``out`` for the first, a new
+        file for the others, closed when the next is asked for)."""
+        ranges = _split(sizes, self.images)
+        hrefs = tuple(quote(self.path(n).name) for n in range(1, len(ranges) + 1))
+        self.written = []
+        for number, shown in enumerate(ranges, start=1):
+            page = Page(number, hrefs)
+            if number == 1:
+                self.written.append(self.first)
+                yield page, shown, out
+                continue
+            path = self.path(number)
+            with path.open("w", encoding="utf-8", newline="") as stream:
+                yield page, shown, stream
+            self.written.append(path)
+        self._remove_stale(len(ranges) + 1)
+
+    def _remove_stale(self, number: int) -> None:
+        """Remove the pages after the last that an earlier, longer report left beside it:
+        those files in a row from page ``number`` that are a split report's pages."""
+        self.removed = []
+        while True:
+            path = self.path(number)
+            try:
+                if not path.is_file() or path.is_symlink():
+                    return
+                with path.open("rb") as file:
+                    if _PAGE_MARK not in file.read(4096):
+                        return
+                path.unlink()
+            except OSError:
+                return
+            self.removed.append(path)
+            number += 1
+
+
+#: What the head of every page of a split report holds (the templates' generator tag).
+_PAGE_MARK = b'<meta name="generator" content="provcat, page '
+
+
+def _split(sizes: Sequence[int], most: int) -> list[range]:
+    """Consecutive runs of items whose sizes add up to at most ``most`` (an item larger than
+    that alone); one empty run when there are no items."""
+    runs: list[range] = []
+    start = total = 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > most:
+            runs.append(range(start, index))
+            start, total = index, 0
+        total += size
+    runs.append(range(start, len(sizes)))
+    return runs
 
 
 Writer = Callable[..., None]
@@ -447,15 +574,23 @@ def write_reuse_markdown(report: ReuseReport, out: TextIO, **_: Any) -> None:
 
 
 def write_reuse_html(
-    report: ReuseReport, out: TextIO, *, thumbnails: Mapping[str, str | None] | None = None
+    report: ReuseReport,
+    out: TextIO,
+    *,
+    thumbnails: Mapping[str, str | None] | None = None,
+    pages: Pages | None = None,
 ) -> None:
-    """One self-contained page: each photo's images, crop boxes drawn on the root."""
+    """Self-contained pages: each photo's images, crop boxes drawn on the root; one page to
+    ``out``, or split as ``pages`` says (see :func:`write_caption_html`)."""
     template = _ENV.get_template("reuse.html.j2")
-    pieces = template.generate(
-        report=report, flag_words=REUSE_FLAG_WORDS, thumbnails=thumbnails or {}
-    )
-    for piece in pieces:
-        out.write(piece)
+    common = {"report": report, "flag_words": REUSE_FLAG_WORDS, "thumbnails": thumbnails or {}}
+    if pages is None:
+        _write_pieces(template.generate(**common), out)
+        return
+    clusters = report.clusters
+    for page, shown, stream in pages.write(out, [len(c.members) for c in clusters]):
+        picked = {"clusters": clusters[shown.start : shown.stop], "first": shown.start + 1}
+        _write_pieces(template.generate(**common, **picked, page=page), stream)
 
 
 REUSE_WRITERS: dict[str, Writer] = {
