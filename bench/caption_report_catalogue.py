@@ -4,7 +4,7 @@
 Run from the repository root (not part of the unit tests):
 
     .venv/bin/python bench/caption_report_catalogue.py --work DIR [--printings 1000000] \
-        [--postgres URL] [--keep]
+        [--postgres URL] [--keep] [--html]
 
 It builds a STAND-IN catalogue (nothing in it is real): ``--printings`` image rows with
 ``bench/photo_grouping.py``'s synthetic PDQ hashes (random, planted copies, one photo stored
@@ -20,7 +20,10 @@ the largest of the process and its parsing workers):
   written out as a JSON line, the least any report of every printing does;
 - **look-up** and **respelt**: ``provcat --db URL match-caption --json TEXT`` for the first
   printed caption, and for it with its longest word respelt (two letters swapped);
-- **report**: ``provcat --db URL report captions --format json -o FILE``.
+- **report**: ``provcat --db URL report captions --format json -o FILE``;
+- **html** (with ``--html``): the same as HTML pages (1,000 thumbnails a page), every image
+  with a stored thumbnail (a stand-in: one of 64 generated scenes', about 7 kB, as ingest
+  stores one).
 
 It prints each one's seconds and peak MB, the report's as a ratio of the floor's, the
 look-ups' answers and the report's groups. ``--keep`` keeps a catalogue built by an earlier
@@ -70,6 +73,7 @@ def build(url: str, printings: int) -> float:
     from caption_report import CREDITS, make_corpus
     from photo_grouping import _codes, _store
     from sqlalchemy import insert, update
+    from thumbnails import stand_in_thumbnails
 
     from provcat import Catalogue
     from provcat import models as m
@@ -79,10 +83,18 @@ def build(url: str, printings: int) -> float:
     _store(url, _codes(printings))
     captions, _origin = make_corpus(printings)
     rng = random.Random(11)
+    pictures = stand_in_thumbnails()
     with Catalogue(url) as catalogue, catalogue.session() as session:
         session.execute(update(m.Image).values(match_seq=1))
         fill_pairs(session.connection())
         session.commit()
+        for first in range(1, printings + 1, 20_000):
+            ids = range(first, min(printings + 1, first + 20_000))
+            session.execute(
+                insert(m.Thumbnail),
+                [{"image_id": i, "data": pictures[i % len(pictures)]} for i in ids],
+            )
+            session.commit()
         step = 2_000  # articles a statement
         for first in range(0, printings // PER_ARTICLE, step):
             numbers = range(first, min(printings // PER_ARTICLE, first + step))
@@ -173,6 +185,7 @@ def main() -> None:
     parser.add_argument("--printings", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="a PostgreSQL server URL to build the catalogue on")
     parser.add_argument("--keep", action="store_true", help="reuse the catalogue of a run before")
+    parser.add_argument("--html", action="store_true", help="time the HTML pages too")
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,6 +239,16 @@ def main() -> None:
             str(report),
         ]
     )
+    timed = [("floor", floor_s, floor_mb), ("report", report_s, report_mb)]
+    if args.html:
+        page = args.work / "pages" / "captions.html"
+        page.parent.mkdir(exist_ok=True)
+        html = [python, "-c", cli, "--db", url, "report", "captions", "-o", str(page)]
+        timed.append(("html", *measured(html)))
+        pages = list(page.parent.glob("captions*.html"))
+        size = sum(p.stat().st_size for p in pages) / 1e6
+        largest = max(p.stat().st_size for p in pages) / 1e6
+        print(f"HTML: {len(pages):,} pages, {size:,.0f} MB, the largest {largest:.1f} MB")
     with report.open() as file:
         data = json.load(file)
     print(
@@ -234,8 +257,8 @@ def main() -> None:
         f"{len(data['photos']):,} photos under several captions"
     )
     print(f"{'':8} {'seconds':>8} {'peak MB':>8}")
-    print(f"{'floor':8} {floor_s:8.1f} {floor_mb:8.0f}")
-    print(f"{'report':8} {report_s:8.1f} {report_mb:8.0f}")
+    for name, seconds, peak in timed:
+        print(f"{name:8} {seconds:8.1f} {peak:8.0f}")
     for (seconds, peak, answer), name in zip(looked_up, ("look-up", "respelt"), strict=True):
         found = answer["matches"]
         matches = ", ".join(f"{m['match']} {m['similarity']}" for m in found)
