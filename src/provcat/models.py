@@ -367,7 +367,7 @@ class Thumbnail(Base):
     """A small JPEG of an image's upright pixels, for the reports' pages (provcat.thumbnails).
 
     Stored by ingest since revision 0013; images stored before have none until
-    ``provcat thumbnails`` makes them from their files.
+    ``provcat index`` makes them from their files.
     """
 
     __tablename__ = "thumbnail"
