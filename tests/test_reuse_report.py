@@ -15,7 +15,7 @@ from provcat import models as m
 from provcat.caption_keys import RULES_ROW
 from provcat.captions import KEY_RULES
 from provcat.catalogue import Catalogue
-from provcat.reports import reuse
+from provcat.reports import reuse, spill
 from provcat.reports.captions import credits_disagree
 from provcat.reports.reuse import LESSER, claimed_day
 
@@ -327,14 +327,21 @@ def _shown(catalogue: Catalogue) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("at_once", [3, 5_000])
+@pytest.mark.parametrize(("at_once", "held"), [(3, 0), (5_000, 0), (3, None)])
 def test_the_report_shows_what_the_records_say(
-    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, seed: int, at_once: int
+    catalogue: Catalogue,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+    at_once: int,
+    held: int | None,
 ) -> None:
     """Every cluster's members, relations, boxes, captions, credits, earliest sightings and
-    flags are what a plain reading of the records gives, whether its images are read in
-    one round or in rounds of three images."""
+    flags are what a plain reading of the records gives, in its order, whether its images
+    are read in one round or in rounds of three images, and its clusters wait in memory or
+    in the spill's file."""
     monkeypatch.setattr(reuse, "_IMAGES_AT_ONCE", at_once)
+    if held is not None:
+        monkeypatch.setattr(spill, "IN_MEMORY", held)
     _fill(catalogue, seed)
     expected = _plain(catalogue)
     assert len(expected) >= 3

@@ -18,6 +18,7 @@ from provcat.caption_keys import rules_current, stored_pair
 from provcat.db import driver_pages
 from provcat.duplicates import all_apart, group_keys, parse_all
 from provcat.reports.captions import credits_disagree, published_text
+from provcat.reports.spill import Spill
 
 #: Relation kinds that make an image a lesser copy (it cannot be the cluster's root).
 LESSER = frozenset(
@@ -100,9 +101,14 @@ class Cluster:
 
 @dataclass(frozen=True)
 class ReuseReport:
-    """Every photo that the catalogue holds more than one image of."""
+    """Every photo that the catalogue holds more than one image of.
 
-    clusters: tuple[Cluster, ...]
+    ``clusters`` is a sequence read back one cluster at a time from where the report keeps
+    them while it is written (:mod:`provcat.reports.spill`): iterate it, or ``list()`` it to
+    hold every cluster at once.
+    """
+
+    clusters: Sequence[Cluster]
     generated_at: str
     stand_ins: bool
 
@@ -179,11 +185,14 @@ def _read_matches(session: Session) -> list[_Match]:
         x.score,
     ).order_by(x.id)
     out: list[_Match] = []
+    # A few dozen distinct kinds: one string each rather than one a match (about 60 bytes
+    # a match: 40 MB at 10^6 stored images, 675,000 of them matches).
+    named: dict[str, str] = {}
     for page in driver_pages(session.connection(), statement, 50_000):
         for reference, copy, kinds, left, top, right, bottom, score in page:
             box = (left, top, right, bottom)
             crop = None if None in box else (int(left), int(top), int(right), int(bottom))
-            out.append((reference, copy, kinds, crop, float(score)))
+            out.append((reference, copy, named.setdefault(kinds, kinds), crop, float(score)))
     return out
 
 
@@ -566,27 +575,32 @@ def build_reuse_report(*, session: Session) -> ReuseReport:
 
     The matches are read once (a few numbers each) and joined into clusters; the clusters'
     images are then read a round of a few thousand at a time, each round's clusters made and
-    its rows let go, so that the work and the memory grow with the matched images, not with
-    their square (docs/scale.md).
+    its rows let go, so that the work grows with the matched images, not with their square;
+    the clusters made wait in a spill (a temporary file past a few tens of MB) until they
+    are written, largest first, so that the memory does not grow with them (docs/scale.md).
     """
     keyed = rules_current(session.connection())
     components = _components(_read_matches(session))
-    clusters = []
+    clusters: Spill[Cluster] = Spill()
+    stand_ins = False
     for taken in _rounds(components):
         images = _read_images(session, [i for ids, _ in taken for i in ids], keyed)
+        made: list[Cluster] = []
         for ids, matches in taken:
             if all(i in images for i in ids):
-                clusters.append(_cluster(ids, matches, images, keyed))
+                made.append(_cluster(ids, matches, images, keyed))
                 continue
             # An image deleted since the matches were read (its matches with it): what is
             # left of its cluster, which may now be two, or none.
             kept = [x for x in matches if x[0] in images and x[1] in images]
-            clusters.extend(_cluster(*part, images, keyed) for part in _components(kept))
-    clusters.sort(key=lambda c: (-len(c.members), c.root))
+            made.extend(_cluster(*part, images, keyed) for part in _components(kept))
+        for cluster in made:
+            clusters.add(cluster, (-len(cluster.members), cluster.root))
+            stand_ins = stand_ins or any(x.stand_in for x in cluster.members)
     return ReuseReport(
-        clusters=tuple(clusters),
+        clusters=clusters.sorted(),
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        stand_ins=any(x.stand_in for c in clusters for x in c.members),
+        stand_ins=stand_ins,
     )
 
 
