@@ -267,7 +267,7 @@ class Catalogue:
         Returns:
             The report that was written.
         """
-        from provcat.reports.writers import CAPTION_WRITERS, Thumbnails
+        from provcat.reports.writers import CAPTION_WRITERS, Shown, Thumbnails
 
         writer = CAPTION_WRITERS.get(fmt)
         if writer is None:
@@ -276,14 +276,16 @@ class Catalogue:
         extra: dict[str, Any] = {}
         if fmt == "html":
             # In the order the page shows them, for the stored thumbnails' rounds.
-            shown = [
+            shown = Shown(
                 sha
                 for g in report.groups
                 for sha in dict.fromkeys(o.image for o in g.occurrences if o.image)
-            ]
-            shown += [sha for p in report.photos for sha in p.images]
+            )
+            for photo in report.photos:
+                for sha in photo.images:
+                    shown.append(sha)
             extra["thumbnails"] = Thumbnails(
-                self.image_paths(shown), stored=self._stored_thumbnails, order=shown
+                find_paths=self.image_paths, stored=self._stored_thumbnails, order=shown
             )
             extra["pages"] = pages
         writer(report, out, **extra)
@@ -305,7 +307,7 @@ class Catalogue:
     ) -> ReuseReport:
         """Build the reused-photo report and write it to ``out`` in ``fmt`` (with ``pages``,
         an HTML report split into pages, as :meth:`write_caption_report` says)."""
-        from provcat.reports.writers import REUSE_WRITERS, Thumbnails
+        from provcat.reports.writers import REUSE_WRITERS, Shown, Thumbnails
 
         writer = REUSE_WRITERS.get(fmt)
         if writer is None:
@@ -314,13 +316,15 @@ class Catalogue:
         extra: dict[str, Any] = {}
         if fmt == "html":
             boxes: dict[str, list[tuple[int, int, int, int]]] = {}
+            shown = Shown()
             for cluster in report.clusters:
-                boxes[cluster.root] = [
-                    x.crop_box for x in cluster.members if x.crop_box and x.via is None
-                ]
-            shown = [x.sha256 for c in report.clusters for x in c.members]
+                crops = [x.crop_box for x in cluster.members if x.crop_box and x.via is None]
+                if crops:
+                    boxes[cluster.root] = crops
+                for member in cluster.members:
+                    shown.append(member.sha256)
             extra["thumbnails"] = Thumbnails(
-                self.image_paths(shown),
+                find_paths=self.image_paths,
                 stored=self._stored_thumbnails,
                 order=shown,
                 boxes=boxes,

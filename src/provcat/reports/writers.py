@@ -8,10 +8,10 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, overload
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -111,6 +111,38 @@ def stored_uri(
     return _jpeg_uri(small, boxes=boxes, full_width=stored.image_width)
 
 
+class Shown(Sequence[str]):
+    """SHA-256s in the order a page shows them, 32 bytes each (a list of the hex strings
+    took about 120 bytes an image: 110 MB for the 900,000 members of a reused-photo report)."""
+
+    def __init__(self, sha256s: Iterable[str] = ()) -> None:
+        self._digests = bytearray()
+        for sha in sha256s:
+            self.append(sha)
+
+    def append(self, sha256: str) -> None:
+        """Show ``sha256`` next."""
+        self._digests += bytes.fromhex(sha256)
+
+    def __len__(self) -> int:
+        return len(self._digests) // 32
+
+    @overload
+    def __getitem__(self, at: int) -> str: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[str]: ...
+
+    def __getitem__(self, at: int | slice) -> str | list[str]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(len(self))[at]]
+        if at < 0:
+            at += len(self)
+        if not 0 <= at < len(self):
+            raise IndexError("shown image index out of range")
+        return self._digests[at * 32 : at * 32 + 32].hex()
+
+
 class Thumbnails(Mapping[str, str | None]):
     """Inline thumbnails of images by SHA-256, each made when a writer asks for it.
 
@@ -122,9 +154,14 @@ class Thumbnails(Mapping[str, str | None]):
     are kept, for an image shown twice in a row.
 
     Args:
-        paths: Where each image's file was seen (``Catalogue.image_paths``).
+        paths: Where each image's file was seen (``Catalogue.image_paths``); the mapping's
+            keys are the images it gives thumbnails of.
+        find_paths: Instead of ``paths``: reads where the files of the SHA-256s it is given
+            were seen, asked only for an image without a stored thumbnail (an image stored
+            before revision 0013), so that a page of a million images holds no path.
         stored: Reads the stored thumbnails of the SHA-256s it is given.
-        order: The SHA-256s in the order the page will ask for them.
+        order: The SHA-256s in the order the page will ask for them (:class:`Shown` keeps
+            them small).
         boxes: Rectangles to draw on an image's thumbnail (see :func:`thumbnail_uri`).
         side: Longest side of a thumbnail made from a file (a stored one is 240 pixels).
     """
@@ -134,17 +171,18 @@ class Thumbnails(Mapping[str, str | None]):
 
     def __init__(
         self,
-        paths: Mapping[str, Sequence[str]],
+        paths: Mapping[str, Sequence[str]] | None = None,
         *,
+        find_paths: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None,
         stored: Callable[[Sequence[str]], Mapping[str, StoredThumbnail]] | None = None,
         order: Sequence[str] = (),
         boxes: Mapping[str, Sequence[tuple[int, int, int, int]]] | None = None,
         side: int = THUMBNAIL_SIDE,
     ) -> None:
         self._paths = paths
+        self._find_paths = find_paths
         self._stored = stored
         self._order = order
-        self._place = {sha: i for i, sha in reversed(list(enumerate(order)))}
         self._cursor = 0
         self._read: Mapping[str, StoredThumbnail] = {}
         self._asked: frozenset[str] = frozenset()
@@ -167,13 +205,13 @@ class Thumbnails(Mapping[str, str | None]):
         return self._read.get(sha)
 
     def _next_place(self, sha: str) -> int | None:
-        """Where ``sha`` is in ``order``: shortly after the last round's start, as the page
-        asks, else its first place (None if it is not in ``order``)."""
+        """Where ``sha`` is in ``order`` shortly after the last round's start, as the page
+        asks (None elsewhere: an image asked for out of the page's order is read alone)."""
         end = min(len(self._order), self._cursor + 2 * self.ROUND)
         for place in range(self._cursor, end):
             if self._order[place] == sha:
                 return place
-        return self._place.get(sha)
+        return None
 
     def _make(self, sha: str) -> str | None:
         boxes = self._boxes.get(sha, ())
@@ -182,18 +220,27 @@ class Thumbnails(Mapping[str, str | None]):
             uri = stored_uri(stored, boxes=boxes)
             if uri is not None:
                 return uri
-        return thumbnail_uri(self._paths[sha], sha256=sha, boxes=boxes, side=self._side)
+        if self._paths is not None:
+            paths = self._paths[sha]
+        elif self._find_paths is not None:
+            paths = self._find_paths([sha]).get(sha, ())
+        else:
+            paths = ()
+        return thumbnail_uri(paths, sha256=sha, boxes=boxes, side=self._side)
 
     def __getitem__(self, sha: str) -> str | None:
-        if sha not in self._paths:
+        if self._paths is not None and sha not in self._paths:
             raise KeyError(sha)
         return self._made(sha)
 
+    def _keys(self) -> Collection[str]:
+        return self._paths if self._paths is not None else dict.fromkeys(self._order)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
+        return iter(self._keys())
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._keys())
 
 
 def write_json(report: Report, out: TextIO, **_: Any) -> None:
