@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from provcat import models as m
 from provcat import queries
 from provcat.catalogue import Catalogue
 from provcat.errors import AmbiguousPrefix, CatalogueError, NotFound
 from provcat.queries import ImageQuery
+from tests.test_reuse_report import _fill
 
 
 def names(found: list) -> list[str]:  # type: ignore[type-arg]
@@ -170,3 +173,53 @@ def test_an_image_deleted_while_listed_is_left_out(
         session.execute(delete(m.Image).where(m.Image.sha256 == whole[2].sha256))
         session.commit()
     assert [first, *listing] == [whole[0], whole[1], whole[3]]
+
+
+def _id(row: Any) -> int:
+    return int(row.id)
+
+
+def _listed_through_the_orm(catalogue: Catalogue) -> list[dict[str, Any]]:
+    """Every image's summary read through the ORM's relationships, as the listing read it
+    before it read plain rows."""
+    out = []
+    with catalogue.session() as session:
+        for image in session.scalars(select(m.Image).order_by(m.Image.id)):
+            printed = sorted(image.appearances, key=lambda a: (a.article_id, a.position))
+            captions = [a.caption for a in printed if a.caption]
+            captions += [
+                f.value
+                for f in sorted(image.metadata_fields, key=_id)
+                if f.property == "description"
+            ]
+            named = [a.article.title or a.article.key for a in sorted(image.appearances, key=_id)]
+            out.append(
+                {
+                    "sha256": image.sha256,
+                    "format": image.format,
+                    "width": image.width,
+                    "height": image.height,
+                    "stand_in": image.stand_in,
+                    "paths": [p.path for p in sorted(image.paths, key=_id)],
+                    "captions": list(dict.fromkeys(captions)),
+                    "articles": list(dict.fromkeys(named)),
+                }
+            )
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("at_once", [3, 1_000])
+def test_the_listing_reads_what_the_records_say(
+    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch, seed: int, at_once: int
+) -> None:
+    """The listing's plain rows (four statements a page) give each image's paths, printed
+    then embedded captions and articles as its records do: empty and missing captions left
+    out, an embedded field other than a description left out, titles or else keys."""
+    monkeypatch.setattr(queries, "_LISTED_AT_ONCE", at_once)
+    _fill(catalogue, seed)
+    listed = catalogue.images()
+    assert [x.to_dict() for x in listed] == _listed_through_the_orm(catalogue)
+    assert [x.to_dict() for x in listed] == [dataclasses.asdict(x) for x in listed]
+    assert any(len(x.captions) > 1 for x in listed)
+    assert any(len(x.articles) > 1 for x in listed)

@@ -56,15 +56,25 @@ def _echo_json(data: Any, *, lines: bool = False) -> None:
 
 def _echo_json_items(items: Iterable[Any]) -> int:
     """Print what :func:`_echo_json` prints for ``list(items)``, an item at a time (a list of
-    10^6 images' summaries held at once took gigabytes); how many there were."""
+    10^6 images' summaries held at once took gigabytes), written :data:`_ITEMS_WRITTEN` at
+    once (``click.echo`` flushes each write); how many there were."""
     count = 0
+    pieces: list[str] = []
     for item in items:
         text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
-        piece = ("[" if count == 0 else ",") + "\n  " + text.replace("\n", "\n  ")
-        click.echo(json_printable(piece), nl=False)
+        pieces.append(("[" if count == 0 else ",") + "\n  " + text.replace("\n", "\n  "))
         count += 1
+        if len(pieces) == _ITEMS_WRITTEN:
+            click.echo(json_printable("".join(pieces)), nl=False)
+            pieces.clear()
+    if pieces:
+        click.echo(json_printable("".join(pieces)), nl=False)
     click.echo("[]" if count == 0 else "\n]")
     return count
+
+
+#: Items of a JSON listing written to standard output at once (:func:`_echo_json_items`).
+_ITEMS_WRITTEN = 100
 
 
 #: Rows of a listing laid out as one table (:func:`_batched`).
