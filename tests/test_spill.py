@@ -3,14 +3,22 @@ their keys' order, one at a time, the same from memory as from the file."""
 
 from __future__ import annotations
 
+import errno
+import io
 import random
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from provcat.catalogue import Catalogue
+from provcat.cli import cli
 from provcat.reports import spill
 from provcat.reports.spill import Spill
+from tests.test_reuse_report import _fill
 
 
 @dataclass(frozen=True)
@@ -99,3 +107,44 @@ def test_threads_read_the_file_at_once() -> None:
     for thread in threads:
         thread.join()
     assert seen == [[items[i] for i in order] for order in orders]
+
+
+class _FullDisk(io.BytesIO):
+    """A temporary file on a disk that fills after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_a_full_temporary_folder_fails_the_report_clearly_and_leaves_no_file(
+    catalogue: Catalogue,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """The spill's temporary file cannot grow: the command says why and where, and the
+    report it had begun is not left behind as if it were whole."""
+    _fill(catalogue, 5)
+    monkeypatch.setattr(spill, "IN_MEMORY", 0)
+    monkeypatch.setattr(spill.tempfile, "TemporaryFile", lambda **_: _FullDisk(3_000))
+    out = tmp_path / f"report.{fmt}"
+    done = CliRunner().invoke(cli, ["--db", db_url, "report", "reuse", "-o", str(out)])
+    assert done.exit_code == 1
+    assert "cannot keep the report's items in the temporary folder" in done.output
+    assert "No space left on device" in done.output
+    assert "Traceback" not in done.output
+    assert not out.exists()
+    # With room, the same command writes it (every cluster through the file).
+    monkeypatch.undo()
+    monkeypatch.setattr(spill, "IN_MEMORY", 0)
+    done = CliRunner().invoke(cli, ["--db", db_url, "report", "reuse", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert out.stat().st_size > 0

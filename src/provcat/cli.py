@@ -870,8 +870,16 @@ def _write_report(
         # One page for 0: still through Pages, which removes what a longer report left.
         most = images_per_page or sys.maxsize
         pages = Pages(output, images=most) if chosen == "html" else None
-        with output.open("w", encoding="utf-8", newline="") as stream:
-            report = write(catalogue, stream, chosen, pages)
+        # A report that fails part way is not left behind as if it were whole (a device or
+        # a pipe named as the output is left alone).
+        regular = not output.exists() or output.is_file()
+        try:
+            with output.open("w", encoding="utf-8", newline="") as stream:
+                report = write(catalogue, stream, chosen, pages)
+        except BaseException:
+            if regular:
+                output.unlink(missing_ok=True)
+            raise
     more = ""
     if pages is not None and len(pages.written) > 1:
         more = f"; {len(pages.written)} pages, {pages.written[1].name} to {pages.written[-1].name}"

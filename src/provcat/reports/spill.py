@@ -22,6 +22,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, Final, Generic, TypeVar, overload
 
+from provcat.errors import CatalogueError
+
 T = TypeVar("T")
 
 #: Pickled bytes held in memory before the items move to a temporary file.
@@ -49,21 +51,29 @@ class Spill(Generic[T]):
             if self._held_bytes > self._in_memory:
                 self._to_file()
             return
-        assert self._file is not None
-        self._file.write(data)
-        self._index.append((key, self._end, len(data)))
-        self._end += len(data)
+        self._write(data)
+        self._index.append((key, self._end - len(data), len(data)))
 
     def _to_file(self) -> None:
         assert self._held is not None
-        self._file = tempfile.TemporaryFile(prefix="provcat-report-")  # noqa: SIM115
+        try:
+            self._file = tempfile.TemporaryFile(prefix="provcat-report-")  # noqa: SIM115
+        except OSError as exc:
+            raise _failed(exc) from exc
         offsets = []
         for data in self._held:
-            self._file.write(data)
             offsets.append(self._end)
-            self._end += len(data)
+            self._write(data)
         self._index = [(key, offsets[at], size) for key, at, size in self._index]
         self._held = None
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise _failed(exc) from exc
+        self._end += len(data)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -80,6 +90,14 @@ class Spill(Generic[T]):
         if file is not None:
             file.flush()
         return Spilled(_Store(places, sizes, held, file))
+
+
+def _failed(exc: OSError) -> CatalogueError:
+    return CatalogueError(
+        f"cannot keep the report's items in the temporary folder {tempfile.gettempdir()}: "
+        f"{exc.strerror or exc} (TMPDIR names another folder; a reused-photo report's "
+        "clusters take about 0.6 kB a member there)"
+    )
 
 
 def _key(entry: tuple[Any, int, int]) -> Any:
