@@ -454,8 +454,11 @@ def _in_parts(
     statistics yet walk the whole table in key order (PostgreSQL before its first ANALYZE:
     130 ms a statement at 10^6 images, where reading through the ``column``'s index took 2)."""
     rows: list[Any] = []
+    # Through the connection: the session's ORM layer would handle each row again (about a
+    # quarter of the report's time at 10^6 stored images, for rows that are plain columns).
+    connection = session.connection()
     for at in range(0, len(ids), _IDS_AT_ONCE):
-        rows += session.execute(statement.where(column.in_(ids[at : at + _IDS_AT_ONCE])))
+        rows += connection.execute(statement.where(column.in_(ids[at : at + _IDS_AT_ONCE])))
     if order is not None:
         rows.sort(key=order)
     return rows
