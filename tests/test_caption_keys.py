@@ -19,6 +19,7 @@ from provcat.captions import KEY_RULES, match_keys
 from provcat.catalogue import Catalogue
 from provcat.db import alembic_config
 from provcat.reports import captions as captions_report
+from provcat.reports import spill
 
 from .data.caption_pairs import labelled_pairs
 
@@ -201,12 +202,22 @@ def _plain(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "generated_at"}
 
 
+@pytest.mark.parametrize(("at_once", "held"), [(None, None), (3, 0)])
 def test_the_report_from_stored_keys_is_the_report_from_parsing(
-    printed: tuple[Catalogue, list[str]], monkeypatch: pytest.MonkeyPatch
+    printed: tuple[Catalogue, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    at_once: int | None,
+    held: int | None,
 ) -> None:
+    """The same report, whether its groups' printings are made in one round or a few at a
+    time, and its groups wait in memory or in the spill's file."""
     catalogue, _texts = printed
     expected = _parsed_report(catalogue)
     assert len(expected["groups"]) > 20
+    if at_once is not None:
+        monkeypatch.setattr(captions_report, "_PRINTINGS_AT_ONCE", at_once)
+    if held is not None:
+        monkeypatch.setattr(spill, "IN_MEMORY", held)
     made: list[str] = []
 
     def counted(text: str) -> tuple[str, str]:

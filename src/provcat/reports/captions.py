@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from rapidfuzz.distance import Indel
@@ -25,6 +25,7 @@ from provcat.credits import credits_conflict
 from provcat.db import driver_pages, driver_rows
 from provcat.duplicates import NEAR_THRESHOLD, KeyGroup, group_keys, near_keys, parse_all
 from provcat.photos import photo_ids
+from provcat.reports.spill import Spill, rounds
 
 #: Printings taken from the driver at once.
 _PAGE = 50_000
@@ -151,7 +152,9 @@ class PhotoCaptions:
 class CaptionReport:
     """Every duplicated caption group and every photo under several captions."""
 
-    groups: tuple[CaptionGroup, ...]
+    #: Read back one group at a time from where the report keeps them once made
+    #: (provcat.reports.spill): iterate it, or ``list()`` it to hold them all at once.
+    groups: Sequence[CaptionGroup]
     photos: tuple[PhotoCaptions, ...]
     captions_considered: int
     threshold: float
@@ -432,26 +435,29 @@ def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD
     raw = {
         key_at[i]: text for i, text in _by_id(connection, select(a.id, a.caption), key_at).items()
     }
-    # The printings of the groups to report, made as load_occurrences makes them. Another
-    # process may have committed since the scan: a printing deleted since, or whose caption
-    # was changed since (a re-ingested article), is left out of the group it was scanned in.
-    wanted = sorted(p for _, positions in shared for p in positions)
-    rows = _printed_ids(connection, _printed(True), [ids[p] for p in wanted])
-    made = _occurrences([rows], _ArticleRefs(session), photos)
-    at_id = {ids[p]: p for p in wanted}
-    occurrence_at = {at_id[row[-1]]: o for row, o in zip(rows, made, strict=True)}
-    del rows, at_id
     for key in shown - raw.keys():  # every printing of it deleted since the scan
         raw[key] = key
-    reported: list[CaptionGroup] = []
-    for g, positions in shared:
-        printed = [
-            _with_key(o, keys[key_of[p]])
-            for p in positions
-            if (o := occurrence_at.get(p)) is not None and o.key in ("", keys[key_of[p]])
-        ]
-        _add_group(reported, groups[g], printed, raw)
-    del occurrence_at
+    # The printings of the groups to report, made as load_occurrences makes them, a round of
+    # groups at a time, each group spilled once made (provcat.reports.spill). Another
+    # process may have committed since the scan: a printing deleted since, or whose caption
+    # was changed since (a re-ingested article), is left out of the group it was scanned in.
+    refs = _ArticleRefs(session)
+    reported: Spill[CaptionGroup] = Spill()
+    for taken in rounds(shared, _printing_count, _PRINTINGS_AT_ONCE):
+        wanted = sorted(p for _, positions in taken for p in positions)
+        rows = _printed_ids(connection, _printed(True), [ids[p] for p in wanted])
+        made = _occurrences([rows], refs, photos)
+        at_id = {ids[p]: p for p in wanted}
+        occurrence_at = {at_id[row[-1]]: o for row, o in zip(rows, made, strict=True)}
+        del rows, at_id
+        for g, positions in taken:
+            printed = [
+                _with_key(o, keys[key_of[p]])
+                for p in positions
+                if (o := occurrence_at.get(p)) is not None and o.key in ("", keys[key_of[p]])
+            ]
+            _add_group(reported, groups[g], printed, raw)
+        del occurrence_at
     parsed = _Parsed(raw)
     image_ids = np.frombuffer(images, dtype=np.int64)
     sha_of = _by_id(
@@ -469,6 +475,14 @@ def report_from_catalogue(*, session: Session, threshold: float = NEAR_THRESHOLD
     ]
     stand_ins = bool(np.frombuffer(stand_in, dtype=np.bool_)[kept].any())
     return _report(reported, photos_found, kept, threshold, stand_ins)
+
+
+#: Printings of reported groups made as objects at once (:func:`report_from_catalogue`).
+_PRINTINGS_AT_ONCE: Final = 20_000
+
+
+def _printing_count(group: tuple[int, list[int]]) -> int:
+    return len(group[1])
 
 
 def _kept_rows(
@@ -548,7 +562,7 @@ def build_report(
         (number_of[keys[i]] for i in kept.tolist()), dtype=np.int64, count=kept.size
     )
     del number_of
-    reported: list[CaptionGroup] = []
+    reported: Spill[CaptionGroup] = Spill()
     for number, positions in _shared(kept, group_of, len(groups)):
         printed = [_with_key(occurrences[i], keys[i]) for i in positions]
         _add_group(reported, groups[number], printed, raw)
@@ -575,24 +589,28 @@ def _shared(kept: np.ndarray, group_of: np.ndarray, count: int) -> Iterator[tupl
 
 
 def _add_group(
-    reported: list[CaptionGroup], group: KeyGroup, printed: list[Occurrence], raw: Mapping[str, str]
+    reported: Spill[CaptionGroup],
+    group: KeyGroup,
+    printed: list[Occurrence],
+    raw: Mapping[str, str],
 ) -> None:
     """The group's entry, when its printings are two or more distinct ones (article and
-    caption occurrence: a gallery's images share one)."""
+    caption occurrence: a gallery's images share one), kept in the order reported: the
+    most printed first."""
     if len({(o.article.key, o.occurrence) for o in printed}) >= 2:
-        reported.append(_group(group.keys, group.similarities, printed, _Parsed(raw)))
+        made = _group(group.keys, group.similarities, printed, _Parsed(raw))
+        reported.add(made, (-len(made.occurrences), made.key))
 
 
 def _report(
-    reported: list[CaptionGroup],
+    reported: Spill[CaptionGroup],
     photos: list[PhotoCaptions],
     kept: np.ndarray,
     threshold: float,
     stand_ins: bool,
 ) -> CaptionReport:
-    reported.sort(key=lambda g: (-len(g.occurrences), g.key))
     return CaptionReport(
-        groups=tuple(reported),
+        groups=reported.sorted(),
         photos=tuple(photos),
         captions_considered=int(kept.size),
         threshold=threshold,

@@ -18,7 +18,7 @@ from provcat.caption_keys import rules_current, stored_pair
 from provcat.db import driver_pages
 from provcat.duplicates import all_apart, group_keys, parse_all
 from provcat.reports.captions import credits_disagree, published_text
-from provcat.reports.spill import Spill
+from provcat.reports.spill import Spill, rounds
 
 #: Relation kinds that make an image a lesser copy (it cannot be the cluster's root).
 LESSER = frozenset(
@@ -426,22 +426,6 @@ def _flags(
     return tuple(flags)
 
 
-def _rounds(
-    components: list[tuple[list[int], list[_Match]]],
-) -> Iterator[list[tuple[list[int], list[_Match]]]]:
-    """The components a round of about :data:`_IMAGES_AT_ONCE` images at a time."""
-    taken: list[tuple[list[int], list[_Match]]] = []
-    size = 0
-    for component in components:
-        taken.append(component)
-        size += len(component[0])
-        if size >= _IMAGES_AT_ONCE:
-            yield taken
-            taken, size = [], 0
-    if taken:
-        yield taken
-
-
 def _in_parts(
     session: Session,
     statement: Select[*tuple[Any, ...]],
@@ -465,6 +449,10 @@ def _in_parts(
 
 
 _first = itemgetter(0)
+
+
+def _image_count(component: tuple[list[int], list[_Match]]) -> int:
+    return len(component[0])
 
 
 def _read_images(session: Session, ids: list[int], keyed: bool) -> dict[int, _Stored]:
@@ -586,7 +574,7 @@ def build_reuse_report(*, session: Session) -> ReuseReport:
     components = _components(_read_matches(session))
     clusters: Spill[Cluster] = Spill()
     stand_ins = False
-    for taken in _rounds(components):
+    for taken in rounds(components, _image_count, _IMAGES_AT_ONCE):
         images = _read_images(session, [i for ids, _ in taken for i in ids], keyed)
         made: list[Cluster] = []
         for ids, matches in taken:

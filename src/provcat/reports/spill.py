@@ -1,9 +1,9 @@
 """A report's items kept on disk between being made and being written.
 
 A report of a large catalogue is made a round of rows at a time but shown in an order known
-only at the end (the reused-photo report: largest photo first), so every item used to be
-held until it was written: 866 MB of clusters for 300,000 matched images, three times that
-for a catalogue that matches most of its images (docs/scale.md). :class:`Spill` takes each
+only at the end (the reused-photo report: largest photo first; the duplicate-caption
+report: most printed group first), so every item used to be held until it was written:
+2,216 MB of clusters for 900,000 matched images of 10^6 (docs/scale.md, session 41). :class:`Spill` takes each
 item as it is made, pickled, and :meth:`Spill.sorted` gives them back as a sequence read one
 at a time in the order of their keys: what is held is a key and two numbers an item.
 
@@ -19,7 +19,7 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, Final, Generic, TypeVar, overload
 
 from provcat.errors import CatalogueError
@@ -28,6 +28,21 @@ T = TypeVar("T")
 
 #: Pickled bytes held in memory before the items move to a temporary file.
 IN_MEMORY: Final = 32 * 1024 * 1024
+
+
+def rounds(items: Iterable[T], size: Callable[[T], int], at_once: int) -> Iterator[list[T]]:
+    """``items`` in rounds whose ``size`` adds up to about ``at_once`` (one larger item
+    alone): what a report makes, and spills, a round of rows at a time."""
+    taken: list[T] = []
+    total = 0
+    for item in items:
+        taken.append(item)
+        total += size(item)
+        if total >= at_once:
+            yield taken
+            taken, total = [], 0
+    if taken:
+        yield taken
 
 
 class Spill(Generic[T]):
