@@ -3,9 +3,10 @@
 A report of a large catalogue is made a round of rows at a time but shown in an order known
 only at the end (the reused-photo report: largest photo first; the duplicate-caption
 report: most printed group first), so every item used to be held until it was written:
-2,216 MB of clusters for 900,000 matched images of 10^6 (docs/scale.md, session 41). :class:`Spill` takes each
-item as it is made, pickled, and :meth:`Spill.sorted` gives them back as a sequence read one
-at a time in the order of their keys: what is held is a key and two numbers an item.
+2,216 MB of clusters for 900,000 matched images of 10^6 (docs/scale.md, session 41).
+:class:`Spill` takes each item as it is made, pickled, and :meth:`Spill.sorted` gives them
+back as a sequence read one at a time in the order of their keys: what is held is a key and
+two numbers an item.
 
 The items are pickled into this process's own unnamed temporary file (``tempfile``'s folder,
 ``TMPDIR``), which nothing else can open and which is gone when the process ends, however
