@@ -110,31 +110,39 @@ def test_threads_read_the_file_at_once() -> None:
 
 
 class _FullDisk(io.BytesIO):
-    """A temporary file on a disk that fills after ``room`` bytes."""
+    """A temporary file on a disk that fills after ``room`` bytes, found full at a write or
+    (the writes buffered) only when it is flushed."""
 
-    def __init__(self, room: int) -> None:
+    def __init__(self, room: int, *, at_flush: bool) -> None:
         super().__init__()
         self.room = room
+        self.at_flush = at_flush
 
     def write(self, data: Any) -> int:
-        if self.tell() + len(data) > self.room:
+        if not self.at_flush and self.tell() + len(data) > self.room:
             raise OSError(errno.ENOSPC, "No space left on device")
         return super().write(data)
 
+    def flush(self) -> None:
+        if self.at_flush and self.tell() > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-@pytest.mark.parametrize("fmt", ["json", "html"])
+
+@pytest.mark.parametrize(("fmt", "at_flush"), [("json", False), ("html", False), ("json", True)])
 def test_a_full_temporary_folder_fails_the_report_clearly_and_leaves_no_file(
     catalogue: Catalogue,
     db_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     fmt: str,
+    at_flush: bool,
 ) -> None:
     """The spill's temporary file cannot grow: the command says why and where, and the
     report it had begun is not left behind as if it were whole."""
     _fill(catalogue, 5)
     monkeypatch.setattr(spill, "IN_MEMORY", 0)
-    monkeypatch.setattr(spill.tempfile, "TemporaryFile", lambda **_: _FullDisk(3_000))
+    full = _FullDisk(3_000, at_flush=at_flush)
+    monkeypatch.setattr(spill.tempfile, "TemporaryFile", lambda **_: full)
     out = tmp_path / f"report.{fmt}"
     done = CliRunner().invoke(cli, ["--db", db_url, "report", "reuse", "-o", str(out)])
     assert done.exit_code == 1

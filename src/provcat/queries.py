@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
@@ -240,8 +241,7 @@ def _listed(page: Sequence[int], *, session: Session) -> Iterator[ImageSummary]:
         )
 
 
-def _first(row: Any) -> Any:
-    return row[0]
+_first = itemgetter(0)
 
 
 def _distinct(values: Any) -> list[str]:

@@ -104,7 +104,11 @@ class Spill(Generic[T]):
         held, file = self._held, self._file
         self._held, self._file = [], None
         if file is not None:
-            file.flush()
+            try:
+                file.flush()  # a full disk may show only here: the last writes were buffered
+            except OSError as exc:
+                file.close()
+                raise _failed(exc) from exc
         return Spilled(_Store(places, sizes, held, file))
 
 
