@@ -865,26 +865,33 @@ def _write_report(
         if output is None:
             write(catalogue, sys.stdout, chosen, None)
             return
+        from provcat.reports.atomic import Part, destination, remove_leftovers
         from provcat.reports.writers import Pages
 
+        target = destination(output)
+        if target is None:
+            # A device or a pipe is written to as it is, and gets one page.
+            with _opened(output) as stream:
+                report = write(catalogue, stream, chosen, None)
+            _say(f"wrote {output} ({chosen}): {summary(report)}", err=True)
+            return
         # One page for 0: still through Pages, which removes what a longer report left.
         most = images_per_page or sys.maxsize
-        pages = Pages(output, images=most) if chosen == "html" else None
-        # A report that fails part way is not left behind as if it were whole (a device or
-        # a pipe named as the output is left alone).
-        regular = not output.exists() or output.is_file()
-        try:
-            with output.open("w", encoding="utf-8", newline="") as stream:
-                report = write(catalogue, stream, chosen, pages)
-        except BaseException:
-            if regular:
-                output.unlink(missing_ok=True)
-            raise
+        pages = Pages(target, images=most) if chosen == "html" else None
+        leftovers: list[Path] = [] if pages else remove_leftovers(target.parent, target.name.__eq__)
+        # The report takes its name once written whole: one that fails part way, or is
+        # killed, leaves an earlier report under that name as it was.
+        with Part(target) as part:
+            report = write(catalogue, part.stream, chosen, pages)
+            part.publish()
     more = ""
     if pages is not None and len(pages.written) > 1:
         more = f"; {len(pages.written)} pages, {pages.written[1].name} to {pages.written[-1].name}"
     if pages is not None and pages.removed:
         more += f"; removed {len(pages.removed)} page(s) an earlier report left after the last"
+    leftovers += pages.leftovers if pages else []
+    if leftovers:
+        more += f"; removed {len(leftovers)} unfinished file(s) a killed report left"
     _say(f"wrote {output} ({chosen}): {summary(report)}{more}", err=True)
 
 
@@ -908,6 +915,19 @@ def report_reuse(
         lambda cat, out, chosen, pages: cat.write_reuse_report(out, fmt=chosen, pages=pages),
         lambda report: f"{len(report.clusters)} reused photo(s)",
     )
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[TextIO]:
+    """A device or pipe named as a report's output, opened for the report's text."""
+    from provcat.reports.atomic import cannot_write
+
+    try:
+        stream = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+    with stream:
+        yield stream
 
 
 def main() -> None:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import functools
 import hashlib
 import io
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO, overload
@@ -20,6 +29,7 @@ from PIL import Image, ImageDraw, ImageOps
 from provcat import config
 from provcat.errors import InputError
 from provcat.files import read_regular
+from provcat.reports.atomic import Part, remove_leftovers
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.formats import PAGE_IMAGES
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
@@ -411,15 +421,16 @@ def write_caption_html(
     groups, photos = report.groups, report.photos
     sizes = [max(1, len({o.image for o in g.occurrences if o.image})) for g in groups]
     sizes += [max(1, len(p.images)) for p in photos]
-    for page, shown, stream in pages.write(out, sizes):
-        first, last = shown.start, shown.stop
-        picked = {
-            "groups": groups[first : min(last, len(groups))],
-            "first": first + 1,
-            "photos": photos[max(0, first - len(groups)) : max(0, last - len(groups))],
-            "page": page,
-        }
-        _write_pieces(template.generate(**common, **picked), stream)
+    with contextlib.closing(pages.write(out, sizes)) as written:
+        for page, shown, stream in written:
+            first, last = shown.start, shown.stop
+            picked = {
+                "groups": groups[first : min(last, len(groups))],
+                "first": first + 1,
+                "photos": photos[max(0, first - len(groups)) : max(0, last - len(groups))],
+                "page": page,
+            }
+            _write_pieces(template.generate(**common, **picked), stream)
 
 
 def _write_pieces(pieces: Iterable[str], out: TextIO) -> None:
@@ -451,16 +462,20 @@ class Page:
 class Pages:
     """An HTML report split into pages: the first is written where the report is asked for
     (the file ``first``), the others beside it as ``<stem>-2<suffix>``, ``<stem>-3<suffix>``
-    and so on, each showing at most ``images`` thumbnails. ``written`` names every page once
-    the report is written; the pages an earlier, longer report left after the last (files
-    in a row whose head says they are a provcat report's pages) are removed, and named in
-    ``removed``."""
+    and so on, each showing at most ``images`` thumbnails. The pages after the first are
+    written under hidden names and take theirs together once the last is written
+    (:class:`provcat.reports.atomic.Part`): a report that fails part way leaves an earlier
+    report's pages as they were. ``written`` names every page once the report is written;
+    the pages an earlier, longer report left after the last (files in a row whose head says
+    they are a provcat report's pages) are removed, and named in ``removed``."""
 
     first: Path
     images: int = PAGE_IMAGES
     written: list[Path] = field(default_factory=list)
     #: Pages of an earlier, longer report found after the last and removed.
     removed: list[Path] = field(default_factory=list)
+    #: Hidden files of these pages that a killed writer left, found and removed.
+    leftovers: list[Path] = field(default_factory=list)
 
     def path(self, number: int) -> Path:
         """The file of page ``number`` (from 1)."""
@@ -468,24 +483,49 @@ class Pages:
             return self.first
         return self.first.with_name(f"{self.first.stem}-{number}{self.first.suffix}")
 
-    def write(self, out: TextIO, sizes: Sequence[int]) -> Iterator[tuple[Page, range, TextIO]]:
+    def write(
+        self, out: TextIO, sizes: Sequence[int]
+    ) -> Generator[tuple[Page, range, TextIO], None, None]:
         """Split items of the given sizes (thumbnails each shows) into pages; yields each
-        page, the items on it and the stream to write it to (``out`` for the first, a new
-        file for the others, closed when the next is asked for)."""
+        page, the items on it and the stream to write it to (``out`` for the first, a
+        hidden file for each other, named when the last page is done). Close the iterator
+        (``contextlib.closing``) if it is left before its end: that drops the pages."""
         ranges = _split(sizes, self.images)
         hrefs = tuple(quote(self.path(n).name) for n in range(1, len(ranges) + 1))
         self.written = []
-        for number, shown in enumerate(ranges, start=1):
-            page = Page(number, hrefs)
-            if number == 1:
-                self.written.append(self.first)
-                yield page, shown, out
-                continue
-            path = self.path(number)
-            with path.open("w", encoding="utf-8", newline="") as stream:
-                yield page, shown, stream
-            self.written.append(path)
+        self.leftovers = remove_leftovers(self.first.parent, self._is_page)
+        parts: list[Part] = []
+        try:
+            for number, shown in enumerate(ranges, start=1):
+                page = Page(number, hrefs)
+                if number == 1:
+                    yield page, shown, out
+                    continue
+                part = Part(self.path(number))
+                parts.append(part)
+                yield page, shown, part.stream
+                part.set_aside()  # not a descriptor held for each of a thousand pages
+            for part in parts:
+                part.publish()
+        finally:
+            for part in parts:
+                part.discard()
+        self.written = [self.first] + [part.path for part in parts]
         self._remove_stale(len(ranges) + 1)
+
+    def _is_page(self, name: str) -> bool:
+        """Whether ``name`` is the name of one of these pages' files."""
+        stem, suffix = self.first.stem, self.first.suffix
+        if name == self.first.name:
+            return True
+        number = name[len(stem) + 1 : len(name) - len(suffix)]
+        return (
+            name.startswith(f"{stem}-")
+            and name.endswith(suffix)
+            and number.isascii()
+            and number.isdigit()
+            and not number.startswith("0")
+        )
 
     def _remove_stale(self, number: int) -> None:
         """Remove the pages after the last that an earlier, longer report left beside it:
@@ -635,9 +675,10 @@ def write_reuse_html(
         _write_pieces(template.generate(**common), out)
         return
     clusters = report.clusters
-    for page, shown, stream in pages.write(out, [len(c.members) for c in clusters]):
-        picked = {"clusters": clusters[shown.start : shown.stop], "first": shown.start + 1}
-        _write_pieces(template.generate(**common, **picked, page=page), stream)
+    with contextlib.closing(pages.write(out, [len(c.members) for c in clusters])) as written:
+        for page, shown, stream in written:
+            picked = {"clusters": clusters[shown.start : shown.stop], "first": shown.start + 1}
+            _write_pieces(template.generate(**common, **picked, page=page), stream)
 
 
 REUSE_WRITERS: dict[str, Writer] = {

@@ -1,0 +1,182 @@
+"""Report files that appear whole or not at all.
+
+A report of a large catalogue takes minutes to write (docs/scale.md), and a report written
+straight into its file shows, while it is written and after a failure, a kill or a full disk,
+a truncated page or JSON that reads as if it were the report. :class:`Part` writes the file
+beside its place under a hidden name, ``.<name>.<pid>-<random>.part``, and gives it the
+file's name only once it is whole (``rename``): until then any earlier report under that
+name stays as it was. A failure removes the hidden file; a ``kill -9`` leaves it, and
+:func:`remove_leftovers` removes those whose process has ended when the report is written
+again. The file is not synced to the disk before it is named: this guards against the
+process failing, not the machine.
+
+(An unnamed ``O_TMPFILE`` file linked into place would leave nothing after a kill, but
+linking it through ``/proc/self/fd`` fails on some machines, this project's among them, with
+``EXDEV``.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import secrets
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from provcat.errors import CatalogueError
+
+
+def cannot_write(path: Path, exc: OSError) -> CatalogueError:
+    """The error a report's file that cannot be written gives: the file and the reason."""
+    reason = exc.strerror or str(exc)
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return CatalogueError(f"cannot write the report to {shown}: {reason}")
+
+
+class _Stream(io.TextIOWrapper):
+    """A report file's text stream, whose failures name the file (a full disk shows on any
+    write, or only when the last bytes are flushed)."""
+
+    report_path: Path
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except OSError as exc:
+            raise cannot_write(self.report_path, exc) from exc
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            raise cannot_write(self.report_path, exc) from exc
+
+
+class Part:
+    """One report file being written: :attr:`stream` takes its text, :meth:`publish` gives
+    it ``path`` (replacing what was there), :meth:`discard` drops it. As a context manager,
+    it is discarded unless published.
+
+    A file already at ``path`` gives the new one its permissions; a new one gets the
+    process's default (``umask``). ``path`` should be a regular file's place: a symbolic link
+    there is replaced, not followed (:func:`destination` resolves it first).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._hidden = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+        self._published = False
+        try:
+            fd = os.open(self._hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise cannot_write(path, exc) from exc
+        try:
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+        except FileNotFoundError:
+            pass  # a new report: the process's default permissions
+        except OSError as exc:
+            os.close(fd)
+            self._hidden.unlink(missing_ok=True)
+            raise cannot_write(path, exc) from exc
+        self.stream = _Stream(io.BufferedWriter(io.FileIO(fd, "w")), encoding="utf-8", newline="")
+        self.stream.report_path = path
+
+    def set_aside(self) -> None:
+        """Close the written file under its hidden name, to be published later: what a
+        report of many files does with each, so as not to hold a descriptor for every one."""
+        if self.stream.closed:
+            return
+        try:
+            self.stream.close()  # flushes: a full disk can show only here
+        except OSError as exc:
+            self.discard()
+            raise cannot_write(self.path, exc) from exc
+        except CatalogueError:
+            self.discard()
+            raise
+
+    def publish(self) -> None:
+        """Give the written file its name."""
+        self.set_aside()
+        try:
+            self._hidden.replace(self.path)
+        except OSError as exc:
+            self.discard()
+            raise cannot_write(self.path, exc) from exc
+        self._published = True
+
+    def discard(self) -> None:
+        """Drop the file: nothing at ``path`` changes."""
+        if self._published:
+            return
+        # The file is dropped: what it failed to write no longer matters.
+        with contextlib.suppress(OSError, CatalogueError):
+            self.stream.close()
+        self._hidden.unlink(missing_ok=True)
+
+    def __enter__(self) -> Part:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+def destination(path: Path) -> Path | None:
+    """Where a report named ``path`` is written whole: ``path`` itself, or the file a
+    symbolic link there names (so that the link keeps naming the report); None when ``path``
+    is something other than a regular file (a device, a pipe), written to as it is."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return Path(os.path.realpath(path)) if path.is_symlink() else path
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]{1,9})-[0-9a-f]{8}\.part")
+
+
+def remove_leftovers(folder: Path, names: Callable[[str], bool]) -> list[Path]:
+    """Remove the hidden files in ``folder`` that a killed writer left of the reports
+    ``names`` accepts (by the report's file name), where that writer's process has ended on
+    this machine; the files removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _LEFTOVER.fullmatch(entry.name)
+        if found is None or not names(found["name"]) or _running(int(found["pid"])):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink()
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # another writer removed it first, or it cannot be: left as it is
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process (or unknowable): leave its files be
+    return True
