@@ -369,3 +369,202 @@ def test_a_form_upload_is_refused_with_what_to_send(montenegro: Catalogue) -> No
         )
     assert status == 415
     assert answer["error"].startswith("a.jpg: a form upload")
+
+
+TOKEN = "k3Y-of_the.newsroom~desk+2017/Montenegro=="
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "server.pem", folder / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_a_server_with_a_token_answers_only_requests_that_carry_it(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """No token, another scheme, a wrong token or one a character short: 401 with a
+    Bearer challenge, before the body is read; the token: answered as without one."""
+    query = mirrored_crop(tmp_path).read_bytes()
+    expected = json.loads(
+        json.dumps(
+            {"matches": [m.to_dict() for m in montenegro.similar_data(query, name="flip.png")]},
+            default=str,
+        )
+    )
+    with serving(montenegro, token=TOKEN) as server:
+        for headers, missing in (
+            ({}, True),
+            ({"Authorization": f"Basic {TOKEN}"}, False),
+            ({"Authorization": "Bearer wrong-token-of-the-same-kind"}, False),
+            ({"Authorization": f"Bearer {TOKEN[:-1]}"}, False),
+        ):
+            for method, target, body in (("GET", "/status", None), ("POST", "/similar", query)):
+                host, port = server.server_address[:2]
+                connection = http.client.HTTPConnection(str(host), port, timeout=60)
+                connection.request(method, target, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = json.loads(response.read())
+                connection.close()
+                assert response.status == 401, (headers, target)
+                challenge = response.getheader("WWW-Authenticate")
+                assert challenge is not None
+                assert challenge.startswith('Bearer realm="provcat"')
+                assert ("invalid_token" in challenge) is not missing
+                assert response.getheader("Connection") == "close"  # the body left unread
+                jsonschema.validate(answer, BODIES)
+                assert ("asks for a token" in answer["error"]) is missing
+            # An unknown path is refused for the token first: nothing said of what is there.
+            assert request(server, "GET", "/admin", headers=headers)[0] == 401
+        given = {"Authorization": f"Bearer {TOKEN}"}
+        assert request(server, "GET", "/status", headers=given)[0] == 200
+        status, answer = request(server, "POST", "/similar?name=flip.png", query, given)
+        assert status == 200
+        assert answer == expected
+        assert request(server, "GET", "/admin", headers=given)[0] == 404
+
+
+@pytest.mark.parametrize("token", ["short-token", "has a space in it, long enough", "é" * 20, ""])
+def test_a_token_that_cannot_keep_anyone_out_is_refused(montenegro: Catalogue, token: str) -> None:
+    with pytest.raises(ValueError, match="token"):
+        LookUpServer(("127.0.0.1", 0), montenegro, token=token)
+
+
+def test_a_server_over_tls_answers_https_only_and_outlives_a_plain_request(
+    montenegro: Catalogue, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a certificate, look-ups over HTTPS (the certificate checked by the client); a
+    plain HTTP request, or a client that does not trust the certificate, gets no answer
+    and costs a line of the log, not the server."""
+    import ssl
+
+    cert_file, key_file = _certificate(tmp_path)
+    tls = serve.tls_context(cert_file, key_file)
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+    with (
+        caplog.at_level("INFO", logger="provcat.serve"),
+        serving(montenegro, tls=tls, token=TOKEN) as server,
+    ):
+        assert server.url.startswith("https://127.0.0.1:")
+        port = server.server_address[1]
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        plain.request("GET", "/status")
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            plain.getresponse()
+        plain.close()
+        untrusting = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=30, context=ssl.create_default_context()
+        )
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusting.request("GET", "/status")
+        untrusting.close()
+        for host in ("127.0.0.1", "localhost"):
+            secure = http.client.HTTPSConnection(host, port, timeout=30, context=trusting)
+            secure.request("GET", "/status", headers={"Authorization": f"Bearer {TOKEN}"})
+            response = secure.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read())["status"] == "ok"
+            secure.close()
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failures
+    assert all(r.exc_info is None for r in failures)  # a line each, no traceback
+
+
+def _started(process: subprocess.Popen[str]) -> str:
+    """What the command said up to where it listens."""
+    assert process.stderr is not None
+    said = ""
+    while "answering look-ups at" not in said:
+        line = process.stderr.readline()
+        assert line, f"the server ended before it listened: {said}"
+        said += line
+    return said
+
+
+def test_provcat_serve_with_a_token_file_and_a_certificate(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """The command beyond this machine: refused without a token (or --no-auth), with a
+    token file that cannot serve, or a certificate that cannot be read; with both, it
+    answers over HTTPS to the token and warns of a token file others may read."""
+    cert_file, key_file = _certificate(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--host", "0.0.0.0"]
+
+    def refused(*extra: str) -> str:
+        done = subprocess.run(
+            [*command, *extra], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 2 if "Usage" in done.stderr else done.returncode == 1
+        assert "Traceback" not in done.stderr
+        return done.stderr
+
+    assert "would answer anyone who can reach it" in refused()
+    short = tmp_path / "short"
+    short.write_text("letmein\n", encoding="utf-8")
+    assert f"{short}: a token of 7 characters is too short" in refused("--token-file", str(short))
+    assert "cannot read the token file" in refused("--token-file", str(tmp_path / "none"))
+    garbled = tmp_path / "garbled.pem"
+    garbled.write_text("not a certificate", encoding="utf-8")
+    assert f"cannot use the certificate {garbled}" in refused(
+        "--token-file", str(token_file), "--certfile", str(garbled)
+    )
+    assert "--keyfile goes with --certfile" in refused("--keyfile", str(key_file))
+    token_file.chmod(0o644)
+    process = subprocess.Popen(
+        [*command, "--token-file", str(token_file), "--certfile", str(cert_file),
+         "--keyfile", str(key_file)],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        said = _started(process)
+        assert "other users may read the token file" in said
+        found = re.search(r"answering look-ups at https://0\.0\.0\.0:(\d+)/ .*a token", said)
+        assert found, said
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(cert_file))
+        for token, status in ((None, 401), (TOKEN, 200)):
+            secure = http.client.HTTPSConnection(
+                "127.0.0.1", int(found.group(1)), timeout=60, context=context
+            )
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            secure.request("GET", "/status", headers=headers)
+            assert secure.getresponse().status == status
+            secure.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err

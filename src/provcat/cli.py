@@ -33,6 +33,8 @@ from provcat.results import ImageRecord
 from provcat.terminal import json_printable, printable
 
 if TYPE_CHECKING:
+    import ssl
+
     from provcat.ingest import ProgressCallback
     from provcat.reports.writers import Pages
 
@@ -619,32 +621,74 @@ def index(ctx: click.Context, full: bool) -> None:
     "--max-upload-mb", type=click.IntRange(min=1), default=128, show_default=True,
     help="Largest image file taken, in MiB.",
 )  # fmt: skip
+@click.option(
+    "--token-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Answer only requests carrying the token this file holds (Authorization: Bearer).",
+)  # fmt: skip
+@click.option(
+    "--certfile", type=click.Path(dir_okay=False, path_type=Path),
+    help="Answer over TLS (https) with this PEM certificate chain.",
+)  # fmt: skip
+@click.option(
+    "--keyfile", type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate's private key (default: in --certfile).",
+)  # fmt: skip
+@click.option(
+    "--no-auth", is_flag=True,
+    help="Listen beyond this machine without a token (behind a proxy that authenticates).",
+)  # fmt: skip
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, look_ups: int | None, max_upload_mb: int
+    ctx: click.Context,
+    host: str,
+    port: int,
+    look_ups: int | None,
+    max_upload_mb: int,
+    token_file: Path | None,
+    certfile: Path | None,
+    keyfile: Path | None,
+    no_auth: bool,
 ) -> None:
     """Answer look-ups over HTTP until stopped, the look-up index loaded once.
 
     POST an image file's bytes to /similar (?name=NAME names it in errors) for the JSON of
     `provcat similar --json`; GET /status says whether the catalogue answers. Nothing is
-    stored or ingested. There is no authentication: it listens on this machine only unless
-    --host says otherwise (docs/queries.md, "A look-up server").
+    stored or ingested. It listens on this machine only unless --host says otherwise, and
+    beyond it only with --token-file (or --no-auth); --certfile adds TLS
+    (docs/queries.md, "A look-up server").
     """
-    from provcat.serve import LookUpServer
+    from provcat.serve import LookUpServer, is_loopback_name
 
+    token = _read_token(token_file) if token_file is not None else None
+    tls = _tls(certfile, keyfile)
+    if no_auth and token is not None:
+        raise click.UsageError("--no-auth and --token-file say opposite things; give one")
+    if not is_loopback_name(host) and token is None and not no_auth:
+        raise click.UsageError(
+            f"listening on {host} would answer anyone who can reach it: give --token-file "
+            "(and --certfile for TLS), or --no-auth behind a proxy that authenticates"
+        )
+    if not is_loopback_name(host) and token is not None and tls is None:
+        _say(f"warning: the token crosses the network to {host} in clear (no --certfile)", err=True)
     with _catalogue(ctx) as catalogue:
         # The port is taken before the index is loaded (seconds at 10^5): a port in use is
         # said at once, and requests that come meanwhile wait in the listening queue.
         try:
             server = LookUpServer(
-                (host, port), catalogue, look_ups=look_ups, max_upload=max_upload_mb << 20
+                (host, port),
+                catalogue,
+                look_ups=look_ups,
+                max_upload=max_upload_mb << 20,
+                token=token,
+                tls=tls,
             )
         except OSError as error:
             reason = error.strerror or str(error)
             raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
         with server:
             catalogue.load_look_ups()
-            _say(f"answering look-ups at {server.url} (Ctrl-C stops)", err=True)
+            asked = "; a token asked for" if token is not None else ""
+            _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed.
             previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -654,6 +698,44 @@ def serve(
                 _say("stopped", err=True)
             finally:
                 signal.signal(signal.SIGTERM, previous)
+
+
+def _read_token(path: Path) -> str:
+    """The token a file holds (its text, without the line's end), checked; a file others
+    may read is warned of."""
+    from provcat.serve import check_token
+
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        mode = path.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise click.ClickException(f"cannot read the token file {path}: {reason}") from None
+    try:
+        check_token(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    if mode & 0o077:
+        _say(f"warning: other users may read the token file {path} (chmod 600 it)", err=True)
+    return text
+
+
+def _tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:
+    """The TLS context of --certfile and --keyfile, or None without them."""
+    if certfile is None:
+        if keyfile is not None:
+            raise click.UsageError("--keyfile goes with --certfile")
+        return None
+    import ssl
+
+    from provcat.serve import tls_context
+
+    try:
+        return tls_context(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror or str(exc)
+        named = f"{certfile}" + (f" and {keyfile}" if keyfile is not None else "")
+        raise click.ClickException(f"cannot use the certificate {named}: {reason}") from None
 
 
 def _interrupt(_signal: int, _frame: object) -> None:

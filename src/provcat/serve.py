@@ -22,20 +22,28 @@ The protocol (docs/queries.md, "A look-up server"):
 - Anything else: ``404``, or ``405`` for another method on a known path.
 
 Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
-The server has no authentication, so it listens on the loopback address unless told
-otherwise; there it answers only requests naming a loopback host (``403`` else: DNS
-rebinding), and it sends no CORS headers. Look-ups run in a thread per request
-(``Catalogue.similar`` is safe to call from several at once), at most ``look_ups`` at a
-time: the others wait for a turn before their bodies are read, so memory holds at most that
-many uploads.
+It listens on the loopback address unless told otherwise; there it answers only requests
+naming a loopback host (``403`` else: DNS rebinding), and it sends no CORS headers. Given a
+``token``, it answers only requests that carry it (``Authorization: Bearer TOKEN``; ``401``
+else, before the body is read or the path is looked at), and given an ``ssl.SSLContext``
+(``tls``), only over TLS: what a server on a shared network wants (``provcat serve``
+refuses to listen beyond this machine without a token unless told ``--no-auth``).
+
+Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from several at
+once), at most ``look_ups`` at a time: the others wait for a turn before their bodies are
+read, so memory holds at most that many uploads.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
 import os
+import re
+import ssl
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +80,8 @@ class LookUpServer(ThreadingHTTPServer):
         catalogue: The catalogue to look up; the caller closes it after the server.
         look_ups: Look-ups answered at once at most (default: one per core).
         max_upload: Largest body taken, in bytes.
+        token: The bearer token every request must carry; None: none asked for.
+        tls: A server-side TLS context (its certificate loaded): answer over TLS only.
     """
 
     daemon_threads = True
@@ -85,15 +95,51 @@ class LookUpServer(ThreadingHTTPServer):
         *,
         look_ups: int | None = None,
         max_upload: int = MAX_UPLOAD,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if max_upload <= 0:
             raise ValueError(f"max_upload must be positive, got {max_upload}")
         if look_ups is not None and look_ups <= 0:
             raise ValueError(f"look_ups must be positive, got {look_ups}")
+        if token is not None:
+            check_token(token)
         self.catalogue = catalogue
         self.max_upload = max_upload
         self.turns = threading.BoundedSemaphore(look_ups or os.cpu_count() or 1)
+        self._token = None if token is None else token.encode("ascii")
+        self.tls = tls
         super().__init__(address, _Handler)
+        if tls is not None:
+            # Each connection's handshake is made in its own thread, on its first read (and
+            # within the idle limit): a client that never completes one holds no other.
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+
+    def authorised(self, header: str | None) -> bool:
+        """Whether a request's ``Authorization`` header carries the token (any, when the
+        server asks for none); compared in constant time."""
+        if self._token is None:
+            return True
+        scheme, _, given = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.strip().encode("utf-8", "replace"), self._token)
+
+    @property
+    def asks_token(self) -> bool:
+        return self._token is not None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that fails (a client gone mid-answer, a TLS handshake that fails: a
+        plain HTTP request to a TLS server, an untrusted certificate) is logged in a line;
+        anything else with its traceback. The server goes on either way."""
+        failed = sys.exc_info()[1]
+        if isinstance(failed, OSError):  # ssl.SSLError is one
+            log.info("connection from %s failed: %s", client_address, failed)
+            return
+        log.exception("answering %s failed", client_address)
 
     @property
     def url(self) -> str:
@@ -101,7 +147,40 @@ class LookUpServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         named = bytes(host).decode() if isinstance(host, bytes | bytearray) else str(host)
         shown = f"[{named}]" if ":" in named else named
-        return f"http://{shown}:{port}/"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{shown}:{port}/"
+
+
+#: The fewest characters a token may have: 16 random characters of base64 are 96 bits.
+TOKEN_LEAST: Final = 16
+#: What a bearer token may hold (RFC 6750's token68).
+_TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def check_token(token: str) -> None:
+    """Refuse a token that cannot serve: not of the characters a bearer token may hold, or
+    too short to be guessed at no cost (ValueError, with the reason)."""
+    if not _TOKEN68.fullmatch(token):
+        raise ValueError(
+            "a token is letters, digits and - . _ ~ + / (then = signs), with no spaces"
+        )
+    if len(token) < TOKEN_LEAST:
+        raise ValueError(
+            f"a token of {len(token)} characters is too short to keep anyone out; use "
+            f"{TOKEN_LEAST} or more random ones "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
+def tls_context(
+    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str] | None = None
+) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or later) with the certificate chain in
+    ``certfile`` and its private key (in ``keyfile``, else in ``certfile`` too)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -180,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         given = self.headers.get("Host", "")
         host = urlsplit(f"//{given}").hostname if given else None
-        if host is not None and (host == "localhost" or _loopback(host)):
+        if host is not None and is_loopback_name(host):
             return True
         self._refuse_unread(
             HTTPStatus.FORBIDDEN,
@@ -188,10 +267,28 @@ class _Handler(BaseHTTPRequestHandler):
         )
         return False
 
+    def _authorised(self) -> bool:
+        """Whether the request carries the server's token, else a 401 is answered (its body
+        unread), saying whether a token was missing or wrong."""
+        header = self.headers.get("Authorization")
+        if self.server.authorised(header):
+            return True
+        if header is None:
+            reason, challenge = "this server asks for a token: Authorization: Bearer TOKEN", ""
+        else:
+            reason, challenge = "the token given is not this server's", ', error="invalid_token"'
+        self._refuse_unread(
+            HTTPStatus.UNAUTHORIZED,
+            reason,
+            headers={"WWW-Authenticate": f'Bearer realm="provcat"{challenge}'},
+        )
+        return False
+
     def _route(self, expected: str) -> dict[str, list[str]] | None:
         """The query of a request for ``expected`` (the path this method serves) from an
-        allowed host; None once a refusal is answered (403, 404 or 405)."""
-        if not self._host_allowed():
+        allowed host, with the token if one is asked for; None once a refusal is answered
+        (401, 403, 404 or 405)."""
+        if not self._host_allowed() or not self._authorised():
             return None
         parts = urlsplit(self.path)
         if parts.path != expected:
@@ -199,11 +296,13 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return parse_qs(parts.query)
 
-    def _refuse_unread(self, status: HTTPStatus, reason: str) -> None:
+    def _refuse_unread(
+        self, status: HTTPStatus, reason: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         """Refuse a request whose body is left unread (or was cut short): the connection is
         closed after the answer, the unread bytes with it."""
         self.close_connection = True
-        self._answer(status, {"error": reason})
+        self._answer(status, {"error": reason}, headers=headers)
 
     def _length(self) -> int | None:
         """The body's length from its header, or None once an error is answered."""
@@ -256,6 +355,11 @@ class _Handler(BaseHTTPRequestHandler):
         # To provcat's log (shown with -v), not to standard error line by line; the request
         # line is the client's text, so it goes through %r.
         log.info("%s %r", self.address_string(), format % args)
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) names this machine only."""
+    return host == "localhost" or _loopback(host)
 
 
 def _loopback(host: str | bytes | bytearray) -> bool:
