@@ -240,3 +240,51 @@ def test_a_link_named_as_the_output_keeps_naming_the_report(db_url: str, tmp_pat
     # The other pages lie beside the page the link names, where its links lead.
     assert (reports / "today-2.html").is_file()
     assert [p.name for p in shared.iterdir()] == ["latest.html"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_report_stopped_by_a_signal_removes_what_it_had_written(
+    db_url: str, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """`timeout`, `kill` or a service manager (SIGTERM) stops a report as Ctrl-C does: in a
+    process of its own stopped while writing its third page, the hidden pages it had
+    written are removed and the earlier report's pages are as they were."""
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([CATALOGUE_DIR])
+    folder = tmp_path / "out"
+    folder.mkdir()
+    first = folder / "reuse.html"
+    earlier = _earlier_pages(db_url, first)
+    script = textwrap.dedent(
+        """
+        import signal, sys, time
+        from provcat.cli import main
+        from provcat.reports import writers
+        real, calls = writers._write_pieces, []
+        def slow(pieces, out):
+            real(pieces, out)
+            calls.append(1)
+            if len(calls) == 3:
+                print("third page written", flush=True)
+                time.sleep(60)
+        writers._write_pieces = slow
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored as in a job
+        sys.argv[1:] = sys.argv[2:]
+        main()
+        """
+    )
+    command = ["--db", db_url, "report", "reuse", "-o", str(first), "--images-per-page", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, "--", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "third page written\n"
+    assert len(_hidden(folder)) == 3  # pages 1 to 3, written under hidden names
+    process.send_signal(stop)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in folder.iterdir()} == earlier

@@ -691,13 +691,11 @@ def serve(
             _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed.
-            previous = signal.signal(signal.SIGTERM, _interrupt)
             try:
-                server.serve_forever()
+                with _terminate_as_interrupt():
+                    server.serve_forever()
             except KeyboardInterrupt:
                 _say("stopped", err=True)
-            finally:
-                signal.signal(signal.SIGTERM, previous)
 
 
 def _read_token(path: Path) -> str:
@@ -736,6 +734,22 @@ def _tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:
         reason = exc.strerror or str(exc)
         named = f"{certfile}" + (f" and {keyfile}" if keyfile is not None else "")
         raise click.ClickException(f"cannot use the certificate {named}: {reason}") from None
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a service manager's stop) raises KeyboardInterrupt
+    while this lasts, as Ctrl-C does, so that what is under way is undone on the way out
+    rather than left where the process stood."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: signals are not this code's to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(_signal: int, _frame: object) -> None:
@@ -962,8 +976,9 @@ def _write_report(
         pages = Pages(target, images=most) if chosen == "html" else None
         leftovers: list[Path] = [] if pages else remove_leftovers(target.parent, target.name.__eq__)
         # The report takes its name once written whole: one that fails part way, or is
-        # killed, leaves an earlier report under that name as it was.
-        with Part(target) as part:
+        # killed, leaves an earlier report under that name as it was (and one stopped by
+        # SIGTERM, as by Ctrl-C, its hidden files removed).
+        with _terminate_as_interrupt(), Part(target) as part:
             report = write(catalogue, part.stream, chosen, pages)
             part.publish()
     more = ""
