@@ -58,17 +58,24 @@ def _umask() -> int:
     return mask
 
 
-def _earlier_pages(db_url: str, first: Path) -> dict[Path, bytes]:
+def _earlier_pages(db_url: str, folder: Path) -> tuple[Path, dict[Path, bytes]]:
+    """The catalogue's records ingested, and a reused-photo report in pages written to
+    ``folder`` (marked, so that it is told apart from the same report written again): its
+    first page, and every page's bytes."""
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([CATALOGUE_DIR])
+    folder.mkdir()
+    first = folder / "reuse.html"
     done = CliRunner().invoke(
         cli, ["--db", db_url, "report", "reuse", "-o", str(first), "--images-per-page", "2"]
     )
     assert done.exit_code == 0, done.output
-    for page in first.parent.iterdir():  # told apart from the same report written again
+    for page in folder.iterdir():
         with page.open("a", encoding="utf-8") as file:
             file.write("<!-- the earlier report -->\n")
-    pages = {p: p.read_bytes() for p in first.parent.iterdir()}
+    pages = {p: p.read_bytes() for p in folder.iterdir()}
     assert len(pages) > 2
-    return pages
+    return first, pages
 
 
 @pytest.mark.parametrize("fails_on", [1, 3, "end"])
@@ -77,12 +84,8 @@ def test_a_report_that_fails_part_way_leaves_the_earlier_one_as_it_was(
 ) -> None:
     """A failure while writing the first page, a later page, or after the last page was
     written: every earlier page as it was, byte for byte, and nothing else left."""
-    with Catalogue(db_url) as catalogue:
-        catalogue.ingest([CATALOGUE_DIR])
     folder = tmp_path / "out"
-    folder.mkdir()
-    first = folder / "reuse.html"
-    earlier = _earlier_pages(db_url, first)
+    first, earlier = _earlier_pages(db_url, folder)
     calls = 0
     real = writers._write_pieces
 
@@ -249,12 +252,8 @@ def test_a_report_stopped_by_a_signal_removes_what_it_had_written(
     """`timeout`, `kill` or a service manager (SIGTERM) stops a report as Ctrl-C does: in a
     process of its own stopped while writing its third page, the hidden pages it had
     written are removed and the earlier report's pages are as they were."""
-    with Catalogue(db_url) as catalogue:
-        catalogue.ingest([CATALOGUE_DIR])
     folder = tmp_path / "out"
-    folder.mkdir()
-    first = folder / "reuse.html"
-    earlier = _earlier_pages(db_url, first)
+    first, earlier = _earlier_pages(db_url, folder)
     script = textwrap.dedent(
         """
         import signal, sys, time
