@@ -127,10 +127,6 @@ class LookUpServer(ThreadingHTTPServer):
             return False
         return hmac.compare_digest(given.strip().encode("utf-8", "replace"), self._token)
 
-    @property
-    def asks_token(self) -> bool:
-        return self._token is not None
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that fails (a client gone mid-answer, a TLS handshake that fails: a
         plain HTTP request to a TLS server, an untrusted certificate) is logged in a line;
