@@ -21,6 +21,7 @@ import pytest
 from PIL import Image, ImageOps
 from sqlalchemy.exc import OperationalError
 
+import provcat
 from provcat import serve
 from provcat.catalogue import Catalogue
 from provcat.serve import LookUpServer
@@ -64,6 +65,7 @@ def request(
         connection.request(method, target, body=body, headers=headers or {})
         response = connection.getresponse()
         assert response.getheader("Content-Type") == "application/json; charset=utf-8"
+        assert response.getheader("Server") == f"provcat/{provcat.__version__}"
         body = json.loads(response.read())
         # Every body but a look-up's answer follows the server's schema.
         jsonschema.validate(

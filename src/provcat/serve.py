@@ -347,6 +347,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def version_string(self) -> str:
+        """The ``Server`` header: provcat's name and version, not the Python under it
+        (http.server adds that, which says more than a client needs)."""
+        return self.server_version
+
     def log_message(self, format: str, *args: Any) -> None:
         # To provcat's log (shown with -v), not to standard error line by line; the request
         # line is the client's text, so it goes through %r.
