@@ -26,8 +26,12 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from provcat.errors import CatalogueError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 def cannot_write(path: Path, exc: OSError) -> CatalogueError:
@@ -37,21 +41,19 @@ def cannot_write(path: Path, exc: OSError) -> CatalogueError:
     return CatalogueError(f"cannot write the report to {shown}: {reason}")
 
 
-class _Stream(io.TextIOWrapper):
-    """A report file's text stream, whose failures name the file (a full disk shows on any
-    write, or only when the last bytes are flushed)."""
+class _File(io.FileIO):
+    """A report file's descriptor, whose write failures name the file: a full disk shows
+    when a buffer's worth is written, or when the last bytes are flushed. (At this layer a
+    write is a buffer of 8 kB, not each piece a writer gives the text stream: a report of
+    10^6 stored images writes millions of pieces.)"""
 
-    report_path: Path
+    def __init__(self, fd: int, path: Path) -> None:
+        super().__init__(fd, "w")
+        self.report_path = path
 
-    def write(self, text: str) -> int:
+    def write(self, data: ReadableBuffer, /) -> int:
         try:
-            return super().write(text)
-        except OSError as exc:
-            raise cannot_write(self.report_path, exc) from exc
-
-    def flush(self) -> None:
-        try:
-            super().flush()
+            return super().write(data)
         except OSError as exc:
             raise cannot_write(self.report_path, exc) from exc
 
@@ -71,19 +73,24 @@ class Part:
         self._hidden = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         self._published = False
         try:
-            fd = os.open(self._hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            replaced: int | None = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            replaced = None  # a new report: the process's default permissions (umask)
         except OSError as exc:
             raise cannot_write(path, exc) from exc
         try:
-            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
-        except FileNotFoundError:
-            pass  # a new report: the process's default permissions
+            fd = os.open(self._hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except OSError as exc:
-            os.close(fd)
-            self._hidden.unlink(missing_ok=True)
             raise cannot_write(path, exc) from exc
-        self.stream = _Stream(io.BufferedWriter(io.FileIO(fd, "w")), encoding="utf-8", newline="")
-        self.stream.report_path = path
+        if replaced is not None:
+            try:
+                os.fchmod(fd, replaced)
+            except OSError as exc:
+                os.close(fd)
+                self._hidden.unlink(missing_ok=True)
+                raise cannot_write(path, exc) from exc
+        buffered = io.BufferedWriter(_File(fd, path))
+        self.stream = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
 
     def set_aside(self) -> None:
         """Close the written file under its hidden name, to be published later: what a
@@ -135,12 +142,12 @@ def destination(path: Path) -> Path | None:
     symbolic link there names (so that the link keeps naming the report); None when ``path``
     is something other than a regular file (a device, a pipe), written to as it is."""
     try:
-        found = path.stat()
+        regular = stat.S_ISREG(path.stat().st_mode)
     except FileNotFoundError:
-        return Path(os.path.realpath(path)) if path.is_symlink() else path
+        regular = True  # to be made (or a link to a file to be made)
     except OSError as exc:
         raise cannot_write(path, exc) from exc
-    if not stat.S_ISREG(found.st_mode):
+    if not regular:
         return None
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
