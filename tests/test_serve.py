@@ -536,7 +536,9 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
     assert "would answer anyone who can reach it" in refused()
     short = tmp_path / "short"
     short.write_text("letmein\n", encoding="utf-8")
-    assert f"{short}: a token of 7 characters is too short" in refused("--token-file", str(short))
+    assert f"{short}, line 1: a token of 7 characters is too short" in refused(
+        "--token-file", str(short)
+    )
     assert "cannot read the token file" in refused("--token-file", str(tmp_path / "none"))
     garbled = tmp_path / "garbled.pem"
     garbled.write_text("not a certificate", encoding="utf-8")
@@ -566,6 +568,146 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
             secure.request("GET", "/status", headers=headers)
             assert secure.getresponse().status == status
             secure.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+
+
+#: Two holders' tokens (test values, not secrets).
+ALICE = "alice-desk-token-0123456789abcdef"
+BOB = "bob_desk_token_fedcba9876543210"
+
+
+def test_a_token_file_names_each_holder_and_says_which_line_cannot_serve(tmp_path: Path) -> None:
+    """NAME TOKEN lines, a token alone (named after its line), comments and blank lines;
+    a line that cannot serve is named with the file and the reason."""
+    good = tmp_path / "tokens"
+    good.write_text(
+        f"# provcat serve's tokens\n\nalice {ALICE}\n  bob\t{BOB}  \n{TOKEN}\n", encoding="utf-8"
+    )
+    assert serve.read_tokens(good) == {"alice": ALICE, "bob": BOB, "line 5": TOKEN}
+    for text, reason in (
+        (f"alice {ALICE} extra\n", "line 1: 3 words"),
+        (f"alice {ALICE}\nalice {BOB}\n", "line 2: alice is named twice"),
+        (f"alice {ALICE}\nbob {ALICE}\n", "line 2: bob has the token of alice"),
+        (f"alice {ALICE}\nbob letmein\n", "line 2: a token of 7 characters is too short"),
+        (f"al<i>ce {ALICE}\n", "line 1: 'al<i>ce' cannot name a token's holder"),
+        (f"{'x' * 65} {ALICE}\n", "up to 64 of them"),
+        ("# only a comment\n\n", "holds no token"),
+    ):
+        bad = tmp_path / "bad"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=r"line|no token") as refused:
+            serve.read_tokens(bad)
+        assert str(refused.value).startswith(f"{bad}"), refused.value
+        assert reason in str(refused.value)
+    bad.write_bytes(b"alice \xff" + ALICE.encode())
+    with pytest.raises(ValueError, match="not UTF-8"):
+        serve.read_tokens(bad)
+
+
+def test_each_holder_is_answered_and_logged_and_a_token_revoked_while_it_runs(
+    montenegro: Catalogue, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every holder's token is answered and the log names the holder of each request; new
+    tokens take effect at the next request (a revoked one is refused at once), and tokens
+    that cannot serve are refused whole, the earlier ones kept."""
+    with (
+        caplog.at_level("INFO", logger="provcat.serve"),
+        serving(montenegro, tokens={"alice": ALICE, "bob": BOB}) as server,
+    ):
+        for token in (ALICE, BOB):
+            headers = {"Authorization": f"Bearer {token}"}
+            assert request(server, "GET", "/status", headers=headers)[0] == 200
+        wrong = {"Authorization": "Bearer x" * 3}
+        assert request(server, "GET", "/status", headers=wrong)[0] == 401
+        logged = [r.getMessage() for r in caplog.records if "GET /status" in r.getMessage()]
+        assert [line.split(" ")[1] for line in logged] == ["alice", "bob", "-"]
+        server.set_tokens({"bob": BOB})
+        alice, bob = ({"Authorization": f"Bearer {token}"} for token in (ALICE, BOB))
+        assert request(server, "GET", "/status", headers=alice)[0] == 401
+        for refused in ({}, {"bob": BOB, "carol": BOB}, {"bob": "short"}, {"bo\nb": BOB}):
+            with pytest.raises(ValueError, match=r"token|holder"):
+                server.set_tokens(refused)
+        assert request(server, "GET", "/status", headers=bob)[0] == 200
+        assert server.holder(f"Bearer {ALICE}") is None
+        assert server.holder(f"bearer  {BOB} ") == "bob"
+    with pytest.raises(ValueError, match="not both"):
+        LookUpServer(("127.0.0.1", 0), montenegro, token=TOKEN, tokens={"bob": BOB})
+
+
+def test_health_is_answered_without_a_token_and_without_details(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GET /health: up or down, to anyone who may reach the server (a load balancer's check
+    carries no token), with nothing more: why it is down goes to the log only. The host
+    check still holds; other methods still ask for the token."""
+    down = OperationalError("SELECT 1", {}, Exception("connection refused at db.internal:5432"))
+
+    def no_database(self: Catalogue) -> Any:
+        raise down
+
+    with serving(montenegro, token=TOKEN) as server:
+        assert request(server, "GET", "/health") == (200, {"status": "ok"})
+        assert request(server, "GET", "/health?verbose=1") == (200, {"status": "ok"})
+        assert request(server, "GET", "/status")[0] == 401
+        assert request(server, "GET", "/health", headers={"Host": "evil.example"})[0] == 403
+        assert request(server, "POST", "/health", b"")[0] == 401
+        given = {"Authorization": f"Bearer {TOKEN}"}
+        assert request(server, "POST", "/health", b"", given)[0] == 405
+        with monkeypatch.context() as patched, caplog.at_level("ERROR", logger="provcat.serve"):
+            patched.setattr(Catalogue, "session", no_database)
+            assert request(server, "GET", "/health") == (503, {"status": "unavailable"})
+        assert any("db.internal" in r.getMessage() for r in caplog.records)
+        assert request(server, "GET", "/health") == (200, {"status": "ok"})
+
+
+def test_provcat_serve_reads_its_token_file_again_on_sighup(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """A service manager's reload: the token file's holders now, a removed one refused at
+    once; a file that cannot serve keeps the tokens as they were, and says why."""
+    token_file = tmp_path / "tokens"
+    token_file.write_text(f"alice {ALICE}\nbob {BOB}\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    process = subprocess.Popen(
+        [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--token-file", str(token_file)],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert process.stderr is not None
+
+    def status(token: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/status", headers={"Authorization": f"Bearer {token}"})
+        code = connection.getresponse().status
+        connection.close()
+        return code
+
+    def reloaded() -> str:
+        process.send_signal(signal.SIGHUP)
+        line = process.stderr.readline()
+        assert line, "the server ended on SIGHUP"
+        return line
+
+    try:
+        said = _started(process)
+        assert "the tokens of 2 holders asked for" in said
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", said)
+        assert found, said
+        port = int(found.group(1))
+        assert (status(ALICE), status(BOB)) == (200, 200)
+        token_file.write_text(f"bob {BOB}\n", encoding="utf-8")
+        assert "read again: a token answered" in reloaded()
+        assert (status(ALICE), status(BOB)) == (401, 200)
+        token_file.write_text(f"bob {BOB}\ncarol short\n", encoding="utf-8")
+        line = reloaded()
+        assert "kept as they were" in line
+        assert "line 2" in line
+        assert status(BOB) == 200
+        token_file.unlink()
+        assert "cannot read the token file" in reloaded()
+        assert status(BOB) == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=60)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from provcat.ingest import ProgressCallback
     from provcat.reports.writers import Pages
+    from provcat.serve import LookUpServer
 
 #: Exit status when an ingest or a look-up rejected something (1 is left for errors that stop
 #: a command).
@@ -623,7 +624,8 @@ def index(ctx: click.Context, full: bool) -> None:
 )  # fmt: skip
 @click.option(
     "--token-file", type=click.Path(dir_okay=False, path_type=Path),
-    help="Answer only requests carrying the token this file holds (Authorization: Bearer).",
+    help="Answer only requests carrying a token this file holds (Authorization: Bearer): a "
+    "line NAME TOKEN for each holder, or one token alone. SIGHUP reads it again.",
 )  # fmt: skip
 @click.option(
     "--certfile", type=click.Path(dir_okay=False, path_type=Path),
@@ -652,24 +654,24 @@ def serve(
     """Answer look-ups over HTTP until stopped, the look-up index loaded once.
 
     POST an image file's bytes to /similar (?name=NAME names it in errors) for the JSON of
-    `provcat similar --json`; GET /status says whether the catalogue answers. Nothing is
-    stored or ingested. It listens on this machine only unless --host says otherwise, and
-    beyond it only with --token-file (or --no-auth); --certfile adds TLS
-    (docs/queries.md, "A look-up server").
+    `provcat similar --json`; GET /status says whether the catalogue answers (GET /health
+    too, without a token or details). Nothing is stored or ingested. It listens on this
+    machine only unless --host says otherwise, and beyond it only with --token-file (or
+    --no-auth); --certfile adds TLS (docs/queries.md, "A look-up server").
     """
     from provcat.serve import LookUpServer, is_loopback_name
 
-    token = _read_token(token_file) if token_file is not None else None
+    tokens = _read_tokens(token_file) if token_file is not None else None
     tls = _tls(certfile, keyfile)
-    if no_auth and token is not None:
+    if no_auth and tokens is not None:
         raise click.UsageError("--no-auth and --token-file say opposite things; give one")
-    if not is_loopback_name(host) and token is None and not no_auth:
+    if not is_loopback_name(host) and tokens is None and not no_auth:
         raise click.UsageError(
             f"listening on {host} would answer anyone who can reach it: give --token-file "
             "(and --certfile for TLS), or --no-auth behind a proxy that authenticates"
         )
-    if not is_loopback_name(host) and token is not None and tls is None:
-        _say(f"warning: the token crosses the network to {host} in clear (no --certfile)", err=True)
+    if not is_loopback_name(host) and tokens is not None and tls is None:
+        _say(f"warning: the tokens cross the network to {host} in clear (no --certfile)", err=True)
     with _catalogue(ctx) as catalogue:
         # The port is taken before the index is loaded (seconds at 10^5): a port in use is
         # said at once, and requests that come meanwhile wait in the listening queue.
@@ -679,7 +681,7 @@ def serve(
                 catalogue,
                 look_ups=look_ups,
                 max_upload=max_upload_mb << 20,
-                token=token,
+                tokens=tokens,
                 tls=tls,
             )
         except OSError as error:
@@ -687,35 +689,69 @@ def serve(
             raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
         with server:
             catalogue.load_look_ups()
-            asked = "; a token asked for" if token is not None else ""
+            asked = f"; {_holders(tokens)} asked for" if tokens is not None else ""
             _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
-            # way are dropped, the catalogue's connections closed.
+            # way are dropped, the catalogue's connections closed. Its reload (SIGHUP) reads
+            # the token file again: a token is revoked, or one added, without a restart.
             try:
-                with _terminate_as_interrupt():
+                with _terminate_as_interrupt(), _reload_tokens(server, token_file):
                     server.serve_forever()
             except KeyboardInterrupt:
                 _say("stopped", err=True)
 
 
-def _read_token(path: Path) -> str:
-    """The token a file holds (its text, without the line's end), checked; a file others
-    may read is warned of."""
-    from provcat.serve import check_token
+def _read_tokens(path: Path) -> dict[str, str]:
+    """The holders and tokens of a token file (:func:`provcat.serve.read_tokens`); a file
+    others may read is warned of."""
+    from provcat.serve import read_tokens
 
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        tokens = read_tokens(path)
         mode = path.stat().st_mode
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise click.ClickException(f"cannot read the token file {path}: {reason}") from None
-    try:
-        check_token(text)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot read the token file {path}: {exc.strerror or exc}"
+        ) from None
     except ValueError as exc:
-        raise click.ClickException(f"{path}: {exc}") from None
+        raise click.ClickException(str(exc)) from None
     if mode & 0o077:
         _say(f"warning: other users may read the token file {path} (chmod 600 it)", err=True)
-    return text
+    return tokens
+
+
+def _holders(tokens: dict[str, str]) -> str:
+    return "a token" if len(tokens) == 1 else f"the tokens of {len(tokens)} holders"
+
+
+@contextmanager
+def _reload_tokens(server: LookUpServer, path: Path | None) -> Iterator[None]:
+    """While this lasts, SIGHUP has ``server`` answer the tokens ``path`` holds now; a file
+    that cannot serve leaves the tokens as they were, and says why. Nothing without a file,
+    or outside the main thread."""
+    if path is None:
+        yield
+        return
+
+    def reload(_signal: int, _frame: object) -> None:
+        try:
+            tokens = _read_tokens(path)
+            server.set_tokens(tokens)
+        except (click.ClickException, ValueError) as exc:
+            reason = exc.format_message() if isinstance(exc, click.ClickException) else exc
+            _say(f"warning: the tokens are kept as they were: {reason}", err=True)
+            return
+        _say(f"the token file read again: {_holders(tokens)} answered from now on", err=True)
+
+    try:
+        previous = signal.signal(signal.SIGHUP, reload)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:

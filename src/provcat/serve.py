@@ -19,13 +19,18 @@ The protocol (docs/queries.md, "A look-up server"):
   wraps the file.
 - ``GET /status``: ``200`` with ``{"status": "ok", "images": N, "version": V}`` while the
   catalogue answers, ``503`` with ``{"status": "unavailable", "error": reason}`` when not.
+- ``GET /health``: ``200`` ``{"status": "ok"}`` or ``503`` ``{"status": "unavailable"}``,
+  the same question without a token and without the answer's details (the reason is
+  logged): what a load balancer or a service manager's health check asks.
 - Anything else: ``404``, or ``405`` for another method on a known path.
 
 Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
 It listens on the loopback address unless told otherwise; there it answers only requests
 naming a loopback host (``403`` else: DNS rebinding), and it sends no CORS headers. Given a
-``token``, it answers only requests that carry it (``Authorization: Bearer TOKEN``; ``401``
-else, before the body is read or the path is looked at), and given an ``ssl.SSLContext``
+``tokens`` (each holder's name and bearer token), it answers only requests that carry one
+of them (``Authorization: Bearer TOKEN``; ``401`` else, before the body is read or the path
+is looked at; :meth:`LookUpServer.set_tokens` changes them while it runs, and the log names
+each request's holder), and given an ``ssl.SSLContext``
 (``tls``), only over TLS: what a server on a shared network wants (``provcat serve``
 refuses to listen beyond this machine without a token unless told ``--no-auth``).
 
@@ -45,8 +50,10 @@ import re
 import ssl
 import sys
 import threading
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,6 +88,8 @@ class LookUpServer(ThreadingHTTPServer):
         look_ups: Look-ups answered at once at most (default: one per core).
         max_upload: Largest body taken, in bytes.
         token: The bearer token every request must carry; None: none asked for.
+        tokens: Instead of ``token``, several, by their holders' names (which the log
+            shows for each request): every request must carry one of them.
         tls: A server-side TLS context (its certificate loaded): answer over TLS only.
     """
 
@@ -96,18 +105,23 @@ class LookUpServer(ThreadingHTTPServer):
         look_ups: int | None = None,
         max_upload: int = MAX_UPLOAD,
         token: str | None = None,
+        tokens: Mapping[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         if max_upload <= 0:
             raise ValueError(f"max_upload must be positive, got {max_upload}")
         if look_ups is not None and look_ups <= 0:
             raise ValueError(f"look_ups must be positive, got {look_ups}")
+        if token is not None and tokens is not None:
+            raise ValueError("give token or tokens, not both")
+        self._tokens: tuple[tuple[str, bytes], ...] = ()
         if token is not None:
-            check_token(token)
+            tokens = {"token": token}
+        if tokens is not None:
+            self.set_tokens(tokens)
         self.catalogue = catalogue
         self.max_upload = max_upload
         self.turns = threading.BoundedSemaphore(look_ups or os.cpu_count() or 1)
-        self._token = None if token is None else token.encode("ascii")
         self.tls = tls
         super().__init__(address, _Handler)
         if tls is not None:
@@ -117,15 +131,41 @@ class LookUpServer(ThreadingHTTPServer):
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
 
-    def authorised(self, header: str | None) -> bool:
-        """Whether a request's ``Authorization`` header carries the token (any, when the
-        server asks for none); compared in constant time."""
-        if self._token is None:
-            return True
+    def set_tokens(self, tokens: Mapping[str, str]) -> None:
+        """Answer requests carrying one of ``tokens`` (by their holders' names) from now on,
+        and no others: how a token is added, or revoked, while the server runs (a request
+        already answered stays answered). Each is checked (:func:`check_token`); none at
+        all, a name that cannot be logged as it is, or one token given to two holders is
+        refused (ValueError)."""
+        given = list(tokens.items())
+        for number, (holder, token) in enumerate(given):
+            _check_holder(holder, token, given[:number])
+        if not tokens:
+            raise ValueError("no token given: a server that asks for one needs at least one")
+        checked = tuple((holder, token.encode("ascii")) for holder, token in tokens.items())
+        self._tokens = checked  # one assignment: a request sees the old tokens or the new
+
+    def holder(self, header: str | None) -> str | None:
+        """The name of the holder whose token a request's ``Authorization`` header carries,
+        or None when it carries none of them ("" when the server asks for none). Every
+        token is compared, each in constant time."""
+        tokens = self._tokens
+        if not tokens:
+            return ""
         scheme, _, given = (header or "").strip().partition(" ")
         if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(given.strip().encode("utf-8", "replace"), self._token)
+            return None
+        offered = given.strip().encode("utf-8", "replace")
+        found = None
+        for holder, token in tokens:
+            if hmac.compare_digest(offered, token):
+                found = holder
+        return found
+
+    def authorised(self, header: str | None) -> bool:
+        """Whether a request's ``Authorization`` header carries a token this server answers
+        (any request, when it asks for none)."""
+        return self.holder(header) is not None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that fails (a client gone mid-answer, a TLS handshake that fails: a
@@ -151,6 +191,12 @@ class LookUpServer(ThreadingHTTPServer):
 TOKEN_LEAST: Final = 16
 #: What a bearer token may hold (RFC 6750's token68).
 _TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: The longest name of a token's holder.
+HOLDER_MOST: Final = 64
+#: What a holder's name may hold: it is written in the log as it is.
+_HOLDER: Final = re.compile(
+    rf"[A-Za-z0-9._@+-]([A-Za-z0-9._@+ -]{{0,{HOLDER_MOST - 2}}}[A-Za-z0-9._@+-])?"
+)
 
 
 def check_token(token: str) -> None:
@@ -166,6 +212,51 @@ def check_token(token: str) -> None:
             f"{TOKEN_LEAST} or more random ones "
             "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
+
+
+def _check_holder(holder: str, token: str, earlier: Iterable[tuple[str, str]]) -> None:
+    """Refuse (ValueError) a holder's name that cannot be logged as it is, a token that
+    cannot serve (:func:`check_token`), or either given before, in ``earlier``."""
+    if not _HOLDER.fullmatch(holder):
+        raise ValueError(
+            f"{holder!r} cannot name a token's holder: letters, digits and . _ @ + - (and "
+            f"spaces within), up to {HOLDER_MOST} of them"
+        )
+    check_token(token)
+    for other, given in earlier:
+        if other == holder:
+            raise ValueError(f"{holder} is named twice")
+        if hmac.compare_digest(token.encode("ascii"), given.encode("ascii")):
+            raise ValueError(f"{holder} has the token of {other}: give each holder their own")
+
+
+def read_tokens(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The holders and tokens of a token file (docs/queries.md, "A look-up server"): a
+    line ``NAME TOKEN`` for each holder, or a token alone (its holder named after its
+    line, ``line N``); blank lines and lines beginning ``#`` say nothing. OSError when the
+    file cannot be read; ValueError naming the file and the line when it cannot serve."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{os.fsdecode(path)}: not UTF-8 text ({exc.reason})") from None
+    tokens: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        where = f"{os.fsdecode(path)}, line {number}"
+        if len(words) > 2:
+            raise ValueError(f"{where}: {len(words)} words; a line is NAME TOKEN, or a token alone")
+        holder, token = (f"line {number}", words[0]) if len(words) == 1 else words
+        try:
+            _check_holder(holder, token, tokens.items())
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        tokens[holder] = token
+    if not tokens:
+        raise ValueError(f"{os.fsdecode(path)}: holds no token")
+    return tokens
 
 
 def tls_context(
@@ -232,7 +323,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._answer(HTTPStatus.OK, {"matches": [match.to_dict() for match in found]})
 
+    #: The holder whose token the request being answered carries ("" when the server asks
+    #: for none, None before it is known or when it carries none): the log shows it.
+    holder: str | None = None
+
+    def parse_request(self) -> bool:
+        self.holder = None  # a connection's next request is its own
+        return super().parse_request()
+
     def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/health":
+            if self._host_allowed():
+                self._health()
+            return
         if self._route("/status") is None:
             return
         try:
@@ -244,6 +347,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._answer(HTTPStatus.OK, {"status": "ok", "images": images, "version": __version__})
+
+    def _health(self) -> None:
+        """Whether the catalogue answers, without a token and without details: a load
+        balancer's check must not need the token, and must not learn more than up or down
+        (why not goes to the log)."""
+        try:
+            with self.server.catalogue.session() as session:
+                session.execute(select(1))
+        except (CatalogueError, SQLAlchemyError) as error:
+            log.error("health check: the catalogue does not answer: %s", error)
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "unavailable"})
+            return
+        self._answer(HTTPStatus.OK, {"status": "ok"})
 
     def _host_allowed(self) -> bool:
         """Whether the request names this server's host, else a 403 is answered: a server on
@@ -267,7 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Whether the request carries the server's token, else a 401 is answered (its body
         unread), saying whether a token was missing or wrong."""
         header = self.headers.get("Authorization")
-        if self.server.authorised(header):
+        self.holder = self.server.holder(header)
+        if self.holder is not None:
             return True
         if header is None:
             reason, challenge = "this server asks for a token: Authorization: Bearer TOKEN", ""
@@ -316,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         return length
 
     def _missing(self, path: str) -> None:
-        if path in ("/similar", "/status"):
+        if path in ("/similar", "/status", "/health"):
             allowed = "POST" if path == "/similar" else "GET"
             self._answer(
                 HTTPStatus.METHOD_NOT_ALLOWED,
@@ -324,7 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Allow": allowed},
             )
             return
-        self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /similar or GET /status"})
+        self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /similar, GET /status or GET /health"})
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a method it has no handler for, a malformed or too
@@ -354,8 +471,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # To provcat's log (shown with -v), not to standard error line by line; the request
-        # line is the client's text, so it goes through %r.
-        log.info("%s %r", self.address_string(), format % args)
+        # line is the client's text, so it goes through %r. The token's holder follows the
+        # client's address ("-" for none known).
+        log.info("%s %s %r", self.address_string(), self.holder or "-", format % args)
 
 
 def is_loopback_name(host: str) -> bool:
