@@ -100,10 +100,10 @@ def test_a_report_that_fails_part_way_leaves_the_earlier_one_as_it_was(
     if fails_on == "end":
         real_publish = atomic.Part.publish
 
-        def publish(self: atomic.Part) -> None:
+        def publish(self: atomic.Part, **options: bool) -> None:
             if self.path == first:
                 raise KeyboardInterrupt  # Ctrl-C once the other pages are named
-            real_publish(self)
+            real_publish(self, **options)
 
         monkeypatch.setattr(atomic.Part, "publish", publish)
     done = CliRunner().invoke(
@@ -118,6 +118,67 @@ def test_a_report_that_fails_part_way_leaves_the_earlier_one_as_it_was(
         # files), and the first is still the earlier report's.
         assert first.read_bytes() == earlier[first]
         assert _hidden(folder) == []
+
+
+def test_each_file_is_on_the_disk_before_it_is_named_and_the_names_after(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut as well as a failure: each page's bytes are synced before its rename,
+    and the folder (whose entries the renames change) once they are all named, not once
+    a page."""
+    folder = tmp_path / "out"
+    first, _earlier = _earlier_pages(db_url, folder)
+    events: list[tuple[str, int]] = []
+    for name in ("fdatasync", "fsync"):
+        real = getattr(os, name)
+
+        def spy(fd: int, real: object = real) -> None:
+            events.append(("sync", os.fstat(fd).st_ino))
+            real(fd)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, spy)
+    real_replace = os.replace
+
+    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        events.append(("rename", os.stat(source).st_ino))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    done = CliRunner().invoke(
+        cli, ["--db", db_url, "report", "reuse", "-o", str(first), "--images-per-page", "1"]
+    )
+    assert done.exit_code == 0, done.output
+    renamed = [inode for kind, inode in events if kind == "rename"]
+    assert len(renamed) == len(list(folder.iterdir())) > 2
+    for inode in renamed:
+        synced = events.index(("sync", inode))
+        assert synced < events.index(("rename", inode))
+    folder_syncs = [i for i, event in enumerate(events) if event == ("sync", folder.stat().st_ino)]
+    assert folder_syncs
+    assert folder_syncs[-1] > events.index(("rename", renamed[-1]))
+    assert len(folder_syncs) <= 2  # the other pages' names, then the first's
+
+
+def test_a_file_that_cannot_be_synced_is_not_named(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error syncing the new file (a failing disk): one line naming the report, the
+    earlier one kept, nothing hidden left."""
+    with Catalogue(db_url) as catalogue:
+        catalogue.ingest([CATALOGUE_DIR])
+    target = tmp_path / "captions.json"
+    target.write_text("the earlier report", encoding="utf-8")
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fsync", failing)
+    done = CliRunner().invoke(cli, ["--db", db_url, "report", "captions", "-o", str(target)])
+    assert done.exit_code == 1
+    assert f"cannot write the report to {target}: Input/output error" in done.output
+    assert target.read_text(encoding="utf-8") == "the earlier report"
+    assert _hidden(tmp_path) == []
 
 
 def test_a_full_disk_names_the_report_and_keeps_the_earlier_one(

@@ -7,8 +7,9 @@ beside its place under a hidden name, ``.<name>.<pid>-<random>.part``, and gives
 file's name only once it is whole (``rename``): until then any earlier report under that
 name stays as it was. A failure removes the hidden file; a ``kill -9`` leaves it, and
 :func:`remove_leftovers` removes those whose process has ended when the report is written
-again. The file is not synced to the disk before it is named: this guards against the
-process failing, not the machine.
+again. The file's bytes are synced to the disk before it is named, and the folder after
+(:func:`sync_folder`), so that a power cut too leaves the earlier report or the new one: on
+many file systems a file renamed before its bytes reach the disk comes back empty.
 
 (An unnamed ``O_TMPFILE`` file linked into place would leave nothing after a kill, but
 linking it through ``/proc/self/fd`` fails on some machines, this project's among them, with
@@ -18,6 +19,7 @@ linking it through ``/proc/self/fd`` fails on some machines, this project's amon
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -93,12 +95,15 @@ class Part:
         self.stream = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
 
     def set_aside(self) -> None:
-        """Close the written file under its hidden name, to be published later: what a
-        report of many files does with each, so as not to hold a descriptor for every one."""
+        """Close the written file under its hidden name, its bytes on the disk, to be
+        published later: what a report of many files does with each, so as not to hold a
+        descriptor for every one."""
         if self.stream.closed:
             return
         try:
-            self.stream.close()  # flushes: a full disk can show only here
+            self.stream.flush()  # a full disk can show only here
+            _sync_bytes(self.stream.fileno())
+            self.stream.close()
         except OSError as exc:
             self.discard()
             raise cannot_write(self.path, exc) from exc
@@ -106,8 +111,10 @@ class Part:
             self.discard()
             raise
 
-    def publish(self) -> None:
-        """Give the written file its name."""
+    def publish(self, *, sync: bool = True) -> None:
+        """Give the written file its name, and (with ``sync``) have the name on the disk
+        too; a caller naming many files in one folder syncs it once after the last
+        (:func:`sync_folder`)."""
         self.set_aside()
         try:
             self._hidden.replace(self.path)
@@ -115,6 +122,8 @@ class Part:
             self.discard()
             raise cannot_write(self.path, exc) from exc
         self._published = True
+        if sync:
+            sync_folder(self.path)
 
     def discard(self) -> None:
         """Drop the file: nothing at ``path`` changes."""
@@ -135,6 +144,30 @@ class Part:
         traceback: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+def _sync_bytes(fd: int) -> None:
+    """Have a file's bytes (and its length) on the disk."""
+    if hasattr(os, "fdatasync"):
+        os.fdatasync(fd)
+    else:  # macOS: fsync is what it has
+        os.fsync(fd)
+
+
+def sync_folder(path: Path) -> None:
+    """Have the names given in the folder of ``path`` (a renamed report's file) on the disk;
+    a file system that cannot sync a folder (EINVAL) keeps them as it does."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise cannot_write(path, exc) from exc
+    finally:
+        os.close(fd)
 
 
 def destination(path: Path) -> Path | None:

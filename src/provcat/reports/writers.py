@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageOps
 from provcat import config
 from provcat.errors import InputError
 from provcat.files import read_regular
-from provcat.reports.atomic import Part, remove_leftovers
+from provcat.reports.atomic import Part, remove_leftovers, sync_folder
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.formats import PAGE_IMAGES
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
@@ -506,7 +506,9 @@ class Pages:
                 yield page, shown, part.stream
                 part.set_aside()  # not a descriptor held for each of a thousand pages
             for part in parts:
-                part.publish()
+                part.publish(sync=False)
+            if parts:
+                sync_folder(self.first)  # the pages' names, in one sync of their folder
         finally:
             for part in parts:
                 part.discard()
