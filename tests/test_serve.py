@@ -220,9 +220,7 @@ def test_provcat_serve_answers_from_its_own_process(
     query = mirrored_crop(tmp_path)
     expected = [match.to_dict() for match in montenegro.similar(query)]
     command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0"]
-    process = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
-    )
+    process = _server_process(command)
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
@@ -376,8 +374,17 @@ def test_a_form_upload_is_refused_with_what_to_send(montenegro: Catalogue) -> No
 TOKEN = "k3Y-of_the.newsroom~desk+2017/Montenegro=="
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, and its key, as PEM files."""
+def _certificate(
+    folder: Path,
+    name: str = "localhost",
+    *,
+    issuer: tuple[Path, Path] | None = None,
+    authority: bool = False,
+) -> tuple[Path, Path]:
+    """A certificate and its key, as PEM files named after ``name`` in ``folder``: by
+    default a self-signed server certificate for localhost and 127.0.0.1; with ``issuer``
+    (a certificate and key made here), one it signs for ``name``; with ``authority``, one
+    that may sign others."""
     import datetime as dt
     import ipaddress
 
@@ -387,21 +394,30 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer, signer_name = key, subject
+    if issuer is not None:
+        issuer_certificate = x509.load_pem_x509_certificate(issuer[0].read_bytes())
+        loaded = serialization.load_pem_private_key(issuer[1].read_bytes(), password=None)
+        assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+        signer, signer_name = loaded, issuer_certificate.subject
     now = dt.datetime.now(dt.UTC)
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(signer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.BasicConstraints(ca=authority, path_length=None), critical=True)
     )
-    cert_file, key_file = folder / "server.pem", folder / "server.key"
+    if name == "localhost":
+        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    certificate = builder.sign(signer, hashes.SHA256())
+    stem = "server" if name == "localhost" else name
+    cert_file, key_file = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(
@@ -503,6 +519,22 @@ def test_a_server_over_tls_answers_https_only_and_outlives_a_plain_request(
     assert all(r.exc_info is None for r in failures)  # a line each, no traceback
 
 
+def _server_process(command: list[str]) -> subprocess.Popen[str]:
+    """``provcat serve`` in a process of its own, what it says readable from its stderr."""
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+
+
+def _reloaded(process: subprocess.Popen[str]) -> str:
+    """What a running server says to SIGHUP (its first line)."""
+    assert process.stderr is not None
+    process.send_signal(signal.SIGHUP)
+    line = process.stderr.readline()
+    assert line, "the server ended on SIGHUP"
+    return line
+
+
 def _started(process: subprocess.Popen[str]) -> str:
     """What the command said up to where it listens."""
     assert process.stderr is not None
@@ -547,10 +579,9 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
     )
     assert "--keyfile goes with --certfile" in refused("--keyfile", str(key_file))
     token_file.chmod(0o644)
-    process = subprocess.Popen(
+    process = _server_process(
         [*command, "--token-file", str(token_file), "--certfile", str(cert_file),
          "--keyfile", str(key_file)],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     try:
         said = _started(process)
@@ -671,9 +702,8 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
     token_file = tmp_path / "tokens"
     token_file.write_text(f"alice {ALICE}\nbob {BOB}\n", encoding="utf-8")
     token_file.chmod(0o600)
-    process = subprocess.Popen(
+    process = _server_process(
         [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--token-file", str(token_file)],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert process.stderr is not None
 
@@ -684,12 +714,6 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
         connection.close()
         return code
 
-    def reloaded() -> str:
-        process.send_signal(signal.SIGHUP)
-        line = process.stderr.readline()
-        assert line, "the server ended on SIGHUP"
-        return line
-
     try:
         said = _started(process)
         assert "the tokens of 2 holders asked for" in said
@@ -698,16 +722,180 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
         port = int(found.group(1))
         assert (status(ALICE), status(BOB)) == (200, 200)
         token_file.write_text(f"bob {BOB}\n", encoding="utf-8")
-        assert "read again: a token answered" in reloaded()
+        assert "read again: a token answered" in _reloaded(process)
         assert (status(ALICE), status(BOB)) == (401, 200)
         token_file.write_text(f"bob {BOB}\ncarol short\n", encoding="utf-8")
-        line = reloaded()
+        line = _reloaded(process)
         assert "kept as they were" in line
         assert "line 2" in line
         assert status(BOB) == 200
         token_file.unlink()
-        assert "cannot read the token file" in reloaded()
+        assert "cannot read the token file" in _reloaded(process)
         assert status(BOB) == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+
+
+def _https_status(
+    port: int, server_cert: Path, client: tuple[Path, Path] | None, token: str | None = None
+) -> int:
+    """The status of GET /status over HTTPS, presenting ``client``'s certificate if given."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(server_cert))
+    if client is not None:
+        context.load_cert_chain(*client)
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=context)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", "/status", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_a_server_asking_for_client_certificates_answers_only_those_its_authority_signed(
+    montenegro: Catalogue, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mutual TLS: a client without a certificate, or with one another authority signed,
+    gets no answer; one the server's authority signed is answered and named in the log by
+    its common name; with tokens too, both are asked for and the log names the token's
+    holder."""
+    import ssl
+
+    cert_file, key_file = _certificate(tmp_path)
+    authority = _certificate(tmp_path, "newsroom-ca", authority=True)
+    desk = _certificate(tmp_path, "photo-desk", issuer=authority)
+    stranger = _certificate(tmp_path, "stranger")  # self-signed: no authority of the server's
+    tls = serve.tls_context(cert_file, key_file, client_ca=authority[0])
+    refused = (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)
+    with caplog.at_level("INFO", logger="provcat.serve"), serving(montenegro, tls=tls) as server:
+        port = server.server_address[1]
+        for client in (None, stranger):
+            with pytest.raises(refused):
+                _https_status(port, cert_file, client)
+        assert _https_status(port, cert_file, desk) == 200
+    logged = [r.getMessage() for r in caplog.records if "GET /status" in r.getMessage()]
+    assert [line.split(" ")[1] for line in logged] == ["photo-desk"]
+    caplog.clear()
+    with (
+        caplog.at_level("INFO", logger="provcat.serve"),
+        serving(montenegro, tls=tls, tokens={"alice": ALICE}) as server,
+    ):
+        port = server.server_address[1]
+        assert _https_status(port, cert_file, desk) == 401
+        assert _https_status(port, cert_file, desk, ALICE) == 200
+        with pytest.raises(refused):
+            _https_status(port, cert_file, None, ALICE)
+    logged = [r.getMessage() for r in caplog.records if "GET /status" in r.getMessage()]
+    assert [line.split(" ")[1] for line in logged] == ["-", "alice"]
+
+
+def test_provcat_serve_with_client_certificates_needs_no_token(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """--client-ca stands for a token beyond this machine; it goes with --certfile, and an
+    authority file that cannot be read is said so."""
+    cert_file, key_file = _certificate(tmp_path)
+    authority = _certificate(tmp_path, "newsroom-ca", authority=True)
+    desk = _certificate(tmp_path, "photo-desk", issuer=authority)
+    command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--host", "0.0.0.0"]
+    for extra, said in (
+        (["--client-ca", str(authority[0])], "--client-ca goes with --certfile"),
+        (
+            ["--certfile", str(cert_file), "--keyfile", str(key_file), "--client-ca",
+             str(tmp_path / "none.pem")],
+            "cannot use the certificate",
+        ),
+        (
+            ["--certfile", str(cert_file), "--keyfile", str(key_file), "--client-ca",
+             str(authority[0]), "--no-auth"],
+            "--no-auth and --client-ca say opposite things",
+        ),
+    ):  # fmt: skip
+        done = subprocess.run(
+            [*command, *extra], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode in (1, 2)
+        assert said in done.stderr
+        assert "Traceback" not in done.stderr
+    process = _server_process(
+        [*command, "--certfile", str(cert_file), "--keyfile", str(key_file),
+         "--client-ca", str(authority[0])],
+    )  # fmt: skip
+    try:
+        said = _started(process)
+        assert "a client certificate asked for" in said
+        found = re.search(r"https://0\.0\.0\.0:(\d+)/", said)
+        assert found, said
+        assert _https_status(int(found.group(1)), cert_file, desk) == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+
+
+def test_a_renewed_certificate_serves_new_connections(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """set_tls: connections made after it use the new certificate (a client trusting only
+    the old one refuses it); a plain HTTP server is not turned into a TLS one."""
+    import ssl
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old = _certificate(tmp_path / "old")
+    new = _certificate(tmp_path / "new")
+    with serving(montenegro, tls=serve.tls_context(*old)) as server:
+        port = server.server_address[1]
+        assert _https_status(port, old[0], None) == 200
+        server.set_tls(serve.tls_context(*new))
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _https_status(port, old[0], None)
+        assert _https_status(port, new[0], None) == 200
+    with serving(montenegro) as plain, pytest.raises(ValueError, match="plain HTTP"):
+        plain.set_tls(serve.tls_context(*new))
+
+
+def test_provcat_serve_reads_its_certificates_again_on_sighup(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """A certificate renewed in place and a reload: new connections get it; a renewal
+    that cannot be read (a key that is not the certificate's) keeps the one in use."""
+    import ssl
+
+    (tmp_path / "new").mkdir()
+    cert_file, key_file = _certificate(tmp_path)
+    first = cert_file.read_bytes()
+    process = _server_process(
+        [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--certfile", str(cert_file),
+         "--keyfile", str(key_file)],
+    )  # fmt: skip
+    assert process.stderr is not None
+
+    try:
+        said = _started(process)
+        found = re.search(r"https://127\.0\.0\.1:(\d+)/", said)
+        assert found, said
+        port = int(found.group(1))
+        assert _https_status(port, cert_file, None) == 200
+        renewed = _certificate(tmp_path / "new")
+        cert_file.write_bytes(renewed[0].read_bytes())
+        key_file.write_bytes(renewed[1].read_bytes())
+        (tmp_path / "first.pem").write_bytes(first)
+        assert "the certificates read again" in _reloaded(process)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _https_status(port, tmp_path / "first.pem", None)
+        assert _https_status(port, cert_file, None) == 200
+        key_file.write_bytes(_certificate(tmp_path, "other")[1].read_bytes())
+        line = _reloaded(process)
+        assert "the certificates are kept as they were" in line
+        assert str(cert_file) in line
+        assert _https_status(port, renewed[0], None) == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=60)

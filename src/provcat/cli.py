@@ -625,7 +625,8 @@ def index(ctx: click.Context, full: bool) -> None:
 @click.option(
     "--token-file", type=click.Path(dir_okay=False, path_type=Path),
     help="Answer only requests carrying a token this file holds (Authorization: Bearer): a "
-    "line NAME TOKEN for each holder, or one token alone. SIGHUP reads it again.",
+    "line NAME TOKEN for each holder, or one token alone. SIGHUP reads it again (and the "
+    "certificates).",
 )  # fmt: skip
 @click.option(
     "--certfile", type=click.Path(dir_okay=False, path_type=Path),
@@ -634,6 +635,11 @@ def index(ctx: click.Context, full: bool) -> None:
 @click.option(
     "--keyfile", type=click.Path(dir_okay=False, path_type=Path),
     help="The certificate's private key (default: in --certfile).",
+)  # fmt: skip
+@click.option(
+    "--client-ca", type=click.Path(dir_okay=False, path_type=Path),
+    help="Answer only TLS clients presenting a certificate these PEM authorities signed "
+    "(with --certfile); the log names each by its certificate's common name.",
 )  # fmt: skip
 @click.option(
     "--no-auth", is_flag=True,
@@ -649,6 +655,7 @@ def serve(
     token_file: Path | None,
     certfile: Path | None,
     keyfile: Path | None,
+    client_ca: Path | None,
     no_auth: bool,
 ) -> None:
     """Answer look-ups over HTTP until stopped, the look-up index loaded once.
@@ -657,18 +664,20 @@ def serve(
     `provcat similar --json`; GET /status says whether the catalogue answers (GET /health
     too, without a token or details). Nothing is stored or ingested. It listens on this
     machine only unless --host says otherwise, and beyond it only with --token-file (or
-    --no-auth); --certfile adds TLS (docs/queries.md, "A look-up server").
+    --no-auth, or --client-ca); --certfile adds TLS (docs/queries.md, "A look-up server").
     """
     from provcat.serve import LookUpServer, is_loopback_name
 
     tokens = _read_tokens(token_file) if token_file is not None else None
-    tls = _tls(certfile, keyfile)
-    if no_auth and tokens is not None:
-        raise click.UsageError("--no-auth and --token-file say opposite things; give one")
-    if not is_loopback_name(host) and tokens is None and not no_auth:
+    tls = _tls(certfile, keyfile, client_ca)
+    if no_auth and (tokens is not None or client_ca is not None):
+        given = "--token-file" if tokens is not None else "--client-ca"
+        raise click.UsageError(f"--no-auth and {given} say opposite things; give one")
+    if not is_loopback_name(host) and tokens is None and client_ca is None and not no_auth:
         raise click.UsageError(
             f"listening on {host} would answer anyone who can reach it: give --token-file "
-            "(and --certfile for TLS), or --no-auth behind a proxy that authenticates"
+            "(and --certfile for TLS) or --client-ca, or --no-auth behind a proxy that "
+            "authenticates"
         )
     if not is_loopback_name(host) and tokens is not None and tls is None:
         _say(f"warning: the tokens cross the network to {host} in clear (no --certfile)", err=True)
@@ -689,13 +698,22 @@ def serve(
             raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
         with server:
             catalogue.load_look_ups()
-            asked = f"; {_holders(tokens)} asked for" if tokens is not None else ""
+            asked = "".join(
+                f"; {what} asked for"
+                for what, given in (
+                    (_holders(tokens or {}), tokens is not None),
+                    ("a client certificate", client_ca is not None),
+                )
+                if given
+            )
             _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed. Its reload (SIGHUP) reads
-            # the token file again: a token is revoked, or one added, without a restart.
+            # the token file and the certificates again: a token revoked or added, or a
+            # certificate renewed, without a restart.
+            reload = _Reload(server, token_file, (certfile, keyfile, client_ca))
             try:
-                with _terminate_as_interrupt(), _reload_tokens(server, token_file):
+                with _terminate_as_interrupt(), reload.on_sighup():
                     server.serve_forever()
             except KeyboardInterrupt:
                 _say("stopped", err=True)
@@ -724,51 +742,78 @@ def _holders(tokens: dict[str, str]) -> str:
     return "a token" if len(tokens) == 1 else f"the tokens of {len(tokens)} holders"
 
 
-@contextmanager
-def _reload_tokens(server: LookUpServer, path: Path | None) -> Iterator[None]:
-    """While this lasts, SIGHUP has ``server`` answer the tokens ``path`` holds now; a file
-    that cannot serve leaves the tokens as they were, and says why. Nothing without a file,
-    or outside the main thread."""
-    if path is None:
-        yield
-        return
+class _Reload:
+    """What SIGHUP does to a running server: read its token file and its certificates
+    again, each kept as it was (and why said) when the files cannot serve."""
 
-    def reload(_signal: int, _frame: object) -> None:
-        try:
-            tokens = _read_tokens(path)
-            server.set_tokens(tokens)
-        except (click.ClickException, ValueError) as exc:
-            reason = exc.format_message() if isinstance(exc, click.ClickException) else exc
-            _say(f"warning: the tokens are kept as they were: {reason}", err=True)
+    def __init__(
+        self,
+        server: LookUpServer,
+        token_file: Path | None,
+        certificates: tuple[Path | None, Path | None, Path | None],
+    ) -> None:
+        self.server = server
+        self.token_file = token_file
+        self.certificates = certificates
+
+    def __call__(self, _signal: int, _frame: object) -> None:
+        if self.token_file is not None:
+            try:
+                tokens = _read_tokens(self.token_file)
+                self.server.set_tokens(tokens)
+            except (click.ClickException, ValueError) as exc:
+                reason = exc.format_message() if isinstance(exc, click.ClickException) else exc
+                _say(f"warning: the tokens are kept as they were: {reason}", err=True)
+            else:
+                answered = _holders(tokens)
+                _say(f"the token file read again: {answered} answered from now on", err=True)
+        if self.certificates[0] is not None:
+            try:
+                tls = _tls(*self.certificates)
+            except click.ClickException as exc:
+                reason = exc.format_message()
+                _say(f"warning: the certificates are kept as they were: {reason}", err=True)
+            else:
+                assert tls is not None
+                self.server.set_tls(tls)
+                _say("the certificates read again: new connections made with them", err=True)
+
+    @contextmanager
+    def on_sighup(self) -> Iterator[None]:
+        """While this lasts, SIGHUP reloads (nothing to reload: the signal as it was; not
+        in the main thread: nothing)."""
+        if self.token_file is None and self.certificates[0] is None:
+            yield
             return
-        _say(f"the token file read again: {_holders(tokens)} answered from now on", err=True)
-
-    try:
-        previous = signal.signal(signal.SIGHUP, reload)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
+        try:
+            previous = signal.signal(signal.SIGHUP, self)
+        except ValueError:  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
 
 
-def _tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:
-    """The TLS context of --certfile and --keyfile, or None without them."""
+def _tls(
+    certfile: Path | None, keyfile: Path | None, client_ca: Path | None
+) -> ssl.SSLContext | None:
+    """The TLS context of --certfile, --keyfile and --client-ca, or None without them."""
     if certfile is None:
-        if keyfile is not None:
-            raise click.UsageError("--keyfile goes with --certfile")
+        for given, name in ((keyfile, "--keyfile"), (client_ca, "--client-ca")):
+            if given is not None:
+                raise click.UsageError(f"{name} goes with --certfile")
         return None
     import ssl
 
     from provcat.serve import tls_context
 
     try:
-        return tls_context(certfile, keyfile)
+        return tls_context(certfile, keyfile, client_ca=client_ca)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror or str(exc)
-        named = f"{certfile}" + (f" and {keyfile}" if keyfile is not None else "")
+        named = ", ".join(str(p) for p in (certfile, keyfile, client_ca) if p is not None)
         raise click.ClickException(f"cannot use the certificate {named}: {reason}") from None
 
 

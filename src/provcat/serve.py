@@ -26,13 +26,15 @@ The protocol (docs/queries.md, "A look-up server"):
 
 Nothing is stored: an upload is decoded in memory, never written to disk, never ingested.
 It listens on the loopback address unless told otherwise; there it answers only requests
-naming a loopback host (``403`` else: DNS rebinding), and it sends no CORS headers. Given a
+naming a loopback host (``403`` else: DNS rebinding), and it sends no CORS headers. Given
 ``tokens`` (each holder's name and bearer token), it answers only requests that carry one
 of them (``Authorization: Bearer TOKEN``; ``401`` else, before the body is read or the path
-is looked at; :meth:`LookUpServer.set_tokens` changes them while it runs, and the log names
-each request's holder), and given an ``ssl.SSLContext``
-(``tls``), only over TLS: what a server on a shared network wants (``provcat serve``
-refuses to listen beyond this machine without a token unless told ``--no-auth``).
+is looked at; the log names each request's holder). Given an ``ssl.SSLContext`` (``tls``),
+it answers only over TLS, and only clients with a certificate its authorities signed if
+the context asks for one (:func:`tls_context`). :meth:`LookUpServer.set_tokens` and
+:meth:`LookUpServer.set_tls` change either while it runs. That is what a server on a
+shared network wants (``provcat serve`` refuses to listen beyond this machine without a
+token or client certificates unless told ``--no-auth``).
 
 Look-ups run in a thread per request (``Catalogue.similar`` is safe to call from several at
 once), at most ``look_ups`` at a time: the others wait for a turn before their bodies are
@@ -124,12 +126,28 @@ class LookUpServer(ThreadingHTTPServer):
         self.turns = threading.BoundedSemaphore(look_ups or os.cpu_count() or 1)
         self.tls = tls
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        """The next connection, over TLS when the server has a context (the one it has
+        when the connection comes: :meth:`set_tls`)."""
+        connection, address = self.socket.accept()
+        tls = self.tls
         if tls is not None:
             # Each connection's handshake is made in its own thread, on its first read (and
             # within the idle limit): a client that never completes one holds no other.
-            self.socket = tls.wrap_socket(
-                self.socket, server_side=True, do_handshake_on_connect=False
+            connection = tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
             )
+        return connection, address
+
+    def set_tls(self, tls: ssl.SSLContext) -> None:
+        """Make the connections that come from now on with ``tls`` (a renewed certificate,
+        another client authority); those already open keep the context they were made
+        with. A server made without TLS is not given it here (ValueError): its clients
+        speak plain HTTP."""
+        if self.tls is None:
+            raise ValueError("this server answers plain HTTP: TLS is given when it is made")
+        self.tls = tls
 
     def set_tokens(self, tokens: Mapping[str, str]) -> None:
         """Answer requests carrying one of ``tokens`` (by their holders' names) from now on,
@@ -260,14 +278,35 @@ def read_tokens(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def tls_context(
-    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str] | None = None
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None = None,
+    *,
+    client_ca: str | os.PathLike[str] | None = None,
 ) -> ssl.SSLContext:
     """A server-side TLS context (TLS 1.2 or later) with the certificate chain in
-    ``certfile`` and its private key (in ``keyfile``, else in ``certfile`` too)."""
+    ``certfile`` and its private key (in ``keyfile``, else in ``certfile`` too). With
+    ``client_ca`` (the PEM certificates of the authorities that sign clients'), a client
+    must present a certificate one of them signed, or its handshake fails: the server
+    then names each request's holder after its certificate's common name."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def certificate_holder(connection: object) -> str | None:
+    """The common name of the certificate a TLS client presented (shown as Python would
+    write it when it is not a plain name: it goes to the log), or None without one."""
+    peer = getattr(connection, "getpeercert", None)
+    certificate = peer() if peer is not None else None
+    for relative in (certificate or {}).get("subject", ()):
+        for key, value in relative:
+            if key == "commonName":
+                return value if _HOLDER.fullmatch(value) else repr(value)
+    return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -384,6 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
         unread), saying whether a token was missing or wrong."""
         header = self.headers.get("Authorization")
         self.holder = self.server.holder(header)
+        if self.holder == "":  # no token asked for: a client certificate may name one
+            self.holder = certificate_holder(self.connection) or ""
         if self.holder is not None:
             return True
         if header is None:
