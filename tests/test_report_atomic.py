@@ -216,7 +216,7 @@ def test_a_killed_report_leaves_a_hidden_file_the_next_one_removes(
 ) -> None:
     """``kill -9`` while a report is written: the report file is the earlier one, the
     hidden file it was writing stays (nothing can remove it), and the next report written
-    to that name removes it, and no other process's."""
+    to that folder removes it, and no running process's, nor another machine's."""
     with Catalogue(db_url) as catalogue:
         catalogue.ingest([CATALOGUE_DIR])
     out = tmp_path / "reuse.html"
@@ -241,15 +241,33 @@ def test_a_killed_report_leaves_a_hidden_file_the_next_one_removes(
             assert process.stdout.readline() == "written\n"
         killed.kill()
         killed.wait()
-        left = {int(p.name.split(".")[-2].split("-")[0]): p for p in _hidden(tmp_path)}
+        left = {}
+        for path in _hidden(tmp_path):
+            found = atomic._LEFTOVER.fullmatch(path.name)
+            assert found is not None
+            assert found["host"] == atomic._host()
+            left[int(found["pid"])] = path
         assert set(left) == {killed.pid, alive.pid}
         assert out.read_text(encoding="utf-8") == "earlier report"
-        other = tmp_path / f".other.html.{killed.pid}-0123abcd.part"
-        other.write_text("another report's", encoding="utf-8")
+        # Another report's file its killed writer left on this machine: removed too; one
+        # from another machine sharing the folder (whose pid says nothing here), and one
+        # of another report made before files named their machine: left.
+        ours = tmp_path / f".other.html.{atomic._host()}-{killed.pid}-0123abcd.part"
+        theirs = tmp_path / f".other.html.0badc0de-{killed.pid}-0123abcd.part"
+        unnamed = tmp_path / f".other.html.{killed.pid}-0123abcd.part"
+        for path in (ours, theirs, unnamed):
+            path.write_text("another report's", encoding="utf-8")
+        assert atomic._host() != "0badc0de"
         done = CliRunner().invoke(cli, ["--db", db_url, "report", "reuse", "-o", str(out)])
         assert done.exit_code == 0, done.output
+        assert "removed 2 unfinished file(s) a killed report left" in done.output
+        assert _hidden(tmp_path) == sorted([left[alive.pid], theirs, unnamed])
+        # One of this report made before files named their machine: removed, as before.
+        old = tmp_path / f".reuse.html.{killed.pid}-0123abcd.part"
+        old.write_text("half a report", encoding="utf-8")
+        done = CliRunner().invoke(cli, ["--db", db_url, "report", "reuse", "-o", str(out)])
         assert "removed 1 unfinished file(s) a killed report left" in done.output
-        assert _hidden(tmp_path) == sorted([left[alive.pid], other])
+        assert not old.exists()
         assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     finally:
         alive.kill()

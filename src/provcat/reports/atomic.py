@@ -3,11 +3,12 @@
 A report of a large catalogue takes minutes to write (docs/scale.md), and a report written
 straight into its file shows, while it is written and after a failure, a kill or a full disk,
 a truncated page or JSON that reads as if it were the report. :class:`Part` writes the file
-beside its place under a hidden name, ``.<name>.<pid>-<random>.part``, and gives it the
+beside its place under a hidden name, ``.<name>.<host>-<pid>-<random>.part``, and gives it the
 file's name only once it is whole (``rename``): until then any earlier report under that
 name stays as it was. A failure removes the hidden file; a ``kill -9`` leaves it, and
-:func:`remove_leftovers` removes those whose process has ended when the report is written
-again. The file's bytes are synced to the disk before it is named, and the folder after
+:func:`remove_leftovers` removes those whose process has ended when a report is written
+to that folder again (``<host>`` names the machine, so that a folder shared between
+machines is safe). The file's bytes are synced to the disk before it is named, and the folder after
 (:func:`sync_folder`), so that a power cut too leaves the earlier report or the new one: on
 many file systems a file renamed before its bytes reach the disk comes back empty.
 
@@ -20,10 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import io
 import os
 import re
 import secrets
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +76,9 @@ class Part:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._hidden = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+        self._hidden = path.with_name(
+            f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.part"
+        )
         self._published = False
         try:
             replaced: int | None = stat.S_IMODE(path.stat().st_mode)
@@ -185,13 +191,26 @@ def destination(path: Path) -> Path | None:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]{1,9})-[0-9a-f]{8}\.part")
+#: A hidden file of :class:`Part`: the report's name, the writer's machine (missing in those
+#: session 42's provcat made) and process, and a random part.
+_LEFTOVER = re.compile(
+    r"\.(?P<name>.+)\.(?:(?P<host>[0-9a-f]{8})-)?(?P<pid>[0-9]{1,9})-[0-9a-f]{8}\.part"
+)
+
+
+@functools.cache
+def _host() -> str:
+    """This machine, as the hidden files name it: a hash of its name, so that a writer on
+    another machine sharing the folder (NFS, SMB) is never judged by this one's processes."""
+    return hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
 
 
 def remove_leftovers(folder: Path, names: Callable[[str], bool]) -> list[Path]:
-    """Remove the hidden files in ``folder`` that a killed writer left of the reports
-    ``names`` accepts (by the report's file name), where that writer's process has ended on
-    this machine; the files removed."""
+    """Remove the hidden files in ``folder`` that a killed writer on this machine left,
+    whichever report they were of, where that writer's process has ended; the files
+    removed. A hidden file that does not name its machine (made before provcat named it)
+    is removed only when ``names`` accepts its report's file name (the report being
+    written), as before."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -199,7 +218,9 @@ def remove_leftovers(folder: Path, names: Callable[[str], bool]) -> list[Path]:
         return removed
     for entry in entries:
         found = _LEFTOVER.fullmatch(entry.name)
-        if found is None or not names(found["name"]) or _running(int(found["pid"])):
+        if found is None or _running(int(found["pid"])):
+            continue
+        if found["host"] != _host() and (found["host"] is not None or not names(found["name"])):
             continue
         try:
             if entry.is_file(follow_symlinks=False):
