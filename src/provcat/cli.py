@@ -698,14 +698,9 @@ def serve(
             raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
         with server:
             catalogue.load_look_ups()
-            asked = "".join(
-                f"; {what} asked for"
-                for what, given in (
-                    (_holders(tokens or {}), tokens is not None),
-                    ("a client certificate", client_ca is not None),
-                )
-                if given
-            )
+            asked = f"; {_holders(tokens)} asked for" if tokens is not None else ""
+            if client_ca is not None:
+                asked += "; a client certificate asked for"
             _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed. Its reload (SIGHUP) reads

@@ -158,10 +158,10 @@ class LookUpServer(ThreadingHTTPServer):
         given = list(tokens.items())
         for number, (holder, token) in enumerate(given):
             _check_holder(holder, token, given[:number])
-        if not tokens:
+        if not given:
             raise ValueError("no token given: a server that asks for one needs at least one")
-        checked = tuple((holder, token.encode("ascii")) for holder, token in tokens.items())
-        self._tokens = checked  # one assignment: a request sees the old tokens or the new
+        # One assignment: a request sees the old tokens or the new.
+        self._tokens = tuple((holder, token.encode("ascii")) for holder, token in given)
 
     def holder(self, header: str | None) -> str | None:
         """The name of the holder whose token a request's ``Authorization`` header carries,
@@ -179,11 +179,6 @@ class LookUpServer(ThreadingHTTPServer):
             if hmac.compare_digest(offered, token):
                 found = holder
         return found
-
-    def authorised(self, header: str | None) -> bool:
-        """Whether a request's ``Authorization`` header carries a token this server answers
-        (any request, when it asks for none)."""
-        return self.holder(header) is not None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that fails (a client gone mid-answer, a TLS handshake that fails: a

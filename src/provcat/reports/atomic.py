@@ -218,10 +218,11 @@ def remove_leftovers(folder: Path, names: Callable[[str], bool]) -> list[Path]:
         return removed
     for entry in entries:
         found = _LEFTOVER.fullmatch(entry.name)
-        if found is None or _running(int(found["pid"])):
+        if found is None:
             continue
-        if found["host"] != _host() and (found["host"] is not None or not names(found["name"])):
-            continue
+        ours = found["host"] == _host() if found["host"] else names(found["name"])
+        if not ours or _running(int(found["pid"])):
+            continue  # another machine's (its pids say nothing here), or its writer runs
         try:
             if entry.is_file(follow_symlinks=False):
                 Path(entry.path).unlink()
