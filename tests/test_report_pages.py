@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import random
 import re
+import threading
 from pathlib import Path
 from urllib.parse import unquote
 
+import pytest
 from click.testing import CliRunner
 
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
-from provcat.reports import writers
+from provcat.errors import CatalogueError
+from provcat.reports import atomic, writers
 
 from .paths import CATALOGUE_DIR
 
@@ -152,3 +157,81 @@ def test_pages_left_by_a_longer_report_are_removed_and_no_other_file(
     assert 1 < len(short.written) < len(long.written)
     assert short.removed == long.written[len(short.written) :]
     assert sorted(folder.iterdir()) == sorted([*short.written, theirs])
+
+
+def test_two_reports_written_at_once_to_one_name_end_as_one_of_them(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report of many pages stops just before its first page takes its name (its other
+    pages named); a report of one page is written to the same name meanwhile. The second
+    waits for the first to finish, then takes the name and removes the first's other
+    pages: the folder holds one report whose every link is there. (Without the folder's
+    lock the second finishes first, and the first page named last links to pages the
+    second removed.)"""
+    catalogue.ingest([CATALOGUE_DIR])
+    report = catalogue.reuse_report()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    first = folder / "reuse.html"
+    paused, go_on = threading.Event(), threading.Event()
+    held: list[atomic.Part] = []
+    real_publish = atomic.Part.publish
+
+    def publish(self: atomic.Part, **options: bool) -> None:
+        if held and self is held[0]:
+            paused.set()
+            go_on.wait(60)
+        real_publish(self, **options)
+
+    monkeypatch.setattr(atomic.Part, "publish", publish)
+    written: dict[str, writers.Pages] = {}
+
+    def write(name: str, images: int, parts: list[atomic.Part]) -> None:
+        with atomic.Part(first) as part:
+            parts.append(part)
+            pages = writers.Pages(first, images=images, first_file=part)
+            writers.write_reuse_html(report, part.stream, pages=pages)
+            part.publish()
+        written[name] = pages
+
+    many = threading.Thread(target=write, args=("many", 1, held))
+    many.start()
+    assert paused.wait(60)
+    one = threading.Thread(target=write, args=("one", 10**6, []))
+    one.start()
+    one.join(2)  # time enough to finish, were it not waiting for the folder
+    go_on.set()
+    many.join(60)
+    one.join(60)
+    assert len(written["many"].written) == len(report.clusters) > 2
+    assert written["one"].written == [first]
+    assert written["one"].removed == written["many"].written[1:]
+    assert _pages(first) == [first]  # the one-page report, linking to nothing
+    assert sorted(folder.iterdir()) == [first]
+
+
+def test_a_folder_that_cannot_be_locked_is_written_to_as_before(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that cannot lock a folder (a Linux NFS client: EBADF) still gets the
+    report; any other failure to lock it names the report's file."""
+    catalogue.ingest([CATALOGUE_DIR])
+    report = catalogue.reuse_report()
+    first = tmp_path / "reuse.html"
+
+    def flock(fd: int, operation: int) -> None:
+        raise OSError(failure, os.strerror(failure))
+
+    monkeypatch.setattr(atomic.fcntl, "flock", flock)
+    failure = errno.EBADF
+    with atomic.Part(first) as part:
+        pages = writers.Pages(first, images=1, first_file=part)
+        writers.write_reuse_html(report, part.stream, pages=pages)
+    assert len(_pages(first)) == len(pages.written) == len(report.clusters)
+    failure = errno.EIO
+    with atomic.Part(first) as part:
+        pages = writers.Pages(first, images=2, first_file=part)
+        with pytest.raises(CatalogueError, match=r"reuse\.html"):
+            writers.write_reuse_html(report, part.stream, pages=pages)
+    assert len(_pages(first)) == len(report.clusters)  # the earlier report, as it was
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []

@@ -1049,12 +1049,14 @@ def _write_report(
             return
         # One page for 0: still through Pages, which removes what a longer report left.
         most = images_per_page or sys.maxsize
-        pages = Pages(target, images=most) if chosen == "html" else None
-        leftovers: list[Path] = [] if pages else remove_leftovers(target.parent, target.name.__eq__)
+        html = chosen == "html"
+        leftovers: list[Path] = [] if html else remove_leftovers(target.parent, target.name.__eq__)
         # The report takes its name once written whole: one that fails part way, or is
         # killed, leaves an earlier report under that name as it was (and one stopped by
-        # SIGTERM, as by Ctrl-C, its hidden files removed).
+        # SIGTERM, as by Ctrl-C, its hidden files removed). An HTML report's first page is
+        # named with its others, one report's pages at a time.
         with _terminate_as_interrupt(), Part(target) as part:
+            pages = Pages(target, images=most, first_file=part) if html else None
             report = write(catalogue, part.stream, chosen, pages)
             part.publish()
     more = ""

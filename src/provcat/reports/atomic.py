@@ -12,6 +12,10 @@ machines is safe). The file's bytes are synced to the disk before it is named, a
 (:func:`sync_folder`), so that a power cut too leaves the earlier report or the new one: on
 many file systems a file renamed before its bytes reach the disk comes back empty.
 
+A report of many files (an HTML report in pages) names them all while it holds its folder
+(:func:`folder_lock`), so that two reports written at once to the same name take their names
+one after the other, and the folder ends with one report's pages, never some of each.
+
 (An unnamed ``O_TMPFILE`` file linked into place would leave nothing after a kill, but
 linking it through ``/proc/self/fd`` fails on some machines, this project's among them, with
 ``EXDEV``.)
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import hashlib
 import io
@@ -29,7 +34,7 @@ import re
 import secrets
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -120,7 +125,9 @@ class Part:
     def publish(self, *, sync: bool = True) -> None:
         """Give the written file its name, and (with ``sync``) have the name on the disk
         too; a caller naming many files in one folder syncs it once after the last
-        (:func:`sync_folder`)."""
+        (:func:`sync_folder`). Once published, publishing again does nothing."""
+        if self._published:
+            return
         self.set_aside()
         try:
             self._hidden.replace(self.path)
@@ -172,6 +179,36 @@ def sync_folder(path: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise cannot_write(path, exc) from exc
+    finally:
+        os.close(fd)
+
+
+#: What ``flock`` on a folder raises where the file system cannot lock one (a Linux NFS
+#: client takes a folder's exclusive lock as a byte-range lock, which asks for a file opened
+#: to write: EBADF).
+_CANNOT_LOCK = frozenset({errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP})
+
+
+@contextlib.contextmanager
+def folder_lock(path: Path) -> Iterator[bool]:
+    """Hold the folder of ``path`` (a report's file) while the files of one report take
+    their names, waiting while another process holds it; yields whether it is held. The
+    lock is the folder's own (``flock``), so nothing is left in it, and a killed holder's
+    ends with its process. Where the file system cannot lock a folder the files are named
+    without it (False), as before this lock."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in _CANNOT_LOCK:
+                raise cannot_write(path, exc) from exc
+            yield False
+        else:
+            yield True  # closing the descriptor below lets the lock go
     finally:
         os.close(fd)
 

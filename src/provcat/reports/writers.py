@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageOps
 from provcat import config
 from provcat.errors import InputError
 from provcat.files import read_regular
-from provcat.reports.atomic import Part, remove_leftovers, sync_folder
+from provcat.reports.atomic import Part, folder_lock, remove_leftovers, sync_folder
 from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.formats import PAGE_IMAGES
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
@@ -467,10 +467,18 @@ class Pages:
     (:class:`provcat.reports.atomic.Part`): a report that fails part way leaves an earlier
     report's pages as they were. ``written`` names every page once the report is written;
     the pages an earlier, longer report left after the last (files in a row whose head says
-    they are a provcat report's pages) are removed, and named in ``removed``."""
+    they are a provcat report's pages) are removed, and named in ``removed``.
+
+    The pages take their names, and those an earlier report left are removed, while the
+    report holds its folder (:func:`provcat.reports.atomic.folder_lock`); given the first
+    page's own hidden file (``first_file``, the :class:`Part` its stream writes), it is
+    named there too, so that two reports written at once to one name end as one of them,
+    all its pages, never some of each."""
 
     first: Path
     images: int = PAGE_IMAGES
+    #: The first page's file, when it is a :class:`Part`: named with the other pages.
+    first_file: Part | None = None
     written: list[Path] = field(default_factory=list)
     #: Pages of an earlier, longer report found after the last and removed.
     removed: list[Path] = field(default_factory=list)
@@ -505,15 +513,17 @@ class Pages:
                 parts.append(part)
                 yield page, shown, part.stream
                 part.set_aside()  # not a descriptor held for each of a thousand pages
-            for part in parts:
-                part.publish(sync=False)
-            if parts:
-                sync_folder(self.first)  # the pages' names, in one sync of their folder
+            named = [*parts, self.first_file] if self.first_file else parts
+            with folder_lock(self.first):
+                for part in named:
+                    part.publish(sync=False)
+                if named:
+                    sync_folder(self.first)  # the pages' names, in one sync of their folder
+                self.written = [self.first] + [part.path for part in parts]
+                self._remove_stale(len(ranges) + 1)
         finally:
             for part in parts:
                 part.discard()
-        self.written = [self.first] + [part.path for part in parts]
-        self._remove_stale(len(ranges) + 1)
 
     def _is_page(self, name: str) -> bool:
         """Whether ``name`` is the name of one of these pages' files."""
