@@ -234,8 +234,7 @@ def test_provcat_serve_answers_from_its_own_process(
         connection.close()
         assert answer == json.loads(json.dumps({"matches": expected}, default=str))
     finally:
-        process.send_signal(stop)
-        _out, err = process.communicate(timeout=60)
+        err = _stop(process, stop)
     assert process.returncode == 0, err
     assert "stopped" in err
 
@@ -520,10 +519,24 @@ def test_a_server_over_tls_answers_https_only_and_outlives_a_plain_request(
 
 
 def _server_process(command: list[str]) -> subprocess.Popen[str]:
-    """``provcat serve`` in a process of its own, what it says readable from its stderr."""
-    return subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
-    )
+    """``provcat serve`` in a process of its own, what it says readable from its stderr
+    (and, should it hang, where each of its threads stood: :func:`_stop`)."""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _stop(process: subprocess.Popen[str], stop: int = signal.SIGTERM) -> str:
+    """Stop a server process with ``stop`` and wait for it; what it said after. One that
+    has not ended a minute later is aborted, its threads' stacks (faulthandler) in the
+    failure."""
+    process.send_signal(stop)
+    try:
+        _out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        _out, err = process.communicate(timeout=60)
+        pytest.fail(f"the server did not end on signal {stop}; its threads:\n{err}")
+    return err
 
 
 def _reloaded(process: subprocess.Popen[str]) -> str:
@@ -600,8 +613,7 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
             assert secure.getresponse().status == status
             secure.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
+        err = _stop(process)
     assert process.returncode == 0, err
 
 
@@ -733,8 +745,7 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
         assert "cannot read the token file" in _reloaded(process)
         assert status(BOB) == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
+        err = _stop(process)
     assert process.returncode == 0, err
 
 
@@ -834,8 +845,7 @@ def test_provcat_serve_with_client_certificates_needs_no_token(
         assert found, said
         assert _https_status(int(found.group(1)), cert_file, desk) == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
+        err = _stop(process)
     assert process.returncode == 0, err
 
 
@@ -897,6 +907,147 @@ def test_provcat_serve_reads_its_certificates_again_on_sighup(
         assert str(cert_file) in line
         assert _https_status(port, renewed[0], None) == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
+        err = _stop(process)
+    assert process.returncode == 0, err
+
+
+def _revocation_list(
+    folder: Path, authority: tuple[Path, Path], revoked: list[Path], *, days: int = 1
+) -> Path:
+    """``folder/crl.pem``: ``authority``'s PEM revocation list of the certificates in
+    ``revoked``, next updated in ``days`` days (past, when negative)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    issuer = x509.load_pem_x509_certificate(authority[0].read_bytes())
+    key = serialization.load_pem_private_key(authority[1].read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.subject)
+        .last_update(now - dt.timedelta(days=3))
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for path in revoked:
+        serial = x509.load_pem_x509_certificate(path.read_bytes()).serial_number
+        entry = x509.RevokedCertificateBuilder().serial_number(serial)
+        builder = builder.add_revoked_certificate(entry.revocation_date(now).build())
+    listed = folder / "crl.pem"
+    listed.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return listed
+
+
+def test_a_client_certificate_its_authority_revoked_is_refused(
+    montenegro: Catalogue, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the authority's revocation list, a revoked client is refused and the others
+    answered; a list past its next update refuses every client, which the log says as a
+    warning naming what to renew (the clients are not at fault)."""
+    import ssl
+
+    cert_file, key_file = _certificate(tmp_path)
+    authority = _certificate(tmp_path, "newsroom-ca", authority=True)
+    desk = _certificate(tmp_path, "photo-desk", issuer=authority)
+    bot = _certificate(tmp_path, "factcheck-bot", issuer=authority)
+    listed = _revocation_list(tmp_path, authority, [desk[0]])
+    refused = (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)
+
+    def context() -> ssl.SSLContext:
+        return serve.tls_context(cert_file, key_file, client_ca=authority[0], client_crl=listed)
+
+    with (
+        caplog.at_level("INFO", logger="provcat.serve"),
+        serving(montenegro, tls=context()) as server,
+    ):
+        port = server.server_address[1]
+        with pytest.raises(refused):
+            _https_status(port, cert_file, desk)
+        assert _https_status(port, cert_file, bot) == 200
+        _revocation_list(tmp_path, authority, [desk[0]], days=-1)
+        server.set_tls(context())
+        with pytest.raises(refused):
+            _https_status(port, cert_file, bot)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert any(level == "INFO" and "revoked" in line for level, line in said)
+    stale = [line for level, line in said if level == "WARNING"]
+    assert len(stale) == 1
+    assert "CRL has expired" in stale[0]
+    assert "renew the --client-crl file" in stale[0]
+    assert [line.split(" ")[1] for _level, line in said if "GET /status" in line] == [
+        "factcheck-bot"
+    ]
+
+
+def test_a_revocation_list_file_holds_revocation_lists_only(tmp_path: Path) -> None:
+    """A certificate in the list's file would be trusted as a clients' authority: refused,
+    as a file of none (a DER list, say) and a list without the clients' authorities."""
+    cert_file, key_file = _certificate(tmp_path)
+    authority = _certificate(tmp_path, "newsroom-ca", authority=True)
+    listed = _revocation_list(tmp_path, authority, [])
+    mixed = tmp_path / "mixed.pem"
+    mixed.write_bytes(listed.read_bytes() + authority[0].read_bytes())
+    der = tmp_path / "crl.der"
+    der.write_bytes(b"0\x82\x01\x0a" + bytes(266))
+    for path, said in ((mixed, "holds CERTIFICATE, not only"), (der, "no PEM revocation list")):
+        with pytest.raises(ValueError, match=said) as refusal:
+            serve.tls_context(cert_file, key_file, client_ca=authority[0], client_crl=path)
+        assert str(path) in str(refusal.value)
+    with pytest.raises(ValueError, match="goes with the clients' authorities"):
+        serve.tls_context(cert_file, key_file, client_crl=listed)
+    serve.tls_context(cert_file, key_file, client_ca=authority[0], client_crl=listed)
+
+
+def test_provcat_serve_reads_its_revocation_list_again_on_sighup(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """--client-crl: a certificate revoked in the list and a reload refuse its holder from
+    then on, the others answered; the list goes with --client-ca, and a file holding a
+    certificate is refused naming it."""
+    import ssl
+
+    cert_file, key_file = _certificate(tmp_path)
+    authority = _certificate(tmp_path, "newsroom-ca", authority=True)
+    desk = _certificate(tmp_path, "photo-desk", issuer=authority)
+    bot = _certificate(tmp_path, "factcheck-bot", issuer=authority)
+    listed = _revocation_list(tmp_path, authority, [])
+    command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--certfile",
+               str(cert_file), "--keyfile", str(key_file)]  # fmt: skip
+    for extra, said in (
+        (["--client-crl", str(listed)], "--client-crl goes with --client-ca"),
+        (
+            ["--client-ca", str(authority[0]), "--client-crl", str(authority[0])],
+            f"cannot use the revocation list {authority[0]}: holds CERTIFICATE",
+        ),
+        (
+            ["--client-ca", str(authority[0]), "--client-crl", str(tmp_path / "none.pem")],
+            f"cannot use the certificate {tmp_path / 'none.pem'}: No such file",
+        ),
+    ):
+        done = subprocess.run(
+            [*command, *extra], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode in (1, 2)
+        assert said in done.stderr
+        assert "Traceback" not in done.stderr
+    process = _server_process(
+        [*command, "--client-ca", str(authority[0]), "--client-crl", str(listed)]
+    )
+    try:
+        said = _started(process)
+        assert "checked against its authority's revocation list" in said
+        found = re.search(r"https://127\.0\.0\.1:(\d+)/", said)
+        assert found, said
+        port = int(found.group(1))
+        assert _https_status(port, cert_file, desk) == 200
+        _revocation_list(tmp_path, authority, [desk[0]])
+        assert "the certificates read again" in _reloaded(process)
+        with pytest.raises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)):
+            _https_status(port, cert_file, desk)
+        assert _https_status(port, cert_file, bot) == 200
+    finally:
+        err = _stop(process)
     assert process.returncode == 0, err

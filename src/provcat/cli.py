@@ -642,6 +642,12 @@ def index(ctx: click.Context, full: bool) -> None:
     "(with --certfile); the log names each by its certificate's common name.",
 )  # fmt: skip
 @click.option(
+    "--client-crl", type=click.Path(dir_okay=False, path_type=Path),
+    help="Refuse client certificates these PEM revocation lists revoke (one from each "
+    "--client-ca authority, kept up to date: an expired list refuses every client). SIGHUP "
+    "reads it again.",
+)  # fmt: skip
+@click.option(
     "--no-auth", is_flag=True,
     help="Listen beyond this machine without a token (behind a proxy that authenticates).",
 )  # fmt: skip
@@ -656,6 +662,7 @@ def serve(
     certfile: Path | None,
     keyfile: Path | None,
     client_ca: Path | None,
+    client_crl: Path | None,
     no_auth: bool,
 ) -> None:
     """Answer look-ups over HTTP until stopped, the look-up index loaded once.
@@ -669,7 +676,8 @@ def serve(
     from provcat.serve import LookUpServer, is_loopback_name
 
     tokens = _read_tokens(token_file) if token_file is not None else None
-    tls = _tls(certfile, keyfile, client_ca)
+    certificates = (certfile, keyfile, client_ca, client_crl)
+    tls = _tls(*certificates)
     if no_auth and (tokens is not None or client_ca is not None):
         given = "--token-file" if tokens is not None else "--client-ca"
         raise click.UsageError(f"--no-auth and {given} say opposite things; give one")
@@ -701,12 +709,14 @@ def serve(
             asked = f"; {_holders(tokens)} asked for" if tokens is not None else ""
             if client_ca is not None:
                 asked += "; a client certificate asked for"
+            if client_crl is not None:
+                asked += ", checked against its authority's revocation list"
             _say(f"answering look-ups at {server.url} (Ctrl-C stops{asked})", err=True)
             # A service manager's stop (SIGTERM) ends it as Ctrl-C does: the answers under
             # way are dropped, the catalogue's connections closed. Its reload (SIGHUP) reads
             # the token file and the certificates again: a token revoked or added, or a
             # certificate renewed, without a restart.
-            reload = _Reload(server, token_file, (certfile, keyfile, client_ca))
+            reload = _Reload(server, token_file, certificates)
             try:
                 with _terminate_as_interrupt(), reload.on_sighup():
                     server.serve_forever()
@@ -745,7 +755,7 @@ class _Reload:
         self,
         server: LookUpServer,
         token_file: Path | None,
-        certificates: tuple[Path | None, Path | None, Path | None],
+        certificates: tuple[Path | None, Path | None, Path | None, Path | None],
     ) -> None:
         self.server = server
         self.token_file = token_file
@@ -792,9 +802,15 @@ class _Reload:
 
 
 def _tls(
-    certfile: Path | None, keyfile: Path | None, client_ca: Path | None
+    certfile: Path | None,
+    keyfile: Path | None,
+    client_ca: Path | None,
+    client_crl: Path | None,
 ) -> ssl.SSLContext | None:
-    """The TLS context of --certfile, --keyfile and --client-ca, or None without them."""
+    """The TLS context of --certfile, --keyfile, --client-ca and --client-crl, or None
+    without them."""
+    if client_crl is not None and client_ca is None:
+        raise click.UsageError("--client-crl goes with --client-ca")
     if certfile is None:
         for given, name in ((keyfile, "--keyfile"), (client_ca, "--client-ca")):
             if given is not None:
@@ -804,11 +820,14 @@ def _tls(
 
     from provcat.serve import tls_context
 
+    files = (certfile, keyfile, client_ca, client_crl)
     try:
-        return tls_context(certfile, keyfile, client_ca=client_ca)
+        return tls_context(certfile, keyfile, client_ca=client_ca, client_crl=client_crl)
+    except ValueError as exc:  # a revocation list's file that holds something else
+        raise click.ClickException(f"cannot use the revocation list {exc}") from None
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror or str(exc)
-        named = ", ".join(str(p) for p in (certfile, keyfile, client_ca) if p is not None)
+        named = exc.filename or ", ".join(str(p) for p in files if p is not None)
         raise click.ClickException(f"cannot use the certificate {named}: {reason}") from None
 
 

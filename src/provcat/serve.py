@@ -185,6 +185,16 @@ class LookUpServer(ThreadingHTTPServer):
         plain HTTP request to a TLS server, an untrusted certificate) is logged in a line;
         anything else with its traceback. The server goes on either way."""
         failed = sys.exc_info()[1]
+        if getattr(failed, "verify_code", None) in _CRL_FAILURES:
+            # Not the client's doing: every client of that authority is refused until the
+            # list is renewed, so it is said as a warning.
+            log.warning(
+                "connection from %s refused: the revocation lists cannot vouch for its "
+                "certificate (%s): renew the --client-crl file, then SIGHUP",
+                client_address,
+                getattr(failed, "verify_message", failed),
+            )
+            return
         if isinstance(failed, OSError):  # ssl.SSLError is one
             log.info("connection from %s failed: %s", client_address, failed)
             return
@@ -277,19 +287,61 @@ def tls_context(
     keyfile: str | os.PathLike[str] | None = None,
     *,
     client_ca: str | os.PathLike[str] | None = None,
+    client_crl: str | os.PathLike[str] | None = None,
 ) -> ssl.SSLContext:
     """A server-side TLS context (TLS 1.2 or later) with the certificate chain in
     ``certfile`` and its private key (in ``keyfile``, else in ``certfile`` too). With
     ``client_ca`` (the PEM certificates of the authorities that sign clients'), a client
     must present a certificate one of them signed, or its handshake fails: the server
-    then names each request's holder after its certificate's common name."""
+    then names each request's holder after its certificate's common name.
+
+    With ``client_crl`` too (PEM certificate revocation lists, one from each of those
+    authorities; :func:`check_revocation_lists`), a client whose certificate a list revokes
+    is refused, and so is every client of an authority whose list is missing or past its
+    next update (OpenSSL's rule: a list out of date says nothing of what was revoked
+    since)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
     if client_ca is not None:
         context.load_verify_locations(cafile=client_ca)
         context.verify_mode = ssl.CERT_REQUIRED
+    if client_crl is not None:
+        if client_ca is None:
+            raise ValueError("a revocation list goes with the clients' authorities (client_ca)")
+        check_revocation_lists(client_crl)
+        context.load_verify_locations(cafile=client_crl)  # cadata would take no list
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     return context
+
+
+#: OpenSSL's verification failures that a revocation list's own state causes, not the
+#: client's certificate (openssl/x509_vfy.h): X509_V_ERR_UNABLE_TO_GET_CRL (3),
+#: _UNABLE_TO_DECRYPT_CRL_SIGNATURE (5), _CRL_SIGNATURE_FAILURE (8), _CRL_NOT_YET_VALID
+#: (11), _CRL_HAS_EXPIRED (12), _ERROR_IN_CRL_LAST_UPDATE_FIELD (15), _NEXT_UPDATE_FIELD
+#: (16), _UNABLE_TO_GET_CRL_ISSUER (33), _KEYUSAGE_NO_CRL_SIGN (35),
+#: _UNHANDLED_CRITICAL_CRL_EXTENSION (36).
+_CRL_FAILURES: Final = frozenset({3, 5, 8, 11, 12, 15, 16, 33, 35, 36})
+#: A PEM block's first line, and what it holds.
+_PEM_BEGIN: Final = re.compile(rb"^-----BEGIN ([A-Z0-9 ]+)-----\r?$", re.M)
+
+
+def check_revocation_lists(path: str | os.PathLike[str]) -> None:
+    """Refuse (ValueError, naming the file) a file of certificate revocation lists that
+    holds none in PEM, or anything else: a certificate there would be trusted as an
+    authority of clients', which a revocation list must not be able to add. OSError when
+    the file cannot be read."""
+    raw = Path(path).read_bytes()
+    kinds = _PEM_BEGIN.findall(raw)
+    named = os.fsdecode(path)
+    if not kinds:
+        raise ValueError(
+            f"{named}: no PEM revocation list (one in DER converts with "
+            "'openssl crl -inform DER -in FILE -out FILE.pem')"
+        )
+    others = sorted({kind.decode() for kind in kinds} - {"X509 CRL"})
+    if others:
+        raise ValueError(f"{named}: holds {', '.join(others)}, not only revocation lists")
 
 
 def certificate_holder(connection: object) -> str | None:
