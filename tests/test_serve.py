@@ -31,6 +31,14 @@ from .paths import MONTENEGRO, REPO
 
 #: The command in a process of its own (the console script may not be on the path).
 PROVCAT = [sys.executable, "-c", "from provcat.cli import cli; cli(prog_name='provcat')"]
+#: The command as a terminal starts it, Ctrl-C (SIGINT) raising KeyboardInterrupt: a test
+#: run as a background job hands its children SIGINT ignored, which Python then keeps.
+PROVCAT_AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from provcat.cli import cli; cli(prog_name='provcat')",
+]
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "similar.schema.json").read_text("utf-8"))
 #: The server's other bodies: its status, and every refusal.
 BODIES = json.loads((REPO / "docs" / "schemas" / "serve.schema.json").read_text("utf-8"))
@@ -219,7 +227,7 @@ def test_provcat_serve_answers_from_its_own_process(
     library does, and stops on Ctrl-C (SIGINT) or a service manager's SIGTERM with status 0."""
     query = mirrored_crop(tmp_path)
     expected = [match.to_dict() for match in montenegro.similar(query)]
-    command = [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0"]
+    command = [*PROVCAT_AT_A_TERMINAL, "--db", montenegro.url, "serve", "--port", "0"]
     process = _server_process(command)
     try:
         assert process.stderr is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provcat.cli import cli
-from provcat.terminal import json_printable, printable
+from provcat.terminal import json_indented, json_printable, printable
 
 from .imagegen import photo
 from .records import write_record
@@ -53,6 +54,63 @@ def test_json_printable_reads_back_as_the_same_data(data: object) -> None:
     dumped = json_printable(json.dumps(data, ensure_ascii=False))
     assert json.loads(dumped) == data
     assert not set(dumped) & UNSAFE
+
+
+JSON_DATA = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+)
+
+
+#: A line of indented JSON whose value is a number: what comes before it, and the number.
+_NUMBER_LINE = re.compile(r'(\s*(?:"(?:[^"\\]|\\.)*": )?)(-?[0-9][0-9.eE+-]*)(,?)')
+
+
+@given(JSON_DATA | st.lists(st.floats(min_value=-1e-3, max_value=1e-3)))
+def test_json_indented_is_what_python_writes(data: object) -> None:
+    """The listings' and reports' JSON as Python's indenting encoder wrote it, line for
+    line, but for how a float is written (0.000021 and 1e-7 where Python writes 2.1e-05
+    and 1e-07): the same number."""
+    ours = json_indented(data)
+    python = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    assert len(ours.splitlines()) == len(python.splitlines())
+    for line, expected in zip(ours.splitlines(), python.splitlines(), strict=True):
+        if line != expected:
+            found, wanted = _NUMBER_LINE.fullmatch(line), _NUMBER_LINE.fullmatch(expected)
+            assert found, (line, expected)
+            assert wanted, (line, expected)
+            assert (found[1], found[3]) == (wanted[1], wanted[3])
+            assert float(found[2]) == float(wanted[2])
+    assert json.loads(json_printable(ours)) == data
+
+
+def test_json_indented_takes_what_orjson_would_not_as_python_did() -> None:
+    """A file name that is not UTF-8 (a lone surrogate) and integers past 64 bits are
+    written by Python's encoder; dates, NumPy's floats and other objects as ``str`` and
+    ``float`` made them; keys that are not text as text."""
+    import dataclasses
+    import datetime as dt
+
+    import numpy as np
+
+    @dataclasses.dataclass
+    class Kept:
+        number: int
+
+    for data in (
+        {"path": "/photos/caf\udce9.jpg"},
+        {"size": 2**70, "negative": -(2**64)},
+        {"when": dt.datetime(2017, 2, 20, 9, 30, tzinfo=dt.UTC), "day": dt.date(2017, 2, 20)},
+        {"score": np.float64(0.25), "half": np.float32(0.5), "count": np.int64(5)},
+        {"object": Kept(1), 3: "three", 2.5: "a half", None: "none", True: "yes"},
+    ):
+        assert json_indented(data) == json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # Not a number: null, where Python wrote NaN, which is no JSON.
+    assert json.loads(json_indented({"x": float("nan")})) == {"x": None}
 
 
 @pytest.fixture

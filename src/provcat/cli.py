@@ -30,7 +30,7 @@ from provcat.matching import Lookup, SimilarMatch
 from provcat.queries import ImageQuery
 from provcat.reports.formats import FORMATS, PAGE_IMAGES, choose_format
 from provcat.results import ImageRecord
-from provcat.terminal import json_printable, printable
+from provcat.terminal import json_indented, json_printable, printable
 
 if TYPE_CHECKING:
     import ssl
@@ -53,7 +53,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _echo_json(data: Any, *, lines: bool = False) -> None:
     """Print ``data`` as JSON: indented, or on one line (``lines``: JSON Lines); characters a
     terminal would obey are escaped (:func:`provcat.terminal.json_printable`)."""
-    dumped = json.dumps(data, indent=None if lines else 2, ensure_ascii=False, default=str)
+    dumped = json.dumps(data, ensure_ascii=False, default=str) if lines else json_indented(data)
     click.echo(json_printable(dumped))
 
 
@@ -64,7 +64,7 @@ def _echo_json_items(items: Iterable[Any]) -> int:
     count = 0
     pieces: list[str] = []
     for item in items:
-        text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+        text = json_indented(item)
         pieces.append(("[" if count == 0 else ",") + "\n  " + text.replace("\n", "\n  "))
         count += 1
         if len(pieces) == _ITEMS_WRITTEN:

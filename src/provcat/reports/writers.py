@@ -34,7 +34,7 @@ from provcat.reports.captions import FLAG_WORDS, CaptionReport
 from provcat.reports.formats import PAGE_IMAGES
 from provcat.reports.reuse import FLAG_WORDS as REUSE_FLAG_WORDS
 from provcat.reports.reuse import ReuseReport
-from provcat.terminal import json_printable, printable
+from provcat.terminal import json_indented, json_printable, printable
 from provcat.thumbnails import Stored as StoredThumbnail
 
 #: Longest side of an inline thumbnail, in pixels.
@@ -259,31 +259,34 @@ def write_json(report: Report, out: TextIO, **_: Any) -> None:
     a time (a million captions' report is about 400 MB of JSON, which as one string, and
     its escaped copy, took as much memory again), and a report that gives its members as
     ``json_parts`` (long lists as iterators) an item at a time: the same text."""
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
     parts = getattr(report, "json_parts", None)
-    pieces = encoder.iterencode(report.to_dict()) if parts is None else _members(encoder, parts())
+    if parts is None:
+        pieces = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report.to_dict())
+    else:
+        pieces = _members(parts())
     for piece in pieces:
         out.write(json_printable(piece))
     out.write("\n")
 
 
-def _members(encoder: json.JSONEncoder, parts: Iterable[tuple[str, Any]]) -> Iterator[str]:
-    """What ``encoder.iterencode(dict(parts))`` writes (indented by 2), with a member given as
-    an iterator written as a list, an item at a time, each item's text as one piece (an
-    indenting encoder makes a piece of every bracket, comma and value: a million printings'
-    groups were 37 million pieces, each escaped and written on its own, two fifths of the
-    writing's time). A JSON string holds no raw newline, so every newline is the
-    indentation's, and deepening it indents an item's lines."""
+def _members(parts: Iterable[tuple[str, Any]]) -> Iterator[str]:
+    """What ``json.dumps(dict(parts), indent=2)`` writes, with a member given as an iterator
+    written as a list, an item at a time, each item's text as one piece (an indenting
+    encoder makes a piece of every bracket, comma and value: a million printings' groups
+    were 37 million pieces, each escaped and written on its own, two fifths of the
+    writing's time), each by :func:`provcat.terminal.json_indented`. A JSON string holds
+    no raw newline, so every newline is the indentation's, and deepening it indents an
+    item's lines."""
     opened = False
     for name, value in parts:
-        yield ("," if opened else "{") + "\n  " + encoder.encode(name) + ": "
+        yield ("," if opened else "{") + "\n  " + json.dumps(name, ensure_ascii=False) + ": "
         opened = True
         if not isinstance(value, Iterator):
-            yield encoder.encode(value).replace("\n", "\n  ")
+            yield json_indented(value).replace("\n", "\n  ")
             continue
         listed = False
         for item in value:
-            yield ("," if listed else "[") + "\n    " + encoder.encode(item).replace("\n", "\n    ")
+            yield ("," if listed else "[") + "\n    " + json_indented(item).replace("\n", "\n    ")
             listed = True
         yield "\n  ]" if listed else "[]"
     yield "\n}" if opened else "{}"
