@@ -758,9 +758,14 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
 
 
 def _https_status(
-    port: int, server_cert: Path, client: tuple[Path, Path] | None, token: str | None = None
+    port: int,
+    server_cert: Path,
+    client: tuple[Path, Path] | None,
+    token: str | None = None,
+    *,
+    path: str = "/status",
 ) -> int:
-    """The status of GET /status over HTTPS, presenting ``client``'s certificate if given."""
+    """The status of GET ``path`` over HTTPS, presenting ``client``'s certificate if given."""
     import ssl
 
     context = ssl.create_default_context(cafile=str(server_cert))
@@ -769,7 +774,7 @@ def _https_status(
     connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=context)
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        connection.request("GET", "/status", headers=headers)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         return response.status
@@ -780,10 +785,11 @@ def _https_status(
 def test_a_server_asking_for_client_certificates_answers_only_those_its_authority_signed(
     montenegro: Catalogue, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Mutual TLS: a client without a certificate, or with one another authority signed,
-    gets no answer; one the server's authority signed is answered and named in the log by
-    its common name; with tokens too, both are asked for and the log names the token's
-    holder."""
+    """Mutual TLS: a client with a certificate another authority signed gets no answer (its
+    handshake fails); one without a certificate is refused (403) all but ``/health``, an
+    upload's body unread; one the server's authority signed is answered and named in the
+    log by its common name; with tokens too, both are asked for and the log names the
+    token's holder."""
     import ssl
 
     cert_file, key_file = _certificate(tmp_path)
@@ -794,12 +800,23 @@ def test_a_server_asking_for_client_certificates_answers_only_those_its_authorit
     refused = (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)
     with caplog.at_level("INFO", logger="provcat.serve"), serving(montenegro, tls=tls) as server:
         port = server.server_address[1]
-        for client in (None, stranger):
-            with pytest.raises(refused):
-                _https_status(port, cert_file, client)
+        with pytest.raises(refused):
+            _https_status(port, cert_file, stranger)
+        assert _https_status(port, cert_file, None) == 403
+        assert _https_status(port, cert_file, None, path="/similar") == 403
+        assert _https_status(port, cert_file, None, path="/health") == 200
         assert _https_status(port, cert_file, desk) == 200
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=60, context=ssl.create_default_context(cafile=cert_file)
+        )
+        connection.request("POST", "/similar", body=b"x" * 1000)
+        response = connection.getresponse()
+        assert response.status == 403
+        assert response.getheader("Connection") == "close"  # the body left unread
+        assert "client certificate" in json.loads(response.read())["error"]
+        connection.close()
     logged = [r.getMessage() for r in caplog.records if "GET /status" in r.getMessage()]
-    assert [line.split(" ")[1] for line in logged] == ["photo-desk"]
+    assert [line.split(" ")[1] for line in logged] == ["-", "photo-desk"]
     caplog.clear()
     with (
         caplog.at_level("INFO", logger="provcat.serve"),
@@ -808,10 +825,9 @@ def test_a_server_asking_for_client_certificates_answers_only_those_its_authorit
         port = server.server_address[1]
         assert _https_status(port, cert_file, desk) == 401
         assert _https_status(port, cert_file, desk, ALICE) == 200
-        with pytest.raises(refused):
-            _https_status(port, cert_file, None, ALICE)
+        assert _https_status(port, cert_file, None, ALICE) == 403
     logged = [r.getMessage() for r in caplog.records if "GET /status" in r.getMessage()]
-    assert [line.split(" ")[1] for line in logged] == ["-", "alice"]
+    assert [line.split(" ")[1] for line in logged] == ["-", "alice", "-"]
 
 
 def test_provcat_serve_with_client_certificates_needs_no_token(

@@ -639,7 +639,8 @@ def index(ctx: click.Context, full: bool) -> None:
 @click.option(
     "--client-ca", type=click.Path(dir_okay=False, path_type=Path),
     help="Answer only TLS clients presenting a certificate these PEM authorities signed "
-    "(with --certfile); the log names each by its certificate's common name.",
+    "(with --certfile; GET /health answers any); the log names each by its certificate's "
+    "common name.",
 )  # fmt: skip
 @click.option(
     "--client-crl", type=click.Path(dir_okay=False, path_type=Path),

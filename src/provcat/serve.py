@@ -30,8 +30,9 @@ naming a loopback host (``403`` else: DNS rebinding), and it sends no CORS heade
 ``tokens`` (each holder's name and bearer token), it answers only requests that carry one
 of them (``Authorization: Bearer TOKEN``; ``401`` else, before the body is read or the path
 is looked at; the log names each request's holder). Given an ``ssl.SSLContext`` (``tls``),
-it answers only over TLS, and only clients with a certificate its authorities signed if
-the context asks for one (:func:`tls_context`). :meth:`LookUpServer.set_tokens` and
+it answers only over TLS, and if the context asks for a client certificate, only clients
+with one its authorities signed (``/health`` too answers those without: :func:`tls_context`).
+:meth:`LookUpServer.set_tokens` and
 :meth:`LookUpServer.set_tls` change either while it runs. That is what a server on a
 shared network wants (``provcat serve`` refuses to listen beyond this machine without a
 token or client certificates unless told ``--no-auth``).
@@ -292,8 +293,10 @@ def tls_context(
     """A server-side TLS context (TLS 1.2 or later) with the certificate chain in
     ``certfile`` and its private key (in ``keyfile``, else in ``certfile`` too). With
     ``client_ca`` (the PEM certificates of the authorities that sign clients'), a client
-    must present a certificate one of them signed, or its handshake fails: the server
-    then names each request's holder after its certificate's common name.
+    is asked for a certificate one of them signed: one that presents another fails its
+    handshake; one that presents none is answered ``403`` but for ``GET /health`` (a load
+    balancer's check carries no certificate); the server names each request's holder
+    after its certificate's common name.
 
     With ``client_crl`` too (PEM certificate revocation lists, one from each of those
     authorities; :func:`check_revocation_lists`), a client whose certificate a list revokes
@@ -305,7 +308,10 @@ def tls_context(
     context.load_cert_chain(certfile, keyfile)
     if client_ca is not None:
         context.load_verify_locations(cafile=client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
+        # Optional to the handshake, so that /health is answered without one; every other
+        # request is refused without one (_Handler._certified), and a certificate given is
+        # verified in the handshake as with CERT_REQUIRED.
+        context.verify_mode = ssl.CERT_OPTIONAL
     if client_crl is not None:
         if client_ca is None:
             raise ValueError("a revocation list goes with the clients' authorities (client_ca)")
@@ -485,11 +491,27 @@ class _Handler(BaseHTTPRequestHandler):
         )
         return False
 
+    def _certified(self) -> bool:
+        """Whether the request came with a client certificate if its connection's TLS
+        context asks for one, else a 403 is answered (its body unread). The handshake has
+        verified any certificate given; a context that asks optionally (:func:`tls_context`,
+        so that /health needs none) leaves to this check the clients that gave none."""
+        connection = self.connection
+        if not isinstance(connection, ssl.SSLSocket):
+            return True
+        if connection.context.verify_mode == ssl.CERT_NONE or connection.getpeercert():
+            return True
+        self._refuse_unread(
+            HTTPStatus.FORBIDDEN,
+            "this server asks for a client certificate its authorities signed",
+        )
+        return False
+
     def _route(self, expected: str) -> dict[str, list[str]] | None:
         """The query of a request for ``expected`` (the path this method serves) from an
-        allowed host, with the token if one is asked for; None once a refusal is answered
-        (401, 403, 404 or 405)."""
-        if not self._host_allowed() or not self._authorised():
+        allowed host, with a client certificate and the token if they are asked for; None
+        once a refusal is answered (401, 403, 404 or 405)."""
+        if not self._host_allowed() or not self._certified() or not self._authorised():
             return None
         parts = urlsplit(self.path)
         if parts.path != expected:
