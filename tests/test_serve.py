@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -18,12 +20,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 from PIL import Image, ImageOps
 from sqlalchemy.exc import OperationalError
 
 import provcat
 from provcat import serve
 from provcat.catalogue import Catalogue
+from provcat.cli import cli
 from provcat.serve import LookUpServer
 
 from .imagegen import photo
@@ -606,7 +610,7 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
     )  # fmt: skip
     try:
         said = _started(process)
-        assert "other users may read the token file" in said
+        assert "other users may read the tokens in" in said
         found = re.search(r"answering look-ups at https://0\.0\.0\.0:(\d+)/ .*a token", said)
         assert found, said
         import ssl
@@ -656,6 +660,83 @@ def test_a_token_file_names_each_holder_and_says_which_line_cannot_serve(tmp_pat
     bad.write_bytes(b"alice \xff" + ALICE.encode())
     with pytest.raises(ValueError, match="not UTF-8"):
         serve.read_tokens(bad)
+
+
+def test_a_token_file_may_hold_digests_of_the_tokens_not_the_tokens(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """``NAME sha256:HEX``: the holder's token answered, the digest itself not (it is no
+    token); a digest that is not 64 hexadecimal digits, and a token given both as itself
+    and as its digest to two holders, refused with their lines."""
+    digest = serve.token_digest(BOB)
+    assert digest == "sha256:" + hashlib.sha256(BOB.encode()).hexdigest()
+    listed = tmp_path / "tokens"
+    listed.write_text(f"alice {ALICE}\nbob {digest}\n{digest.upper().replace('SHA', 'sha')}x\n")
+    with pytest.raises(ValueError, match="line 3: a token's digest is sha256: and 64"):
+        serve.read_tokens(listed)
+    listed.write_text(f"alice {ALICE}\nbob {digest}\ncarol {BOB}\n")
+    with pytest.raises(ValueError, match="line 3: carol has the token of bob"):
+        serve.read_tokens(listed)
+    listed.write_text(f"alice {ALICE}\nbob {digest.upper().replace('SHA', 'sha')}\n")
+    tokens = serve.read_tokens(listed)
+    with serving(montenegro, tokens=tokens) as server:
+        for token, status in ((ALICE, 200), (BOB, 200), (digest, 401), (digest[7:], 401)):
+            headers = {"Authorization": f"Bearer {token}"}
+            assert request(server, "GET", "/status", headers=headers)[0] == status, token
+        assert server.holder(f"Bearer {BOB}") == "bob"
+    with pytest.raises(ValueError, match="too short"):
+        serve.token_digest("short")
+
+
+def test_provcat_token_adds_a_digest_and_prints_the_token_once(
+    montenegro: Catalogue, tmp_path: Path
+) -> None:
+    """`provcat token NAME --file F`: the token on standard output, its digest alone added
+    to the file (made readable by its owner alone); a name given twice, or one a line
+    cannot hold, adds nothing; the server answers the printed token and warns of a file
+    others may read only when it holds tokens themselves."""
+    listed = tmp_path / "tokens"
+    made = []
+    for holder in ("photo-desk", "factcheck-bot"):
+        done = CliRunner().invoke(cli, ["token", holder, "--file", str(listed)])
+        assert done.exit_code == 0, done.output
+        made.append(done.stdout.strip())
+        assert f"added {holder}'s token to {listed}" in done.stderr
+    assert stat.S_IMODE(listed.stat().st_mode) == 0o600
+    text = listed.read_text(encoding="utf-8")
+    assert all(token not in text for token in made)
+    assert serve.read_tokens(listed) == {
+        "photo-desk": serve.token_digest(made[0]),
+        "factcheck-bot": serve.token_digest(made[1]),
+    }
+    for holder, said in (("photo-desk", "photo-desk is named twice"), ("a b", "3 words")):
+        done = CliRunner().invoke(cli, ["token", holder, "--file", str(listed)])
+        assert done.exit_code == 1
+        assert said in done.output
+        assert "nothing added" in done.output
+        assert listed.read_text(encoding="utf-8") == text
+    missing = tmp_path / "none"
+    assert CliRunner().invoke(cli, ["token", "a b", "--file", str(missing)]).exit_code == 1
+    assert not missing.exists()
+    listed.chmod(0o644)
+    process = _server_process(
+        [*PROVCAT, "--db", montenegro.url, "serve", "--port", "0", "--token-file", str(listed)]
+    )
+    try:
+        said = _started(process)
+        assert "other users may read" not in said
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", said)
+        assert found, said
+        connection = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=60)
+        for token, status in ((made[1], 200), (serve.token_digest(made[1]), 401)):
+            connection.request("GET", "/status", headers={"Authorization": f"Bearer {token}"})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == status
+        connection.close()
+    finally:
+        err = _stop(process)
+    assert process.returncode == 0, err
 
 
 def test_each_holder_is_answered_and_logged_and_a_token_revoked_while_it_runs(

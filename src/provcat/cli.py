@@ -625,8 +625,8 @@ def index(ctx: click.Context, full: bool) -> None:
 @click.option(
     "--token-file", type=click.Path(dir_okay=False, path_type=Path),
     help="Answer only requests carrying a token this file holds (Authorization: Bearer): a "
-    "line NAME TOKEN for each holder, or one token alone. SIGHUP reads it again (and the "
-    "certificates).",
+    "line NAME TOKEN for each holder (or NAME sha256:DIGEST: provcat token), or one token "
+    "alone. SIGHUP reads it again (and the certificates).",
 )  # fmt: skip
 @click.option(
     "--certfile", type=click.Path(dir_okay=False, path_type=Path),
@@ -725,6 +725,54 @@ def serve(
                 _say("stopped", err=True)
 
 
+@cli.command()
+@click.argument("holder")
+@click.option(
+    "--file", "token_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="The token file of provcat serve --token-file (made, readable by you alone, if "
+    "missing).",
+)  # fmt: skip
+def token(holder: str, token_file: Path) -> None:
+    """Make a new token for HOLDER: print it once, and add its digest to the token file.
+
+    The file keeps `HOLDER sha256:DIGEST`, never the token, so that reading the file gives
+    no one access; the token goes to HOLDER. A running server takes it on SIGHUP
+    (docs/queries.md, "A look-up server").
+    """
+    import os
+    import secrets
+
+    from provcat.serve import token_digest, tokens_from_text
+
+    new = secrets.token_urlsafe(32)
+    made = not token_file.exists()
+    try:
+        # Opened to add to, made readable by its owner alone if missing; the whole file,
+        # the new line with it, is checked before the line is written.
+        fd = os.open(token_file, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "r+", encoding="utf-8", newline="") as file:
+            text = file.read()
+            line = ("\n" if text and not text.endswith("\n") else "") + (
+                f"{holder} {token_digest(new)}\n"
+            )
+            tokens_from_text(text + line, str(token_file))
+            file.write(line)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot add to the token file {token_file}: {exc.strerror or exc}"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        if made:
+            token_file.unlink(missing_ok=True)
+        raise click.ClickException(f"nothing added to the token file: {exc}") from None
+    click.echo(new)
+    _say(
+        f"added {holder}'s token to {token_file} (its digest only); give {holder} the token "
+        "above, and send the server SIGHUP",
+        err=True,
+    )
+
+
 def _read_tokens(path: Path) -> dict[str, str]:
     """The holders and tokens of a token file (:func:`provcat.serve.read_tokens`); a file
     others may read is warned of."""
@@ -739,8 +787,13 @@ def _read_tokens(path: Path) -> dict[str, str]:
         ) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    if mode & 0o077:
-        _say(f"warning: other users may read the token file {path} (chmod 600 it)", err=True)
+    clear = any(not token.startswith("sha256:") for token in tokens.values())
+    if mode & 0o077 and clear:
+        _say(
+            f"warning: other users may read the tokens in {path} (chmod 600 it, or keep "
+            "their digests there: provcat token)",
+            err=True,
+        )
     return tokens
 
 

@@ -44,6 +44,7 @@ read, so memory holds at most that many uploads.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -117,6 +118,7 @@ class LookUpServer(ThreadingHTTPServer):
             raise ValueError(f"look_ups must be positive, got {look_ups}")
         if token is not None and tokens is not None:
             raise ValueError("give token or tokens, not both")
+        #: Each holder's name and the SHA-256 digest of their token.
         self._tokens: tuple[tuple[str, bytes], ...] = ()
         if token is not None:
             tokens = {"token": token}
@@ -153,8 +155,10 @@ class LookUpServer(ThreadingHTTPServer):
     def set_tokens(self, tokens: Mapping[str, str]) -> None:
         """Answer requests carrying one of ``tokens`` (by their holders' names) from now on,
         and no others: how a token is added, or revoked, while the server runs (a request
-        already answered stays answered). Each is checked (:func:`check_token`); none at
-        all, a name that cannot be logged as it is, or one token given to two holders is
+        already answered stays answered). A token may be given as its SHA-256 digest,
+        ``sha256:`` and 64 hexadecimal digits (:func:`token_digest`), so that the file it
+        is read from does not hold it. Each is checked (:func:`check_token`); none at all,
+        a name that cannot be logged as it is, or one token given to two holders is
         refused (ValueError)."""
         given = list(tokens.items())
         for number, (holder, token) in enumerate(given):
@@ -162,22 +166,22 @@ class LookUpServer(ThreadingHTTPServer):
         if not given:
             raise ValueError("no token given: a server that asks for one needs at least one")
         # One assignment: a request sees the old tokens or the new.
-        self._tokens = tuple((holder, token.encode("ascii")) for holder, token in given)
+        self._tokens = tuple((holder, _digest(token)) for holder, token in given)
 
     def holder(self, header: str | None) -> str | None:
         """The name of the holder whose token a request's ``Authorization`` header carries,
-        or None when it carries none of them ("" when the server asks for none). Every
-        token is compared, each in constant time."""
+        or None when it carries none of them ("" when the server asks for none). The
+        offered token's digest is compared with every holder's, each in constant time."""
         tokens = self._tokens
         if not tokens:
             return ""
         scheme, _, given = (header or "").strip().partition(" ")
         if scheme.lower() != "bearer":
             return None
-        offered = given.strip().encode("utf-8", "replace")
+        offered = hashlib.sha256(given.strip().encode("utf-8", "replace")).digest()
         found = None
-        for holder, token in tokens:
-            if hmac.compare_digest(offered, token):
+        for holder, digest in tokens:
+            if hmac.compare_digest(offered, digest):
                 found = holder
         return found
 
@@ -238,38 +242,72 @@ def check_token(token: str) -> None:
         )
 
 
+#: A token given by its digest: ``sha256:`` and the digest's 64 hexadecimal digits (a token
+#: itself holds no colon, so neither is taken for the other).
+_DIGEST: Final = re.compile(r"sha256:([0-9a-fA-F]{64})")
+
+
+def token_digest(token: str) -> str:
+    """What a token file may hold instead of ``token``: ``sha256:`` and its SHA-256 digest
+    in hexadecimal (``provcat token`` adds one; ``printf %s TOKEN | sha256sum`` gives the
+    same digits). The token is checked first (:func:`check_token`)."""
+    check_token(token)
+    return "sha256:" + hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _digest(token: str) -> bytes:
+    """The SHA-256 digest of a token given as itself or as its digest (checked before)."""
+    found = _DIGEST.fullmatch(token)
+    if found:
+        return bytes.fromhex(found.group(1))
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
 def _check_holder(holder: str, token: str, earlier: Iterable[tuple[str, str]]) -> None:
     """Refuse (ValueError) a holder's name that cannot be logged as it is, a token that
-    cannot serve (:func:`check_token`), or either given before, in ``earlier``."""
+    cannot serve (:func:`check_token`; a digest cannot be checked so, and is taken as it
+    is), or either given before, in ``earlier`` (a token and its digest are the same)."""
     if not _HOLDER.fullmatch(holder):
         raise ValueError(
             f"{holder!r} cannot name a token's holder: letters, digits and . _ @ + - (and "
             f"spaces within), up to {HOLDER_MOST} of them"
         )
-    check_token(token)
+    if token.startswith("sha256:"):
+        if not _DIGEST.fullmatch(token):
+            raise ValueError("a token's digest is sha256: and 64 hexadecimal digits")
+    else:
+        check_token(token)
+    digest = _digest(token)
     for other, given in earlier:
         if other == holder:
             raise ValueError(f"{holder} is named twice")
-        if hmac.compare_digest(token.encode("ascii"), given.encode("ascii")):
+        if hmac.compare_digest(digest, _digest(given)):
             raise ValueError(f"{holder} has the token of {other}: give each holder their own")
 
 
 def read_tokens(path: str | os.PathLike[str]) -> dict[str, str]:
     """The holders and tokens of a token file (docs/queries.md, "A look-up server"): a
     line ``NAME TOKEN`` for each holder, or a token alone (its holder named after its
-    line, ``line N``); blank lines and lines beginning ``#`` say nothing. OSError when the
-    file cannot be read; ValueError naming the file and the line when it cannot serve."""
+    line, ``line N``), the token itself or its digest (``sha256:HEX``,
+    :func:`token_digest`); blank lines and lines beginning ``#`` say nothing. OSError when
+    the file cannot be read; ValueError naming the file and the line when it cannot serve."""
     raw = Path(path).read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{os.fsdecode(path)}: not UTF-8 text ({exc.reason})") from None
+    return tokens_from_text(text, os.fsdecode(path))
+
+
+def tokens_from_text(text: str, source: str) -> dict[str, str]:
+    """What :func:`read_tokens` reads, from the text of a token file named ``source`` (which
+    its errors name)."""
     tokens: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
-        where = f"{os.fsdecode(path)}, line {number}"
+        where = f"{source}, line {number}"
         if len(words) > 2:
             raise ValueError(f"{where}: {len(words)} words; a line is NAME TOKEN, or a token alone")
         holder, token = (f"line {number}", words[0]) if len(words) == 1 else words
@@ -279,7 +317,7 @@ def read_tokens(path: str | os.PathLike[str]) -> dict[str, str]:
             raise ValueError(f"{where}: {exc}") from None
         tokens[holder] = token
     if not tokens:
-        raise ValueError(f"{os.fsdecode(path)}: holds no token")
+        raise ValueError(f"{source}: holds no token")
     return tokens
 
 
