@@ -356,7 +356,7 @@ def test_json_written_an_item_at_a_time_is_the_document_written_at_once(groups: 
     whole = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
     assert out.getvalue() == json_printable(whole) + "\n"
     assert json.loads(out.getvalue())["captions_considered"] == len(printed)
-    pieces = list(writers._members(json.JSONEncoder(indent=2), iter([("a", {"b": [1, {}]})])))
+    pieces = list(writers._members(iter([("a", {"b": [1, {}]})])))
     assert "".join(pieces) == json.dumps({"a": {"b": [1, {}]}}, indent=2)
 
 

@@ -560,6 +560,15 @@ def _reloaded(process: subprocess.Popen[str]) -> str:
     return line
 
 
+def _refused_to_start(command: list[str], said: str) -> None:
+    """The command ends at once with a usage error or an error (status 2 or 1) that says
+    ``said``, without a traceback."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode in (1, 2)
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def _started(process: subprocess.Popen[str]) -> str:
     """What the command said up to where it listens."""
     assert process.stderr is not None
@@ -933,12 +942,7 @@ def test_provcat_serve_with_client_certificates_needs_no_token(
             "--no-auth and --client-ca say opposite things",
         ),
     ):  # fmt: skip
-        done = subprocess.run(
-            [*command, *extra], capture_output=True, text=True, timeout=120, check=False
-        )
-        assert done.returncode in (1, 2)
-        assert said in done.stderr
-        assert "Traceback" not in done.stderr
+        _refused_to_start([*command, *extra], said)
     process = _server_process(
         [*command, "--certfile", str(cert_file), "--keyfile", str(key_file),
          "--client-ca", str(authority[0])],
@@ -1132,12 +1136,7 @@ def test_provcat_serve_reads_its_revocation_list_again_on_sighup(
             f"cannot use the certificate {tmp_path / 'none.pem'}: No such file",
         ),
     ):
-        done = subprocess.run(
-            [*command, *extra], capture_output=True, text=True, timeout=120, check=False
-        )
-        assert done.returncode in (1, 2)
-        assert said in done.stderr
-        assert "Traceback" not in done.stderr
+        _refused_to_start([*command, *extra], said)
     process = _server_process(
         [*command, "--client-ca", str(authority[0]), "--client-crl", str(listed)]
     )
