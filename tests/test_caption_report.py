@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -358,6 +359,11 @@ def test_json_written_an_item_at_a_time_is_the_document_written_at_once(groups: 
     assert json.loads(out.getvalue())["captions_considered"] == len(printed)
     pieces = list(writers._members(iter([("a", {"b": [1, {}]})])))
     assert "".join(pieces) == json.dumps({"a": {"b": [1, {}]}}, indent=2)
+    # A report without json_parts: its to_dict, a member at a time, the same text.
+    plain = SimpleNamespace(to_dict=report.to_dict)
+    out = io.StringIO()
+    writers.write_json(plain, out)  # type: ignore[arg-type]
+    assert out.getvalue() == json_printable(whole) + "\n"
 
 
 def test_a_printing_committed_while_the_report_reads_comes_with_its_article(

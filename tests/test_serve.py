@@ -236,9 +236,8 @@ def test_provcat_serve_answers_from_its_own_process(
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
-        found = re.search(r"answering look-ups at http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line
-        connection = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=60)
+        port = _port(line, "http://127.0.0.1")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         connection.request("POST", "/similar?name=flip.png", body=query.read_bytes())
         response = connection.getresponse()
         assert response.status == 200
@@ -569,6 +568,13 @@ def _refused_to_start(command: list[str], said: str) -> None:
     assert "Traceback" not in done.stderr
 
 
+def _port(said: str, address: str) -> int:
+    """The port a started server said it listens on at ``address`` (``https://0.0.0.0``)."""
+    found = re.search(rf"answering look-ups at {re.escape(address)}:(\d+)/", said)
+    assert found, said
+    return int(found.group(1))
+
+
 def _started(process: subprocess.Popen[str]) -> str:
     """What the command said up to where it listens."""
     assert process.stderr is not None
@@ -620,15 +626,13 @@ def test_provcat_serve_with_a_token_file_and_a_certificate(
     try:
         said = _started(process)
         assert "other users may read the tokens in" in said
-        found = re.search(r"answering look-ups at https://0\.0\.0\.0:(\d+)/ .*a token", said)
-        assert found, said
+        port = _port(said, "https://0.0.0.0")
+        assert "a token asked for" in said
         import ssl
 
         context = ssl.create_default_context(cafile=str(cert_file))
         for token, status in ((None, 401), (TOKEN, 200)):
-            secure = http.client.HTTPSConnection(
-                "127.0.0.1", int(found.group(1)), timeout=60, context=context
-            )
+            secure = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=context)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             secure.request("GET", "/status", headers=headers)
             assert secure.getresponse().status == status
@@ -734,9 +738,9 @@ def test_provcat_token_adds_a_digest_and_prints_the_token_once(
     try:
         said = _started(process)
         assert "other users may read" not in said
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", said)
-        assert found, said
-        connection = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=60)
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", _port(said, "http://127.0.0.1"), timeout=60
+        )
         for token, status in ((made[1], 200), (serve.token_digest(made[1]), 401)):
             connection.request("GET", "/status", headers={"Authorization": f"Bearer {token}"})
             response = connection.getresponse()
@@ -827,9 +831,7 @@ def test_provcat_serve_reads_its_token_file_again_on_sighup(
     try:
         said = _started(process)
         assert "the tokens of 2 holders asked for" in said
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", said)
-        assert found, said
-        port = int(found.group(1))
+        port = _port(said, "http://127.0.0.1")
         assert (status(ALICE), status(BOB)) == (200, 200)
         token_file.write_text(f"bob {BOB}\n", encoding="utf-8")
         assert "read again: a token answered" in _reloaded(process)
@@ -950,9 +952,7 @@ def test_provcat_serve_with_client_certificates_needs_no_token(
     try:
         said = _started(process)
         assert "a client certificate asked for" in said
-        found = re.search(r"https://0\.0\.0\.0:(\d+)/", said)
-        assert found, said
-        assert _https_status(int(found.group(1)), cert_file, desk) == 200
+        assert _https_status(_port(said, "https://0.0.0.0"), cert_file, desk) == 200
     finally:
         err = _stop(process)
     assert process.returncode == 0, err
@@ -998,9 +998,7 @@ def test_provcat_serve_reads_its_certificates_again_on_sighup(
 
     try:
         said = _started(process)
-        found = re.search(r"https://127\.0\.0\.1:(\d+)/", said)
-        assert found, said
-        port = int(found.group(1))
+        port = _port(said, "https://127.0.0.1")
         assert _https_status(port, cert_file, None) == 200
         renewed = _certificate(tmp_path / "new")
         cert_file.write_bytes(renewed[0].read_bytes())
@@ -1143,9 +1141,7 @@ def test_provcat_serve_reads_its_revocation_list_again_on_sighup(
     try:
         said = _started(process)
         assert "checked against its authority's revocation list" in said
-        found = re.search(r"https://127\.0\.0\.1:(\d+)/", said)
-        assert found, said
-        port = int(found.group(1))
+        port = _port(said, "https://127.0.0.1")
         assert _https_status(port, cert_file, desk) == 200
         _revocation_list(tmp_path, authority, [desk[0]])
         assert "the certificates read again" in _reloaded(process)

@@ -260,11 +260,8 @@ def write_json(report: Report, out: TextIO, **_: Any) -> None:
     its escaped copy, took as much memory again), and a report that gives its members as
     ``json_parts`` (long lists as iterators) an item at a time: the same text."""
     parts = getattr(report, "json_parts", None)
-    if parts is None:
-        pieces = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(report.to_dict())
-    else:
-        pieces = _members(parts())
-    for piece in pieces:
+    members = parts() if parts is not None else iter(report.to_dict().items())
+    for piece in _members(members):
         out.write(json_printable(piece))
     out.write("\n")
 
