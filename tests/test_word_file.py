@@ -5,6 +5,7 @@ made, and a file that is damaged, half-written or another catalogue's is never r
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import io
 import itertools
@@ -13,6 +14,7 @@ import logging
 import multiprocessing
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -637,6 +639,25 @@ def test_each_word_is_found_where_it_is(
     at, hit = file._locate(keys)
     assert np.array_equal(hit, np.isin(keys, words))
     assert np.array_equal(file.words[at[hit]], keys[hit])
+
+
+def test_a_writer_keeps_none_of_the_pages_it_was_given(tmp_path: Path) -> None:
+    """What a generation keeps of each page until it is finished (every FENCE-th word) is
+    its own: a view of the page would keep every page's words in memory (at 10^5, 895 MB
+    for a file made anew, and as much for each merge of a thousand images)."""
+    writer = word_file._Writer(tmp_path / "g1")
+    pages = []
+    for page in range(3):
+        words = np.arange(5_000, dtype=np.int64) + page * 5_000
+        ones = np.ones(words.size, np.int64)
+        writer.add(words, ones, ones, words.astype(np.int32))
+        pages.append(weakref.ref(words))
+        del words, ones
+    gc.collect()
+    assert [page() for page in pages] == [None, None, None]
+    writer.finish()
+    fence = np.fromfile(tmp_path / "g1" / "fence", dtype=np.int32)
+    assert np.array_equal(fence, np.arange(0, 15_000, word_file.FENCE))
 
 
 def test_a_file_that_cannot_be_written_is_one_line_and_costs_nothing(tmp_path: Path) -> None:

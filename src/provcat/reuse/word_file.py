@@ -561,7 +561,10 @@ class _Writer:
         ends = self.postings + np.cumsum(lengths)
         for name, values in (("words", words), ("counts", counts), ("starts", ends), ("ids", ids)):
             self.files[name].write(np.asarray(values, dtype=_ARRAYS[name]).tobytes())
-        self.fence.append(words[-self.words % FENCE :: FENCE])
+        # A copy: the slice itself is a view that would keep the whole page of words it
+        # was taken from alive until the generation is finished (the words of every page,
+        # 895 MB of a 10^5 catalogue's file made anew, session 45).
+        self.fence.append(np.array(words[-self.words % FENCE :: FENCE], dtype=_ARRAYS["fence"]))
         self.words += int(words.size)
         self.postings += int(lengths.sum())
         self.last_word = int(words[-1])
