@@ -318,6 +318,33 @@ def test_a_long_listing_is_printed_as_it_is_read(
     assert out == "[]\n"
 
 
+def test_articles_and_agents_tables_are_printed_a_page_at_a_time(
+    montenegro: Catalogue, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`provcat articles` and `provcat agents` print tables of _TABLE_ROWS rows as they go
+    (100,000 articles in one table held them all and printed nothing for 45 s): every row
+    once, each page under its own header; none is one empty table."""
+    monkeypatch.setattr(cli_module, "_TABLE_ROWS", 2)
+    monkeypatch.setenv("COLUMNS", "400")  # no cell wraps
+    code, out, _err = run(montenegro.url, "agents")
+    assert code == 0
+    agents = montenegro.agents()
+    assert len(agents) == 3
+    assert out.count("roles") == 2  # two tables: of two agents and of one
+    assert all(out.count(agent.name) == 1 for agent in agents)
+    assert "publisher x" in out
+    code, out, _err = run(montenegro.url, "articles")
+    assert code == 0
+    assert out.count("printings") == 1
+    assert all(out.count(article.key) == 1 for article in montenegro.articles())
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    Catalogue(empty).close()
+    for command, header in (("articles", "printings"), ("agents", "roles")):
+        code, out, _err = run(empty, command)
+        assert code == 0
+        assert out.count(header) == 1
+
+
 def test_json_items_printed_one_at_a_time_are_the_list_printed_at_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

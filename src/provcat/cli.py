@@ -7,7 +7,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +84,24 @@ _ITEMS_WRITTEN = 100
 _TABLE_ROWS = 200
 #: The columns of `provcat images`'s tables.
 _IMAGE_COLUMNS = ("sha256", "size", "articles", "captions")
+
+
+def _print_tables(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, show_lines: bool = False
+) -> int:
+    """Print ``rows`` under ``columns`` as tables of _TABLE_ROWS rows, each as soon as its
+    rows are at hand (one table of every row would hold them all and measure every cell
+    before printing any); an empty table for none. Returns how many rows were printed."""
+    count = 0
+    for batch in _batched(rows, _TABLE_ROWS):
+        table = Table(*columns, show_lines=show_lines)
+        for row in batch:
+            table.add_row(*row)
+        _console().print(table)
+        count += len(batch)
+    if not count:
+        _console().print(Table(*columns, show_lines=show_lines))
+    return count
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -363,23 +381,20 @@ def images(ctx: click.Context, /, as_json: bool, **filters: Any) -> None:
         if as_json:
             _echo_json_items(image.to_dict() for image in found)
             return
-        # Printed a table of _TABLE_ROWS at a time as the images are read (laying out one
-        # table of every row holds them all and measures every cell before printing any).
-        count = 0
-        for rows in _batched(found, _TABLE_ROWS):
-            table = Table(*_IMAGE_COLUMNS, show_lines=True)
-            for image in rows:
-                label = " (stand-in)" if image.stand_in else ""
-                table.add_row(
+        count = _print_tables(
+            _IMAGE_COLUMNS,
+            (
+                (
                     image.sha256[:12],
-                    f"{image.width}x{image.height} {image.format}{label}",
+                    f"{image.width}x{image.height} {image.format}"
+                    + (" (stand-in)" if image.stand_in else ""),
                     _cell("\n".join(image.articles)),
                     _cell("\n".join(image.captions)),
                 )
-            _console().print(table)
-            count += len(rows)
-        if not count:
-            _console().print(Table(*_IMAGE_COLUMNS, show_lines=True))
+                for image in found
+            ),
+            show_lines=True,
+        )
     _say(f"{count} image(s)")
 
 
@@ -479,16 +494,19 @@ def articles(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo_json([a.__dict__ for a in found])
         return
-    table = Table("key", "title", "publisher", "published", "printings")
-    for a in found:
-        table.add_row(
-            _cell(a.key),
-            _cell(a.title or ""),
-            _cell(a.publisher or ""),
-            a.published or "unknown",
-            str(a.appearances),
-        )
-    _console().print(table)
+    _print_tables(
+        ("key", "title", "publisher", "published", "printings"),
+        (
+            (
+                _cell(a.key),
+                _cell(a.title or ""),
+                _cell(a.publisher or ""),
+                a.published or "unknown",
+                str(a.appearances),
+            )
+            for a in found
+        ),
+    )
 
 
 @cli.command()
@@ -501,11 +519,18 @@ def agents(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _echo_json([a.__dict__ for a in found])
         return
-    table = Table("agent", "kind", "roles", "images")
-    for a in found:
-        roles = ", ".join(f"{role} x{n}" for role, n in sorted(a.roles.items()))
-        table.add_row(_cell(a.name), a.kind, _cell(roles), str(a.images))
-    _console().print(table)
+    _print_tables(
+        ("agent", "kind", "roles", "images"),
+        (
+            (
+                _cell(a.name),
+                a.kind,
+                _cell(", ".join(f"{role} x{n}" for role, n in sorted(a.roles.items()))),
+                str(a.images),
+            )
+            for a in found
+        ),
+    )
 
 
 @cli.command()
