@@ -60,6 +60,8 @@ def article_rows(numbers: Iterable[int]) -> list[dict[str, Any]]:
             "title": f"Stand-in article {n}",
             "publisher": PUBLISHERS[n % len(PUBLISHERS)],
             "published": dt.date(2017, 1, 1) + dt.timedelta(days=n % 3000),
+            # A day's period ends that day, as an ingest stores it (`--from` reads it).
+            "published_until": dt.date(2017, 1, 1) + dt.timedelta(days=n % 3000),
             "published_precision": "day",
             "source_kind": "manifest",
             "source": f"stand-in/{n}.toml",
