@@ -345,6 +345,26 @@ def test_articles_and_agents_tables_are_printed_a_page_at_a_time(
         assert out.count(header) == 1
 
 
+def test_table_cells_are_shown_as_they_are_never_obeyed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cell holding rich markup shows it as text, and one holding a terminal's control
+    sequence shows it without the control character, whether it came through _cell or as
+    a plain string."""
+    monkeypatch.setenv("COLUMNS", "400")
+    rows = [
+        (cli_module._cell("[bold]Sky News[/bold] \x1b[31mred"), "[red]kind[/red]"),
+        (cli_module._cell("back\\slash [link=x]y[/link]"), "plain"),
+    ]
+    assert cli_module._print_tables(("name", "kind"), rows) == 2
+    out = capsys.readouterr().out
+    assert "[bold]Sky News[/bold]" in out
+    assert "[red]kind[/red]" in out
+    assert "back\\slash [link=x]y[/link]" in out
+    assert "\x1b" not in out
+    assert "[31mred" in out
+
+
 def test_json_items_printed_one_at_a_time_are_the_list_printed_at_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
