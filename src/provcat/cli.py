@@ -88,19 +88,19 @@ _IMAGE_COLUMNS = ("sha256", "size", "articles", "captions")
 
 
 def _print_tables(
-    columns: Sequence[str], rows: Iterable[Sequence[str | Text]], *, show_lines: bool = False
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, show_lines: bool = False
 ) -> int:
     """Print ``rows`` under ``columns`` as tables of _TABLE_ROWS rows, each as soon as its
     rows are at hand (one table of every row would hold them all and measure every cell
     before printing any); an empty table for none. Returns how many rows were printed.
 
-    Every cell is plain text (rich parses a ``str`` cell's markup: a sixth of a table's
-    time, and nothing here is markup)."""
+    Every cell goes to rich as plain text (a ``str`` cell's markup would be parsed: a sixth
+    of a table's time, and a caption holding "[bold]" must stay text)."""
     count = 0
     for batch in _batched(rows, _TABLE_ROWS):
         table = Table(*columns, show_lines=show_lines)
         for row in batch:
-            table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
+            table.add_row(*map(Text, row))
         _console().print(table)
         count += len(batch)
     if not count:
@@ -126,9 +126,9 @@ def _say(text: str, *, err: bool = False) -> None:
     click.echo(printable(text, one_line=True), err=err)
 
 
-def _cell(text: str) -> Text:
-    """Data for a rich table cell: neither markup nor terminal commands."""
-    return Text(printable(text))
+def _cell(text: str) -> str:
+    """Data for a table cell (:func:`_print_tables`): no terminal commands."""
+    return printable(text)
 
 
 def _console() -> Console:
