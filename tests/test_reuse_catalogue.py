@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import faiss
 import jsonschema
@@ -338,6 +339,76 @@ def test_look_ups_through_the_postings_file_answer_the_same(
         assert "postings file brought up to date" in result.output
         assert "merging 1 image into the postings file" in result.stderr
     assert answers(file=True) == after
+
+
+def _recorded_matches(catalogue: Catalogue) -> set[tuple[str, str, str, int]]:
+    """Every recorded match: the two images' SHA-256, the kinds and the inliers."""
+    reference, copy = m.Image.__table__.alias(), m.Image.__table__.alias()
+    with catalogue.session() as session:
+        rows = session.execute(
+            select(reference.c.sha256, copy.c.sha256, m.PhotoMatch.kinds, m.PhotoMatch.inliers)
+            .join(reference, reference.c.id == m.PhotoMatch.reference_id)
+            .join(copy, copy.c.id == m.PhotoMatch.copy_id)
+        )
+        return {(str(a), str(b), str(kinds), int(inliers)) for a, b, kinds, inliers in rows}
+
+
+def _table_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the candidate stages that read the postings table (one entry each)."""
+    reads: list[int] = []
+    through_table = matching.Matcher._votes_from_table
+
+    def counted(self: matching.Matcher, *args: Any, **kwargs: Any) -> list[Vote]:
+        reads.append(1)
+        return through_table(self, *args, **kwargs)
+
+    monkeypatch.setattr(matching.Matcher, "_votes_from_table", counted)
+    return reads
+
+
+def test_an_ingest_that_makes_the_postings_file_matches_through_it(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest that brings a SQLite catalogue to MAKE_FROM images makes the postings file
+    before its matching turns, which then read the file, not the table (through the table
+    a turn's candidate stage took several times as long), and record what the table gives."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the postings file is SQLite's")
+    with Catalogue(f"sqlite:///{tmp_path / 'through-table.db'}") as reference:
+        assert reference.ingest([CATALOGUE_DIR]).rejected == []
+        expected = _recorded_matches(reference)
+    assert expected  # the demo's copies
+    monkeypatch.setattr(word_file, "MAKE_FROM", 5)  # the demo holds 9 images
+    reads = _table_reads(monkeypatch)
+    with Catalogue(db_url) as catalogue:
+        steps: list[str] = []
+        result = catalogue.ingest([CATALOGUE_DIR], progress=lambda _d, _t, what: steps.append(what))
+        assert result.rejected == []
+        assert _recorded_matches(catalogue) == expected
+    assert reads == []
+    step = "writing the postings file for look-ups"
+    assert step in steps
+    assert steps.index(step) < steps.index("matching reused photos")
+
+
+def test_an_ingest_merges_what_the_file_cannot_carry_before_matching(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New images past what a file's delta carries (DELTA_MAX) are merged into the file
+    before they are matched: their turns read the file, where they would read the table."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the postings file is SQLite's")
+    with Catalogue(db_url) as catalogue:
+        assert catalogue.ingest([MONTENEGRO]).rejected == []
+        assert catalogue.index_postings(full=True) is not None
+        monkeypatch.setattr(word_file, "DELTA_MAX", 1)
+        monkeypatch.setattr(word_file, "REFRESH_AFTER", 1)
+        reads = _table_reads(monkeypatch)
+        result = catalogue.ingest([CATALOGUE_DIR / "montenegro-reuse-demo"])
+        assert result.rejected == []
+        assert result.images_added > word_file.DELTA_MAX
+        assert result.matches_added > 0
+    assert reads == []
 
 
 def _pdq_loaded(matcher: matching.Matcher) -> dict[int, str]:

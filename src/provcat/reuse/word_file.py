@@ -100,11 +100,17 @@ SUFFIX: Final = ".words"
 DELTA_MAX: Final = 5_000
 #: An ingest writes the file again when it leaves more images than this outside it.
 REFRESH_AFTER: Final = 1_000
-#: An ingest makes the file (when there is none) once the catalogue holds this many images.
-#: On the scale bench the file's candidate stage was 0.29x the table's at 10^4 (making it
-#: took 19.5 s) and 0.34x at 10^3, where the table's is already about 30 ms and the file
-#: would be merged into after every ingest of a few hundred images (docs/scale.md).
-MAKE_FROM: Final = 10_000
+#: An ingest makes the file (when there is none) once the catalogue holds this many images,
+#: before its matching turns, so that they read it too. Measured on generated 800 x 600
+#: scenes (docs/scale.md, session 46): the file of 1,000 images made in 0.7 s; an ingest of
+#: 1,000 files into an empty catalogue in 64-68 s against 77-84 with the table read, of 120
+#: into 1,000 images in 8.7 s against 9.8 (its turns 34-35 ms an image against 48-50); a
+#: `provcat similar` command on 1,999 images, 999 of them outside the file, 1.3-1.6 s against
+#: 1.5-1.7 through the table. Until session 46 this was 10,000 (0.29x the table's
+#: candidate stage there when that stage was NumPy's; the compiled one is 2.9 ms at 10^4).
+#: Below it the images a file leaves outside until its next merge (:data:`REFRESH_AFTER`,
+#: their words computed by every process from their features) could outnumber those in it.
+MAKE_FROM: Final = 1_000
 
 _ARRAYS: Final = {
     "words": "<i4",
