@@ -4,6 +4,7 @@ made, and a file that is damaged, half-written or another catalogue's is never r
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import hashlib
@@ -331,6 +332,83 @@ def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) ->
         assert (folder / full.cover.generation / name).read_bytes() == data, name
     # Only the current generation is left.
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
+
+
+def test_a_merge_in_rounds_writes_what_one_does(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than MERGE_MOST images are merged in rounds, a generation each (the pairs a
+    merge holds are a round's); the file they end with is byte for byte a full make's, and
+    a round that fails leaves the rounds before it current, the next refresh going on."""
+    path, session = database
+    refresh(path)
+    _store(session, range(261, 330))
+    monkeypatch.setattr(word_file, "MERGE_MOST", 20)
+    merge = word_file._merge
+    rounds: list[int] = []
+    failing = [True]
+
+    def counted(old: WordFile, delta: word_file.Run, writer: word_file._Writer) -> None:
+        rounds.append(int(np.unique(delta.ids).size))  # the images this round merges
+        if failing[0] and len(rounds) == 3:
+            raise OSError("the disk went away")
+        merge(old, delta, writer)
+
+    monkeypatch.setattr(word_file, "_merge", counted)
+    with pytest.raises(OSError, match="the disk went away"):
+        refresh(path)
+    assert rounds == [20, 20, 20]
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    kept = _opened(path, session)
+    assert (kept.cover.last_id, kept.cover.images) == (300, 300)
+    assert _answers(session, kept, 329) == _answers(session, None, 329)
+    failing[0] = False
+    told: list[tuple[str, int]] = []
+    merged = refresh(path, writing=lambda how, added: told.append((how, added)))
+    assert told == [("merged", 29)]
+    assert rounds[3:] == [20, 9]
+    assert (merged.how, merged.added, merged.cover.last_id, merged.cover.images) == (
+        "merged", 29, 329, 329
+    )  # fmt: skip
+    merged_bytes = {
+        name: (folder / merged.cover.generation / name).read_bytes()
+        for name in word_file._ALL_ARRAYS
+    }
+    full = refresh(path, full=True)
+    assert full.cover == dataclasses.replace(
+        merged.cover, generation=full.cover.generation, made_at=full.cover.made_at
+    )
+    for name, data in merged_bytes.items():
+        assert (folder / full.cover.generation / name).read_bytes() == data, name
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(-(2**31), 2**31 - 1), max_size=12),
+            st.integers(1, 2**31 - 1),
+            st.booleans(),
+        ),
+        max_size=8,
+    )
+)
+def test_a_run_is_its_pairs_sorted_by_word_then_image(
+    parts: list[tuple[list[int], int, bool]],
+) -> None:
+    """Pairs held as one int64 key each (the word above the image) sort as (word, image) do,
+    negative words and the largest ids included, whether an owner is given for each word or
+    once for all of a part's."""
+    words = [np.array(w, dtype=np.int64) for w, _owner, _each in parts]
+    owners: list[np.ndarray | int] = [
+        np.full(len(w), owner, dtype=np.int32) if each else owner for w, owner, each in parts
+    ]
+    expected = sorted((word, owner) for w, owner, _each in parts for word in w)
+    run = word_file._sorted_run(words, owners)
+    assert (run.words.dtype, run.ids.dtype) == (np.int32, np.int32)
+    assert list(zip(run.words.tolist(), run.ids.tolist(), strict=True)) == expected
+    assert words == []  # taken as they were read
+    assert owners == []
 
 
 def test_a_merge_drops_the_images_of_words_it_makes_common(tmp_path: Path) -> None:

@@ -48,10 +48,12 @@ import logging
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -100,6 +102,13 @@ SUFFIX: Final = ".words"
 DELTA_MAX: Final = 5_000
 #: An ingest writes the file again when it leaves more images than this outside it.
 REFRESH_AFTER: Final = 1_000
+#: A merge adds the words of this many images at most in one generation (more are merged in
+#: rounds, a generation each, every round rewriting the file): it holds their (word, image)
+#: pairs, sorted, while it writes, about 30 MB a thousand images. Merging 20,000 images
+#: into a file of 50,120 (docs/scale.md, session 46): 1,493 MB of the process's own memory
+#: and 22.9 s in one round before the pairs were held as sorted keys; now 843 MB and 25.0 s
+#: in one round, 546 MB and 34.8 s in rounds of 10,000, 363 MB and 40.8 s of 5,000.
+MERGE_MOST: Final = 10_000
 #: An ingest makes the file (when there is none) once the catalogue holds this many images,
 #: before its matching turns, so that they read it too. Measured on generated 800 x 600
 #: scenes (docs/scale.md, session 46): the file of 1,000 images made in 0.7 s; an ingest of
@@ -375,11 +384,31 @@ class Run:
         return left.astype(np.int64), (right - left).astype(np.int64)
 
 
-def _sorted_run(words: list[npt.NDArray[Any]], owners: list[npt.NDArray[Any]]) -> Run:
-    all_words = np.concatenate(words).astype(np.int32) if words else np.zeros(0, np.int32)
-    all_owners = np.concatenate(owners).astype(np.int32) if owners else np.zeros(0, np.int32)
-    order = np.lexsort((all_owners, all_words))
-    return Run(all_words[order], all_owners[order])
+def _sorted_run(words: list[npt.NDArray[Any]], owners: list[npt.NDArray[Any] | int]) -> Run:
+    """The pairs of each ``words[i]`` with ``owners[i]`` (an image id for each word, or one
+    for all of them), sorted by word (as int32), then image. Both lists are emptied as they
+    are read: a merge's pairs are held once as they are gathered, as one sorted int64 key
+    each (the word above the image), then as the run's two arrays: 16 bytes a pair at most,
+    against about 30 with the lists, their concatenations and a sort order all held."""
+    total = sum(part.size for part in words)
+    keys = np.empty(total, dtype=np.int64)
+    at = 0
+    for number, part in enumerate(words):
+        place = keys[at : at + part.size]
+        place[...] = part.astype(np.int32, copy=False)  # sign-extended, as the file keeps it
+        place <<= 32
+        place |= owners[number]  # image ids are positive int32
+        at += part.size
+        words[number] = owners[number] = _NONE  # freed as it is taken
+    words.clear()
+    owners.clear()
+    keys.sort()
+    halves = keys.view(np.int32).reshape(-1, 2)
+    high, low = (1, 0) if sys.byteorder == "little" else (0, 1)
+    return Run(np.ascontiguousarray(halves[:, high]), np.ascontiguousarray(halves[:, low]))
+
+
+_NONE: Final = np.zeros(0, dtype=np.int32)
 
 
 class Delta:
@@ -633,10 +662,13 @@ def refresh(
 
     Where a current file exists, the images stored since it are merged into a new generation
     (their words computed from their stored features, the old arrays read a slice at a
-    time); with ``full``, without a file, or when those images are more than the file holds,
-    the file is made anew from the postings table. Nothing is written while fewer than
-    ``at_least`` images are outside the file. The catalogue is read in one read transaction
-    (writers are not held up); another process refreshing at once waits for this one.
+    time), :data:`MERGE_MOST` images a generation (more in rounds, each made current in
+    turn: one killed leaves the rounds before it); with ``full``, without a file, or when
+    those images are more than the file holds, the file is made anew from the postings
+    table. Nothing is written while fewer than ``at_least`` images are outside the file.
+    The catalogue is read in one read transaction a round (in SQLite's rollback journal it
+    holds other writers' commits until it ends); another process refreshing at once waits
+    for this one.
 
     For a caller that shows what it does (making the file of 10^5 images takes about two
     minutes, a merge into it a few seconds to a minute, and a second writer waits for the
@@ -654,8 +686,8 @@ def refresh(
     with _locked(folder, waiting), _reading(database) as con:
         _tidy(folder)
         old = None if full else _readable(folder, con)
-        last = con.execute("SELECT id, sha256 FROM image ORDER BY id DESC LIMIT 1").fetchone()
-        last_id, last_sha = (int(last[0]), str(last[1])) if last else (0, None)
+        last = con.execute("SELECT max(id) FROM image").fetchone()
+        last_id = int(last[0] or 0)
         images = int(con.execute("SELECT count(*) FROM image").fetchone()[0])
         after = old.cover.last_id if old is not None else 0
         added = int(
@@ -667,34 +699,66 @@ def refresh(
         how, added = ("merged", added) if into is not None else ("made", images)
         if writing is not None:
             writing(how, added)
-        generation = f"g{time.time_ns():x}-{os.getpid()}"
-        writer = _Writer(folder / generation)
-        try:
+        if into is None:
+            cover = _generation(folder, con, last_id, partial(_copy_table, con))
+        # A merge holds the pairs of the images it adds (about 70 MB a thousand images): it
+        # takes them MERGE_MOST at a time, each round a generation of its own.
+        while into is not None:
+            found = con.execute(
+                "SELECT image_id FROM feature WHERE image_id > ? ORDER BY image_id"
+                " LIMIT 1 OFFSET ?",
+                (after, MERGE_MOST),
+            ).fetchone()
+            upto = last_id if found is None else int(found[0]) - 1
+            delta = _delta_pairs(con, after, upto)
+            cover = _generation(folder, con, upto, partial(_merge, into, delta))
+            del delta
+            into = None if upto >= last_id else WordFile(folder, cover)
+            after = upto
             if into is not None:
-                _merge(into, _delta_pairs(con, after), writer)
-            else:
-                _copy_table(con, writer)
-            writer.add_pdq(
-                con.execute(
-                    "SELECT image_id, value FROM fingerprint WHERE algorithm = 'pdq'"
-                    " ORDER BY image_id"
-                )
-            )
-            writer.finish()
-        except BaseException:
-            writer.abandon()
-            raise
-        cover = Cover(
-            generation=generation,
-            last_id=last_id,
-            images=images,
-            last_sha256=last_sha,
-            words=writer.words,
-            postings=writer.postings,
-            made_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
-        _publish(folder, cover)
+                # Between rounds other processes' writes may commit (a reader holds up their
+                # commits in SQLite's rollback journal); what the next rounds read, images
+                # up to last_id and their features and hashes, is never changed.
+                con.execute("COMMIT")
+                con.execute("BEGIN")
     return Made(how, cover, time.perf_counter() - started, added)
+
+
+def _generation(
+    folder: Path, con: sqlite3.Connection, last_id: int, fill: Callable[[_Writer], None]
+) -> Cover:
+    """Write a generation covering the images up to ``last_id`` (its words by ``fill``, then
+    the PDQ hashes of those images) and make it the current one."""
+    generation = f"g{time.time_ns():x}-{os.getpid()}"
+    writer = _Writer(folder / generation)
+    try:
+        fill(writer)
+        writer.add_pdq(
+            con.execute(
+                "SELECT image_id, value FROM fingerprint WHERE algorithm = 'pdq'"
+                " AND image_id <= ? ORDER BY image_id",
+                (last_id,),
+            )
+        )
+        writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    last = con.execute(
+        "SELECT id, sha256 FROM image WHERE id <= ? ORDER BY id DESC LIMIT 1", (last_id,)
+    ).fetchone()
+    images = con.execute("SELECT count(*) FROM image WHERE id <= ?", (last_id,)).fetchone()
+    cover = Cover(
+        generation=generation,
+        last_id=last_id,
+        images=int(images[0]),
+        last_sha256=None if last is None else str(last[1]),
+        words=writer.words,
+        postings=writer.postings,
+        made_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    _publish(folder, cover)
+    return cover
 
 
 @contextlib.contextmanager
@@ -804,11 +868,15 @@ def _pending_pairs(con: sqlite3.Connection) -> Run:
     return _delta_pairs(con, int(found[0]), skip_unreadable=True)
 
 
-def _delta_pairs(con: sqlite3.Connection, after: int, *, skip_unreadable: bool = False) -> Run:
-    """The ``(word, image)`` pairs the images after ``after`` posted, sorted
+def _delta_pairs(
+    con: sqlite3.Connection, after: int, upto: int | None = None, *, skip_unreadable: bool = False
+) -> Run:
+    """The ``(word, image)`` pairs the images after ``after`` (up to ``upto``) posted, sorted
     (:func:`_posted_run`)."""
     cursor = con.execute(
-        "SELECT image_id, data FROM feature WHERE image_id > ? ORDER BY image_id", (after,)
+        "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
+        " ORDER BY image_id",
+        (after, (1 << 62) if upto is None else upto),
     )
     return _posted_run(cursor, skip_unreadable=skip_unreadable)
 
@@ -821,8 +889,8 @@ def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = Fa
     Raises:
         ValueError: An image's stored features cannot be read (the message names it).
     """
-    words: list[WordArray] = []
-    owners: list[npt.NDArray[np.int32]] = []
+    words: list[npt.NDArray[Any]] = []
+    owners: list[npt.NDArray[Any] | int] = []
     for image_id, data in rows:
         try:
             found = stored_words(image_id, data)
@@ -831,8 +899,8 @@ def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = Fa
                 raise
             log.warning("%s; its words are not looked up", error)
             continue
-        words.append(found)
-        owners.append(np.full(found.size, image_id, dtype=np.int32))
+        words.append(found.astype(np.int32))
+        owners.append(int(image_id))
     return _sorted_run(words, owners)
 
 
