@@ -701,7 +701,7 @@ def refresh(
             writing(how, added)
         if into is None:
             cover = _generation(folder, con, last_id, partial(_copy_table, con))
-        # A merge holds the pairs of the images it adds (about 70 MB a thousand images): it
+        # A merge holds the pairs of the images it adds (about 30 MB a thousand images): it
         # takes them MERGE_MOST at a time, each round a generation of its own.
         while into is not None:
             found = con.execute(
