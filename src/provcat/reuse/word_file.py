@@ -995,12 +995,13 @@ def _tidy(folder: Path) -> None:
 
 
 def keep_up(connection: Connection, *, announce: Callable[[], None] | None = None) -> Made | None:
-    """What an ingest does once its images are stored and matched: make the catalogue's file
-    when it has none and holds :data:`MAKE_FROM` images or more, or merge into it when more
-    than :data:`REFRESH_AFTER` images are outside it. None when nothing was to be done; a
-    file that cannot be written is logged and left (look-ups then read the table).
-    ``announce`` is called before anything is written (a first file of a large catalogue
-    takes a minute or two)."""
+    """What an ingest does once its images are stored, before it matches them (so that its
+    matching turns read the file) and again after: make the catalogue's file when it has
+    none and holds :data:`MAKE_FROM` images or more, or merge into it when more than
+    :data:`REFRESH_AFTER` images are outside it. None when nothing was to be done; a file
+    that cannot be written is logged and left (look-ups then read the table). ``announce``
+    is called before anything is written (a first file of a large catalogue takes a minute
+    or two)."""
     folder = location(connection)
     if folder is None:
         return None
