@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import case, insert, make_url, null, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -105,6 +107,36 @@ def _never_analysed(catalogue: Catalogue, tables: list[str]) -> list[str]:
             {"t": tables},
         )
         return sorted(rows.scalars())
+
+
+def test_a_commit_that_failed_leaves_nothing_to_the_next_session(tmp_path: Path) -> None:
+    """SQLite's COMMIT fails with "database is locked" while a reader holds its lock, and
+    leaves the transaction open: the connection goes back to the pool rolled back, so the
+    next session on it (a retry) starts afresh rather than inside the failed transaction."""
+    path = tmp_path / "catalogue.db"
+    Catalogue(f"sqlite:///{path}").close()
+    engine = make_engine(f"sqlite:///{path}")
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM image").fetchone()
+    try:
+        with Session(engine) as session:
+            session.connection().exec_driver_sql("PRAGMA busy_timeout = 0")
+            session.add(m.CatalogueState(key="probe", value=1))
+            with pytest.raises(OperationalError, match="database is locked"):
+                session.commit()
+        with Session(engine) as session:
+            assert session.get(m.CatalogueState, "probe") is None
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    with Session(engine) as session:
+        session.add(m.CatalogueState(key="probe", value=2))
+        session.commit()
+    with Session(engine) as session:
+        assert session.get(m.CatalogueState, "probe").value == 2
+    assert engine.pool.checkedin() == 1  # one connection, reused throughout
+    engine.dispose()
 
 
 def test_an_ingest_leaves_postgresql_with_planner_statistics(catalogue: Catalogue) -> None:

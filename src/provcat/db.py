@@ -66,7 +66,22 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "reset", _end_what_a_failed_commit_left)
     return engine
+
+
+def _end_what_a_failed_commit_left(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+    """Roll back a transaction still open on a connection going back to the pool.
+
+    SQLite's COMMIT fails with "database is locked" when a reader holds its lock past the
+    busy timeout, and the transaction stays open. SQLAlchemy takes a commit it attempted
+    for an ended transaction, and so skips its rollback when the connection goes back to
+    the pool: the next session on that connection went on in the failed transaction. An
+    ingest that ran its batch again (:func:`retrying`) found the batch's images, not yet
+    committed, "already known" (20 new files reported as 4 added and 16 known), and did not
+    keep what it keeps for images it adds."""
+    if getattr(dbapi_connection, "in_transaction", False):
+        dbapi_connection.rollback()
 
 
 #: SQLite's page cache per connection, in KiB (its default is 2 MiB). A reuse look-up reads
