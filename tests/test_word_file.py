@@ -16,7 +16,7 @@ import multiprocessing
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -688,6 +688,36 @@ def test_an_ingest_keeps_it_up_to_date(
     assert (made.how, made.cover.last_id) == ("merged", 309)
 
 
+def test_an_ingest_does_not_wait_for_another_writer(
+    database: tuple[Path, Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While another process writes the file (making a large catalogue's anew takes
+    minutes), an ingest leaves it as it is and goes on; once the writer is done, it brings
+    the file up to date again."""
+    path, session = database
+    monkeypatch.setattr(word_file, "MAKE_FROM", 100)
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    folder.mkdir()
+    done: list[word_file.Made | None] = []
+
+    def ingest_keeps_up() -> None:
+        with Session(create_engine(f"sqlite:///{path}")) as other:
+            done.append(keep_up(other.connection()))
+
+    with word_file._locked(folder), caplog.at_level(logging.INFO):
+        ingest = threading.Thread(target=ingest_keeps_up, daemon=True)
+        ingest.start()
+        ingest.join(30)  # it would wait as long as the lock is held
+        assert done == [None]
+    assert "not waiting for it" in caplog.text
+    assert word_file.stamp_of(folder) is None
+    made = keep_up(session.connection())
+    assert made is not None
+    assert (made.how, made.cover.last_id) == ("made", 260)
+
+
 def test_only_a_sqlite_file_has_one() -> None:
     engine = create_engine("sqlite://")
     with engine.connect() as connection:
@@ -993,6 +1023,150 @@ def test_a_file_made_from_the_table_holds_the_images_after_the_mark(
     assert _answers(session, _opened(path, session), 260) == _answers(
         session, None, 260, _pending(session)
     )
+
+
+def _arrays(path: Path, made: word_file.Made) -> dict[str, bytes]:
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    return {
+        name: (folder / made.cover.generation / name).read_bytes() for name in word_file._ALL_ARRAYS
+    }
+
+
+def _between_pages(
+    monkeypatch: pytest.MonkeyPatch, page: int | None, work: Callable[[], None]
+) -> list[int]:
+    """Read the table 2,000 rows a page while the file is made, and do ``work`` while the
+    ``page``-th page is written (every page: None); the pages written, counted (a list of
+    one)."""
+    monkeypatch.setattr(word_file, "_PAGE", 2_000)
+    merge_rows = word_file._merge_rows
+    pages = [0]
+
+    def written(*args: Any) -> None:
+        pages[0] += 1
+        if page is None or pages[0] == page:
+            work()
+        merge_rows(*args)
+
+    monkeypatch.setattr(word_file, "_merge_rows", written)
+    return pages
+
+
+def _other_writer(path: Path) -> Session:
+    """A session on the catalogue at ``path`` that never waits for a lock (busy timeout 0):
+    held up by a reader, it fails at once."""
+    return Session(create_engine(f"sqlite:///{path}", connect_args={"timeout": 0}))
+
+
+def test_a_make_lets_writers_commit_between_its_pages(
+    half: tuple[Path, Session],
+    database: tuple[Path, Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Made anew, the file reads the postings table a page at a time, each page in a read
+    transaction of its own: between pages another writer stores images and commits without
+    waiting, and posting waits (the table stands still), so the file is byte for byte the
+    one a single read transaction makes; the images stored meanwhile are its delta."""
+    path, session = half
+    full_path, _full_session = database
+    expected = _arrays(full_path, refresh(full_path, full=True))
+
+    def store_and_post() -> None:
+        with _other_writer(path) as other:
+            _store(other, range(261, 264), posting=False)  # fails with a reader holding on
+            assert post_pending(other.connection()) == 0
+            other.commit()
+            assert posted_through(other.connection()) == 200
+
+    pages = _between_pages(monkeypatch, 2, store_and_post)
+    with caplog.at_level(logging.INFO):
+        made = refresh(path, full=True)
+    assert pages[0] >= 5
+    assert "posting waits" in caplog.text
+    assert "made again in one read transaction" not in caplog.text
+    assert (made.how, made.cover.last_id, made.cover.images) == ("made", 260, 260)
+    assert _arrays(path, made) == expected
+    file = _opened(path, session)
+    assert file.delta.images == 3
+    assert _answers(session, file, 263) == _answers(session, None, 263, _pending(session))
+    # Once it is made, posting goes on.
+    assert post_pending(session.connection()) == 63
+    session.commit()
+
+
+def test_a_table_changed_under_a_make_is_read_again_in_one_transaction(
+    half: tuple[Path, Session],
+    database: tuple[Path, Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A process that posts without waiting for the make (an older provcat) moves the mark
+    between two pages: the make sees it at the next page, says so and begins again in one
+    read transaction, and the file is that of the table as it is now."""
+    path, session = half
+    full_path, _full_session = database
+    expected = _arrays(full_path, refresh(full_path, full=True))
+
+    def post_regardless() -> None:
+        with monkeypatch.context() as patch, _other_writer(path) as other:
+            patch.setattr(word_file, "being_made", lambda connection: False)
+            assert post_pending(other.connection()) == 60
+            other.commit()
+
+    _between_pages(monkeypatch, 2, post_regardless)
+    with caplog.at_level(logging.WARNING):
+        made = refresh(path, full=True)
+    assert "made again in one read transaction" in caplog.text
+    assert posted_through(session.connection()) == 260
+    assert (made.cover.last_id, made.cover.images) == (260, 260)
+    assert _arrays(path, made) == expected
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [made.cover.generation]
+
+
+def test_a_make_waits_for_the_posting_under_way(
+    half: tuple[Path, Session],
+    database: tuple[Path, Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A posting that began before the make held posting back is waited for before the
+    table's first page is read: the make reads the table as it is after that posting, in
+    pages, and need not begin again."""
+    path, session = half
+    full_path, _full_session = database
+    expected = _arrays(full_path, refresh(full_path, full=True))
+    posting = threading.Event()
+    errors: list[BaseException] = []
+
+    def post_slowly() -> None:
+        try:
+            with Session(create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})) as other:
+                # Their rows fit the page cache (provcat's size), so the posting holds the
+                # write lock only, which lets readers read until it commits.
+                other.connection().exec_driver_sql("PRAGMA cache_size = -65536")
+                assert post_pending(other.connection(), most=5) == 5
+                posting.set()
+                threading.Event().wait(0.5)  # the make starts meanwhile
+                other.commit()
+        except BaseException as error:  # handed to the test, which reports it
+            errors.append(error)
+            posting.set()
+
+    # Pages written slowly: the make lasts longer than the posting's transaction.
+    pages = _between_pages(monkeypatch, None, lambda: threading.Event().wait(0.2))
+    poster = threading.Thread(target=post_slowly)
+    poster.start()
+    assert posting.wait(30)
+    with caplog.at_level(logging.WARNING):
+        made = refresh(path, full=True)
+    poster.join(30)
+    assert not errors
+    assert pages[0] >= 5
+    assert "made again" not in caplog.text
+    assert posted_through(session.connection()) == 205
+    assert _arrays(path, made) == expected
 
 
 def test_words_past_the_last_row_of_the_table_are_made_rows(tmp_path: Path) -> None:

@@ -466,14 +466,22 @@ def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int
     processes posting at once post each image once: the second finds the mark moved.
     The words are those of :func:`posted`, computed from the images' stored features (an
     image whose features cannot be read posts none: :func:`post_after`), every word's images
-    appended in one upsert sorted by word.
+    appended in one upsert sorted by word. Nothing is posted while another process makes the
+    catalogue's postings file anew from the table, a page at a time
+    (:func:`provcat.reuse.word_file.being_made`): the images wait for a later posting, and
+    look-ups compute their words meanwhile.
     """
+    from provcat.reuse.word_file import being_made
+
     if posted_through(connection) is None:
         return 0
     driver = connection.connection.driver_connection
     if not getattr(driver, "in_transaction", False):
         # A transaction that has written already holds the write lock.
         lock_for_writing(connection)
+    if being_made(connection):
+        log.info("the postings file is being made from the postings table: posting waits")
+        return 0
     after = posted_through(connection)
     assert after is not None  # the mark is never deleted
     posted_ids, last = post_after(connection, after, most=most)

@@ -27,7 +27,9 @@ folder and what it covers) and one generation folder of four little-endian array
 starts[i + 1]]``) and ``ids`` (int32: the images of each word posted by at
 most :data:`provcat.reuse.postings.KEPT_POSTINGS` images, as the table keeps them). A new
 generation is written beside the old one and ``CURRENT`` replaced atomically, so a reader
-never sees half a file; writers take ``LOCK`` (an advisory lock) in turn.
+never sees half a file; writers take ``LOCK`` (an advisory lock) in turn, and a writer
+making the file anew from the postings table holds ``MAKING`` too, while which nothing is
+posted to the table (:func:`being_made`).
 
 A generation also holds the PDQ hashes of the images it covers, so that a matcher starting
 on a large catalogue maps them instead of reading every image's from the database (about 2 s
@@ -143,7 +145,12 @@ FENCE_BITS: Final = 10
 FENCE: Final = 1 << FENCE_BITS
 _CURRENT: Final = "CURRENT"
 _LOCK: Final = "LOCK"
-#: Rows of the table read at a time while making the file.
+#: Held (an advisory lock, exclusively) while the file is made anew from the postings table;
+#: a process posting words leaves them for later while it is held (:func:`being_made`), so
+#: that the table stands still while it is read a page at a time.
+_MAKING: Final = "MAKING"
+#: Rows of the table read at a time while making the file (each page in a read transaction
+#: of its own where the table stands still: :func:`_made_anew`).
 _PAGE: Final = 100_000
 #: Delta runs merged into one past this many.
 _RUNS_MAX: Final = 8
@@ -666,9 +673,9 @@ def refresh(
     turn: one killed leaves the rounds before it); with ``full``, without a file, or when
     those images are more than the file holds, the file is made anew from the postings
     table. Nothing is written while fewer than ``at_least`` images are outside the file.
-    The catalogue is read in one read transaction a round (in SQLite's rollback journal it
-    holds other writers' commits until it ends); another process refreshing at once waits
-    for this one.
+    In SQLite's rollback journal a read transaction holds every other writer's commit until
+    it ends: a merge reads in one a round, a make in one a page of the table
+    (:func:`_made_anew`). Another process refreshing at once waits for this one.
 
     For a caller that shows what it does (making the file of 10^5 images takes about two
     minutes, a merge into it a few seconds to a minute, and a second writer waits for the
@@ -700,7 +707,7 @@ def refresh(
         if writing is not None:
             writing(how, added)
         if into is None:
-            cover = _generation(folder, con, last_id, partial(_copy_table, con))
+            cover = _made_anew(folder, database, con)
         # A merge holds the pairs of the images it adds (about 30 MB a thousand images): it
         # takes them MERGE_MOST at a time, each round a generation of its own.
         while into is not None:
@@ -759,6 +766,118 @@ def _generation(
     )
     _publish(folder, cover)
     return cover
+
+
+class _TableMoved(Exception):
+    """The postings table changed between two pages of a make (its mark moved)."""
+
+
+def _made_anew(folder: Path, database: Path, con: sqlite3.Connection) -> Cover:
+    """A generation made from the postings table, read on ``con`` (a read-only connection in
+    a read transaction, which this ends).
+
+    Making the file of a large catalogue takes minutes (about two at 10^5 images), and in
+    SQLite's rollback journal a reader holds every other writer's commit until its read
+    transaction ends: an ingest's commits, and the look-ups that start while such a writer
+    waits. So the table is read a page (:data:`_PAGE` rows) to a read transaction, and
+    writers commit between pages. That is exact only while the table does not change:
+    posting waits meanwhile (:func:`being_made`, after the postings under way have
+    committed: :func:`_posters_done`); every other table in the file's making is read up to
+    the image id it covers, and on SQLite those rows never change. A make that finds the
+    table changed all the same (its mark moved: a process that does not wait, an older
+    provcat) is begun again in one read transaction, as every make was before.
+    """
+    con.execute("COMMIT")  # nothing held while the postings under way commit
+    with _posting_held(folder, database) as still:
+        con.execute("BEGIN")
+        if still:
+            try:
+                return _generation(
+                    folder, con, _last_id(con), partial(_copy_table, con, paged=True)
+                )
+            except _TableMoved:
+                log.warning(
+                    "the postings table changed while %s was made from it a page at a time; "
+                    "made again in one read transaction",
+                    folder,
+                )
+                con.execute("ROLLBACK")
+                con.execute("BEGIN")
+        return _generation(folder, con, _last_id(con), partial(_copy_table, con))
+
+
+def _last_id(con: sqlite3.Connection) -> int:
+    return int(con.execute("SELECT max(id) FROM image").fetchone()[0] or 0)
+
+
+@contextlib.contextmanager
+def _posting_held(folder: Path, database: Path) -> Iterator[bool]:
+    """Hold :data:`_MAKING` (new postings wait while it is held), then wait for the postings
+    under way to commit; True when the table then stands still, False where that cannot be
+    had (no advisory locks, or the catalogue cannot be written to wait on its writers)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield False
+        return
+    with (folder / _MAKING).open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield _posters_done(database)
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _posters_done(database: Path) -> bool:
+    """Wait for the catalogue's write transaction under way, if any, to end: a posting that
+    began before :data:`_MAKING` was held did not see it (:func:`being_made` is asked with
+    the write lock held). False if the write lock cannot be had (a catalogue on a read-only
+    disk, or a writer holding it past the busy timeout)."""
+    try:
+        con = sqlite3.connect(
+            database.resolve().as_uri() + "?mode=rw", uri=True, timeout=30, isolation_level=None
+        )
+    except sqlite3.Error as error:
+        log.info("the postings under way were not waited for (%s)", error)
+        return False
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return True
+    except sqlite3.Error as error:
+        log.info("the postings under way were not waited for (%s)", error)
+        return False
+    finally:
+        con.close()
+
+
+def being_made(connection: Connection) -> bool:
+    """Whether another process is making this catalogue's file anew from its postings table
+    (:func:`_made_anew`): posting then leaves its images' words for later
+    (:func:`provcat.reuse.postings.post_pending`), as look-ups compute them meanwhile. Asked
+    with the catalogue's write lock held."""
+    folder = location(connection)
+    return folder is not None and _held(folder / _MAKING)
+
+
+def _held(lock: Path) -> bool:
+    """Whether another process holds the advisory lock of the file ``lock`` exclusively
+    (False where there is no such file, or no advisory locks)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        handle = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False  # nobody ever took it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # which lets go of the lock, if it was taken
+    return False
 
 
 @contextlib.contextmanager
@@ -833,14 +952,15 @@ def _readable(folder: Path, con: sqlite3.Connection) -> WordFile | None:
     return found if isinstance(found, WordFile) else None
 
 
-def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
+def _copy_table(con: sqlite3.Connection, writer: _Writer, *, paged: bool = False) -> None:
     """Every row of the postings table, in word order (its primary key's), with the words of
     the images after its mark added (:func:`provcat.reuse.postings.posted_through`: stored,
-    their words not posted yet), computed from their stored features."""
-    pending = _pending_pairs(con)
+    their words not posted yet), computed from their stored features; with ``paged``, a
+    page of rows to a read transaction (:func:`_table_pages`)."""
+    mark = _mark(con)
+    pending = _pending_pairs(con, mark)
     taken = 0
-    cursor = con.execute("SELECT word, images, ids FROM word_posting ORDER BY word")
-    while rows := cursor.fetchmany(_PAGE):
+    for rows in _table_pages(con, mark if paged else None):
         words = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         counts = np.fromiter((r[1] for r in rows), np.int64, len(rows))
         blobs = [r[2] or b"" for r in rows]
@@ -857,15 +977,50 @@ def _copy_table(con: sqlite3.Connection, writer: _Writer) -> None:
         _merge_rows(none, none, none, none, pending.words[taken:], pending.ids[taken:], writer)
 
 
-def _pending_pairs(con: sqlite3.Connection) -> Run:
-    """The ``(word, image)`` pairs of the images after the postings table's mark, sorted (an
-    image whose stored features cannot be read posts none, as when its words are posted)."""
+def _table_pages(
+    con: sqlite3.Connection, mark: int | None
+) -> Iterator[list[tuple[int, int, bytes | None]]]:
+    """The postings table's rows in word order, :data:`_PAGE` at a time. Given its ``mark``
+    (read in the read transaction ``con`` is in), each page is read in a read transaction of
+    its own, ended before the page is given (so that other writers' commits go in while it
+    is written), and :class:`_TableMoved` is raised where a page finds the mark moved;
+    without, all of them in ``con``'s transaction. ``con`` is left in a read transaction."""
+    if mark is None:
+        cursor = con.execute("SELECT word, images, ids FROM word_posting ORDER BY word")
+        while rows := cursor.fetchmany(_PAGE):
+            yield rows
+        return
+    after = -(1 << 63)
+    while True:
+        rows = con.execute(
+            "SELECT word, images, ids FROM word_posting WHERE word > ? ORDER BY word LIMIT ?",
+            (after, _PAGE),
+        ).fetchall()
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        if not rows:
+            return
+        yield rows
+        after = int(rows[-1][0])
+        if _mark(con) != mark:
+            raise _TableMoved
+
+
+def _mark(con: sqlite3.Connection) -> int | None:
+    """The postings table's mark (:func:`provcat.reuse.postings.posted_through`)."""
     found = con.execute(
         "SELECT value FROM catalogue_state WHERE key = ?", (POSTED_THROUGH,)
     ).fetchone()
-    if found is None:
+    return None if found is None else int(found[0])
+
+
+def _pending_pairs(con: sqlite3.Connection, mark: int | None) -> Run:
+    """The ``(word, image)`` pairs of the images after the postings table's ``mark``, sorted
+    (an image whose stored features cannot be read posts none, as when its words are
+    posted); none without a mark."""
+    if mark is None:
         return _sorted_run([], [])
-    return _delta_pairs(con, int(found[0]), skip_unreadable=True)
+    return _delta_pairs(con, mark, skip_unreadable=True)
 
 
 def _delta_pairs(
@@ -998,10 +1153,12 @@ def keep_up(connection: Connection, *, announce: Callable[[], None] | None = Non
     """What an ingest does once its images are stored, before it matches them (so that its
     matching turns read the file) and again after: make the catalogue's file when it has
     none and holds :data:`MAKE_FROM` images or more, or merge into it when more than
-    :data:`REFRESH_AFTER` images are outside it. None when nothing was to be done; a file
-    that cannot be written is logged and left (look-ups then read the table). ``announce``
-    is called before anything is written (a first file of a large catalogue takes a minute
-    or two)."""
+    :data:`REFRESH_AFTER` images are outside it. None when nothing was to be done, or when
+    another process is writing the file (this one does not wait for it: making the file of
+    a large catalogue anew takes minutes; its look-ups read what is there); a file that
+    cannot be written is logged and left (look-ups then read the table). ``announce`` is
+    called before anything is written (a first file of a large catalogue takes a minute or
+    two)."""
     folder = location(connection)
     if folder is None:
         return None
@@ -1024,6 +1181,9 @@ def keep_up(connection: Connection, *, announce: Callable[[], None] | None = Non
         images = connection.scalar(select(func.count()).select_from(m.Image))
         if int(images or 0) < MAKE_FROM:
             return None
+    if _held(folder / _LOCK):
+        log.info("another process is writing the postings file %s; not waiting for it", folder)
+        return None
     database = folder.with_name(folder.name.removesuffix(SUFFIX))
     log.info("bringing the postings file %s up to date", folder)
     if announce is not None:
