@@ -1095,6 +1095,56 @@ def test_a_make_lets_writers_commit_between_its_pages(
     session.commit()
 
 
+def test_a_merge_lets_writers_commit_while_it_reads_and_writes(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge reads the new images' features a page to a read transaction and holds none
+    while it reads the old file and writes the new one: another writer, with no busy
+    timeout, stores and posts images and commits at once meanwhile; the file covers the
+    images up to the last one when the merge began, and the others are its delta."""
+    path, session = database
+    refresh(path)
+    _store(session, range(261, 330))
+    monkeypatch.setattr(word_file, "_FEATURE_PAGE", 7)
+    computed = word_file.stored_words
+    calls = [0]
+
+    def store(ids: range) -> None:
+        with _other_writer(path) as other:
+            _store(other, ids)  # fails with a reader holding on
+
+    def words_of(image_id: int, data: bytes) -> np.ndarray:
+        calls[0] += 1
+        if calls[0] == 10:  # the second page's third image
+            store(range(400, 402))
+        return computed(image_id, data)
+
+    merge = word_file._merge
+
+    def merging(old: WordFile, delta: word_file.Run, writer: word_file._Writer) -> None:
+        store(range(402, 404))
+        merge(old, delta, writer)
+
+    finish = word_file._Writer.finish
+
+    def syncing(writer: word_file._Writer) -> None:
+        store(range(404, 406))  # the hashes read, the generation not yet synced
+        finish(writer)
+
+    monkeypatch.setattr(word_file, "stored_words", words_of)
+    monkeypatch.setattr(word_file, "_merge", merging)
+    monkeypatch.setattr(word_file._Writer, "finish", syncing)
+    merged = refresh(path)
+    assert calls[0] == 69
+    assert (merged.how, merged.added, merged.cover.last_id, merged.cover.images) == (
+        "merged", 69, 329, 329
+    )  # fmt: skip
+    monkeypatch.undo()
+    file = _opened(path, session)
+    assert file.delta.images == 6
+    assert _answers(session, file, 335) == _answers(session, None, 335)
+
+
 def test_a_table_changed_under_a_make_is_read_again_in_one_transaction(
     half: tuple[Path, Session],
     database: tuple[Path, Session],

@@ -152,6 +152,8 @@ _MAKING: Final = "MAKING"
 #: Rows of the table read at a time while making the file (each page in a read transaction
 #: of its own where the table stands still: :func:`_made_anew`).
 _PAGE: Final = 100_000
+#: Images whose stored features a merge reads to a read transaction (:func:`_delta_pairs`).
+_FEATURE_PAGE: Final = 500
 #: Delta runs merged into one past this many.
 _RUNS_MAX: Final = 8
 
@@ -674,8 +676,8 @@ def refresh(
     those images are more than the file holds, the file is made anew from the postings
     table. Nothing is written while fewer than ``at_least`` images are outside the file.
     In SQLite's rollback journal a read transaction holds every other writer's commit until
-    it ends: a merge reads in one a round, a make in one a page of the table
-    (:func:`_made_anew`). Another process refreshing at once waits for this one.
+    it ends: a merge reads in one :data:`_FEATURE_PAGE` images' features, a make a page of
+    the table (:func:`_made_anew`). Another process refreshing at once waits for this one.
 
     For a caller that shows what it does (making the file of 10^5 images takes about two
     minutes, a merge into it a few seconds to a minute, and a second writer waits for the
@@ -717,17 +719,15 @@ def refresh(
                 (after, MERGE_MOST),
             ).fetchone()
             upto = last_id if found is None else int(found[0]) - 1
-            delta = _delta_pairs(con, after, upto)
+            # What a round reads, the images up to last_id and their features and hashes,
+            # never changes: it is read a page to a read transaction, so that other
+            # processes' writes commit meanwhile (a reader holds up their commits in
+            # SQLite's rollback journal), and none is held while the old file is read.
+            delta = _delta_pairs(con, after, upto, released=True)
             cover = _generation(folder, con, upto, partial(_merge, into, delta))
             del delta
             into = None if upto >= last_id else WordFile(folder, cover)
             after = upto
-            if into is not None:
-                # Between rounds other processes' writes may commit (a reader holds up their
-                # commits in SQLite's rollback journal); what the next rounds read, images
-                # up to last_id and their features and hashes, is never changed.
-                con.execute("COMMIT")
-                con.execute("BEGIN")
     return Made(how, cover, time.perf_counter() - started, added)
 
 
@@ -735,7 +735,9 @@ def _generation(
     folder: Path, con: sqlite3.Connection, last_id: int, fill: Callable[[_Writer], None]
 ) -> Cover:
     """Write a generation covering the images up to ``last_id`` (its words by ``fill``, then
-    the PDQ hashes of those images) and make it the current one."""
+    the PDQ hashes of those images) and make it the current one. The read transaction
+    ``con`` is in is ended once the catalogue has been read (the rows of images up to
+    ``last_id`` never change), and a new one begun, before the generation is synced."""
     generation = f"g{time.time_ns():x}-{os.getpid()}"
     writer = _Writer(folder / generation)
     try:
@@ -747,14 +749,16 @@ def _generation(
                 (last_id,),
             )
         )
+        last = con.execute(
+            "SELECT id, sha256 FROM image WHERE id <= ? ORDER BY id DESC LIMIT 1", (last_id,)
+        ).fetchone()
+        images = con.execute("SELECT count(*) FROM image WHERE id <= ?", (last_id,)).fetchone()
+        con.execute("COMMIT")
+        con.execute("BEGIN")
         writer.finish()
     except BaseException:
         writer.abandon()
         raise
-    last = con.execute(
-        "SELECT id, sha256 FROM image WHERE id <= ? ORDER BY id DESC LIMIT 1", (last_id,)
-    ).fetchone()
-    images = con.execute("SELECT count(*) FROM image WHERE id <= ?", (last_id,)).fetchone()
     cover = Cover(
         generation=generation,
         last_id=last_id,
@@ -1024,16 +1028,45 @@ def _pending_pairs(con: sqlite3.Connection, mark: int | None) -> Run:
 
 
 def _delta_pairs(
-    con: sqlite3.Connection, after: int, upto: int | None = None, *, skip_unreadable: bool = False
+    con: sqlite3.Connection,
+    after: int,
+    upto: int | None = None,
+    *,
+    skip_unreadable: bool = False,
+    released: bool = False,
 ) -> Run:
     """The ``(word, image)`` pairs the images after ``after`` (up to ``upto``) posted, sorted
-    (:func:`_posted_run`)."""
-    cursor = con.execute(
-        "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
-        " ORDER BY image_id",
-        (after, (1 << 62) if upto is None else upto),
-    )
-    return _posted_run(cursor, skip_unreadable=skip_unreadable)
+    (:func:`_posted_run`). With ``released``, their features are read
+    :data:`_FEATURE_PAGE` images to a read transaction, each ended before their words are
+    computed (for images up to ``upto``, whose rows never change); ``con`` is left in a
+    read transaction."""
+    high = (1 << 62) if upto is None else upto
+    if not released:
+        cursor = con.execute(
+            "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
+            " ORDER BY image_id",
+            (after, high),
+        )
+        return _posted_run(cursor, skip_unreadable=skip_unreadable)
+    return _posted_run(_feature_pages(con, after, high), skip_unreadable=skip_unreadable)
+
+
+def _feature_pages(con: sqlite3.Connection, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
+    """The stored features of the images after ``after`` up to ``upto``, read
+    :data:`_FEATURE_PAGE` images to a read transaction, each ended before its rows are
+    given."""
+    while True:
+        rows = con.execute(
+            "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
+            " ORDER BY image_id LIMIT ?",
+            (after, upto, _FEATURE_PAGE),
+        ).fetchall()
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        yield from rows
+        if len(rows) < _FEATURE_PAGE:
+            return
+        after = int(rows[-1][0])
 
 
 def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = False) -> Run:
