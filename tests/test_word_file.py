@@ -290,6 +290,40 @@ def test_images_stored_since_the_file_are_found(database: tuple[Path, Session]) 
     assert any(v.image_id == 276 for v in _answers(session, file, 299)[3])  # type: ignore[attr-defined]
 
 
+def test_a_catch_up_reads_the_new_features_a_page_at_a_time(
+    database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The images stored since the file are read a page of features at a time, each page's
+    words computed before the next is read, and found as the table finds them."""
+    path, session = database
+    refresh(path)
+    file = _opened(path, session)
+    _store(session, range(261, 300))
+    monkeypatch.setattr(word_file, "_CATCH_UP_PAGE", 7)
+    pages = word_file.driver_pages
+    read = [0]
+    held: list[int] = []  # at each image's words, the rows read and not yet computed
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[list[tuple[Any, ...]]]:
+        for page in pages(*args, **kwargs):
+            read[0] += len(page)
+            yield page
+
+    computed = word_file.stored_words
+
+    def words_of(image_id: int, data: bytes) -> np.ndarray:
+        held.append(read[0] - len(held))
+        return computed(image_id, data)
+
+    monkeypatch.setattr(word_file, "driver_pages", counted)
+    monkeypatch.setattr(word_file, "stored_words", words_of)
+    assert file.delta.catch_up(session.connection())
+    assert (file.delta.images, file.delta.last_id, read[0]) == (39, 299, 39)
+    assert max(held) == 7
+    monkeypatch.undo()
+    assert _answers(session, file, 299) == _answers(session, None, 299)
+
+
 def test_threads_catch_up_with_the_images_stored_since_once(
     database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:

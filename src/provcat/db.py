@@ -7,7 +7,7 @@ import itertools
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -120,7 +120,7 @@ def driver_rows(
 
 def driver_pages(
     connection: Connection, statement: ClauseElement, size: int, *, on_server: bool = False
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Generator[list[tuple[Any, ...]], None, None]:
     """The rows of ``statement`` as :func:`driver_rows` reads them, ``size`` at a time (one
     statement; for every image's row, without holding all of them as Python objects).
 

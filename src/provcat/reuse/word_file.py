@@ -53,7 +53,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -65,7 +65,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from provcat import models as m
-from provcat.db import DriverStatement, driver_rows
+from provcat.db import DriverStatement, driver_pages, driver_rows
 from provcat.fingerprints import stored_pdq
 from provcat.reuse import compiled
 from provcat.reuse.postings import (
@@ -154,6 +154,8 @@ _MAKING: Final = "MAKING"
 _PAGE: Final = 100_000
 #: Images whose stored features a merge reads to a read transaction (:func:`_delta_pairs`).
 _FEATURE_PAGE: Final = 500
+#: Images whose stored features a catch-up reads at a time (:meth:`Delta.catch_up`).
+_CATCH_UP_PAGE: Final = 250
 #: Delta runs merged into one past this many.
 _RUNS_MAX: Final = 8
 
@@ -463,20 +465,30 @@ class Delta:
             return True
         if self.limited and self.images + int(waiting) > DELTA_MAX:
             return False
-        rows = driver_rows(
-            connection,
-            select(feature.image_id, feature.data).where(after).order_by(feature.image_id),
-        )
+        statement = select(feature.image_id, feature.data).where(after).order_by(feature.image_id)
+        # The features a page at a time (about 40 kB an image: 200 MB for DELTA_MAX images,
+        # and the images after the table's mark have no limit), each page let go once its
+        # words are computed.
+        read = [self.last_id, 0]  # the last image id read, and how many were
+
+        def rows() -> Generator[tuple[int, bytes], None, None]:
+            pages = driver_pages(connection, statement, _CATCH_UP_PAGE)
+            with contextlib.closing(pages):  # its cursor closed, whatever stops the reading
+                for page in pages:
+                    yield from page
+                    read[:] = [int(page[-1][0]), read[1] + len(page)]
+
         try:
-            run = _posted_run(rows, skip_unreadable=self.skip_unreadable)
+            with contextlib.closing(rows()) as given:
+                run = _posted_run(given, skip_unreadable=self.skip_unreadable)
         except ValueError as error:
             # The table holds the words it posted; only the table can answer as it does.
             log.warning("%s; look-ups read the postings table", error)
             return False
-        if not rows:
+        if not read[1]:
             return True
-        self.last_id = max(self.last_id, int(rows[-1][0]))
-        self.images += len(rows)
+        self.last_id = max(self.last_id, read[0])
+        self.images += read[1]
         self.runs.append(run)
         if len(self.runs) > _RUNS_MAX:
             self.runs = [_sorted_run([r.words for r in self.runs], [r.ids for r in self.runs])]
