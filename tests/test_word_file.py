@@ -350,6 +350,13 @@ def test_threads_catch_up_with_the_images_stored_since_once(
     assert _answers(session, file, 299) == _answers(session, None, 299)
 
 
+def _arrays(path: Path, made: word_file.Made) -> dict[str, bytes]:
+    folder = path.with_name(path.name + word_file.SUFFIX)
+    return {
+        name: (folder / made.cover.generation / name).read_bytes() for name in word_file._ALL_ARRAYS
+    }
+
+
 def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) -> None:
     path, session = database
     refresh(path)
@@ -358,12 +365,10 @@ def test_a_merge_writes_what_a_full_make_does(database: tuple[Path, Session]) ->
     merged = refresh(path)
     assert (merged.how, merged.added, merged.cover.last_id) == ("merged", 69, 329)
     folder = path.with_name(path.name + word_file.SUFFIX)
-    arrays = list(word_file._ALL_ARRAYS)
-    merged_bytes = {name: (folder / merged.cover.generation / name).read_bytes() for name in arrays}
+    merged_bytes = _arrays(path, merged)
     full = refresh(path, full=True)
     assert full.how == "made"
-    for name, data in merged_bytes.items():
-        assert (folder / full.cover.generation / name).read_bytes() == data, name
+    assert _arrays(path, full) == merged_bytes
     # Only the current generation is left.
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
 
@@ -404,16 +409,12 @@ def test_a_merge_in_rounds_writes_what_one_does(
     assert (merged.how, merged.added, merged.cover.last_id, merged.cover.images) == (
         "merged", 29, 329, 329
     )  # fmt: skip
-    merged_bytes = {
-        name: (folder / merged.cover.generation / name).read_bytes()
-        for name in word_file._ALL_ARRAYS
-    }
+    merged_bytes = _arrays(path, merged)
     full = refresh(path, full=True)
     assert full.cover == dataclasses.replace(
         merged.cover, generation=full.cover.generation, made_at=full.cover.made_at
     )
-    for name, data in merged_bytes.items():
-        assert (folder / full.cover.generation / name).read_bytes() == data, name
+    assert _arrays(path, full) == merged_bytes
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [full.cover.generation]
 
 
@@ -1048,22 +1049,10 @@ def test_a_file_made_from_the_table_holds_the_images_after_the_mark(
     made = refresh(path, full=True)
     expected = refresh(full_path, full=True)
     assert (made.cover.images, made.cover.last_id) == (260, 260)
-    folder = path.with_name(path.name + word_file.SUFFIX)
-    expected_folder = full_path.with_name(full_path.name + word_file.SUFFIX)
-    for name in word_file._ALL_ARRAYS:
-        mine = (folder / made.cover.generation / name).read_bytes()
-        theirs = (expected_folder / expected.cover.generation / name).read_bytes()
-        assert mine == theirs, name
+    assert _arrays(path, made) == _arrays(full_path, expected)
     assert _answers(session, _opened(path, session), 260) == _answers(
         session, None, 260, _pending(session)
     )
-
-
-def _arrays(path: Path, made: word_file.Made) -> dict[str, bytes]:
-    folder = path.with_name(path.name + word_file.SUFFIX)
-    return {
-        name: (folder / made.cover.generation / name).read_bytes() for name in word_file._ALL_ARRAYS
-    }
 
 
 def _between_pages(

@@ -152,7 +152,8 @@ _MAKING: Final = "MAKING"
 #: Rows of the table read at a time while making the file (each page in a read transaction
 #: of its own where the table stands still: :func:`_made_anew`).
 _PAGE: Final = 100_000
-#: Images whose stored features a merge reads to a read transaction (:func:`_delta_pairs`).
+#: Images whose stored features a merge reads to a read transaction, and a make at a time
+#: (:func:`_delta_pairs`).
 _FEATURE_PAGE: Final = 500
 #: Images whose stored features a catch-up reads at a time (:meth:`Delta.catch_up`).
 _CATCH_UP_PAGE: Final = 250
@@ -832,16 +833,12 @@ def _posting_held(folder: Path, database: Path) -> Iterator[bool]:
     under way to commit; True when the table then stands still, False where that cannot be
     had (no advisory locks, or the catalogue cannot be written to wait on its writers)."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401 - without advisory locks nothing holds posting back
     except ImportError:  # pragma: no cover - not POSIX
         yield False
         return
-    with (folder / _MAKING).open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield _posters_done(database)
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with _locked(folder, lock=_MAKING):
+        yield _posters_done(database)
 
 
 def _posters_done(database: Path) -> bool:
@@ -909,10 +906,12 @@ def _reading(database: Path) -> Iterator[sqlite3.Connection]:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the folder's writers' lock (an advisory lock where the system has them);
-    ``waiting`` is called first when another holds it."""
-    with (folder / _LOCK).open("a+b") as handle:
+def _locked(
+    folder: Path, waiting: Callable[[], None] | None = None, *, lock: str = _LOCK
+) -> Iterator[None]:
+    """Hold the folder's writers' lock (or its ``lock``: an advisory lock where the system
+    has them); ``waiting`` is called first when another holds it."""
+    with (folder / lock).open("a+b") as handle:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
@@ -1053,28 +1052,25 @@ def _delta_pairs(
     computed (for images up to ``upto``, whose rows never change); ``con`` is left in a
     read transaction."""
     high = (1 << 62) if upto is None else upto
-    if not released:
-        cursor = con.execute(
-            "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
-            " ORDER BY image_id",
-            (after, high),
-        )
-        return _posted_run(cursor, skip_unreadable=skip_unreadable)
-    return _posted_run(_feature_pages(con, after, high), skip_unreadable=skip_unreadable)
+    rows = _feature_pages(con, after, high, released=released)
+    return _posted_run(rows, skip_unreadable=skip_unreadable)
 
 
-def _feature_pages(con: sqlite3.Connection, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
-    """The stored features of the images after ``after`` up to ``upto``, read
-    :data:`_FEATURE_PAGE` images to a read transaction, each ended before its rows are
-    given."""
+def _feature_pages(
+    con: sqlite3.Connection, after: int, upto: int, *, released: bool
+) -> Iterator[tuple[int, bytes]]:
+    """The stored features of the images after ``after`` up to ``upto``,
+    :data:`_FEATURE_PAGE` images at a time; with ``released``, each page's read transaction
+    ended before its rows are given."""
     while True:
         rows = con.execute(
             "SELECT image_id, data FROM feature WHERE image_id > ? AND image_id <= ?"
             " ORDER BY image_id LIMIT ?",
             (after, upto, _FEATURE_PAGE),
         ).fetchall()
-        con.execute("COMMIT")
-        con.execute("BEGIN")
+        if released:
+            con.execute("COMMIT")
+            con.execute("BEGIN")
         yield from rows
         if len(rows) < _FEATURE_PAGE:
             return
