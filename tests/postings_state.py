@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from provcat import models as m
+from provcat.reuse import postings
 from provcat.reuse.features import Features
 from provcat.reuse.postings import KEPT_POSTINGS, posted, unpack
 
@@ -43,3 +48,37 @@ def image_words(session: Session) -> set[tuple[int, int]]:
         for word, (_, ids) in stored_postings(session).items()
         for image_id in ids or ()
     }
+
+
+class Killed(BaseException):
+    """A process killed while it posts words, for these tests (nothing catches it)."""
+
+
+@contextmanager
+def posting_killed_at(
+    monkeypatch: pytest.MonkeyPatch, call: int, *, range_words: int, dies: bool = True
+) -> Iterator[None]:
+    """Within the block, words are posted a range of ``range_words`` at a time whatever the
+    catalogue's size (provcat.reuse.postings.post_all_pending), and the posting dies at its
+    ``call``-th range, which the block must then raise (unless not ``dies``: PostgreSQL
+    posts no ranges). Posting is whole again after it."""
+    monkeypatch.setattr(postings, "RANGE_WORDS", range_words)
+    monkeypatch.setattr(postings, "_SPILL_BYTES", 0)  # as if the file were large
+    posting = postings.post_words
+    calls = [0]
+
+    def dying(*args: Any) -> None:
+        calls[0] += 1
+        if calls[0] == call:
+            raise Killed
+        posting(*args)
+
+    monkeypatch.setattr(postings, "post_words", dying)
+    try:
+        if dies:
+            with pytest.raises(Killed):
+                yield
+        else:
+            yield
+    finally:
+        monkeypatch.setattr(postings, "post_words", posting)

@@ -18,7 +18,7 @@ from provcat.reuse.postings import posted_through
 
 from .imagegen import photo
 from .paths import MONTENEGRO
-from .postings_state import expected_postings, stored_postings
+from .postings_state import expected_postings, posting_killed_at, stored_postings
 
 PLOTTERS_FILE = MONTENEGRO / "images" / "02-surveillance-belgrade-meeting.jpg"
 CHAIN = ["unnamed European security service", "Sky News", "DailyMail.co.uk"]
@@ -216,6 +216,39 @@ def test_an_ingest_killed_while_posting_words_loses_none(
         if mark is not None:
             last = session.scalar(select(func.max(m.Image.id)))
             assert posted_through(session.connection()) == last
+
+
+def test_an_ingest_killed_between_ranges_of_words_is_taken_up(
+    catalogue: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the words of many images are committed a range of words at a time
+    (provcat.reuse.postings.post_all_pending). An ingest that dies after two ranges leaves
+    its images stored and the table holding their lower words, which it records: a look-up
+    meanwhile answers as it does once every word is posted, and the next ingest posts the
+    rest."""
+    if catalogue.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL posts a batch's words in the batch's own transaction")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for seed in range(4):
+        photo(seed).save(folder / f"{seed}.jpg", quality=90)
+    with posting_killed_at(monkeypatch, 3, range_words=1_000):
+        catalogue.ingest([folder])
+    with catalogue.session() as session:
+        state = postings.posting_state(session.connection())
+        assert state is not None
+        assert state.under_way
+        last = session.scalar(select(func.max(m.Image.id)))
+        assert (state.through, state.upto) == (0, last)
+    meanwhile = [catalogue.similar(folder / f"{seed}.jpg") for seed in range(4)]
+    assert all(found for found in meanwhile)
+    result = catalogue.ingest([folder])
+    assert result.images_known == 4
+    with catalogue.session() as session:
+        assert postings.posting_state(session.connection()) == postings.Posted(last, last)
+        assert stored_postings(session) == expected_postings(session)
+    with Catalogue(catalogue.url) as again:
+        assert [again.similar(folder / f"{seed}.jpg") for seed in range(4)] == meanwhile
 
 
 def test_image_files_are_stored_a_batch_to_a_transaction(

@@ -17,10 +17,11 @@ from provcat import photos
 from provcat.catalogue import Catalogue
 from provcat.db import SCHEMA_HEAD, alembic_config, current_revision, make_engine, migrate
 from provcat.ingest import Ingester
+from provcat.reuse import postings
 from provcat.reuse.features import Features
 from provcat.reuse.postings import LONG_BASE, posted_through, posting_rows
 
-from .postings_state import expected_postings, image_words, stored_postings
+from .postings_state import expected_postings, image_words, posting_killed_at, stored_postings
 from .reuse_fixtures import mirror, scene
 
 
@@ -202,20 +203,26 @@ def test_0007_posts_the_long_words_of_images_stored_before_it(
         assert stored_postings(session) == posted
 
 
+def _stored_not_posted(
+    catalogue: Catalogue, folder: Path, seeds: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest a picture of each seed, as an ingest stopped before it posts their words."""
+    for seed in seeds:
+        scene(seed, (400, 300)).save(folder / f"{seed}.jpg", quality=92)
+    with monkeypatch.context() as patched:
+        patched.setattr(Ingester, "_post_pending", lambda *_args, **_kwargs: None)
+        catalogue.ingest([folder])
+
+
 def test_0010_marks_every_image_posted_and_its_downgrade_posts_what_waits(
     empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Upgrading, the mark starts past every stored image (their words are in the table);
     downgrading posts the words of the images stored after it (0009 takes every image's to
     be in the table). PostgreSQL has no mark: its words are posted as images are stored."""
-    for seed in (65, 66, 67):
-        scene(seed, (400, 300)).save(tmp_path / f"{seed}.jpg", quality=92)
     sqlite = empty_db_url.startswith("sqlite")
     with Catalogue(empty_db_url) as catalogue:
-        # An ingest that stores its images and is stopped before it posts their words.
-        monkeypatch.setattr(Ingester, "_post_pending", lambda *_args, **_kwargs: None)
-        catalogue.ingest([tmp_path])
-        monkeypatch.undo()
+        _stored_not_posted(catalogue, tmp_path, (65, 66, 67), monkeypatch)
         with catalogue.session() as session:
             waiting = posted_through(session.connection())
             assert waiting == (0 if sqlite else None)
@@ -229,6 +236,32 @@ def test_0010_marks_every_image_posted_and_its_downgrade_posts_what_waits(
         last = session.scalar(select(func.max(m.Feature.image_id)))
         assert posted_through(session.connection()) == (last if sqlite else None)
         assert stored_postings(session) == posted
+
+
+def test_0014_downgrade_finishes_a_posting_left_under_way(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A posting killed between its ranges of words leaves the table holding the lower
+    words of its images (provcat.reuse.postings.Posted), which 0013 does not know of:
+    downgrading posts the rest and moves the mark past them. Upgrading changes nothing."""
+    sqlite = empty_db_url.startswith("sqlite")
+    with Catalogue(empty_db_url) as catalogue:
+        _stored_not_posted(catalogue, tmp_path, (68, 69, 70), monkeypatch)
+        with posting_killed_at(monkeypatch, 3, range_words=1_000, dies=sqlite):
+            catalogue.post_waiting_words()
+        with catalogue.session() as session:
+            state = postings.posting_state(session.connection())
+            assert (state is not None and state.under_way) == sqlite
+        with catalogue.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0013")
+        with catalogue.session() as session:
+            last = session.scalar(select(func.max(m.Feature.image_id)))
+            assert posted_through(session.connection()) == (last if sqlite else None)
+            keys = set(session.scalars(select(m.CatalogueState.key)))
+            assert not keys & {postings.POSTING_UPTO, postings.POSTING_BELOW}
+            assert stored_postings(session) == expected_postings(session)
+    with Catalogue(empty_db_url) as catalogue, catalogue.session() as session:  # upgrades
+        assert stored_postings(session) == expected_postings(session)
 
 
 def test_0011_records_the_pairs_of_images_stored_before_it(

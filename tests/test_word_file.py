@@ -14,6 +14,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, create_engine, update
+from sqlalchemy import Connection, create_engine, select, update
 from sqlalchemy.orm import Session
 
 from provcat import models as m
@@ -36,16 +37,19 @@ from provcat.reuse.features import Features
 from provcat.reuse.postings import (
     POSTED_THROUGH,
     STOP_MAX,
+    Posted,
     StopWords,
     post,
+    post_all_pending,
     post_pending,
     post_words,
     posted_through,
+    posting_state,
     votes,
 )
 from provcat.reuse.word_file import WordFile, keep_up, location, refresh
 
-from .postings_state import expected_postings, image_words, stored_postings
+from .postings_state import expected_postings, image_words, posting_killed_at, stored_postings
 from .reuse_fixtures import scene
 from .threads import at_once, slowed
 
@@ -913,10 +917,14 @@ def half(half_posted: Path, tmp_path: Path) -> Iterator[tuple[Path, Session]]:
     yield from _copied(half_posted, tmp_path / "half.db")
 
 
-def _pending(session: Session) -> word_file.Delta:
-    mark = posted_through(session.connection())
+def _pending(session: Session, *, allowed: bool = True) -> word_file.Delta:
+    """The words the table does not hold, as a matcher computes them; without ``allowed``,
+    of every image after the mark, as if no posting were under way."""
+    mark = posting_state(session.connection())
     assert mark is not None
-    pending = word_file.Delta(mark, limited=False, skip_unreadable=True)
+    pending = word_file.Delta(
+        mark.through, posted=mark if allowed else None, limited=False, skip_unreadable=True
+    )
     assert pending.catch_up(session.connection())
     return pending
 
@@ -983,6 +991,112 @@ def test_posting_many_images_a_range_of_words_at_a_time_posts_the_same(
     session.commit()
     assert len(cut) >= 15
     assert stored_postings(session) == expected_postings(session)
+
+
+def _poster(path: Path) -> Callable[[], Session]:
+    """Sessions on the catalogue at ``path``, as another process's (provcat's busy timeout)."""
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    return lambda: Session(engine)
+
+
+def test_a_posting_commits_its_words_a_range_at_a_time(
+    half: tuple[Path, Session], database: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """post_all_pending commits the words of the images waiting a range of words at a time
+    (here 5,000 words: about ten ranges for the 60 images). Between two ranges no lock is
+    held (a writer that does not wait takes the write lock), and a look-up that allows for
+    the posting under way (Posted) finds what it finds with every word posted, where one
+    that does not finds otherwise; at the end the table is what one posting gives."""
+    monkeypatch.setattr(postings, "RANGE_WORDS", 5_000)
+    monkeypatch.setattr(postings, "_SPILL_BYTES", 0)  # as if the file were large
+    path, session = half
+    _full_path, full_session = database
+    expected = _answers(full_session, None, 260)
+    seen: list[Posted | None] = []
+    answers: dict[str, list[object] | str] = {}
+
+    def between(done: int, ranges: int) -> None:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if a range held it
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        seen.append(posting_state(session.connection()))
+        if len(seen) == 3:
+            answers["allowed"] = _answers(session, None, 260, _pending(session))
+            answers["not"] = _answers_or_why(session, _pending(session, allowed=False))
+        session.commit()  # the read transaction ended, as a look-up's is
+
+    assert post_all_pending(_poster(path), told=between) == 60
+    assert len(seen) >= 8
+    assert all(state is not None and state.upto == 260 for state in seen[:-1])
+    belows = [state.below for state in seen[:-1] if state is not None]
+    assert belows == sorted(set(belows))
+    assert seen[-1] == Posted(260, 260)
+    assert answers["allowed"] == expected
+    assert answers["not"] != expected  # the test can fail: those words counted twice
+    assert stored_postings(session) == expected_postings(session)
+    keys = session.scalars(select(m.CatalogueState.key)).all()
+    assert keys == [POSTED_THROUGH]
+
+
+def _answers_or_why(session: Session, pending: word_file.Delta) -> list[object] | str:
+    """The look-ups' answers, or why they failed (words counted twice may count an image's
+    shared words past the words read)."""
+    try:
+        return _answers(session, None, 260, pending)
+    except ValueError as error:
+        return str(error)
+
+
+def test_a_posting_into_a_catalogue_the_page_cache_holds_commits_once(
+    half: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalogue file smaller than half the page cache cannot spill: its posting commits
+    every word at once, as before ranges."""
+    monkeypatch.setattr(postings, "RANGE_WORDS", 5_000)
+    path, session = half
+    assert path.stat().st_size < postings._SPILL_BYTES
+    told: list[tuple[int, int]] = []
+    assert post_all_pending(_poster(path), told=lambda *step: told.append(step)) == 60
+    assert len(told) == 1
+    assert stored_postings(session) == expected_postings(session)
+
+
+@pytest.mark.parametrize("taken_up_by", ["post_all_pending", "post_pending"])
+def test_a_posting_killed_between_ranges_is_allowed_for_and_taken_up(
+    half: tuple[Path, Session],
+    database: tuple[Path, Session],
+    taken_up_by: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A posting killed after three ranges leaves the table holding the lower words of its
+    images, and says so (Posted): a look-up through the table answers as with every word
+    posted, a postings file made anew from it is byte for byte the one made from the whole
+    table, and the next posting (in ranges, or in one transaction) posts the rest."""
+    path, session = half
+    full_path, full_session = database
+    expected = _answers(full_session, None, 260)
+    expected_arrays = _arrays(full_path, refresh(full_path, full=True))
+    with posting_killed_at(monkeypatch, 4, range_words=5_000):
+        post_all_pending(_poster(path))
+    state = posting_state(session.connection())
+    assert state is not None
+    assert (state.through, state.upto) == (200, 260)
+    assert state.below > 0
+    assert _answers(session, None, 260, _pending(session)) == expected
+    assert _answers_or_why(session, _pending(session, allowed=False)) != expected
+    session.commit()
+    assert _arrays(path, refresh(path, full=True)) == expected_arrays
+    if taken_up_by == "post_all_pending":
+        assert post_all_pending(_poster(path)) == 60
+    else:
+        assert post_pending(session.connection(), most=None) == 60
+        session.commit()
+    assert posting_state(session.connection()) == Posted(260, 260)
+    assert stored_postings(session) == expected_postings(session)
+    assert _answers(session, None, 260) == expected
 
 
 def test_words_posted_out_of_order_or_32_bit_post_what_sorted_ones_do(

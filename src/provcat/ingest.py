@@ -429,7 +429,7 @@ class Ingester:
         to :data:`provcat.reuse.postings.POST_MOST` images a transaction, if ``at_least``
         wait. On a catalogue of 10^5
         images a thousand images' words take some 17 s: ``progress`` is told before and
-        after, from :data:`_POSTING_TOLD` images."""
+        after each range of words committed, from :data:`_POSTING_TOLD` images."""
         step = "posting the new images' words for look-ups"
         self._unposted = 0
         with self._sessions() as session:
@@ -438,11 +438,11 @@ class Ingester:
             return
 
         tell = progress if waiting >= _POSTING_TOLD else None
-        if tell is not None:
-            tell(0, 1, step)
-        post_all_pending(self._sessions)
-        if tell is not None:
-            tell(1, 1, step)
+        if tell is None:
+            post_all_pending(self._sessions)
+            return
+        tell(0, 1, step)
+        post_all_pending(self._sessions, told=lambda done, ranges: tell(done, ranges, step))
 
     def match_pending(self, *, progress: ProgressCallback | None = None) -> int:
         """Match every stored image whose matching has not finished (this run's, another

@@ -60,7 +60,7 @@ from provcat.reuse.postings import (
     Vote,
     post_or_leave,
     post_pending,
-    posted_through,
+    posting_state,
     votes,
 )
 from provcat.reuse.verify import (
@@ -512,17 +512,20 @@ class Matcher:
         return current
 
     def _pending_words(self, session: Session) -> word_file.Delta | None:
-        """The words of the images stored after the postings table's mark (None where every
-        image's are in the table: PostgreSQL), caught up; made again whenever the mark has
-        moved (those images' words are then in the table)."""
+        """The words of the images stored after the postings table's mark, less those a
+        posting under way has posted (None where every image's are in the table:
+        PostgreSQL), caught up; made again whenever that has moved (those images' words, or
+        more of them, are then in the table)."""
         connection = session.connection()
-        mark = posted_through(connection)
+        mark = posting_state(connection)
         if mark is None:
             return None
         with self._lock:
             pending = self._pending
-            if pending is None or pending.after != mark:
-                pending = self._pending = word_file.Delta(mark, limited=False, skip_unreadable=True)
+            if pending is None or pending.posted != mark:
+                pending = self._pending = word_file.Delta(
+                    mark.through, posted=mark, limited=False, skip_unreadable=True
+                )
             pending.catch_up(connection)
             return pending
 
@@ -580,7 +583,7 @@ class Matcher:
         (``taken`` records the queries asked, for that)."""
         pending = self._pending_words(session)
         found = votes(session, queries, word_file=None, pending=pending, **arguments)
-        if pending is None or posted_through(session.connection()) == pending.after:
+        if pending is None or posting_state(session.connection()) == pending.posted:
             return found
         pending = self._pending_words(session)
         return votes(session, iter(taken), word_file=None, pending=pending, **arguments)

@@ -418,7 +418,12 @@ class CatalogueState(Base):
     page of its own, and posting 16 images a transaction wrote each page back for a handful
     of words. Until then a look-up that reads the table computes the words of the images
     after the mark from their stored features. Image ids grow with every commit on SQLite
-    (one writer at a time, no deletions), so "after the mark" is exact. A PostgreSQL
+    (one writer at a time, no deletions), so "after the mark" is exact. Since revision 0014
+    such a posting commits its words a range at a time, in word order, so that no
+    transaction changes more pages than the page cache holds (past it SQLite takes the
+    exclusive lock, and readers wait): between two ranges ``words_posting_upto`` and
+    ``words_posting_below`` say that the table holds the words below the second of the
+    images after the mark up to the first (provcat.reuse.postings.Posted). A PostgreSQL
     catalogue posts each batch's words as it stores them (its writers run at once, and ids
     are not committed in order): it has no such row. Without it, every image's words are
     taken to be in the table.

@@ -50,11 +50,11 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,7 @@ from sqlalchemy import (
     case,
     cast,
     create_engine,
+    delete,
     event,
     func,
     null,
@@ -79,7 +80,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from provcat import models as m
-from provcat.db import DriverStatement, driver_rows, execute_many, lock_for_writing, retrying
+from provcat.db import (
+    SQLITE_CACHE_KIB,
+    DriverStatement,
+    driver_rows,
+    execute_many,
+    lock_for_writing,
+    retrying,
+)
 from provcat.reuse import compiled
 
 log = logging.getLogger(__name__)
@@ -432,23 +440,96 @@ def stored_words(image_id: int, data: bytes) -> WordArray:
 
 #: The ``catalogue_state`` row of a SQLite catalogue's mark (:func:`posted_through`).
 POSTED_THROUGH: Final = "words_posted_through"
+#: The ``catalogue_state`` rows of a posting under way a range of words at a time (since
+#: revision 0014): the last image it posts, and the first word it has not posted yet
+#: (:class:`Posted`). Absent while none is under way.
+POSTING_UPTO: Final = "words_posting_upto"
+POSTING_BELOW: Final = "words_posting_below"
+#: The rows :class:`Posted` is read from.
+STATE_KEYS: Final = (POSTED_THROUGH, POSTING_UPTO, POSTING_BELOW)
 
 
-def posted_through(connection: Connection) -> int | None:
-    """Every image up to this id has its words in the postings table, and no image after it
-    (the ``words_posted_through`` row of :class:`provcat.models.CatalogueState`, a SQLite
-    catalogue's); None on PostgreSQL, and where there is no mark: every stored image's words
-    are then in the table."""
+@dataclass(frozen=True)
+class Posted:
+    """How far a SQLite catalogue's postings table holds its images' words: every word of
+    the images up to ``through``; of the images after it up to ``upto``, the words below
+    ``below`` (a posting under way, committed a range of words at a time:
+    :func:`post_all_pending`); none of the images after ``upto``. With no posting under
+    way, ``upto`` is ``through``."""
+
+    through: int
+    upto: int
+    below: int = 0
+
+    @classmethod
+    def of(cls, values: Mapping[str, int]) -> Posted | None:
+        """From the catalogue's :data:`STATE_KEYS` rows (key to value); None without a mark
+        (PostgreSQL, and SQLite catalogues before revision 0010)."""
+        if POSTED_THROUGH not in values:
+            return None
+        through = int(values[POSTED_THROUGH])
+        upto = int(values.get(POSTING_UPTO, through))
+        if upto <= through:
+            return cls(through, through)
+        return cls(through, upto, int(values[POSTING_BELOW]))
+
+    @property
+    def under_way(self) -> bool:
+        """Whether a posting has posted some of its words and not the rest."""
+        return self.upto > self.through
+
+    def unposted(self, image_id: int, found: WordArray) -> WordArray:
+        """Those of an image's words (sorted, as :func:`posted` gives them) the table does
+        not hold."""
+        if image_id <= self.through:
+            return found[:0]
+        if image_id <= self.upto:
+            return found[int(np.searchsorted(found, self.below)) :]
+        return found
+
+
+def posting_state(connection: Connection) -> Posted | None:
+    """How far the postings table holds the images' words (:class:`Posted`): None on
+    PostgreSQL, and where there is no mark (every stored image's words are in the table)."""
     if connection.dialect.name != "sqlite":
         return None
     state = m.CatalogueState.__table__.c
-    found = driver_rows(connection, select(state.value).where(state.key == POSTED_THROUGH))
-    return int(found[0][0]) if found else None
+    rows = driver_rows(connection, select(state.key, state.value).where(state.key.in_(STATE_KEYS)))
+    return Posted.of({str(key): int(value) for key, value in rows})
+
+
+def posted_through(connection: Connection) -> int | None:
+    """Every image up to this id has its words in the postings table (:class:`Posted`'s
+    ``through``; the ``words_posted_through`` row of
+    :class:`provcat.models.CatalogueState`, a SQLite catalogue's); None on PostgreSQL, and
+    where there is no mark: every stored image's words are then in the table."""
+    found = posting_state(connection)
+    return None if found is None else found.through
+
+
+def _set_state(connection: Connection, posted: Posted) -> None:
+    """Record ``posted`` in the catalogue's rows (:data:`STATE_KEYS`)."""
+    state = m.CatalogueState
+    connection.execute(
+        update(state).where(state.key == POSTED_THROUGH).values(value=posted.through)
+    )
+    under_way = [(POSTING_UPTO, posted.upto), (POSTING_BELOW, posted.below)]
+    if posted.under_way:
+        upsert = sqlite_insert(state)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[state.key], set_={"value": upsert.excluded.value}
+            ),
+            [{"key": key, "value": value} for key, value in under_way],
+        )
+    else:
+        connection.execute(delete(state).where(state.key.in_([key for key, _ in under_way])))
 
 
 def waiting_words(connection: Connection) -> int:
     """How many images with stored features are after the mark (:func:`posted_through`):
-    their words are not in the postings table yet. 0 where there is no mark."""
+    their words are not in the postings table yet, or not all of them. 0 where there is no
+    mark."""
     after = posted_through(connection)
     if after is None:
         return 0
@@ -459,8 +540,10 @@ def waiting_words(connection: Connection) -> int:
 
 def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int:
     """Post the words of the images stored after the mark (up to ``most`` of them, the
-    oldest; None: all), and move the mark past them; the caller commits. Returns how many
-    images were posted (0 on PostgreSQL and without a mark: nothing waits there).
+    oldest; None: all), and move the mark past them, in the caller's transaction (the
+    caller commits). Returns how many images were posted (0 on PostgreSQL and without a
+    mark: nothing waits there). A posting that :func:`post_all_pending` left under way (a
+    process killed between its ranges) is finished first, its images counted.
 
     Takes the catalogue's write lock first (:func:`provcat.db.lock_for_writing`), so that two
     processes posting at once post each image once: the second finds the mark moved.
@@ -471,42 +554,184 @@ def post_pending(connection: Connection, *, most: int | None = POST_MOST) -> int
     (:func:`provcat.reuse.word_file.being_made`): the images wait for a later posting, and
     look-ups compute their words meanwhile.
     """
+    state = _locked_state(connection)
+    if state is None:
+        return 0
+    posted_ids = finish_under_way(connection, state)
+    if most is not None:
+        most = max(most - posted_ids, 0)
+    if most is None or most > 0:
+        more, last = post_after(connection, state.upto, most=most)
+        if more:
+            _set_state(connection, Posted(last, last))
+        posted_ids += more
+    return posted_ids
+
+
+def finish_under_way(connection: Connection, state: Posted | None = None) -> int:
+    """Post the words a posting under way has not posted yet (``state``, read if not given:
+    :class:`Posted`) and move the mark past its images, in the caller's transaction (which
+    holds the write lock); returns how many images it posts (0 if none is under way)."""
+    if state is None:
+        state = posting_state(connection)
+    if state is None or not state.under_way:
+        return 0
+    each, _ = _words_after(connection, state.through, upto=state.upto)
+    post_words(connection, [(image_id, state.unposted(image_id, w)) for image_id, w in each])
+    _set_state(connection, Posted(state.upto, state.upto))
+    return len(each)
+
+
+def _locked_state(connection: Connection) -> Posted | None:
+    """The catalogue's :class:`Posted`, read with its write lock held; None where nothing
+    is to be posted (PostgreSQL, no mark, or a make of the postings file under way)."""
     from provcat.reuse.word_file import being_made
 
     if posted_through(connection) is None:
-        return 0
+        return None
     driver = connection.connection.driver_connection
     if not getattr(driver, "in_transaction", False):
         # A transaction that has written already holds the write lock.
         lock_for_writing(connection)
     if being_made(connection):
         log.info("the postings file is being made from the postings table: posting waits")
-        return 0
-    after = posted_through(connection)
-    assert after is not None  # the mark is never deleted
-    posted_ids, last = post_after(connection, after, most=most)
-    if posted_ids:
-        state = m.CatalogueState
-        connection.execute(update(state).where(state.key == POSTED_THROUGH).values(value=last))
-    return posted_ids
+        return None
+    return posting_state(connection)
 
 
-def post_all_pending(sessions: Callable[[], Session]) -> int:
-    """:func:`post_pending` in transactions of its own (each run again if it lost a race with
-    another writer), until no image waits; returns how many images were posted."""
+#: A posting of many images' words (:func:`post_all_pending`) commits at most this many
+#: distinct words at a time, in word order. Each word's row lies on one leaf page of the
+#: table, so a transaction changes at most about this many pages: half the connection's 64
+#: MiB page cache of 4 kB pages (provcat.db.SQLITE_CACHE_KIB). Past the cache SQLite spills
+#: the changed pages to the file, taking its exclusive lock until the commit: at 10^5 images
+#: a thousand images' words in one transaction held every reader 16-21 s (docs/scale.md).
+#: The ranges follow the table's order, so its pages are each written about once however
+#: many transactions there are.
+RANGE_WORDS: Final = 8_192
+#: A posting into a catalogue file smaller than this commits its words at once: the pages
+#: it can change fit in half the page cache, so it cannot spill.
+_SPILL_BYTES: Final = SQLITE_CACHE_KIB * 1024 // 2
 
-    def once() -> int:
-        with sessions() as session:
-            posted_now = post_pending(session.connection())
-            session.commit()
-            return posted_now
 
+def _spills(connection: Connection) -> bool:
+    """Whether a posting into this SQLite catalogue may change more pages than its page
+    cache holds (the catalogue file is larger than :data:`_SPILL_BYTES`)."""
+    pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+    size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+    return int(pages) * int(size) > _SPILL_BYTES
+
+
+class _Batch:
+    """The words of the images one posting posts (:func:`post_all_pending`), computed once
+    and posted a range at a time over several transactions."""
+
+    def __init__(self) -> None:
+        self.span = (0, 0)
+        self.each: list[tuple[int, WordArray]] = []
+        self.distinct: WordArray = np.zeros(0, dtype=np.int64)
+        self.begun = False
+
+    def hold(
+        self, through: int, upto: int, each: list[tuple[int, WordArray]], *, begun: bool
+    ) -> None:
+        """Hold the words of the posting of the images after ``through`` up to ``upto``
+        (``begun`` here, or taken up)."""
+        self.span = (through, upto)
+        self.begun = begun
+        self.each = each
+        found = [w for _, w in each if w.size]
+        self.distinct = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+    def end_of_range(self, below: int, *, whole: bool = False) -> int | None:
+        """The first word after the range that begins at ``below`` (None: the last range;
+        with ``whole``, one range to the last)."""
+        if whole:
+            return None
+        end = self.words_below(below) + RANGE_WORDS
+        return None if end >= self.distinct.size else int(self.distinct[end])
+
+    def words_below(self, word: int) -> int:
+        """How many of the posting's distinct words are below ``word``."""
+        return int(np.searchsorted(self.distinct, word))
+
+    def between(self, low: int, high: int | None) -> list[tuple[int, WordArray]]:
+        """Each image's words from ``low`` up to ``high`` (None: to the last)."""
+        part = []
+        for image_id, found in self.each:
+            begin = int(np.searchsorted(found, low))
+            end = found.size if high is None else int(np.searchsorted(found, high))
+            part.append((image_id, found[begin:end]))
+        return part
+
+
+def post_all_pending(
+    sessions: Callable[[], Session], *, told: Callable[[int, int], None] | None = None
+) -> int:
+    """Post the words of every image stored after the mark, up to :data:`POST_MOST` images
+    a posting, each posting's words committed :data:`RANGE_WORDS` distinct words at a time
+    in word order (each transaction run again if it lost a race with another writer), until
+    no image waits; returns how many images were posted.
+
+    Between two ranges the table holds the lower words of the posting's images
+    (:class:`Posted`), which every reader of the table allows for; a posting left so (a
+    process killed between them) is taken up where it stopped, by this or any other
+    process. Nothing is posted while the postings file is made anew
+    (:func:`provcat.reuse.word_file.being_made`). ``told(range, ranges)`` after each
+    range."""
     total = 0
+    batch = _Batch()
     while True:
-        posted_now = retrying(once)
-        total += posted_now
-        if posted_now < POST_MOST:
+        step = retrying(functools.partial(_post_next_range, sessions, batch))
+        if step is None:
             return total
+        if told is not None:
+            ranges = max(-(-batch.distinct.size // RANGE_WORDS), 1)
+            done = batch.distinct.size if step.high is None else batch.words_below(step.high)
+            told(-(-done // RANGE_WORDS), ranges)
+        total += step.completed
+        if step.high is None and step.begun and step.completed < POST_MOST:
+            return total  # what waits now was stored meanwhile: its ingest posts it
+
+
+class _Step(NamedTuple):
+    """What one transaction of :func:`post_all_pending` did: the images it completed (0 but
+    for a posting's last range), the word its range ended before (None: the posting's
+    last), and whether this process began the posting (rather than took it up)."""
+
+    completed: int
+    high: int | None
+    begun: bool
+
+
+def _post_next_range(sessions: Callable[[], Session], batch: _Batch) -> _Step | None:
+    """One transaction of :func:`post_all_pending`: the next range of the posting under
+    way, or the first of a new one; None when nothing is to be posted."""
+    with sessions() as session:
+        connection = session.connection()
+        state = _locked_state(connection)
+        if state is None:
+            return None
+        whole = False
+        if not state.under_way:
+            each, last = _words_after(connection, state.through, most=POST_MOST)
+            if not each:
+                return None
+            state = Posted(state.through, last)
+            batch.hold(state.through, last, each, begun=True)
+            whole = not _spills(connection)
+        elif batch.span != (state.through, state.upto):
+            # Begun by another process (perhaps killed since), or by this one before a
+            # retry: its images are those it began with, their words the same.
+            each, _ = _words_after(connection, state.through, upto=state.upto)
+            batch.hold(state.through, state.upto, each, begun=False)
+        high = batch.end_of_range(state.below, whole=whole)
+        post_words(connection, batch.between(state.below, high))
+        if high is None:
+            _set_state(connection, Posted(state.upto, state.upto))
+        else:
+            _set_state(connection, Posted(state.through, state.upto, high))
+        session.commit()
+        return _Step(len(batch.each) if high is None else 0, high, batch.begun)
 
 
 def post_after(connection: Connection, after: int, *, most: int | None = None) -> tuple[int, int]:
@@ -516,15 +741,30 @@ def post_after(connection: Connection, after: int, *, most: int | None = None) -
     (logged, naming it). The mark is the caller's (:func:`post_pending`, and migration 0010's
     downgrade).
     """
+    each, last = _words_after(connection, after, most=most)
+    if each:
+        post_words(connection, each)
+    return len(each), last
+
+
+def _words_after(
+    connection: Connection, after: int, *, most: int | None = None, upto: int | None = None
+) -> tuple[list[tuple[int, WordArray]], int]:
+    """The words of the images with stored features after ``after`` (up to ``most`` of them,
+    the oldest, or up to image ``upto``), and the last image id among them (``after`` when
+    none). An image whose stored features cannot be read has none (logged, naming it)."""
     feature = m.Feature.__table__.c
     each: list[tuple[int, WordArray]] = []
     last = after
     while most is None or len(each) < most:
         page = _POST_PAGE if most is None else min(_POST_PAGE, most - len(each))
+        chosen = feature.image_id > last
+        if upto is not None:
+            chosen &= feature.image_id <= upto
         rows = driver_rows(
             connection,
             select(feature.image_id, feature.data)
-            .where(feature.image_id > last)
+            .where(chosen)
             .order_by(feature.image_id)
             .limit(page),
         )
@@ -540,10 +780,7 @@ def post_after(connection: Connection, after: int, *, most: int | None = None) -
         if len(rows) < page:
             break
         last = int(rows[-1][0])
-    if each:
-        last = each[-1][0]
-        post_words(connection, each)
-    return len(each), last
+    return each, (each[-1][0] if each else after)
 
 
 def _appending(upsert: Any) -> Any:

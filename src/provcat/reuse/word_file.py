@@ -75,10 +75,11 @@ from provcat.reuse.postings import (
     LONG_KEY_BITS,
     PACKED_ID,
     POSTED_DESCRIPTORS,
-    POSTED_THROUGH,
+    STATE_KEYS,
     STOP_MAX,
     TABLES,
     Gather,
+    Posted,
     Postings,
     WordArray,
     stored_words,
@@ -424,13 +425,16 @@ _NONE: Final = np.zeros(0, dtype=np.int32)
 
 
 class Delta:
-    """The words of the images stored after a file's last id (or after the postings table's
-    mark: :func:`provcat.reuse.postings.posted_through`), computed in this process from their
-    stored features, in a few sorted runs (a new run per catch-up, merged past
+    """The words of the images stored after a file's last id (or those the postings table
+    does not hold: :class:`provcat.reuse.postings.Posted`), computed in this process from
+    their stored features, in a few sorted runs (a new run per catch-up, merged past
     :data:`_RUNS_MAX`).
 
     Args:
         after: The images after this id.
+        posted: How far the postings table holds their words, for the words the table does
+            not hold (``after`` is its ``through``): of the images of a posting under way,
+            only the words it has not posted yet.
         limited: Past :data:`DELTA_MAX` images :meth:`catch_up` adds nothing and says so
             (not for the images after the table's mark, whose words only this can give).
         skip_unreadable: An image whose stored features cannot be read posts nothing here
@@ -438,9 +442,15 @@ class Delta:
     """
 
     def __init__(
-        self, after: int, *, limited: bool = True, skip_unreadable: bool = False
+        self,
+        after: int,
+        *,
+        posted: Posted | None = None,
+        limited: bool = True,
+        skip_unreadable: bool = False,
     ) -> None:
         self.after = after
+        self.posted = posted
         self.limited = limited
         self.skip_unreadable = skip_unreadable
         self.last_id = after
@@ -481,7 +491,9 @@ class Delta:
 
         try:
             with contextlib.closing(rows()) as given:
-                run = _posted_run(given, skip_unreadable=self.skip_unreadable)
+                run = _posted_run(
+                    given, skip_unreadable=self.skip_unreadable, posted=self.posted
+                )
         except ValueError as error:
             # The table holds the words it posted; only the table can answer as it does.
             log.warning("%s; look-ups read the postings table", error)
@@ -968,10 +980,10 @@ def _readable(folder: Path, con: sqlite3.Connection) -> WordFile | None:
 
 
 def _copy_table(con: sqlite3.Connection, writer: _Writer, *, paged: bool = False) -> None:
-    """Every row of the postings table, in word order (its primary key's), with the words of
-    the images after its mark added (:func:`provcat.reuse.postings.posted_through`: stored,
-    their words not posted yet), computed from their stored features; with ``paged``, a
-    page of rows to a read transaction (:func:`_table_pages`)."""
+    """Every row of the postings table, in word order (its primary key's), with the words it
+    does not hold added (:class:`provcat.reuse.postings.Posted`: the images stored after its
+    mark, less what a posting under way has posted), computed from their stored features;
+    with ``paged``, a page of rows to a read transaction (:func:`_table_pages`)."""
     mark = _mark(con)
     pending = _pending_pairs(con, mark)
     taken = 0
@@ -993,7 +1005,7 @@ def _copy_table(con: sqlite3.Connection, writer: _Writer, *, paged: bool = False
 
 
 def _table_pages(
-    con: sqlite3.Connection, mark: int | None
+    con: sqlite3.Connection, mark: Posted | None
 ) -> Iterator[list[tuple[int, int, bytes | None]]]:
     """The postings table's rows in word order, :data:`_PAGE` at a time. Given its ``mark``
     (read in the read transaction ``con`` is in), each page is read in a read transaction of
@@ -1021,21 +1033,23 @@ def _table_pages(
             raise _TableMoved
 
 
-def _mark(con: sqlite3.Connection) -> int | None:
-    """The postings table's mark (:func:`provcat.reuse.postings.posted_through`)."""
-    found = con.execute(
-        "SELECT value FROM catalogue_state WHERE key = ?", (POSTED_THROUGH,)
-    ).fetchone()
-    return None if found is None else int(found[0])
+def _mark(con: sqlite3.Connection) -> Posted | None:
+    """How far the postings table holds the images' words
+    (:func:`provcat.reuse.postings.posting_state`)."""
+    rows = con.execute(
+        "SELECT key, value FROM catalogue_state WHERE key IN (?, ?, ?)", STATE_KEYS
+    ).fetchall()
+    return Posted.of({str(key): int(value) for key, value in rows})
 
 
-def _pending_pairs(con: sqlite3.Connection, mark: int | None) -> Run:
-    """The ``(word, image)`` pairs of the images after the postings table's ``mark``, sorted
-    (an image whose stored features cannot be read posts none, as when its words are
-    posted); none without a mark."""
+def _pending_pairs(con: sqlite3.Connection, mark: Posted | None) -> Run:
+    """The ``(word, image)`` pairs the postings table does not hold (``mark``: of the
+    images after its mark, and only the words not posted yet of a posting under way),
+    sorted (an image whose stored features cannot be read posts none, as when its words
+    are posted); none without a mark."""
     if mark is None:
         return _sorted_run([], [])
-    return _delta_pairs(con, mark, skip_unreadable=True)
+    return _delta_pairs(con, mark.through, skip_unreadable=True, posted=mark)
 
 
 def _delta_pairs(
@@ -1045,6 +1059,7 @@ def _delta_pairs(
     *,
     skip_unreadable: bool = False,
     released: bool = False,
+    posted: Posted | None = None,
 ) -> Run:
     """The ``(word, image)`` pairs the images after ``after`` (up to ``upto``) posted, sorted
     (:func:`_posted_run`). With ``released``, their features are read
@@ -1053,7 +1068,7 @@ def _delta_pairs(
     read transaction."""
     high = (1 << 62) if upto is None else upto
     rows = _feature_pages(con, after, high, released=released)
-    return _posted_run(rows, skip_unreadable=skip_unreadable)
+    return _posted_run(rows, skip_unreadable=skip_unreadable, posted=posted)
 
 
 def _feature_pages(
@@ -1077,10 +1092,15 @@ def _feature_pages(
         after = int(rows[-1][0])
 
 
-def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = False) -> Run:
-    """The ``(word, image)`` pairs these ``(image id, stored features)`` rows posted, sorted.
-    With ``skip_unreadable``, an image whose stored features cannot be read posts nothing
-    (logged).
+def _posted_run(
+    rows: Iterable[tuple[int, bytes]],
+    *,
+    skip_unreadable: bool = False,
+    posted: Posted | None = None,
+) -> Run:
+    """The ``(word, image)`` pairs these ``(image id, stored features)`` rows posted, sorted
+    (with ``posted``, those the postings table does not hold). With ``skip_unreadable``, an
+    image whose stored features cannot be read posts nothing (logged).
 
     Raises:
         ValueError: An image's stored features cannot be read (the message names it).
@@ -1095,6 +1115,8 @@ def _posted_run(rows: Iterable[tuple[int, bytes]], *, skip_unreadable: bool = Fa
                 raise
             log.warning("%s; its words are not looked up", error)
             continue
+        if posted is not None:
+            found = posted.unposted(int(image_id), found)
         words.append(found.astype(np.int32))
         owners.append(int(image_id))
     return _sorted_run(words, owners)
