@@ -225,7 +225,7 @@ def test_an_ingest_killed_between_ranges_of_words_is_taken_up(
     (provcat.reuse.postings.post_all_pending). An ingest that dies after two ranges leaves
     its images stored and the table holding their lower words, which it records: a look-up
     meanwhile answers as it does once every word is posted, and the next ingest posts the
-    rest."""
+    rest, after which the same look-ups answer the same."""
     if catalogue.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL posts a batch's words in the batch's own transaction")
     folder = tmp_path / "batch"
@@ -247,6 +247,9 @@ def test_an_ingest_killed_between_ranges_of_words_is_taken_up(
     with catalogue.session() as session:
         assert postings.posting_state(session.connection()) == postings.Posted(last, last)
         assert stored_postings(session) == expected_postings(session)
+    # The same look-ups, their pending words advanced past the posting (Delta.advance), and
+    # in a process that never saw it half done.
+    assert [catalogue.similar(folder / f"{seed}.jpg") for seed in range(4)] == meanwhile
     with Catalogue(catalogue.url) as again:
         assert [again.similar(folder / f"{seed}.jpg") for seed in range(4)] == meanwhile
 

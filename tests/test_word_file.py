@@ -1041,6 +1041,42 @@ def test_a_posting_commits_its_words_a_range_at_a_time(
     assert keys == [POSTED_THROUGH]
 
 
+def _pairs(delta: word_file.Delta) -> tuple[list[int], list[int]]:
+    """A delta's (word, image) pairs, sorted."""
+    words = np.concatenate([run.words for run in delta.runs] or [np.zeros(0, np.int32)])
+    ids = np.concatenate([run.ids for run in delta.runs] or [np.zeros(0, np.int32)])
+    order = np.lexsort((ids, words))
+    return words[order].tolist(), ids[order].tolist()
+
+
+def test_a_delta_follows_a_posting_by_dropping_what_it_posted(
+    half: tuple[Path, Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look-up's words of the images the table does not hold, made before a posting,
+    advanced at each range (Delta.advance) holds what one made then from the stored
+    features holds; it refuses a state that holds less than it left out."""
+    monkeypatch.setattr(postings, "RANGE_WORDS", 5_000)
+    monkeypatch.setattr(postings, "_SPILL_BYTES", 0)  # as if the file were large
+    path, session = half
+    followed = _pending(session)
+    assert not followed.advance(Posted(100, 100))
+    session.commit()
+    compared: list[int] = []
+
+    def between(done: int, ranges: int) -> None:
+        state = posting_state(session.connection())
+        assert state is not None
+        assert followed.advance(state)
+        assert _pairs(followed) == _pairs(_pending(session))
+        compared.append(len(_pairs(followed)[0]))
+        session.commit()
+
+    assert post_all_pending(_poster(path), told=between) == 60
+    assert len(compared) >= 8
+    assert compared == sorted(compared, reverse=True)
+    assert compared[-1] == 0
+
+
 def _answers_or_why(session: Session, pending: word_file.Delta) -> list[object] | str:
     """The look-ups' answers, or why they failed (words counted twice may count an image's
     shared words past the words read)."""

@@ -514,15 +514,17 @@ class Matcher:
     def _pending_words(self, session: Session) -> word_file.Delta | None:
         """The words of the images stored after the postings table's mark, less those a
         posting under way has posted (None where every image's are in the table:
-        PostgreSQL), caught up; made again whenever that has moved (those images' words, or
-        more of them, are then in the table)."""
+        PostgreSQL), caught up; whenever that has moved (those images' words, or more of
+        them, are then in the table), the words now posted are dropped from it."""
         connection = session.connection()
         mark = posting_state(connection)
         if mark is None:
             return None
         with self._lock:
             pending = self._pending
-            if pending is None or pending.posted != mark:
+            if pending is None or not (pending.posted == mark or pending.advance(mark)):
+                # A posting's ranges only add to the table: the words it posted are dropped
+                # (Delta.advance); otherwise they are computed again.
                 pending = self._pending = word_file.Delta(
                     mark.through, posted=mark, limited=False, skip_unreadable=True
                 )

@@ -460,6 +460,32 @@ class Delta:
         # same images, and their words were then counted twice.
         self._lock = threading.Lock()
 
+    def advance(self, posted: Posted) -> bool:
+        """Drop the words the postings table holds now (``posted``: a posting has gone on,
+        a range or more, since this was made), rather than computing the rest again; False
+        (nothing changed) where ``posted`` does not hold every word this left out."""
+        with self._lock:
+            old = self.posted
+            if old is None or posted.through < old.through:
+                return False
+            if posted.through < old.upto and (
+                (posted.through, posted.upto) != (old.through, old.upto)
+                or posted.below < old.below
+            ):
+                return False
+            kept = []
+            for run in self.runs:
+                held = run.ids <= posted.through
+                if posted.under_way:
+                    held |= (run.ids <= posted.upto) & (run.words < posted.below)
+                if not held.all():
+                    kept.append(Run(run.words[~held], run.ids[~held]))
+            self.runs = kept  # none left where the table holds every word
+            self.posted = posted
+            self.after = posted.through
+            self.last_id = max(self.last_id, posted.through)
+            return True
+
     def catch_up(self, connection: Connection) -> bool:
         """Add the images stored since the last call. False (nothing added) when there would
         be more than :data:`DELTA_MAX` (where ``limited``), or one's stored features cannot
