@@ -689,18 +689,17 @@ def post_all_pending(
             done = batch.distinct.size if step.high is None else batch.words_below(step.high)
             told(-(-done // RANGE_WORDS), ranges)
         total += step.completed
-        if step.high is None and step.begun and step.completed < POST_MOST:
+        if step.high is None and batch.begun and step.completed < POST_MOST:
             return total  # what waits now was stored meanwhile: its ingest posts it
 
 
 class _Step(NamedTuple):
     """What one transaction of :func:`post_all_pending` did: the images it completed (0 but
-    for a posting's last range), the word its range ended before (None: the posting's
-    last), and whether this process began the posting (rather than took it up)."""
+    for a posting's last range), and the word its range ended before (None: the posting's
+    last)."""
 
     completed: int
     high: int | None
-    begun: bool
 
 
 def _post_next_range(sessions: Callable[[], Session], batch: _Batch) -> _Step | None:
@@ -731,7 +730,7 @@ def _post_next_range(sessions: Callable[[], Session], batch: _Batch) -> _Step | 
         else:
             _set_state(connection, Posted(state.through, state.upto, high))
         session.commit()
-        return _Step(len(batch.each) if high is None else 0, high, batch.begun)
+        return _Step(len(batch.each) if high is None else 0, high)
 
 
 def post_after(connection: Connection, after: int, *, most: int | None = None) -> tuple[int, int]:

@@ -449,7 +449,6 @@ class Delta:
         limited: bool = True,
         skip_unreadable: bool = False,
     ) -> None:
-        self.after = after
         self.posted = posted
         self.limited = limited
         self.skip_unreadable = skip_unreadable
@@ -482,7 +481,6 @@ class Delta:
                     kept.append(Run(run.words[~held], run.ids[~held]))
             self.runs = kept  # none left where the table holds every word
             self.posted = posted
-            self.after = posted.through
             self.last_id = max(self.last_id, posted.through)
             return True
 
