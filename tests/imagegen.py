@@ -91,3 +91,31 @@ def star_field(seed: int, size: tuple[int, int] = (1024, 768), stars: int = 900)
     blurred = Image.fromarray(sky.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
     bright = np.clip(np.asarray(blurred, dtype=np.float32) * 3, 0, 255).astype(np.uint8)
     return Image.fromarray(bright).convert("RGB")
+
+
+def flat_shapes(seed: int, size: tuple[int, int] = (1280, 800), shapes: int = 7) -> Image.Image:
+    """A low-texture picture (an abstract wallpaper's kind): a few large polygons of flat
+    colour over a gradient, edges softened. It gives ORB a hundred or so keypoints, on the
+    polygons' corners, whose descriptors a stretch changes enough that features alone do not
+    find a stretched copy."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    start, end = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    t = (x / width * 0.6 + y / height * 0.4)[..., None]
+    picture = Image.fromarray((start * (1 - t) + end * t).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(picture)
+    for _ in range(shapes):
+        cx, cy = rng.integers(0, width), rng.integers(0, height)
+        corners = int(rng.integers(3, 7))
+        radius = rng.uniform(0.1, 0.35) * height
+        angles = np.sort(rng.uniform(0, 2 * np.pi, corners))
+        points = [
+            (
+                cx + radius * np.cos(angle) * rng.uniform(0.6, 1.2),
+                cy + radius * np.sin(angle) * rng.uniform(0.6, 1.2),
+            )
+            for angle in angles
+        ]
+        draw.polygon(points, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    return picture.filter(ImageFilter.GaussianBlur(3))

@@ -18,7 +18,7 @@ from provcat.reuse.features import extract, mirrored
 from provcat.reuse.verify import KINDS, RICH_INLIERS, Relation, believable_scale, verify
 from provcat.reuse.weak import GlobalPrints, low_information, weak_relation
 
-from .imagegen import sky, star_field
+from .imagegen import flat_shapes, sky, star_field
 from .reuse_fixtures import (
     collage,
     crop_area,
@@ -287,3 +287,74 @@ def test_a_degenerate_fit_is_not_worth_decoding_for() -> None:
     assert not _relate(photo, stars).same_photo
     stretched = Relation(False, (), None, look.inliers, 0.5, 0.0, 1.2, "same_extent", 1.44, 1.0)
     assert matching._worth_pixels(stretched)
+
+
+@pytest.mark.parametrize(
+    ("seed", "edit", "model"),
+    [
+        (3, "stretched 1.4", "affine"),
+        (2, "stretched 1.4", "affine"),
+        (2, "keystoned 15%", "perspective"),
+    ],
+)
+def test_a_stretched_copy_of_a_low_texture_picture_is_found_rectified(
+    seed: int, edit: str, model: str
+) -> None:
+    """A low-texture picture keeps too few matches once stretched or photographed at an angle
+    for any model to pass on features alone; a tentative affine map of a few of them says the
+    pixels are worth a look, and the copy warped back into the original's frame gives its
+    features again: the fit found through them is the copy's own, in the copy's frame."""
+    original = flat_shapes(seed)
+    if edit == "stretched 1.4":
+        copy = jpeg(stretch(original, 1.4, 1.0), 85)
+    else:
+        copy = jpeg(keystone(original, 0.15)[0], 85)
+    first = verify(extract(original), extract(copy), b_mirrored=mirrored(copy))
+    assert not first.same_photo
+    assert first.inliers < RICH_INLIERS  # not sent to the pixels for its inliers
+    assert first.rectifiable
+    assert matching._worth_pixels(first)
+    relation = _relate(original, copy)
+    assert relation.same_photo, relation
+    assert relation.model == model
+    assert not relation.rectifiable
+    if model == "affine":
+        assert "stretched" in relation.kinds
+        assert relation.scale_x == pytest.approx(1.4, abs=0.03)
+        assert relation.scale_y == pytest.approx(1.0, abs=0.03)
+    else:
+        assert "perspective" in relation.kinds
+
+
+def test_a_rectified_look_joins_no_two_low_texture_pictures() -> None:
+    """Different low-texture pictures, stretched: no tentative warp makes them one photo, with
+    pixels or without."""
+    pictures = [flat_shapes(seed) for seed in range(1, 6)]
+    for i, first in enumerate(pictures):
+        for j, second in enumerate(pictures):
+            if i == j:
+                continue
+            copy = jpeg(stretch(second, 1.3, 1.0), 85)
+            assert not _relate(first, copy).same_photo, (i, j)
+
+
+@pytest.mark.parametrize(("seed", "fx", "fy"), [(2, 1.4, 1.0), (2, 0.7, 1.0), (3, 1.0, 0.75)])
+def test_a_catalogue_finds_a_stretched_copy_of_a_low_texture_picture(
+    catalogue: Catalogue, tmp_path: Path, seed: int, fx: float, fy: float
+) -> None:
+    """Ingest decodes the pair its first look found rectifiable and records the stretch;
+    `similar` finds the original from the copy. (Features alone find none of these three.)"""
+    original = flat_shapes(seed)
+    original.save(tmp_path / "wallpaper.png")
+    stretched = jpeg(stretch(original, fx, fy), 85)
+    stretched.save(tmp_path / "wallpaper-wide.jpg", quality=95)
+    flat_shapes(5).save(tmp_path / "other.png")
+    catalogue.ingest([tmp_path])
+    [cluster] = catalogue.reused_photos()
+    assert len(cluster.members) == 2
+    sha = hashlib.sha256((tmp_path / "wallpaper.png").read_bytes()).hexdigest()
+    wide = hashlib.sha256((tmp_path / "wallpaper-wide.jpg").read_bytes()).hexdigest()
+    assert {m.sha256 for m in cluster.members} == {sha, wide}
+    assert "stretched" in {kind for m in cluster.members for kind in m.relation}
+    found = catalogue.similar(tmp_path / "wallpaper-wide.jpg")
+    assert sha in {match.sha256 for match in found}

@@ -1336,10 +1336,15 @@ def _first_look(query: _Side, stored: _Side, *, plain: bool = True, mirror: bool
 def _worth_pixels(look: Relation) -> bool:
     """Whether a verification from features alone makes the pair worth decoding for: it
     found the same photo, or a fit with as many inliers as a stretched or keystoned copy
-    needs, which the pixels may confirm. Not a fit whose scale verification refuses before
-    looking at any pixel: judged with them, the pair would be refused the same way (the same
-    matches give the same fit; OpenCV's RANSAC draws from a fixed seed)."""
-    return look.same_photo or (look.inliers >= RICH_INLIERS and believable_scale(look.scale))
+    needs, which the pixels may confirm, or a tentative warp that a look at the copy's pixels
+    rectified may confirm (:mod:`provcat.reuse.verify`). Not a fit whose scale verification
+    refuses before looking at any pixel: judged with them, the pair would be refused the same
+    way (the same matches give the same fit; OpenCV's RANSAC draws from a fixed seed)."""
+    return (
+        look.same_photo
+        or look.rectifiable
+        or (look.inliers >= RICH_INLIERS and believable_scale(look.scale))
+    )
 
 
 def _verify(reference: _Side, copy: _Side, *, mirror: bool | None = None) -> Relation:

@@ -34,13 +34,24 @@ with depth over most of it; only the pixels of the parallax give such a pair awa
 
 Rules 1-3 use features alone, so stored images need not be decoded again to be re-verified;
 pixels add rule 4 and the names "overlaid" and (more surely) "padded".
+
+ORB's descriptors are not made for stretched pictures: a copy stretched by a quarter, or
+photographed on a screen at an angle, keeps few of its matches, and a picture with little
+texture may keep too few for any model to pass (docs/reuse.md: 12 of 240 such copies of KDE's
+wallpapers). When features alone find no copy but a plausible affine map of at least
+:data:`RECTIFY_INLIERS` matches could explain them (a tentative warp; unrelated pairs give one
+in about one look in 400), the copy's pixels are warped by it into the reference's frame, its
+features extracted again there, mapped back into its own frame, and judged by the same rules.
+A copy's features then match in number; only an affine or perspective fit found that way is
+taken (a similarity would have been found without the warp), with the richer models' evidence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -59,6 +70,7 @@ from provcat.reuse.geometry import (
     rectangle,
 )
 from provcat.reuse.pixels import Comparison, colourfulness, compare, framed, margin_is_uniform
+from provcat.working import WorkingCopy
 
 #: Fewest RANSAC inliers for "same photo" (unrelated photographs give up to about 20, but only
 #: in a corner of the picture, which the coverage rule rejects).
@@ -144,6 +156,16 @@ ZOOM_AREA: Final = 0.75
 ZOOM_MARGIN: Final = 0.05
 ZOOM_MIN_SIDE: Final = 48
 
+#: A rectified look (see the module docstring) when features alone found no copy and a
+#: plausible affine map at a believable scale fits at least this many matches (the similarity
+#: fit of features alone having as many: a stretch of a quarter is still nearly a similarity
+#: over a small part of the picture). Copies of low-texture wallpapers stretched, squashed or
+#: keystoned fitted 9 to 28; of 1,560 first looks at 40 unrelated pictures, four were
+#: rectifiable (bench/first_look.py; docs/reuse.md).
+RECTIFY_INLIERS: Final = 8
+#: The reference's frame is looked at this many pixels on its longer side (twice ORB's 512).
+RECTIFY_SIDE: Final = 1024
+
 #: Mean chroma (max - min channel, 0-255) of a colour picture and of a grey copy of it.
 COLOUR_MIN: Final = 8.0
 GREY_MAX: Final = 2.0
@@ -208,6 +230,10 @@ class Relation:
     #: With "overlaid": which picture carries the overlay, "a" or "b" (None when the pixels
     #: could not tell; see provcat.reuse.pixels.Comparison.overlay_on).
     overlay_on: str | None = None
+    #: Not the same photo from features alone, but a tentative warp could explain the
+    #: matches: with pixels, a rectified look (module docstring) may find a stretched or
+    #: keystoned copy, so the pair is worth decoding for. Always False with pixels given.
+    rectifiable: bool = False
 
 
 def verify(
@@ -250,13 +276,86 @@ def verify(
         if b_mirrored is not None:
             orientations.append(matches(a, b_mirrored, mirrored=True))
     verdict = _fit_and_judge(a, b, orientations, a_pixels, b_pixels, b)
-    if verdict.same_photo or b_pixels is None:
+    if verdict.same_photo:
         return verdict
+    # Every unrelated look has a similarity fit of a few matches; one of fewer than the warp
+    # needs tells the warp's search is not worth its RANSAC.
+    warp = _tentative_warp(b, orientations) if verdict.inliers >= RECTIFY_INLIERS else None
+    if b_pixels is None:
+        return replace(verdict, rectifiable=True) if warp is not None else verdict
     zoomed = _zoom(a, b, orientations, b_pixels)
-    if zoomed is None:
-        return verdict
-    second = _fit_and_judge(a, zoomed[0], zoomed[1], a_pixels, b_pixels, b)
-    return second if second.same_photo else verdict
+    if zoomed is not None:
+        second = _fit_and_judge(a, zoomed[0], zoomed[1], a_pixels, b_pixels, b)
+        if second.same_photo:
+            return second
+    if warp is not None:
+        rectified = _rectify(a, b, warp, b_pixels)
+        second = _fit_and_judge(a, rectified[0], rectified[1], a_pixels, b_pixels, b)
+        if second.same_photo and second.model != "similarity":
+            return second
+    return verdict
+
+
+def _tentative_warp(b: Features, orientations: list[Matches]) -> Fit | None:
+    """The affine map that most matches fit, of at least RECTIFY_INLIERS, if it is an edit's
+    (:func:`provcat.reuse.geometry.plausible`) at a believable scale; else None."""
+    found = [
+        fit
+        for fit in (
+            fit_matches(o, "affine", least=RECTIFY_INLIERS)
+            for o in orientations
+            if o.a_points.shape[0] >= RECTIFY_INLIERS
+        )
+        if fit is not None
+        and fit.inliers >= RECTIFY_INLIERS
+        and believable_scale(fit.scale)
+        and plausible(fit, b.width, b.height)
+    ]
+    return max(found, key=lambda fit: fit.inliers) if found else None
+
+
+def _rectify(
+    a: Features, b: Features, warp: Fit, b_pixels: Image.Image
+) -> tuple[Features, list[Matches]]:
+    """b's features found in b's pixels warped into a's frame by ``warp``, in b's own frame.
+
+    The view is RECTIFY_SIDE pixels on its longer side, warped from b's working copy (a large
+    picture's reduced copy: the view needs no more). Keypoints are mapped back through the
+    warp's inverse; those landing outside b's frame (where the view repeats b's edge) are
+    dropped. Under a mirrored warp they are given in b's mirror image's frame, as mirrored
+    features are, and matched as such.
+    """
+    working = WorkingCopy.of(b_pixels)
+    fx, fy = working.factor
+    # A pixel of the working copy is the mean of a factor x factor block of b's pixels.
+    copy_to_b = np.array([[fx, 0.0, (fx - 1) / 2], [0.0, fy, (fy - 1) / 2], [0.0, 0.0, 1.0]])
+    zoom = RECTIFY_SIDE / max(a.width, a.height)
+    a_to_view = np.diag([zoom, zoom, 1.0])
+    b_to_view = a_to_view @ warp.matrix
+    size = (max(1, round(a.width * zoom)), max(1, round(a.height * zoom)))
+    view = cv2.warpPerspective(
+        np.asarray(working.pixels), b_to_view @ copy_to_b, size,
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    found = extract(Image.fromarray(view))
+    view_to_b = np.asarray(np.linalg.inv(b_to_view), dtype=np.float64)
+    points = apply(view_to_b, found.keypoints.astype(np.float64))
+    inside = (
+        (points[:, 0] >= 0)
+        & (points[:, 0] <= b.width - 1)
+        & (points[:, 1] >= 0)
+        & (points[:, 1] <= b.height - 1)
+    )
+    points = points[inside]
+    if warp.mirrored:
+        points[:, 0] = (b.width - 1.0) - points[:, 0]
+    rectified = Features(
+        keypoints=points.astype(np.float32),
+        descriptors=np.ascontiguousarray(found.descriptors[inside]),
+        width=b.width,
+        height=b.height,
+    )
+    return rectified, [matches(a, rectified, mirrored=warp.mirrored)]
 
 
 def _fit_and_judge(
