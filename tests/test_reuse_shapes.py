@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageOps
 
 from provcat import matching
 from provcat.catalogue import Catalogue
@@ -295,6 +295,7 @@ def test_a_degenerate_fit_is_not_worth_decoding_for() -> None:
         (3, "stretched 1.4", "affine"),
         (2, "stretched 1.4", "affine"),
         (2, "keystoned 15%", "perspective"),
+        (3, "mirrored, stretched 1.4", "affine"),
     ],
 )
 def test_a_stretched_copy_of_a_low_texture_picture_is_found_rectified(
@@ -307,6 +308,9 @@ def test_a_stretched_copy_of_a_low_texture_picture_is_found_rectified(
     original = flat_shapes(seed)
     if edit == "stretched 1.4":
         copy = jpeg(stretch(original, 1.4, 1.0), 85)
+    elif edit == "mirrored, stretched 1.4":
+        # Warped from the mirror image's matches: the fit is told in the copy's own frame.
+        copy = jpeg(ImageOps.mirror(stretch(original, 1.4, 1.0)), 85)
     else:
         copy = jpeg(keystone(original, 0.15)[0], 85)
     first = verify(extract(original), extract(copy), b_mirrored=mirrored(copy))
@@ -318,6 +322,7 @@ def test_a_stretched_copy_of_a_low_texture_picture_is_found_rectified(
     assert relation.same_photo, relation
     assert relation.model == model
     assert not relation.rectifiable
+    assert ("mirrored" in relation.kinds) == edit.startswith("mirrored")
     if model == "affine":
         assert "stretched" in relation.kinds
         assert relation.scale_x == pytest.approx(1.4, abs=0.03)

@@ -39,8 +39,8 @@ ORB's descriptors are not made for stretched pictures: a copy stretched by a qua
 photographed on a screen at an angle, keeps few of its matches, and a picture with little
 texture may keep too few for any model to pass (docs/reuse.md: 12 of 240 such copies of KDE's
 wallpapers). When features alone find no copy but a plausible affine map of at least
-:data:`RECTIFY_INLIERS` matches could explain them (a tentative warp; unrelated pairs give one
-in about one look in 400), the copy's pixels are warped by it into the reference's frame, its
+:data:`RECTIFY_INLIERS` matches could explain them (a tentative warp; unrelated pictures gave one
+in 1,560 looks), the copy's pixels are warped by it into the reference's frame, its
 features extracted again there, mapped back into its own frame, and judged by the same rules.
 A copy's features then match in number; only an affine or perspective fit found that way is
 taken (a similarity would have been found without the warp), with the richer models' evidence.
@@ -161,7 +161,7 @@ ZOOM_MIN_SIDE: Final = 48
 #: plausible affine map at a believable scale fits at least this many matches (the similarity
 #: fit of features alone having as many: a stretch of a quarter is still nearly a similarity
 #: over a small part of the picture). Copies of low-texture wallpapers stretched, squashed or
-#: keystoned fitted 9 to 28; of 1,560 first looks at 40 unrelated pictures, four were
+#: keystoned fitted 9 to 52; of 1,560 first looks at 40 unrelated pictures, one was
 #: rectifiable (bench/first_look.py; docs/reuse.md).
 RECTIFY_INLIERS: Final = 8
 #: ... and this share of the matches: RANSAC then draws only what finding such a map needs
@@ -330,8 +330,9 @@ def _rectify(
     The view is RECTIFY_SIDE pixels on its longer side, warped from b's working copy (a large
     picture's reduced copy: the view needs no more). Keypoints are mapped back through the
     warp's inverse; those landing outside b's frame (where the view repeats b's edge) are
-    dropped. Under a mirrored warp they are given in b's mirror image's frame, as mirrored
-    features are, and matched as such.
+    dropped. The features returned are in b's own frame (what the rules measure coverage
+    with); under a mirrored warp they are matched from b's mirror image's frame, as mirrored
+    features are.
     """
     working = WorkingCopy.of(b_pixels)
     fx, fy = working.factor
@@ -354,16 +355,26 @@ def _rectify(
         & (points[:, 1] >= 0)
         & (points[:, 1] <= b.height - 1)
     )
-    points = points[inside]
-    if warp.mirrored:
-        points[:, 0] = (b.width - 1.0) - points[:, 0]
+    descriptors = np.ascontiguousarray(found.descriptors[inside])
     rectified = Features(
-        keypoints=points.astype(np.float32),
-        descriptors=np.ascontiguousarray(found.descriptors[inside]),
+        keypoints=points[inside].astype(np.float32),
+        descriptors=descriptors,
         width=b.width,
         height=b.height,
     )
-    return rectified, [matches(a, rectified, mirrored=warp.mirrored)]
+    if not warp.mirrored:
+        return rectified, [matches(a, rectified)]
+    # The view shows b unmirrored onto a, so its descriptors match a's as they are; the fit
+    # (and only it) takes their places in the mirror image's frame, where no flip is left.
+    flipped = points[inside].copy()
+    flipped[:, 0] = (b.width - 1.0) - flipped[:, 0]
+    as_mirror = Features(
+        keypoints=flipped.astype(np.float32),
+        descriptors=descriptors.copy(),
+        width=b.width,
+        height=b.height,
+    )
+    return rectified, [matches(a, as_mirror, mirrored=True)]
 
 
 def _fit_and_judge(
