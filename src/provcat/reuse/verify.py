@@ -70,8 +70,14 @@ from provcat.reuse.geometry import (
     polygon_area,
     rectangle,
 )
-from provcat.reuse.pixels import Comparison, colourfulness, compare, framed, margin_is_uniform
-from provcat.working import WorkingCopy
+from provcat.reuse.pixels import (
+    Comparison,
+    colourfulness,
+    compare,
+    framed,
+    margin_is_uniform,
+    working_copy,
+)
 
 #: Fewest RANSAC inliers for "same photo" (unrelated photographs give up to about 20, but only
 #: in a corner of the picture, which the coverage rule rejects).
@@ -328,13 +334,13 @@ def _rectify(
     """b's features found in b's pixels warped into a's frame by ``warp``, in b's own frame.
 
     The view is RECTIFY_SIDE pixels on its longer side, warped from b's working copy (a large
-    picture's reduced copy: the view needs no more). Keypoints are mapped back through the
-    warp's inverse; those landing outside b's frame (where the view repeats b's edge) are
-    dropped. The features returned are in b's own frame (what the rules measure coverage
-    with); under a mirrored warp they are matched from b's mirror image's frame, as mirrored
-    features are.
+    picture's reduced copy, the one the pixel checks share: the view needs no more).
+    Keypoints are mapped back through the warp's inverse; those landing outside b's frame
+    (where the view repeats b's edge) are dropped. The features returned are in b's own
+    frame (what the rules measure coverage with); under a mirrored warp they are matched
+    from b's mirror image's frame, as mirrored features are.
     """
-    working = WorkingCopy.of(b_pixels)
+    working = working_copy(b_pixels)
     fx, fy = working.factor
     # A pixel of the working copy is the mean of a factor x factor block of b's pixels.
     copy_to_b = np.array([[fx, 0.0, (fx - 1) / 2], [0.0, fy, (fy - 1) / 2], [0.0, 0.0, 1.0]])
