@@ -119,3 +119,15 @@ def flat_shapes(seed: int, size: tuple[int, int] = (1280, 800), shapes: int = 7)
         ]
         draw.polygon(points, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
     return picture.filter(ImageFilter.GaussianBlur(3))
+
+
+def gravel(seed: int, size: tuple[int, int] = (640, 400)) -> Image.Image:
+    """A fine grey texture (gravel, a wall's render): noise blurred to a grain of a few pixels,
+    its contrast stretched. Every part of it gives ORB keypoints."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    grain = rng.normal(0, 1, (height, width)).astype(np.float32)
+    image = Image.fromarray(np.clip(grain * 40 + 128, 0, 255).astype(np.uint8), "L")
+    blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float32)
+    stretched = (blurred - blurred.mean()) / max(1e-6, float(blurred.std())) * 45 + 120
+    return Image.fromarray(np.clip(stretched, 0, 255).astype(np.uint8), "L").convert("RGB")

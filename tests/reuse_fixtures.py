@@ -236,3 +236,13 @@ def text_overlay(image: Image.Image) -> Image.Image:
     draw.text((width // 20, height // 30), "THEY LIED", fill=(255, 230, 0), font=font)
     draw.text((width // 20, height // 6), "TO YOU", fill=(255, 255, 255), font=font)
     return copy
+
+
+def in_frame(image: Image.Image, frame: Image.Image, share: float = 0.09) -> Image.Image:
+    """The picture shrunk into ``frame`` (resized to the picture's size), leaving ``share`` of
+    each side as a border: a template's textured border around it."""
+    width, height = image.size
+    canvas = frame.resize((width, height))
+    left, top = round(share * width), round(share * height)
+    canvas.paste(image.resize((width - 2 * left, height - 2 * top)), (left, top))
+    return canvas

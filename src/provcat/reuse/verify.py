@@ -15,7 +15,10 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    picture compressed hard may keep its keypoints in a few cells, and a crop, a moved camera
    or a stereo view never does that. The whole pictures, aligned, must then agree cell by
    cell and as a whole (:data:`WAIVED_DISAGREEMENT`, :data:`WAIVED_PHASH`): two photos
-   under one shared banner also fit frame onto frame; and
+   under one shared banner also fit frame onto frame. The inliers must also lie in the
+   middle of the overlap as both pictures' keypoints do (:data:`MIDDLES`): two different
+   pictures in one template (a textured border, a social-media card's header and footer)
+   match on the template alone, in bands along the edges; and
 3. the matches the transform leaves out do not fit a second, different similarity with
    :data:`SECOND_SHARE` of the first one's inliers: two viewpoints of one scene (a stereo pair)
    match plane by plane at different shifts, a copy has a single motion.
@@ -114,6 +117,28 @@ WAIVED_COVERAGE: Final = 0.2
 #: ... and disagree cell by cell over at most this share (a banner over a fifth: 0.18-0.2;
 #: different generated scenes under one banner: 0.37-0.5).
 WAIVED_DISAGREEMENT: Final = 0.3
+
+#: Inliers lie where the keypoints are. Each middle of the overlap here is (an axis, a depth):
+#: the part deeper than that share of half the overlap's side from its nearest edge (None: of
+#: half its shorter side, from every edge; 0: its width's; 1: its height's), so 10%, 15% and
+#: 20% of the shorter side in from a frame, and the middle 60% of the width or of the height
+#: (between two bands: a card's header and footer). Where both pictures have
+#: MIDDLE_KEYPOINTS keypoints in a middle, and the inliers would put MIDDLE_EXPECTED there if
+#: they lay as the keypoints do, at least MIDDLE_RATIO of that many must lie there. Measured
+#: on the fits the rules before this one accepted (docs/reuse.md, "A shared frame"): copies
+#: 0.16 and more (6 of 2,747 below 0.3: bands of text across the middle of flat wallpapers, a
+#: tiled watermark); different pictures in one textured border or on one social-media card
+#: below 0.02 in 1,926 of 1,958.
+MIDDLES: Final[tuple[tuple[int | None, float], ...]] = (
+    (None, 0.2),
+    (None, 0.3),
+    (None, 0.4),
+    (0, 0.4),
+    (1, 0.4),
+)
+MIDDLE_KEYPOINTS: Final = 40
+MIDDLE_EXPECTED: Final = 5
+MIDDLE_RATIO: Final = 0.1
 
 #: A second motion with at least this share of the first one's inliers (and at least
 #: MIN_INLIERS + 5) means two exposures.
@@ -507,7 +532,8 @@ def _judge(
         return rejection
     if not believable_scale(best.scale):
         return rejection
-    coverage = _coverage(a, b, best)
+    overlap = _overlap(a, b, best)
+    coverage = _coverage(overlap, best)
     score = coverage * min(1.0, best.inliers / (2 * MIN_INLIERS))
     one_motion = best.second_inliers < max(MIN_INLIERS + 5, SECOND_SHARE * best.inliers)
     needed = MIN_COVERAGE if best.inliers >= STRONG_INLIERS else WEAK_FIT_COVERAGE
@@ -522,8 +548,9 @@ def _judge(
         # frame, on the banner's keypoints alone.
         needed = WAIVED_COVERAGE
         waived = True
+    middle = coverage >= needed and _reaches_middle(overlap, best)
     comparison = None
-    if coverage >= needed and one_motion and a_pixels is not None and b_pixels is not None:
+    if middle and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
     agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
     if waived and comparison is not None:
@@ -551,7 +578,7 @@ def _judge(
         agrees = comparison.overlay_share == 0
     elif rich:
         agrees = best.inliers >= RICH_SHARE * best.matches
-    if coverage < needed or not one_motion or not agrees:
+    if not middle or not one_motion or not agrees:
         return Relation(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
         )
@@ -580,22 +607,25 @@ def _no_relation(inliers: int) -> Relation:
     return Relation(False, (), None, inliers, 0.0, 0.0, 1.0, "same_extent")
 
 
-def _coverage(a: Features, b: Features, best: Fit) -> float:
-    """Share of the overlap's feature-bearing grid cells that hold an inlier."""
+@dataclass(frozen=True)
+class _Overlap:
+    """The overlap of a fit (in a's coordinates) and the keypoints of each picture inside it."""
+
+    low: np.ndarray
+    high: np.ndarray
+    a_keypoints: np.ndarray
+    b_keypoints: np.ndarray
+
+
+def _overlap(a: Features, b: Features, best: Fit) -> _Overlap | None:
+    """The bounding box of b's frame mapped into a (clipped to a), a's keypoints that fall
+    inside b's picture once mapped, and b's keypoints mapped into a and inside the box."""
     overlap = clip_to_rectangle(apply(best.matrix, rectangle(b.width, b.height)), a.width, a.height)
     if overlap.shape[0] < 3:
-        return 0.0
+        return None
     low, high = overlap.min(axis=0), overlap.max(axis=0)
-    span = np.maximum(high - low, 1e-6)
     inverse = np.asarray(np.linalg.inv(best.matrix), dtype=np.float64)
-
-    def cells(points: np.ndarray) -> set[int]:
-        inside = np.all((points >= low) & (points <= high), axis=1)
-        index = np.minimum(((points[inside] - low) / span * COVERAGE_GRID).astype(int), 5)
-        return set((index[:, 1] * COVERAGE_GRID + index[:, 0]).tolist())
-
     a_kp = a.keypoints.astype(np.float64)
-    # Only a's keypoints that fall inside b's picture once mapped: the overlap itself.
     in_b = apply(inverse, a_kp)
     a_inside = a_kp[
         (in_b[:, 0] >= -0.5)
@@ -604,11 +634,64 @@ def _coverage(a: Features, b: Features, best: Fit) -> float:
         & (in_b[:, 1] <= b.height - 0.5)
     ]
     b_kp = apply(best.matrix, b.keypoints.astype(np.float64))
-    both = cells(a_inside) & cells(b_kp)
+    return _Overlap(low, high, a_inside, b_kp[np.all((b_kp >= low) & (b_kp <= high), axis=1)])
+
+
+def _coverage(found: _Overlap | None, best: Fit) -> float:
+    """Share of the overlap's feature-bearing grid cells that hold an inlier."""
+    if found is None:
+        return 0.0
+    span = np.maximum(found.high - found.low, 1e-6)
+
+    def cells(points: np.ndarray) -> set[int]:
+        inside = np.all((points >= found.low) & (points <= found.high), axis=1)
+        index = np.minimum(((points[inside] - found.low) / span * COVERAGE_GRID).astype(int), 5)
+        return set((index[:, 1] * COVERAGE_GRID + index[:, 0]).tolist())
+
+    # Only a's keypoints that fall inside b's picture once mapped: the overlap itself.
+    both = cells(found.a_keypoints) & cells(found.b_keypoints)
     if len(both) < MIN_CELLS:
         return 0.0
     covered = cells(best.a_points) & both
     return len(covered) / len(both)
+
+
+def _reaches_middle(found: _Overlap | None, best: Fit) -> bool:
+    """Whether the inliers lie in the middle of the overlap as both pictures' keypoints do.
+
+    A copy's inliers lie wherever the two pictures' keypoints do, short of an overlay. Two
+    different pictures in one template (a textured border, a social-media card's header and
+    footer, a studio's surround) match on the template alone: their inliers keep to bands
+    along the edges while both pictures have keypoints between them. For each of MIDDLES
+    with MIDDLE_KEYPOINTS keypoints of each picture in it, the inliers there are compared
+    with how many would be there if they lay as the keypoints do (the sparser picture's share
+    of its keypoints there).
+    """
+    inliers = best.a_points.astype(np.float64)
+    if found is None or inliers.shape[0] == 0:
+        return True
+    span = np.maximum(found.high - found.low, 1e-6)
+
+    def depth(points: np.ndarray, axis: int | None) -> np.ndarray:
+        if points.shape[0] == 0:
+            return np.zeros(0)
+        edge = np.minimum(points - found.low, found.high - points)
+        if axis is None:
+            return np.asarray(edge.min(axis=1) / (0.5 * float(span.min())))
+        return np.asarray(edge[:, axis] / (0.5 * float(span[axis])))
+
+    for axis, level in MIDDLES:
+        a_depth, b_depth = depth(found.a_keypoints, axis), depth(found.b_keypoints, axis)
+        a_deep, b_deep = int((a_depth >= level).sum()), int((b_depth >= level).sum())
+        if min(a_deep, b_deep) < MIDDLE_KEYPOINTS:
+            continue
+        share = min(a_deep / a_depth.shape[0], b_deep / b_depth.shape[0])
+        expected = share * inliers.shape[0]
+        if expected >= MIDDLE_EXPECTED and (depth(inliers, axis) >= level).sum() < (
+            MIDDLE_RATIO * expected
+        ):
+            return False
+    return True
 
 
 def _classify(
