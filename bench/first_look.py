@@ -33,6 +33,7 @@ import itertools
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -46,6 +47,18 @@ from provcat.working import WorkingCopy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reuse_fixtures import crop_area, jpeg, keystone, stretch
+
+
+def pictures_in(folder: Path) -> Iterator[tuple[Path, Image.Image]]:
+    """Every file of ``folder`` (not its folders) that Pillow opens, in name order, with its
+    pixels; a file that does not open is named and skipped."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            pixels = open_image(path).pixels
+        except InputError as error:
+            print(f"skipped: {error}")
+            continue
+        yield path, pixels
 
 
 def looks(query: Features, query_mirror: Features, stored: Features) -> tuple[Relation, ...]:
@@ -76,12 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     features: dict[str, tuple[Features, Features]] = {}
     working: dict[str, Image.Image] = {}
-    for path in sorted(p for p in args.photos.iterdir() if p.is_file()):
-        try:
-            pixels = open_image(path).pixels
-        except InputError as error:
-            print(f"skipped: {error}")
-            continue
+    for path, pixels in pictures_in(args.photos):
         copy = WorkingCopy.of(pixels)
         features[path.name] = (extract(pixels, working=copy), mirrored(pixels, working=copy))
         working[path.name] = copy.pixels.copy()
