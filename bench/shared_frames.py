@@ -37,7 +37,7 @@ from provcat.reuse.verify import verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.imagegen import gravel
-from tests.reuse_fixtures import banner, in_frame, jpeg, social_card, text_overlay
+from tests.reuse_fixtures import banner, in_frame, jpeg, middle_band, social_card, text_overlay
 
 SIZE = (1280, 800)
 
@@ -60,18 +60,6 @@ def textures() -> dict[str, Image.Image]:
     for name in ("brick", "gravel", "grass"):
         found[f"scikit-image {name}"] = Image.fromarray(getattr(data, name)()).convert("RGB")
     return found
-
-
-def middle_band(image: Image.Image) -> Image.Image:
-    """A dark band with text across the middle third (a meme's caption)."""
-    copy = image.copy()
-    width, height = copy.size
-    draw = ImageDraw.Draw(copy)
-    draw.rectangle((0, height // 3, width, 2 * height // 3), fill=(10, 10, 10))
-    font = ImageFont.load_default(size=max(10, height // 9))
-    draw.text((width // 20, height // 3 + height // 12), "THEY LIED TO YOU", fill=(255, 230, 0),
-              font=font)  # fmt: skip
-    return copy
 
 
 def centre_logo(image: Image.Image) -> Image.Image:

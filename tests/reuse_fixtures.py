@@ -246,3 +246,16 @@ def in_frame(image: Image.Image, frame: Image.Image, share: float = 0.09) -> Ima
     left, top = round(share * width), round(share * height)
     canvas.paste(image.resize((width - 2 * left, height - 2 * top)), (left, top))
     return canvas
+
+
+def middle_band(image: Image.Image) -> Image.Image:
+    """A dark band with big text across the middle third (a meme's caption)."""
+    copy = image.copy()
+    width, height = copy.size
+    draw = ImageDraw.Draw(copy)
+    draw.rectangle((0, height // 3, width, 2 * height // 3), fill=(10, 10, 10))
+    font = ImageFont.load_default(size=max(10, height // 9))
+    draw.text(
+        (width // 20, height // 3 + height // 12), "THEY LIED TO YOU", fill=(255, 230, 0), font=font
+    )
+    return copy

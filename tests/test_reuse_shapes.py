@@ -25,6 +25,7 @@ from .reuse_fixtures import (
     in_frame,
     jpeg,
     keystone,
+    middle_band,
     parallax_frame,
     scene,
     social_card,
@@ -391,6 +392,18 @@ def test_different_pictures_on_one_social_media_card_are_not_joined() -> None:
     for i, first in enumerate(cards):
         for second in cards[i + 1 :]:
             assert not _relate(first, second).same_photo
+
+
+@pytest.mark.parametrize(
+    "picture", [flat_shapes(2), flat_shapes(3), flat_shapes(4), scene(1), scene(3)]
+)
+def test_a_copy_under_a_band_of_text_across_the_middle_is_joined(picture: Image.Image) -> None:
+    """A band of text over the middle third hides the middle as a template's pictures
+    differ there: the middles asked of the inliers stop short of it (one a quarter of the
+    shorter side in refuses the second; with one at three tenths, all five)."""
+    relation = _relate(picture, jpeg(middle_band(picture), 75))
+    assert relation.same_photo
+    assert "overlaid" in relation.kinds
 
 
 @pytest.mark.parametrize("share", [0.09, 0.25])
