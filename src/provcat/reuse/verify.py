@@ -548,9 +548,9 @@ def _judge(
         # frame, on the banner's keypoints alone.
         needed = WAIVED_COVERAGE
         waived = True
-    middle = coverage >= needed and _reaches_middle(overlap, best)
+    covered = coverage >= needed and _reaches_middle(overlap, best)
     comparison = None
-    if middle and one_motion and a_pixels is not None and b_pixels is not None:
+    if covered and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
     agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
     if waived and comparison is not None:
@@ -578,7 +578,7 @@ def _judge(
         agrees = comparison.overlay_share == 0
     elif rich:
         agrees = best.inliers >= RICH_SHARE * best.matches
-    if not middle or not one_motion or not agrees:
+    if not covered or not one_motion or not agrees:
         return Relation(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
         )
@@ -672,22 +672,24 @@ def _reaches_middle(found: _Overlap | None, best: Fit) -> bool:
         return True
     span = np.maximum(found.high - found.low, 1e-6)
 
-    def depth(points: np.ndarray, axis: int | None) -> np.ndarray:
-        if points.shape[0] == 0:
-            return np.zeros(0)
+    def depths(points: np.ndarray) -> dict[int | None, np.ndarray]:
+        """Each point's depth in from the overlap's edges, for every axis MIDDLES uses."""
         edge = np.minimum(points - found.low, found.high - points)
-        if axis is None:
-            return np.asarray(edge.min(axis=1) / (0.5 * float(span.min())))
-        return np.asarray(edge[:, axis] / (0.5 * float(span[axis])))
+        return {
+            None: edge.min(axis=1) / (0.5 * float(span.min())),
+            0: edge[:, 0] / (0.5 * float(span[0])),
+            1: edge[:, 1] / (0.5 * float(span[1])),
+        }
 
+    a_depths, b_depths = depths(found.a_keypoints), depths(found.b_keypoints)
+    inlier_depths = depths(inliers)
     for axis, level in MIDDLES:
-        a_depth, b_depth = depth(found.a_keypoints, axis), depth(found.b_keypoints, axis)
-        a_deep, b_deep = int((a_depth >= level).sum()), int((b_depth >= level).sum())
+        a_deep, b_deep = int((a_depths[axis] >= level).sum()), int((b_depths[axis] >= level).sum())
         if min(a_deep, b_deep) < MIDDLE_KEYPOINTS:
             continue
-        share = min(a_deep / a_depth.shape[0], b_deep / b_depth.shape[0])
+        share = min(a_deep / a_depths[axis].shape[0], b_deep / b_depths[axis].shape[0])
         expected = share * inliers.shape[0]
-        if expected >= MIDDLE_EXPECTED and (depth(inliers, axis) >= level).sum() < (
+        if expected >= MIDDLE_EXPECTED and (inlier_depths[axis] >= level).sum() < (
             MIDDLE_RATIO * expected
         ):
             return False
