@@ -10,11 +10,13 @@ file Pillow opens, each read at most 1,920 pixels on a side), this prints:
 
 - every pair of two of them, each resized to 1280 x 800 so that one template fits both, in
   one textured border of 9% and of 15% of each side (scikit-image's brick, gravel and grass
-  textures, and the test suite's generated grain) and on one social-media card (the test
-  suite's fixture): how many pairs verification joins, with both pictures' pixels;
+  textures, and the test suite's generated grain), on one social-media card (the test
+  suite's fixture) and under one watermark over the whole picture (a stock agency's name
+  tiled and turned, as on its previews; an agency's name in four rows): how many pairs
+  verification joins, with both pictures' pixels;
 - edited copies of each (JPEG q10 and q5; a banner over the bottom fifth, at q85 and q20;
   halved at q15; mirrored at q10; big text over the top third; a band of text across the
-  middle third; a logo in the centre; a stamp; a tiled watermark): how many it finds.
+  middle third; a logo in the centre; a stamp; the two watermarks): how many it finds.
 
 The pictures are the measure (docs/reuse.md names the ones used).
 """
@@ -37,7 +39,15 @@ from provcat.reuse.verify import verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.imagegen import gravel
-from tests.reuse_fixtures import banner, in_frame, jpeg, middle_band, social_card, text_overlay
+from tests.reuse_fixtures import (
+    banner,
+    in_frame,
+    jpeg,
+    middle_band,
+    social_card,
+    text_overlay,
+    tiled_watermark,
+)
 
 SIZE = (1280, 800)
 
@@ -122,6 +132,7 @@ def edits(picture: Image.Image) -> dict[str, Image.Image]:
         "logo in the centre": jpeg(centre_logo(picture), 75),
         "stamp": jpeg(stamp(picture), 75),
         "watermark": jpeg(watermark(picture), 75),
+        "stock agency's tiled watermark": jpeg(tiled_watermark(picture), 80),
     }
 
 
@@ -143,22 +154,18 @@ def main() -> None:
     print(f"{len(names)} pictures, {len(pairs)} pairs of different pictures\n")
     print("| template around two different pictures | pairs | joined |")
     print("|---|---|---|")
-    templates: dict[str, tuple[Image.Image, float] | None] = {
-        f"{texture_name} border, {share:.0%} of each side": (texture, share)
+    templates: dict[str, Callable[[Image.Image], Image.Image]] = {
+        f"{texture_name} border, {share:.0%} of each side": (
+            lambda picture, texture=texture, share=share: in_frame(picture, texture, share)
+        )
         for texture_name, texture in textures().items()
         for share in (0.09, 0.15)
     }
-    templates["social-media card"] = None
-    for label, border in templates.items():
-        shown = {
-            name: jpeg(
-                in_frame(fitted[name], *border)
-                if border
-                else social_card(fitted[name].resize((800, 600)))[0],
-                85,
-            )
-            for name in names
-        }
+    templates["social-media card"] = lambda picture: social_card(picture.resize((800, 600)))[0]
+    templates["one stock agency's tiled watermark over the whole"] = tiled_watermark
+    templates["one agency's rows of text over the whole"] = watermark
+    for label, template in templates.items():
+        shown = {name: jpeg(template(fitted[name]), 85) for name in names}
         count = sum(joined(shown[x], shown[y]) for x, y in pairs)
         print(f"| {label} | {len(pairs)} | {count} |", flush=True)
 

@@ -259,3 +259,18 @@ def middle_band(image: Image.Image) -> Image.Image:
         (width // 20, height // 3 + height // 12), "THEY LIED TO YOU", fill=(255, 230, 0), font=font
     )
     return copy
+
+
+def tiled_watermark(image: Image.Image, alpha: int = 110) -> Image.Image:
+    """A stock agency's preview mark: its name in white, ``alpha`` opaque (of 255), tiled in
+    staggered rows over the whole picture and turned 30 degrees."""
+    width, height = image.size
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = ImageFont.load_default(size=max(10, height // 12))
+    for row in range(-2, 12):
+        for column in range(-2, 8):
+            at = (column * width // 4 + (row % 2) * width // 8, row * height // 7)
+            draw.text(at, "stockagency", fill=(255, 255, 255, alpha), font=font)
+    layer = layer.rotate(30, center=(width // 2, height // 2))
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")

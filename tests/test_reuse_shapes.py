@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from .reuse_fixtures import (
     social_card,
     stretch,
     text_overlay,
+    tiled_watermark,
 )
 
 
@@ -427,6 +429,39 @@ def test_two_low_texture_pictures_under_one_identical_texture_are_not_joined() -
     the middle too, at the texture's keypoints; two smooth pictures, levelled, agree in most
     cells. (A shared watermark pattern over two whole photos is the real case.)"""
     first, second = (jpeg(keystone(flat_shapes(seed), 0.15)[0], 85) for seed in (5, 6))
+    assert not _relate(first, second).same_photo
+
+
+def test_a_copy_under_a_stock_agencys_tiled_watermark_is_found() -> None:
+    """A stock agency's preview: its name tiled over the whole picture, turned 30 degrees,
+    at 110 of 255. A textured picture keeps features of its own through it, either way."""
+    for seed in (2, 5):
+        picture = scene(seed, (1280, 800))
+        preview = jpeg(tiled_watermark(picture), 80)
+        assert _relate(picture, preview).same_photo, seed
+        assert _relate(preview, picture).same_photo, seed
+
+
+def test_different_textured_pictures_under_one_tiled_watermark_are_not_joined() -> None:
+    """Previews of three different photo-like pictures under one agency's tiled mark: the
+    mark's keypoints match, but the pictures' own features outnumber them and disagree."""
+    previews = [jpeg(tiled_watermark(scene(seed, (1280, 800))), 80) for seed in (1, 2, 3)]
+    for first, second in itertools.combinations(previews, 2):
+        assert not _relate(first, second).same_photo
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="one tiled watermark over two low-texture pictures joins them (docs/reuse.md)",
+)
+def test_different_low_texture_pictures_under_one_tiled_watermark_are_not_joined() -> None:
+    """Known limit (session 51): two pictures of a few flat shapes carry almost no keypoints
+    of their own, so the mark's letters make the fit, over the whole frame; levelled to
+    grey, the two agree within 24 levels in most cells (pink on red against red on purple)
+    though their colours and shapes differ to the eye. 43 of 45 pairs of ten such pictures
+    joined; 15 of 210 pairs of 21 real photographs (the low-texture ones: moon, cell,
+    clock, retina...)."""
+    first, second = (jpeg(tiled_watermark(flat_shapes(seed)), 80) for seed in (1, 2))
     assert not _relate(first, second).same_photo
 
 
