@@ -15,6 +15,7 @@ from provcat import matching
 from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.fingerprints import compute
+from provcat.reuse import pixels
 from provcat.reuse.features import extract, mirrored
 from provcat.reuse.verify import KINDS, RICH_INLIERS, Relation, believable_scale, verify
 from provcat.reuse.weak import GlobalPrints, low_information, weak_relation
@@ -430,6 +431,32 @@ def test_two_low_texture_pictures_under_one_identical_texture_are_not_joined() -
     cells. (A shared watermark pattern over two whole photos is the real case.)"""
     first, second = (jpeg(keystone(flat_shapes(seed), 0.15)[0], 85) for seed in (5, 6))
     assert not _relate(first, second).same_photo
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_a_flat_picture_under_a_dark_block_is_levelled_as_itself(seed: int) -> None:
+    """A dark block of text over a third of a picture with little contrast of its own. The
+    level fit once started from the least-squares line of every pixel, which the block bent
+    to a gain near 0: the copy was levelled to about one grey, and the comparison told
+    little of either picture (seed 1's band: 11% of the cells disagreeing, the rest 8.8
+    levels apart). Started from the copy's own levels, the block is the disagreement (a
+    third of the rows) and the rest agrees."""
+    original = flat_shapes(seed)
+    for edit in (middle_band, text_overlay):
+        found = pixels.compare(original, jpeg(edit(original), 75), np.eye(3))
+        assert 0.3 <= found.overlay_share <= 0.4, edit.__name__
+        assert found.difference < 1, edit.__name__
+
+
+def test_unrelated_flat_pictures_are_not_levelled_into_agreement() -> None:
+    """Two unrelated pictures of a few flat shapes laid on each other: a least-squares level
+    fit of one onto the other has a gain near 0 (nothing of one explains the other), which
+    levelled the second to about one grey, within a few levels of the first's cells (0.3 to
+    0.5 apart). The gain is now held within GAIN_LIMIT of a copy's, and the pictures stay
+    apart where they differ."""
+    for seed in (1, 2, 3):
+        found = pixels.compare(flat_shapes(seed), flat_shapes(seed + 10), np.eye(3))
+        assert found.difference >= 2, seed
 
 
 def test_a_copy_under_a_stock_agencys_tiled_watermark_is_found() -> None:
