@@ -16,7 +16,9 @@ file Pillow opens, each read at most 1,920 pixels on a side), this prints:
   verification joins, with both pictures' pixels;
 - edited copies of each (JPEG q10 and q5; a banner over the bottom fifth, at q85 and q20;
   halved at q15; mirrored at q10; big text over the top third; a band of text across the
-  middle third; a logo in the centre; a stamp; the two watermarks): how many it finds.
+  middle third; a logo in the centre; a stamp; the two watermarks; a social-media app's
+  warm and faded filters, whose tone curves bend with brightness; saturation raised; a
+  vignette): how many it finds.
 
 The pictures are the measure (docs/reuse.md names the ones used).
 """
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from first_look import pictures_in
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from provcat.reuse.features import extract, mirrored
 from provcat.reuse.verify import verify
@@ -41,12 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.imagegen import gravel
 from tests.reuse_fixtures import (
     banner,
+    faded_filter,
     in_frame,
     jpeg,
     middle_band,
     social_card,
     text_overlay,
     tiled_watermark,
+    vignette,
+    warm_filter,
 )
 
 SIZE = (1280, 800)
@@ -133,6 +138,11 @@ def edits(picture: Image.Image) -> dict[str, Image.Image]:
         "stamp": jpeg(stamp(picture), 75),
         "watermark": jpeg(watermark(picture), 75),
         "stock agency's tiled watermark": jpeg(tiled_watermark(picture), 80),
+        "warm filter (tone curves), q80": jpeg(warm_filter(picture), 80),
+        "faded filter (teal shadows), q80": jpeg(faded_filter(picture), 80),
+        "saturation +60%, q80": jpeg(ImageEnhance.Color(picture).enhance(1.6), 80),
+        "vignette, q80": jpeg(vignette(picture), 80),
+        "warm filter and vignette, halved, q70": jpeg(vignette(warm_filter(half)), 70),
     }
 
 

@@ -274,3 +274,46 @@ def tiled_watermark(image: Image.Image, alpha: int = 110) -> Image.Image:
             draw.text(at, "stockagency", fill=(255, 255, 255, alpha), font=font)
     layer = layer.rotate(30, center=(width // 2, height // 2))
     return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+
+def _curves(
+    image: Image.Image, red: np.ndarray, green: np.ndarray, blue: np.ndarray
+) -> Image.Image:
+    """Each channel through its own tone curve (256 levels in, 0-255 out)."""
+    tables = [np.clip(np.round(curve), 0, 255).astype(np.uint8) for curve in (red, green, blue)]
+    bands = [band.point(table.tolist()) for band, table in zip(image.split(), tables, strict=True)]
+    return Image.merge("RGB", bands)
+
+
+def warm_filter(image: Image.Image) -> Image.Image:
+    """A social-media "warm" filter: reds lifted and blues pressed by curves that bend with
+    brightness (not one gain per channel), a little more contrast in the greens."""
+    level = np.arange(256) / 255
+    return _curves(
+        image.convert("RGB"),
+        255 * level**0.8,
+        255 * (level + 0.08 * np.sin(2 * np.pi * level)),
+        255 * (0.92 * level**1.25),
+    )
+
+
+def faded_filter(image: Image.Image) -> Image.Image:
+    """A "faded" filter: blacks lifted, whites lowered, shadows tinted teal."""
+    level = np.arange(256) / 255
+    shadow = (1 - level) ** 2
+    return _curves(
+        image.convert("RGB"),
+        40 + 190 * level - 10 * shadow,
+        40 + 195 * level + 5 * shadow,
+        45 + 190 * level + 20 * shadow,
+    )
+
+
+def vignette(image: Image.Image, strength: float = 0.45) -> Image.Image:
+    """Corners darkened by up to ``strength``, smoothly from the middle."""
+    width, height = image.size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    reach = ((x / width - 0.5) ** 2 + (y / height - 0.5) ** 2) / 0.5
+    shade = 1 - strength * reach[..., None]
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) * shade
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
