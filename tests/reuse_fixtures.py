@@ -287,7 +287,7 @@ def _curves(
 
 def warm_filter(image: Image.Image) -> Image.Image:
     """A social-media "warm" filter: reds lifted and blues pressed by curves that bend with
-    brightness (not one gain per channel), a little more contrast in the greens."""
+    brightness (not one gain per channel), the greens' contrast softened a little."""
     level = np.arange(256) / 255
     return _curves(
         image.convert("RGB"),
