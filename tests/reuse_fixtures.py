@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -261,19 +262,33 @@ def middle_band(image: Image.Image) -> Image.Image:
     return copy
 
 
+def translucent(
+    image: Image.Image,
+    draw: Callable[[ImageDraw.ImageDraw, int, int], None],
+    turn: float = 0.0,
+) -> Image.Image:
+    """``image`` under a layer that ``draw`` paints (given the layer's drawing and its width
+    and height, in colours with their own opacity), turned ``turn`` degrees about the
+    middle: a watermark, a stamp."""
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw(ImageDraw.Draw(layer), *image.size)
+    if turn:
+        layer = layer.rotate(turn, center=(image.width // 2, image.height // 2))
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+
 def tiled_watermark(image: Image.Image, alpha: int = 110) -> Image.Image:
     """A stock agency's preview mark: its name in white, ``alpha`` opaque (of 255), tiled in
     staggered rows over the whole picture and turned 30 degrees."""
-    width, height = image.size
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    font = ImageFont.load_default(size=max(10, height // 12))
-    for row in range(-2, 12):
-        for column in range(-2, 8):
-            at = (column * width // 4 + (row % 2) * width // 8, row * height // 7)
-            draw.text(at, "stockagency", fill=(255, 255, 255, alpha), font=font)
-    layer = layer.rotate(30, center=(width // 2, height // 2))
-    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+    def draw(layer: ImageDraw.ImageDraw, width: int, height: int) -> None:
+        font = ImageFont.load_default(size=max(10, height // 12))
+        for row in range(-2, 12):
+            for column in range(-2, 8):
+                at = (column * width // 4 + (row % 2) * width // 8, row * height // 7)
+                layer.text(at, "stockagency", fill=(255, 255, 255, alpha), font=font)
+
+    return translucent(image, draw, 30)
 
 
 def _curves(

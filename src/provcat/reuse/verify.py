@@ -125,7 +125,7 @@ WAIVED_DISAGREEMENT: Final = 0.3
 #: (between two bands: a card's header and footer). Where both pictures have
 #: MIDDLE_KEYPOINTS keypoints in a middle, and the inliers would put MIDDLE_EXPECTED there if
 #: they lay as the keypoints do, at least MIDDLE_RATIO of that many must lie there. Measured
-#: on the fits the rules before this one accepted (docs/reuse.md, "A shared frame"): copies
+#: on the fits the rules before this one accepted (docs/reuse.md, "A shared template"): copies
 #: 0.16 and more (6 of 2,747 below 0.3: bands of text across the middle of flat wallpapers, a
 #: tiled watermark); different pictures in one textured border or on one social-media card
 #: below 0.02 in 1,926 of 1,958.
@@ -645,10 +645,10 @@ def _coverage(found: _Overlap | None, best: Fit) -> float:
 
     def cells(points: np.ndarray) -> set[int]:
         inside = np.all((points >= found.low) & (points <= found.high), axis=1)
-        index = np.minimum(((points[inside] - found.low) / span * COVERAGE_GRID).astype(int), 5)
+        at = ((points[inside] - found.low) / span * COVERAGE_GRID).astype(int)
+        index = np.minimum(at, COVERAGE_GRID - 1)
         return set((index[:, 1] * COVERAGE_GRID + index[:, 0]).tolist())
 
-    # Only a's keypoints that fall inside b's picture once mapped: the overlap itself.
     both = cells(found.a_keypoints) & cells(found.b_keypoints)
     if len(both) < MIN_CELLS:
         return 0.0
