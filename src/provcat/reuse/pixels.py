@@ -28,6 +28,16 @@ GRID: Final = 16
 #: fitting the copy's brightness and contrast to the original's).
 CELL_LIMIT: Final = 24.0
 
+#: A cell disagrees in colour when the median distance in it between the two pictures' chroma
+#: (CIELAB a* and b*, each levelled as the grey is) exceeds this. See :func:`_chroma_medians`.
+CHROMA_LIMIT: Final = 16.0
+
+#: A chroma channel is compared only where its spread (standard deviation over the overlap, in
+#: CIELAB units) is at least this in both pictures and within :data:`GAIN_LIMIT` of each
+#: other: a grey, sepia or washed-out copy keeps too little of the original's colour for a
+#: gain to bring back, and its chroma says nothing of whether it is the same picture.
+CHROMA_SPREAD: Final = 4.0
+
 #: A cell takes part when this share of its pixels lies inside the overlap.
 CELL_VALID: Final = 0.6
 
@@ -69,6 +79,13 @@ class Comparison:
     #: by the step across the overlay's edge (see :func:`_overlay_side`); None when there is
     #: no overlay or the two steps are alike.
     overlay_on: str | None = None
+    #: Share of the overlap's cells that disagree in grey or in colour (a cell's median chroma
+    #: distance above :data:`CHROMA_LIMIT`); None when the two pictures' colour could not be
+    #: compared (see :data:`CHROMA_SPREAD`).
+    colour_share: float | None = None
+    #: GRID x GRID median chroma distances (NaN where a cell does not take part); None as
+    #: for ``colour_share``.
+    chroma_medians: npt.NDArray[np.float32] | None = None
 
     def share_in_disagreement(
         self, points: npt.NDArray[np.float64], width: int, height: int
@@ -129,7 +146,78 @@ def compare(
     side = None
     if judged.overlay_share > 0:
         side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
-    return replace(judged, global_distance=int(a_hash - _phash(warped)), overlay_on=side)
+    b_chroma: FloatImage = np.asarray(
+        cv2.warpPerspective(
+            _chroma(b_image), projective, size, flags=cv2.INTER_LINEAR, borderValue=0.0
+        ),
+        dtype=np.float32,
+    )
+    chroma = _chroma_medians(_chroma_thumbnail(a_pixels, size), b_chroma, valid)
+    colour_share = None
+    if chroma is not None:
+        usable = ~np.isnan(chroma)
+        grey_or_colour = judged.disagreeing | (usable & (np.nan_to_num(chroma) > CHROMA_LIMIT))
+        colour_share = float(grey_or_colour.sum() / max(1, int(usable.sum())))
+    return replace(
+        judged,
+        global_distance=int(a_hash - _phash(warped)),
+        overlay_on=side,
+        colour_share=colour_share,
+        chroma_medians=chroma,
+    )
+
+
+def _chroma(image: Image.Image) -> FloatImage:
+    """CIELAB a* and b* of a picture (two channels, about -128 to 127)."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    return np.ascontiguousarray(lab[..., 1:])
+
+
+def _chroma_thumbnail(pixels: Image.Image, size: tuple[int, int]) -> FloatImage:
+    """``pixels`` at ``size``, its chroma (read-only): see :func:`_chroma`."""
+
+    def compute() -> FloatImage:
+        chroma = _chroma(working_copy(pixels).resized(size, Image.Resampling.BILINEAR))
+        chroma.flags.writeable = False
+        return chroma
+
+    return _remembered(pixels, ("chroma", size), compute)
+
+
+def _chroma_medians(
+    a: FloatImage, b: FloatImage, valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float32] | None:
+    """Each cell's median chroma distance between ``a`` and ``b`` (aligned, a* and b*).
+
+    The grey comparison cannot see colour: levelled, pink on red and red on purple agree, and
+    two different smooth pictures under one template or watermark agree in most cells. Each
+    chroma channel both pictures have enough of (:data:`CHROMA_SPREAD`) is blurred and
+    levelled on its own as the grey is (a filter's warm or teal cast is an offset, raised
+    saturation a gain); the distance is over the channels compared. Levelling both channels
+    with one 2 x 2 map (turned hues, swapped colour channels) was tried: it fits two
+    different pictures' colours onto each other too well (docs/reuse.md). None when neither
+    channel can be compared.
+    """
+    a_blur = np.asarray(cv2.GaussianBlur(a, (0, 0), 1.2), dtype=np.float32)
+    b_blur = np.asarray(cv2.GaussianBlur(b, (0, 0), 1.2), dtype=np.float32)
+    squared = np.zeros(valid.shape, dtype=np.float32)
+    compared = False
+    for channel in range(2):
+        a_values, b_values = a_blur[..., channel][valid], b_blur[..., channel][valid]
+        a_spread, b_spread = float(a_values.std()), float(b_values.std())
+        if min(a_spread, b_spread) < CHROMA_SPREAD:
+            continue
+        if max(a_spread, b_spread) > GAIN_LIMIT * min(a_spread, b_spread):
+            continue
+        # Every fourth pixel is plenty for two numbers, and the fit's sorts dominated.
+        gain, offset = _fit_levels(a_values[::4], b_values[::4])
+        squared += (a_blur[..., channel] - (gain * b_blur[..., channel] + offset)) ** 2
+        compared = True
+    if not compared:
+        return None
+    medians, usable = _cell_medians(np.sqrt(squared).astype(np.float32), valid)
+    return np.where(usable, medians, np.nan).astype(np.float32)
 
 
 #: The picture whose straightest step (see :func:`_overlay_side`) beats the other's by this
@@ -392,8 +480,24 @@ def _fit_levels(a: FloatImage, b: FloatImage) -> tuple[float, float]:
 
 
 def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
-    """Judge the GRID x GRID cells of ``diff`` at once: the median of each cell's valid pixels
-    (what ``np.median`` gives for them), computed for all cells in one sort."""
+    """Judge the GRID x GRID cells of ``diff``: which disagree, and how far the rest are."""
+    medians, usable = _cell_medians(diff, valid)
+    if not usable.any():
+        return Comparison(0.0, 255.0)
+    disagreeing = usable & (medians > CELL_LIMIT)
+    bad = int(disagreeing.sum())
+    overlay_share = bad / int(usable.sum()) if bad >= OVERLAY_MIN else 0.0
+    agreeing = medians[usable & ~disagreeing].astype(np.float64)
+    difference = float(np.median(agreeing)) if agreeing.size else 255.0
+    return Comparison(overlay_share, difference, disagreeing)
+
+
+def _cell_medians(
+    diff: FloatImage, valid: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """The median of each GRID x GRID cell's valid pixels of ``diff`` (what ``np.median``
+    gives for them), computed for all cells in one sort, and which cells take part
+    (:data:`CELL_VALID`)."""
     height, width = diff.shape
     rows = np.linspace(0, height, GRID + 1).astype(int)
     cols = np.linspace(0, width, GRID + 1).astype(int)
@@ -417,14 +521,7 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
     size = np.diff(rows)[:, None] * np.diff(cols)[None, :]
     usable = (size > 0) & (counted >= 1)
     usable[usable] = counted[usable] / size[usable] >= CELL_VALID
-    if not usable.any():
-        return Comparison(0.0, 255.0)
     low = np.take_along_axis(values, ((counted - 1) // 2).clip(0)[..., None], axis=2)[..., 0]
     high = np.take_along_axis(values, (counted // 2).clip(0, tall * wide - 1)[..., None], axis=2)
     medians = (low + high[..., 0]) / np.float32(2)
-    disagreeing = usable & (medians > CELL_LIMIT)
-    bad = int(disagreeing.sum())
-    overlay_share = bad / int(usable.sum()) if bad >= OVERLAY_MIN else 0.0
-    agreeing = medians[usable & ~disagreeing].astype(np.float64)
-    difference = float(np.median(agreeing)) if agreeing.size else 255.0
-    return Comparison(overlay_share, difference, disagreeing)
+    return medians, usable

@@ -25,7 +25,10 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
 
 4. when both images' pixels are given, the copy warped onto the reference disagrees with it
    (after levelling brightness and contrast) over at most :data:`MAX_DISAGREEMENT` of the
-   overlap; a banner covers a fifth.
+   overlap, in grey and, where both pictures have colour to compare, in grey or colour
+   (:data:`provcat.reuse.pixels.CHROMA_LIMIT`); a banner covers a fifth. Levelled grey
+   cannot tell pink on red from red on purple: two different smooth pictures under one
+   watermark agree in grey over most cells, not in colour.
 
 An affine map (a stretched or squashed copy) and then a homography (a photograph of a screen
 or print) are also fitted to the same matches, each bounded by
@@ -552,7 +555,10 @@ def _judge(
     comparison = None
     if covered and one_motion and a_pixels is not None and b_pixels is not None:
         comparison = compare(a_pixels, b_pixels, best.matrix)
-    agrees = comparison is None or comparison.overlay_share <= MAX_DISAGREEMENT
+    agrees = comparison is None or (
+        comparison.overlay_share <= MAX_DISAGREEMENT
+        and (comparison.colour_share is None or comparison.colour_share <= MAX_DISAGREEMENT)
+    )
     if waived and comparison is not None:
         # Both the cells and the whole must agree: cell by cell, a fine texture (gravel)
         # blurs to grey at the comparison's scale and agrees by chance; as a whole (pHash),
