@@ -567,6 +567,17 @@ def test_copies_whose_colour_was_changed_are_found(kind: str, edit: str) -> None
     assert _relate(copy, picture).same_photo
 
 
+def test_a_sliver_of_overlap_is_compared_in_no_cell() -> None:
+    """The copy laid over only the original's last 40 pixel columns (a sliver narrower than
+    most of a cell): no cell takes part, in grey or in colour, and nothing is said."""
+    picture = flat_shapes(1)
+    shifted = np.array([[1.0, 0.0, picture.width - 40], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    found = pixels.compare(picture, flat_shapes(2), shifted)
+    assert found.overlay_share == 0
+    assert found.difference == 255
+    assert found.colour_share is None
+
+
 def test_colour_tells_apart_what_grey_cannot() -> None:
     """A picture and the same shapes with their colours turned to the opposite hues (CIELAB
     a* and b* negated, the lightness kept): the grey agrees everywhere, the chroma nowhere

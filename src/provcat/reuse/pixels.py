@@ -111,7 +111,7 @@ def compare(
         matrix: 3 x 3 affine or projective matrix from b's pixel coordinates to a's.
 
     Returns:
-        The comparison.
+        The comparison: in grey, levelled; and in colour where both pictures have some.
     """
     shrink = COMPARE_SIDE / max(a_pixels.size)
     size = (max(1, round(a_pixels.width * shrink)), max(1, round(a_pixels.height * shrink)))
@@ -146,6 +146,8 @@ def compare(
     side = None
     if judged.overlay_share > 0:
         side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
+    if judged.disagreeing.size == 0:  # no cell took part
+        return replace(judged, global_distance=int(a_hash - _phash(warped)))
     b_chroma: FloatImage = np.asarray(
         cv2.warpPerspective(
             _chroma(b_image), projective, size, flags=cv2.INTER_LINEAR, borderValue=0.0
