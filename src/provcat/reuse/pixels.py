@@ -170,10 +170,10 @@ def compare(
 
 
 def _chroma(image: Image.Image) -> FloatImage:
-    """CIELAB a* and b* of a picture (two channels, about -128 to 127)."""
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    return np.ascontiguousarray(lab[..., 1:])
+    """CIELAB a* and b* of a picture (two channels, about -128 to 127), from OpenCV's 8-bit
+    conversion (within 2.5 of its floating-point one, a third of the time)."""
+    lab = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2Lab)
+    return (lab[..., 1:].astype(np.float32) - np.float32(128)).astype(np.float32)
 
 
 def _chroma_thumbnail(pixels: Image.Image, size: tuple[int, int]) -> FloatImage:
@@ -212,8 +212,8 @@ def _chroma_medians(
             continue
         if max(a_spread, b_spread) > GAIN_LIMIT * min(a_spread, b_spread):
             continue
-        # Every fourth pixel is plenty for two numbers, and the fit's sorts dominated.
-        gain, offset = _fit_levels(a_values[::4], b_values[::4])
+        # Every 16th pixel (about 4,000) is plenty for two numbers; the fit's sorts dominated.
+        gain, offset = _fit_levels(a_values[::16], b_values[::16])
         squared += (a_blur[..., channel] - (gain * b_blur[..., channel] + offset)) ** 2
         compared = True
     if not compared:
