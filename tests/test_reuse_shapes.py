@@ -597,6 +597,26 @@ def test_colour_tells_apart_what_grey_cannot() -> None:
     assert pixels.compare(picture, _grey(picture), np.eye(3)).colour_share is None
 
 
+def test_a_catalogue_keeps_watermarked_previews_apart_and_joins_a_previews_copy(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    """Through ingest: one stock agency's previews of three different colourful pictures of
+    flat shapes (its tiled mark over each), and a smaller, re-encoded copy of one preview.
+    Joined pairs chain in the report's clusters, so one wrong pair would make a photo of
+    several pictures; there is one cluster, of that preview and its copy."""
+    for seed in (1, 3, 5):
+        jpeg(tiled_watermark(flat_shapes(seed)), 85).save(tmp_path / f"preview-{seed}.png")
+    shot = Image.open(tmp_path / "preview-3.png")
+    jpeg(shot.resize((shot.width // 2, shot.height // 2)), 70).save(tmp_path / "copy.jpg")
+    catalogue.ingest([tmp_path])
+    [cluster] = catalogue.reused_photos()
+    digests = {
+        hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        for name in ("preview-3.png", "copy.jpg")
+    }
+    assert {member.sha256 for member in cluster.members} == digests
+
+
 def test_a_catalogue_keeps_framed_pictures_apart_and_joins_a_framed_copy(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:
