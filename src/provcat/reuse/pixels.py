@@ -44,6 +44,15 @@ CELL_VALID: Final = 0.6
 #: At least this many disagreeing cells are an overlay (fewer: noise on strong edges).
 OVERLAY_MIN: Final = 3
 
+#: Naming only (whether a copy is called "overlaid"; what is accepted does not change): a
+#: disagreeing cell whose grey, less the plane that fits it best, varies by at least this
+#: much (standard deviation, grey levels) in either picture has content of its own, and the
+#: copy's content there follows the original's when the two correlate by at least
+#: :data:`SHADE_CORRELATION`: the cell is shaded (a vignette, a filter's curve), not drawn
+#: over. See :func:`_drawn_cells`.
+SHADE_STRUCTURE: Final = 3.0
+SHADE_CORRELATION: Final = 0.8
+
 #: A border strip is uniform when the standard deviation of its grey values is below this.
 BORDER_STD: Final = 10.0
 #: Side in pixels of the blocks a border strip is judged in.
@@ -83,6 +92,15 @@ class Comparison:
     #: distance above :data:`CHROMA_LIMIT`); None when the two pictures' colour could not be
     #: compared (see :data:`CHROMA_SPREAD`).
     colour_share: float | None = None
+    #: Disagreeing cells where something is drawn over the picture rather than shading it
+    #: (see :func:`_drawn_cells`); 0 when no overlay was found.
+    drawn_cells: int = 0
+
+    @property
+    def overlaid(self) -> bool:
+        """Whether the disagreement is something drawn over the picture (a banner, text, a
+        logo, a mark), not a shading that keeps the picture's own content (a vignette)."""
+        return self.overlay_share > 0 and self.drawn_cells >= OVERLAY_MIN
 
     def share_in_disagreement(
         self, points: npt.NDArray[np.float64], width: int, height: int
@@ -142,7 +160,10 @@ def compare(
     judged = _judge(diff, valid)
     side = None
     if judged.overlay_share > 0:
-        side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
+        drawn = _drawn_cells(a_blur, levelled, valid, judged.disagreeing)
+        judged = replace(judged, drawn_cells=drawn)
+        if judged.overlaid:
+            side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
     if judged.disagreeing.size == 0:  # no cell took part
         return replace(judged, global_distance=int(a_hash - _phash(warped)))
     b_chroma: FloatImage = np.asarray(
@@ -490,36 +511,162 @@ def _judge(diff: FloatImage, valid: npt.NDArray[np.bool_]) -> Comparison:
     return Comparison(overlay_share, difference, disagreeing)
 
 
-def _cell_medians(
-    diff: FloatImage, valid: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """The median of each GRID x GRID cell's valid pixels of ``diff`` (what ``np.median``
-    gives for them), computed for all cells in one sort, and which cells take part
-    (:data:`CELL_VALID`)."""
-    height, width = diff.shape
+def _drawn_cells(
+    a: FloatImage, b: FloatImage, valid: npt.NDArray[np.bool_], disagreeing: npt.NDArray[np.bool_]
+) -> int:
+    """How many of the ``disagreeing`` cells of two aligned, levelled grey pictures show
+    something drawn over the picture, not the picture shaded.
+
+    A vignette or a filter's tone curve changes a picture's brightness smoothly and keeps its
+    content: where a cell has content of its own (:data:`SHADE_STRUCTURE` in either picture,
+    once the plane that fits the cell is taken out, which a smooth shading's slope is), the
+    two still correlate (:data:`SHADE_CORRELATION`); a banner, text or a logo replaces it.
+    A flat cell says nothing of its own; it is drawn over when the two pictures' difference
+    there steps by more than :data:`CELL_LIMIT` from an agreeing neighbour's where the
+    original itself steps by no more than that: a shading passes the comparison's limit by
+    degrees from one cell to the next, an overlay's edge jumps past it. (Where the original
+    steps, at its own edges, a shading's difference steps with it.) Fitting a smooth gain
+    over the picture instead took the name from overlays over dull pictures (docs/reuse.md).
+    """
+    height, width = a.shape
     rows = np.linspace(0, height, GRID + 1).astype(int)
     cols = np.linspace(0, width, GRID + 1).astype(int)
-    # Each cell's pixels gathered into one line, padded to the tallest and widest cell with
-    # an index one past the picture, which the padded copies below hold as invalid.
+    at_row, at_col = np.nonzero(disagreeing)
+    spread, correlation = _cell_planes(a, b, valid, rows, cols, at_row, at_col)
+    content = spread.max(axis=1) >= SHADE_STRUCTURE
+    drawn = int((content & ~(correlation >= SHADE_CORRELATION)).sum())
+
+    # Flat cells: their levels and their agreeing neighbours' (medians), only those.
+    flat = np.zeros((GRID, GRID), dtype=np.bool_)
+    flat[at_row[~content], at_col[~content]] = True
+    if not flat.any():
+        return drawn
+    _, usable = _cell_valid(valid, rows, cols)
+    agreeing = usable & ~disagreeing
+    asked = flat | (cv2.dilate(flat.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & agreeing
+    levels, _ = _cell_medians(a, valid, asked)
+    steps, _ = _cell_medians((a - b).astype(np.float32), valid, asked)
+    for row, col in zip(*np.nonzero(flat), strict=True):
+        around = (slice(max(0, row - 1), row + 2), slice(max(0, col - 1), col + 2))
+        # Where the original steps itself (its own edge), a shading's difference steps too.
+        near = agreeing[around] & (np.abs(levels[around] - levels[row, col]) <= CELL_LIMIT)
+        if near.any() and float(np.abs(steps[around][near] - steps[row, col]).max()) > CELL_LIMIT:
+            drawn += 1
+    return drawn
+
+
+def _cell_planes(
+    a: FloatImage,
+    b: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    at_row: npt.NDArray[np.int64],
+    at_col: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """For the cells at (``at_row``, ``at_col``): the standard deviation of ``a``'s and
+    ``b``'s valid pixels less the plane that fits each best (``(K, 2)``), and the correlation
+    of those residuals (NaN where either is constant), all cells in one pass."""
+    picked, inside = _cell_pixels(a.shape, rows, cols, at_row, at_col)
+    weight = (valid[picked] & inside).astype(np.float64)
+    tall, wide = weight.shape[1:]
+    count = weight.sum(axis=(1, 2))
+
+    def centred(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        mean = (weight * values).sum(axis=(1, 2)) / count
+        return np.asarray(values - mean[:, None, None])
+
+    # The plane's slopes from the cell's centred coordinates: a 2 x 2 system per cell.
+    y = centred(np.broadcast_to(np.arange(tall, dtype=np.float64)[None, :, None], weight.shape))
+    x = centred(np.broadcast_to(np.arange(wide, dtype=np.float64)[None, None, :], weight.shape))
+    xx, xy, yy = ((weight * p * q).sum(axis=(1, 2)) for p, q in ((x, x), (x, y), (y, y)))
+    determinant = xx * yy - xy**2
+    determinant[np.abs(determinant) < 1e-9] = np.inf  # a line of pixels: no slope fitted
+    residuals = []
+    for image in (a, b):
+        values = centred(image[picked].astype(np.float64))
+        vx, vy = ((weight * values * q).sum(axis=(1, 2)) for q in (x, y))
+        slope_x = (vx * yy - vy * xy) / determinant
+        slope_y = (vy * xx - vx * xy) / determinant
+        residuals.append(values - slope_x[:, None, None] * x - slope_y[:, None, None] * y)
+    squares = np.stack([(weight * r**2).sum(axis=(1, 2)) for r in residuals], axis=1)
+    spread = np.sqrt(squares / count[:, None])
+    cross = (weight * residuals[0] * residuals[1]).sum(axis=(1, 2)) / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = cross / (spread[:, 0] * spread[:, 1])
+    correlation[(spread.min(axis=1) <= 1e-6)] = np.nan
+    return spread, correlation
+
+
+def _cell_pixels(
+    shape: tuple[int, ...],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    at_row: npt.NDArray[np.int64],
+    at_col: npt.NDArray[np.int64],
+) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.bool_]]:
+    """Indices gathering the cells at (``at_row``, ``at_col``) of a picture of ``shape``
+    (cells between ``rows`` and ``cols``) into ``(K, tallest, widest)`` blocks, and which
+    places of a block lie inside its cell (the rest repeat the picture's last line)."""
     tall, wide = int(np.diff(rows).max()), int(np.diff(cols).max())
-    row_at = rows[:-1, None] + np.arange(tall)
-    col_at = cols[:-1, None] + np.arange(wide)
-    row_at = np.where(row_at < rows[1:, None], row_at, height)
-    col_at = np.where(col_at < cols[1:, None], col_at, width)
-    padded_valid = np.zeros((height + 1, width + 1), dtype=np.bool_)
-    padded_valid[:height, :width] = valid
-    padded_diff = np.full((height + 1, width + 1), np.inf, dtype=np.float32)
-    padded_diff[:height, :width] = diff
-    # (cell row, cell column, pixel) after the gather; invalid pixels sort last as +inf.
-    picked = (row_at[:, None, :, None], col_at[None, :, None, :])
-    cell_valid = padded_valid[picked].reshape(GRID, GRID, tall * wide)
-    values = np.where(cell_valid, padded_diff[picked].reshape(GRID, GRID, tall * wide), np.inf)
-    values.sort(axis=2)
-    counted = cell_valid.sum(axis=2)
+    row_at = rows[at_row, None] + np.arange(tall)
+    col_at = cols[at_col, None] + np.arange(wide)
+    inside = (row_at < rows[at_row + 1, None])[:, :, None] & (col_at < cols[at_col + 1, None])[
+        :, None, :
+    ]
+    picked = (
+        np.minimum(row_at, shape[0] - 1)[:, :, None],
+        np.minimum(col_at, shape[1] - 1)[:, None, :],
+    )
+    return picked, inside
+
+
+def _cell_valid(
+    valid: npt.NDArray[np.bool_], rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """How many valid pixels each cell between ``rows`` and ``cols`` holds, and which cells
+    take part (:data:`CELL_VALID` of their pixels valid)."""
+    size = np.diff(rows)[:, None] * np.diff(cols)[None, :]
+    counted = np.add.reduceat(
+        np.add.reduceat(valid.astype(np.int64), rows[:-1], axis=0), cols[:-1], axis=1
+    )
+    counted = np.where(size > 0, counted, 0)
+    return counted, _usable(counted, rows, cols)
+
+
+def _usable(
+    counted: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which cells take part, given how many valid pixels each holds (:data:`CELL_VALID`)."""
     size = np.diff(rows)[:, None] * np.diff(cols)[None, :]
     usable = (size > 0) & (counted >= 1)
     usable[usable] = counted[usable] / size[usable] >= CELL_VALID
-    low = np.take_along_axis(values, ((counted - 1) // 2).clip(0)[..., None], axis=2)[..., 0]
-    high = np.take_along_axis(values, (counted // 2).clip(0, tall * wide - 1)[..., None], axis=2)
-    medians = (low + high[..., 0]) / np.float32(2)
+    return usable
+
+
+def _cell_medians(
+    diff: FloatImage, valid: npt.NDArray[np.bool_], where: npt.NDArray[np.bool_] | None = None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """The median of each GRID x GRID cell's valid pixels of ``diff`` (what ``np.median``
+    gives for them), computed for all cells (or only those ``where`` is true, the rest NaN)
+    in one sort, and which cells take part (:data:`CELL_VALID`)."""
+    height, width = diff.shape
+    rows = np.linspace(0, height, GRID + 1).astype(int)
+    cols = np.linspace(0, width, GRID + 1).astype(int)
+    at_row, at_col = np.nonzero(np.ones((GRID, GRID), np.bool_) if where is None else where)
+    # Each cell's pixels gathered into one line, padded to the tallest and widest cell; the
+    # padding (outside the cell) and invalid pixels sort last as +inf.
+    picked, inside = _cell_pixels(diff.shape, rows, cols, at_row, at_col)
+    taken = (valid[picked] & inside).reshape(at_row.size, -1)
+    values = np.where(taken, diff[picked].reshape(at_row.size, -1), np.float32(np.inf))
+    values.sort(axis=1)
+    count = taken.sum(axis=1)[:, None]
+    if where is None:
+        usable = _usable(count.reshape(GRID, GRID), rows, cols)
+    else:
+        _, usable = _cell_valid(valid, rows, cols)
+    low = np.take_along_axis(values, ((count - 1) // 2).clip(0), axis=1)[:, 0]
+    high = np.take_along_axis(values, (count // 2).clip(0, values.shape[1] - 1), axis=1)[:, 0]
+    medians = np.full((GRID, GRID), np.nan, dtype=np.float32)
+    medians[at_row, at_col] = (low + high) / np.float32(2)
     return medians, usable

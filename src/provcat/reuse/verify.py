@@ -806,7 +806,7 @@ def _classify(
         and colourfulness(b_pixels) <= GREY_MAX
     ):
         kinds.append("grayscale")
-    if comparison is not None and comparison.overlay_share > 0:
+    if comparison is not None and comparison.overlaid:
         kinds.append("overlaid")
     if padded:
         kinds.append("padded")
