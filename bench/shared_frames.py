@@ -18,7 +18,8 @@ file Pillow opens, each read at most 1,920 pixels on a side), this prints:
   halved at q15; mirrored at q10; big text over the top third; a band of text across the
   middle third; a logo in the centre; a stamp; the two watermarks; a social-media app's
   warm and faded filters, whose tone curves bend with brightness; saturation raised; a
-  vignette): how many it finds.
+  vignette): how many it finds, and how many of those it names `overlaid` (an overlay
+  should be; a filter or a vignette, which shades the picture, should not).
 
 The pictures are the measure (docs/reuse.md names the ones used).
 """
@@ -37,7 +38,7 @@ from first_look import pictures_in
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from provcat.reuse.features import extract, mirrored
-from provcat.reuse.verify import verify
+from provcat.reuse.verify import Relation, verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.imagegen import gravel
@@ -58,12 +59,12 @@ from tests.reuse_fixtures import (
 SIZE = (1280, 800)
 
 
-def joined(first: Image.Image, second: Image.Image) -> bool:
+def related(first: Image.Image, second: Image.Image) -> Relation:
     """verify's answer with both pictures' pixels (and the second's mirror image)."""
     return verify(
         extract(first), extract(second),
         a_pixels=first, b_pixels=second, b_mirrored=mirrored(second),
-    ).same_photo  # fmt: skip
+    )  # fmt: skip
 
 
 def textures() -> dict[str, Image.Image]:
@@ -168,17 +169,20 @@ def main() -> None:
     templates["one agency's rows of text over the whole"] = watermark
     for label, template in templates.items():
         shown = {name: jpeg(template(fitted[name]), 85) for name in names}
-        count = sum(joined(shown[x], shown[y]) for x, y in pairs)
+        count = sum(related(shown[x], shown[y]).same_photo for x, y in pairs)
         print(f"| {label} | {len(pairs)} | {count} |", flush=True)
 
     found: Counter[str] = Counter()
+    overlaid: Counter[str] = Counter()
     for name in names:
         for edit, copy in edits(pictures[name]).items():
-            found[edit] += joined(pictures[name], copy)
-    print("\n| edited copy | copies | found |")
-    print("|---|---|---|")
+            relation = related(pictures[name], copy)
+            found[edit] += relation.same_photo
+            overlaid[edit] += "overlaid" in relation.kinds
+    print("\n| edited copy | copies | found | named `overlaid` |")
+    print("|---|---|---|---|")
     for edit, count in found.items():
-        print(f"| {edit} | {len(names)} | {count} |")
+        print(f"| {edit} | {len(names)} | {count} | {overlaid[edit]} |")
     print(f"\nWhole run: {time.perf_counter() - began:.0f} s.")
 
 
