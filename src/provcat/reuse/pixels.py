@@ -528,9 +528,7 @@ def _drawn_cells(
     steps, at its own edges, a shading's difference steps with it.) Fitting a smooth gain
     over the picture instead took the name from overlays over dull pictures (docs/reuse.md).
     """
-    height, width = a.shape
-    rows = np.linspace(0, height, GRID + 1).astype(int)
-    cols = np.linspace(0, width, GRID + 1).astype(int)
+    rows, cols = _cell_edges(a.shape)
     at_row, at_col = np.nonzero(disagreeing)
     spread, correlation = _cell_planes(a, b, valid, rows, cols, at_row, at_col)
     content = spread.max(axis=1) >= SHADE_STRUCTURE
@@ -544,8 +542,11 @@ def _drawn_cells(
     _, usable = _cell_valid(valid, rows, cols)
     agreeing = usable & ~disagreeing
     asked = flat | (cv2.dilate(flat.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & agreeing
-    levels, _ = _cell_medians(a, valid, asked)
-    steps, _ = _cell_medians((a - b).astype(np.float32), valid, asked)
+    levels = np.full((GRID, GRID), np.nan, dtype=np.float32)
+    steps = np.full((GRID, GRID), np.nan, dtype=np.float32)
+    at = np.nonzero(asked)
+    levels[at] = _medians_at(a, valid, rows, cols, *at)[0]
+    steps[at] = _medians_at((a - b).astype(np.float32), valid, rows, cols, *at)[0]
     for row, col in zip(*np.nonzero(flat), strict=True):
         around = (slice(max(0, row - 1), row + 2), slice(max(0, col - 1), col + 2))
         # Where the original steps itself (its own edge), a shading's difference steps too.
@@ -644,29 +645,44 @@ def _usable(
     return usable
 
 
+def _cell_edges(shape: tuple[int, ...]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The GRID + 1 row and column lines that cut a picture of ``shape`` into cells."""
+    return (
+        np.linspace(0, shape[0], GRID + 1).astype(int),
+        np.linspace(0, shape[1], GRID + 1).astype(int),
+    )
+
+
 def _cell_medians(
-    diff: FloatImage, valid: npt.NDArray[np.bool_], where: npt.NDArray[np.bool_] | None = None
+    diff: FloatImage, valid: npt.NDArray[np.bool_]
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """The median of each GRID x GRID cell's valid pixels of ``diff`` (what ``np.median``
-    gives for them), computed for all cells (or only those ``where`` is true, the rest NaN)
-    in one sort, and which cells take part (:data:`CELL_VALID`)."""
-    height, width = diff.shape
-    rows = np.linspace(0, height, GRID + 1).astype(int)
-    cols = np.linspace(0, width, GRID + 1).astype(int)
-    at_row, at_col = np.nonzero(np.ones((GRID, GRID), np.bool_) if where is None else where)
+    gives for them), computed for all cells in one sort, and which cells take part
+    (:data:`CELL_VALID`)."""
+    rows, cols = _cell_edges(diff.shape)
+    at_row, at_col = np.nonzero(np.ones((GRID, GRID), np.bool_))
+    medians, counted = _medians_at(diff, valid, rows, cols, at_row, at_col)
+    return medians.reshape(GRID, GRID), _usable(counted.reshape(GRID, GRID), rows, cols)
+
+
+def _medians_at(
+    diff: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    at_row: npt.NDArray[np.int64],
+    at_col: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The medians of the valid pixels of ``diff`` in the cells at (``at_row``,
+    ``at_col``), in one sort, and how many valid pixels each cell holds."""
     # Each cell's pixels gathered into one line, padded to the tallest and widest cell; the
     # padding (outside the cell) and invalid pixels sort last as +inf.
     picked, inside = _cell_pixels(diff.shape, rows, cols, at_row, at_col)
     taken = (valid[picked] & inside).reshape(at_row.size, -1)
     values = np.where(taken, diff[picked].reshape(at_row.size, -1), np.float32(np.inf))
     values.sort(axis=1)
-    count = taken.sum(axis=1)[:, None]
-    if where is None:
-        usable = _usable(count.reshape(GRID, GRID), rows, cols)
-    else:
-        _, usable = _cell_valid(valid, rows, cols)
-    low = np.take_along_axis(values, ((count - 1) // 2).clip(0), axis=1)[:, 0]
-    high = np.take_along_axis(values, (count // 2).clip(0, values.shape[1] - 1), axis=1)[:, 0]
-    medians = np.full((GRID, GRID), np.nan, dtype=np.float32)
-    medians[at_row, at_col] = (low + high) / np.float32(2)
-    return medians, usable
+    counted = taken.sum(axis=1)
+    low = np.take_along_axis(values, ((counted - 1) // 2).clip(0)[:, None], axis=1)[:, 0]
+    top = values.shape[1] - 1
+    high = np.take_along_axis(values, (counted // 2).clip(0, top)[:, None], axis=1)[:, 0]
+    return ((low + high) / np.float32(2)).astype(np.float32), counted
