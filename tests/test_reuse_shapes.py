@@ -18,8 +18,15 @@ from provcat.catalogue import Catalogue
 from provcat.cli import cli
 from provcat.fingerprints import compute
 from provcat.reuse import pixels
-from provcat.reuse.features import extract, mirrored
-from provcat.reuse.verify import KINDS, RICH_INLIERS, Relation, believable_scale, verify
+from provcat.reuse.features import FEATURE_SIDE, PYRAMID_SPAN, Features, extract, mirrored
+from provcat.reuse.verify import (
+    KINDS,
+    RICH_INLIERS,
+    Relation,
+    believable_scale,
+    bridgeable,
+    verify,
+)
 from provcat.reuse.weak import GlobalPrints, low_information, weak_relation
 
 from .imagegen import flat_shapes, gravel, sky, star_field
@@ -659,3 +666,80 @@ def test_a_catalogue_keeps_framed_pictures_apart_and_joins_a_framed_copy(
     shot = Image.open(tmp_path / "framed-4.png")
     jpeg(shot.resize((shot.width // 2, shot.height // 2)), 70).save(tmp_path / "copy.jpg")
     assert _sole_cluster(catalogue, tmp_path) == {"framed-4.png", "copy.jpg"}
+
+
+def _planted(
+    places: np.ndarray, descriptors: np.ndarray, size: tuple[int, int], step: float | None = None
+) -> Features:
+    return Features(
+        keypoints=np.asarray(places, dtype=np.float32),
+        descriptors=np.ascontiguousarray(descriptors, dtype=np.uint8),
+        width=size[0],
+        height=size[1],
+        step=step,
+    )
+
+
+@pytest.mark.parametrize(
+    ("places", "spread", "joined"), [(8, 24.0, False), (16, 24.0, True), (8, 1.0, True)]
+)
+def test_matches_bundled_on_a_few_keypoints_are_a_few_correspondences(
+    places: int, spread: float, joined: bool
+) -> None:
+    """The ratio test lets several of b's keypoints take one of a's: the strokes of a
+    banner's lettering took 5 keypoints of a KDE wallpaper 15 times, in a fit that shrank the
+    other wallpaper six times into a patch of it, and the two were joined. Four keypoints
+    of b spread over 24 pixels on each of 8 places of a patch of a, magnified 6 times, fit
+    within RANSAC's tolerance (4 pixels of a): 32 inliers, 8 correspondences, not the 15 a
+    copy needs; on 16 places they are enough. Four keypoints at one place of b (one
+    structure found on several pyramid levels) count as a's own such keypoints would."""
+    rng = np.random.default_rng(places)
+    size, scale = (640, 480), 6.0
+    window = np.array(size) / scale
+    spread_out = rng.uniform(0, 1, (300, 2)) * size
+    patch = rng.uniform(0.05, 0.95, (places, 2)) * window + (200, 150)
+    descriptors = rng.integers(0, 256, (300 + places, 32))
+    a = _planted(np.vstack([spread_out, patch]), descriptors, size)
+    offsets = np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]) * spread
+    points = ((patch - (200, 150)) * scale)[:, None, :] + offsets[None, :, :]
+    b = _planted(points.reshape(-1, 2), np.repeat(descriptors[300:], 4, axis=0), size)
+    relation = verify(a, b)
+    assert relation.inliers == 4 * places
+    assert relation.same_photo is joined
+
+
+@pytest.mark.parametrize(("scale", "joined"), [(5.0, True), (10.0, False)])
+def test_a_fit_magnified_beyond_orbs_pyramid_is_refused(scale: float, joined: bool) -> None:
+    """ORB finds a keypoint on one of 12 pyramid levels 1.2 apart: features of a copy
+    magnified past their span (about 7.4 times, in the pictures ORB ran on) cannot be the
+    same structures at the same size. 30 features of a patch of a, found again over the
+    whole of b (the same size as a) at 10 times, are refused; at 5 times they are a crop.
+    Two KDE wallpapers were joined on a fit of 17 times into a 70 x 49 pixel patch."""
+    rng = np.random.default_rng(7)
+    size = (1000, 750)
+    spread = rng.uniform(0, 1, (400, 2)) * size
+    patch = rng.uniform(0, 1, (30, 2)) * np.array(size) / scale + (300, 200)
+    a_descriptors = rng.integers(0, 256, (430, 32))
+    a = _planted(np.vstack([spread, patch]), a_descriptors, size)
+    b = _planted((patch - (300, 200)) * scale, a_descriptors[400:], size)
+    relation = verify(a, b)
+    assert relation.same_photo is joined
+    assert bridgeable(a, b, scale) is joined
+    # Resizing a whole picture changes nothing: both are described at the same size.
+    small = _planted(b.keypoints / 4, b.descriptors, (250, 188))
+    assert bridgeable(a, small, scale / 4) is joined
+    # Features of a part (the second look's) are described at that part's size: half of b
+    # described as a whole picture is, its content at half the scale in b's pixels.
+    part = _planted(b.keypoints, b.descriptors, size, step=b.described_step / 2)
+    assert bridgeable(a, part, scale / 2) is joined
+    assert not bridgeable(a, part, 2 * scale)
+
+
+def test_features_say_the_size_they_were_described_at() -> None:
+    """A whole picture is described at FEATURE_SIDE on its longer side; stored features are."""
+    features = extract(scene(821, (1200, 800)))
+    assert features.step is None
+    assert features.described_step == 1200 / FEATURE_SIDE
+    stored = Features.from_bytes(features.to_bytes())
+    assert stored.described_step == features.described_step
+    assert pytest.approx(1.2**11) == PYRAMID_SPAN

@@ -45,6 +45,12 @@ _FAST_THRESHOLD: Final = 5
 
 #: Pyramid levels at factor 1.2: 12 levels span 7.4x, room for a quarter-size crop of a photo.
 _LEVELS: Final = 12
+_LEVEL_FACTOR: Final = 1.2
+
+#: The most one picture's features can be magnified against another's and still be matched
+#: as the same structures at the same size: ORB describes a keypoint at the pyramid level it
+#: was found on, and its levels span this factor (1.2 ** 11, about 7.4).
+PYRAMID_SPAN: Final = _LEVEL_FACTOR ** (_LEVELS - 1)
 
 #: ORB's patch size and border margin. 19 rather than 31: crops and borders cut keypoints near
 #: the edges away, and on crops of test photographs 19 gave the most RANSAC inliers.
@@ -68,12 +74,17 @@ class Features:
         descriptors: ``(N, 32)`` uint8 ORB descriptors (256 bits each), row i for keypoint i.
         width: Width of the original upright image.
         height: Height of the original upright image.
+        step: Pixels of the original per pixel of the grey picture ORB ran on; None for the
+            whole picture described at :data:`FEATURE_SIDE`, as :func:`extract` does (see
+            :attr:`described_step`). Features of a part of a picture, or of a view warped
+            from it, give their own.
     """
 
     keypoints: FloatArray
     descriptors: ByteMatrix
     width: int
     height: int
+    step: float | None = None
 
     def __post_init__(self) -> None:
         """Check shapes and types, and make the arrays read-only."""
@@ -91,6 +102,13 @@ class Features:
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
+
+    @property
+    def described_step(self) -> float:
+        """Pixels of the original per pixel of the picture the features were found in."""
+        if self.step is not None:
+            return self.step
+        return max(self.width, self.height) / FEATURE_SIDE
 
     def to_bytes(self) -> bytes:
         """The features as bytes for a database BLOB (about 40 bytes per keypoint).
@@ -180,6 +198,7 @@ def _extract(
     orb = cv2.ORB.create(
         nfeatures=n_features * _OVERSAMPLE,
         nlevels=_LEVELS,
+        scaleFactor=_LEVEL_FACTOR,
         edgeThreshold=_PATCH,
         patchSize=_PATCH,
         fastThreshold=_FAST_THRESHOLD,

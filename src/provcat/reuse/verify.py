@@ -4,7 +4,10 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
 
 1. A similarity transform (rotation, uniform scale, translation; with a left-right flip when
    the copy's mirror matches better) fitted with RANSAC is supported by at least
-   :data:`MIN_INLIERS` matches, and
+   :data:`MIN_INLIERS` matches making as many correspondences
+   (:meth:`provcat.reuse.geometry.Fit.correspondences`: the copy's keypoints at several
+   places taking one of the reference's are one), at a scale ORB could have matched them at
+   (:func:`bridgeable`: within its pyramid's span in the pictures it ran on), and
 2. the inliers cover the overlap: of the cells of a 6 x 6 grid over the overlap (in the
    reference's coordinates) where both images have keypoints, at least :data:`MIN_COVERAGE`
    hold an inlier (:data:`WEAK_FIT_COVERAGE` when there are fewer than
@@ -62,7 +65,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from provcat.reuse.features import Features, extract, mirrored
+from provcat.reuse.features import FEATURE_SIDE, PYRAMID_SPAN, Features, extract, mirrored
 from provcat.reuse.geometry import (
     MODELS,
     Fit,
@@ -320,7 +323,7 @@ def verify(
         return verdict
     # Every unrelated look has a similarity fit of a few matches; one of fewer than the warp
     # needs tells the warp's search is not worth its RANSAC.
-    warp = _tentative_warp(b, orientations) if verdict.inliers >= RECTIFY_INLIERS else None
+    warp = _tentative_warp(a, b, orientations) if verdict.inliers >= RECTIFY_INLIERS else None
     if b_pixels is None:
         return replace(verdict, rectifiable=True) if warp is not None else verdict
     zoomed = _zoom(a, b, orientations, b_pixels)
@@ -336,10 +339,10 @@ def verify(
     return verdict
 
 
-def _tentative_warp(b: Features, orientations: list[Matches]) -> Fit | None:
+def _tentative_warp(a: Features, b: Features, orientations: list[Matches]) -> Fit | None:
     """The affine map that most matches fit, of at least RECTIFY_INLIERS and RECTIFY_SHARE of
     an orientation's matches, if it is an edit's (:func:`provcat.reuse.geometry.plausible`)
-    at a believable scale; else None."""
+    at a believable scale that ORB could have matched at (:func:`bridgeable`); else None."""
     found: list[Fit] = []
     for o in orientations:
         least = max(RECTIFY_INLIERS, math.ceil(RECTIFY_SHARE * o.a_points.shape[0]))
@@ -350,6 +353,7 @@ def _tentative_warp(b: Features, orientations: list[Matches]) -> Fit | None:
             fit is not None
             and fit.inliers >= least
             and believable_scale(fit.scale)
+            and bridgeable(a, b, fit.scale)
             and plausible(fit, b.width, b.height)
         ):
             found.append(fit)
@@ -390,11 +394,14 @@ def _rectify(
         & (points[:, 1] <= b.height - 1)
     )
     descriptors = np.ascontiguousarray(found.descriptors[inside])
+    # b's pixels per pixel of the picture ORB ran on (the view, described at FEATURE_SIDE).
+    step = warp.scale / zoom * max(size) / FEATURE_SIDE
     rectified = Features(
         keypoints=points[inside].astype(np.float32),
         descriptors=descriptors,
         width=b.width,
         height=b.height,
+        step=step,
     )
     if not warp.mirrored:
         return rectified, [matches(a, rectified)]
@@ -407,6 +414,7 @@ def _rectify(
         descriptors=descriptors.copy(),
         width=b.width,
         height=b.height,
+        step=step,
     )
     return rectified, [matches(a, as_mirror, mirrored=True)]
 
@@ -503,6 +511,7 @@ def _zoom(
         descriptors=local.descriptors.copy(),
         width=b.width,
         height=b.height,
+        step=local.described_step,
     )
     result = [matches(a, zoomed)]
     if best.mirrored:
@@ -514,6 +523,7 @@ def _zoom(
             descriptors=flipped.descriptors.copy(),
             width=b.width,
             height=b.height,
+            step=local.described_step,
         )
         result.append(matches(a, zoomed_mirror, mirrored=True))
     return zoomed, result
@@ -531,9 +541,13 @@ def _judge(
         False, (), None, best.inliers, 0.0, best.rotation_degrees, best.scale, "same_extent"
     )
     rich = best.model != "similarity"
+    # Rule 1: enough inliers for the model, and as many correspondences as the least claim
+    # needs (the copy's keypoints at several places taking one of a's are one).
     if best.inliers < (RICH_INLIERS if rich else MIN_INLIERS):
         return rejection
-    if not believable_scale(best.scale):
+    if best.correspondences(max(b.width, b.height)) < MIN_INLIERS:
+        return rejection
+    if not believable_scale(best.scale) or not bridgeable(a, b, best.scale):
         return rejection
     overlap = _overlap(a, b, best)
     coverage = _coverage(overlap, best)
@@ -607,6 +621,26 @@ def believable_scale(scale: float) -> bool:
     a fine texture's) map one picture to a point of the other, at scales of 0 or 1e18, with
     30 to 180 inliers."""
     return MIN_SCALE <= scale <= 1 / MIN_SCALE
+
+
+def bridgeable(a: Features, b: Features, scale: float) -> bool:
+    """Whether a fit's scale (b pixels per a pixel) is one at which ORB could have matched the
+    two pictures' features as the same structures: in the pictures it ran on (each described
+    at its own size, :attr:`provcat.reuse.features.Features.described_step`), b's content
+    magnified or shrunk against a's by no more than the span of its pyramid's levels
+    (:data:`provcat.reuse.features.PYRAMID_SPAN`, about 7.4).
+
+    Beyond it no keypoint of one picture can meet its own structure at its own size in the
+    other, so the matches are of structures that look alike at any size (a straight-edged
+    shape's corners, the strokes of lettering) and the fit maps one whole picture into a
+    few dozen of the other's described pixels, where RANSAC's tolerance is a large part of
+    the region: two different KDE wallpapers, one a mirrored copy at 1,080 pixels, fitted
+    into a 70 x 49 pixel patch of the other's banner at 17 times, 15 inliers, and were joined
+    (docs/reuse.md). Resizing a whole picture changes nothing here (both are described at
+    the same size); only a crop of less than about a seventh of the picture's side, or a
+    collage tile as small, reaches the span, and those the features cannot find anyway."""
+    described = scale * a.described_step / b.described_step
+    return 1 / PYRAMID_SPAN <= described <= PYRAMID_SPAN
 
 
 def _no_relation(inliers: int) -> Relation:
