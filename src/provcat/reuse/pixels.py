@@ -53,6 +53,12 @@ OVERLAY_MIN: Final = 3
 SHADE_STRUCTURE: Final = 3.0
 SHADE_CORRELATION: Final = 0.8
 
+#: A line is a straight edge of a picture where its grey steps, on average along the line, by
+#: at least this many times the middle step of the lines around it, and by at least half of
+#: :data:`CELL_LIMIT`. Two pictures that share such an edge on every side of what they
+#: disagree on hold different pictures in one frame (see :func:`_framed`).
+EDGE_RATIO: Final = 4.0
+
 #: A border strip is uniform when the standard deviation of its grey values is below this.
 BORDER_STD: Final = 10.0
 #: Side in pixels of the blocks a border strip is judged in.
@@ -95,6 +101,9 @@ class Comparison:
     #: Disagreeing cells where something is drawn over the picture rather than shading it
     #: (see :func:`_drawn_cells`); 0 when no overlay was found.
     drawn_cells: int = 0
+    #: The disagreement is a picture set in a frame both pictures share, a straight edge of
+    #: both on each of its four sides (see :func:`_framed`): two pictures in one template.
+    framed: bool = False
 
     @property
     def overlaid(self) -> bool:
@@ -161,7 +170,8 @@ def compare(
     side = None
     if judged.overlay_share > 0:
         drawn = _drawn_cells(a_blur, levelled, valid, judged.disagreeing)
-        judged = replace(judged, drawn_cells=drawn)
+        framed = _framed(a_grey, gain * warped + offset, valid, judged.disagreeing)
+        judged = replace(judged, drawn_cells=drawn, framed=framed)
         if judged.overlaid:
             side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
     if judged.disagreeing.size == 0:  # no cell took part
@@ -242,6 +252,76 @@ def _chroma_medians(
 #: The picture whose straightest step (see :func:`_overlay_side`) beats the other's by this
 #: factor carries the overlay; closer than that, neither is named.
 SIDE_RATIO: Final = 1.5
+
+
+def _framed(
+    a: FloatImage,
+    b: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    disagreeing: npt.NDArray[np.bool_],
+) -> bool:
+    """Whether two aligned grey pictures disagree inside a frame they share: the disagreeing
+    cells keep off every side of the grid, and on each of the four sides of the box around
+    them, near it, one line is a straight edge of both pictures (:data:`EDGE_RATIO`).
+
+    Two different pictures set in one template (a social-media card's header, caption and
+    buttons; a plain mount; a studio's surround) agree on the template and disagree inside
+    it, and the template's edge around the inset runs through both. Something drawn over a
+    copy (a logo, a stamp, a caption box) has its edge in the copy alone: the original's
+    picture runs on under it. A banner, a ticker or a band of text reaches the picture's
+    sides, and so is not asked about.
+    """
+    rows, cols = np.nonzero(disagreeing)
+    last = disagreeing.shape[0] - 1
+    if rows.size == 0 or min(rows.min(), cols.min()) == 0 or max(rows.max(), cols.max()) == last:
+        return False
+    height, width = a.shape
+    cell_h, cell_w = height / GRID, width / GRID
+    top, bottom = round(rows.min() * cell_h), round((rows.max() + 1) * cell_h)
+    left, right = round(cols.min() * cell_w), round((cols.max() + 1) * cell_w)
+    # Each side's edge is looked for from a cell outside the box to a quarter of the box
+    # inside it (at least a cell): cells of the template by the inset may disagree too (its
+    # text, levelled to another picture), and the two pictures may agree by its edge.
+    inward_h, inward_w = max(cell_h, (bottom - top) / 4), max(cell_w, (right - left) / 4)
+    sides = (
+        (0, left, right, top - cell_h, top + inward_h),
+        (0, left, right, bottom - inward_h, bottom + cell_h),
+        (1, top, bottom, left - cell_w, left + inward_w),
+        (1, top, bottom, right - inward_w, right + cell_w),
+    )
+    for axis, start, stop, low, high in sides:
+        near = slice(max(0, round(low)), round(high))
+        edge_a = _edge_lines(_line_steps(a, valid, axis, start, stop)[near])
+        edge_b = _edge_lines(_line_steps(b, valid, axis, start, stop)[near])
+        # The same edge, a line apart at most (each picture is blurred and warped apart).
+        if not (edge_a & (edge_b | np.roll(edge_b, 1) | np.roll(edge_b, -1))).any():
+            return False
+    return True
+
+
+def _line_steps(
+    image: FloatImage, valid: npt.NDArray[np.bool_], axis: int, start: int, stop: int
+) -> npt.NDArray[np.float64]:
+    """The mean absolute step between each line of ``image`` and the next (rows for axis 0,
+    columns for 1), over the part ``start:stop`` of the lines; 0 where nothing is valid."""
+    if axis == 0:
+        part, inside = image[:, start:stop], valid[:, start:stop]
+    else:
+        part, inside = image[start:stop, :].T, valid[start:stop, :].T
+    steps = np.abs(np.diff(part, axis=0))
+    both = inside[1:, :] & inside[:-1, :]
+    counted = both.sum(axis=1)
+    total = (steps * both).sum(axis=1, dtype=np.float64)
+    return np.where(counted > 0, total / np.maximum(counted, 1), 0.0)
+
+
+def _edge_lines(steps: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which of these lines' steps are straight edges: :data:`EDGE_RATIO` times the middle
+    step of the lines around them, and half of :data:`CELL_LIMIT`."""
+    if steps.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    middle = max(float(np.median(steps)), 0.5)
+    return np.asarray((steps >= EDGE_RATIO * middle) & (steps >= CELL_LIMIT / 2), dtype=np.bool_)
 
 
 def _overlay_side(

@@ -598,6 +598,10 @@ def _judge(
         agrees = comparison.overlay_share == 0
     elif rich:
         agrees = best.inliers >= RICH_SHARE * best.matches
+    if comparison is not None and comparison.framed:
+        # What disagrees is a picture set in a frame both share (a social-media card's header
+        # and caption around it): two pictures in one template, which agree on the template.
+        agrees = False
     if not covered or not one_motion or not agrees:
         return Relation(
             False, (), None, best.inliers, score, best.rotation_degrees, best.scale, "same_extent"
