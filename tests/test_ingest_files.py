@@ -137,6 +137,7 @@ def test_every_skipped_file_has_a_reason(catalogue: Catalogue, tmp_path: Path) -
     (folder / ".DS_Store").write_bytes(b"\x00")
     (folder / "notes.toml").write_text("x = 1\n", encoding="utf-8")
     (folder / "broken.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
     (folder / "linked").symlink_to(tmp_path)
     result = catalogue.ingest([folder])
     assert result.images_added == 1
@@ -149,6 +150,7 @@ def test_every_skipped_file_has_a_reason(catalogue: Catalogue, tmp_path: Path) -
         "phone.HEIC": "HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif)",
         "notes.toml": "TOML file not named manifest.toml",
         "broken.jpg": "broken symbolic link",
+        "loop.jpg": "symbolic links that loop (Too many levels of symbolic links)",
         "linked": "symbolic link to a folder (not followed; name it on the command line)",
     }
 

@@ -218,6 +218,10 @@ def image_skip_reason(path: Path, *, named: Mapping[str, str] | None = None) -> 
     try:
         mode = path.stat().st_mode
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            # A link to itself, or links that lead to each other: nothing to read, as for
+            # a broken link, but a different mistake to mend.
+            return f"symbolic links that loop ({exc.strerror})"
         broken = path.is_symlink()
         return "broken symbolic link" if broken else f"cannot read: {exc.strerror or exc}"
     if not stat.S_ISREG(mode):
