@@ -31,7 +31,11 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    overlap, in grey and, where both pictures have colour to compare, in grey or colour
    (:data:`provcat.reuse.pixels.CHROMA_LIMIT`); a banner covers a fifth. Levelled grey
    cannot tell pink on red from red on purple: two different smooth pictures under one
-   watermark agree in grey over most cells, not in colour.
+   watermark agree in grey over most cells, not in colour. Nor may what disagrees be
+   framed by a straight edge of both pictures on all four sides
+   (:attr:`provcat.reuse.pixels.Comparison.framed`): two pictures in one template (a
+   social-media card around a 16:9 picture) disagree inside it; an overlay's edge lies in
+   the copy alone.
 
 An affine map (a stretched or squashed copy) and then a homography (a photograph of a screen
 or print) are also fitted to the same matches, each bounded by
