@@ -1396,3 +1396,34 @@ def test_cells_outside_the_overlap_are_not_judged() -> None:
     diff = np.full((192, 256), 50, dtype=np.float32)
     judged = _judge(diff, np.zeros(diff.shape, dtype=np.bool_))
     assert (judged.overlay_share, judged.difference, judged.disagreeing.size) == (0.0, 255.0, 0)
+
+
+def _inset(inside: float) -> np.ndarray:
+    """A grey card (215 x 256 thumbnail) with a picture of one grey inset from row 40 to 160
+    and column 20 to 236."""
+    card = np.full((215, 256), 240.0, dtype=np.float32)
+    card[40:160, 20:236] = inside
+    return card
+
+
+def test_a_frame_is_an_edge_of_both_pictures_on_every_side() -> None:
+    """Two different pictures in one card: the disagreeing cells keep off the grid's sides,
+    and each side of their box has an edge of both pictures, within a cell outside it or a
+    quarter of it inside. A box drawn on the copy alone has no edge in the original."""
+    from provcat.reuse.pixels import _framed
+
+    valid = np.ones((215, 256), dtype=np.bool_)
+    disagreeing = np.zeros((16, 16), dtype=np.bool_)
+    disagreeing[3:12, 2:14] = True  # rows 40-161, columns 32-224 of the thumbnail
+    assert _framed(_inset(60), _inset(150), valid, disagreeing)
+    original = np.full((215, 256), 120.0, dtype=np.float32)
+    assert not _framed(original, _inset(60), valid, disagreeing)
+    # A disagreement reaching the grid's side (a banner) is not asked about.
+    banner = disagreeing.copy()
+    banner[11:, :] = True
+    assert not _framed(_inset(60), _inset(150), valid, banner)
+    # Lines mostly outside the overlap say nothing of an edge along them: with only the
+    # picture's left and right ends inside it, its top and bottom are no edges.
+    ends = valid.copy()
+    ends[:, 44:212] = False
+    assert not _framed(_inset(60), _inset(150), ends, disagreeing)

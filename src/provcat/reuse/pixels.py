@@ -58,6 +58,10 @@ SHADE_CORRELATION: Final = 0.8
 #: :data:`CELL_LIMIT`. Two pictures that share such an edge on every side of what they
 #: disagree on hold different pictures in one frame (see :func:`_framed`).
 EDGE_RATIO: Final = 4.0
+#: How far outside the disagreeing cells (in cells) a frame's edge is looked for: two
+#: different pictures in one frame may agree by its edge; an overlay's edge is where the
+#: disagreement starts, and further out lie only the picture's own edges.
+FRAME_REACH: Final = 1
 
 #: A border strip is uniform when the standard deviation of its grey values is below this.
 BORDER_STD: Final = 10.0
@@ -279,15 +283,17 @@ def _framed(
     cell_h, cell_w = height / GRID, width / GRID
     top, bottom = round(rows.min() * cell_h), round((rows.max() + 1) * cell_h)
     left, right = round(cols.min() * cell_w), round((cols.max() + 1) * cell_w)
-    # Each side's edge is looked for from a cell outside the box to a quarter of the box
-    # inside it (at least a cell): cells of the template by the inset may disagree too (its
-    # text, levelled to another picture), and the two pictures may agree by its edge.
+    # Each side's edge is looked for from FRAME_REACH cells outside the box (the two pictures
+    # may agree by the frame's edge) to a quarter of the box inside it, at least a cell
+    # (cells of the template's text by the inset may disagree too, levelled to another
+    # picture).
+    out_h, out_w = FRAME_REACH * cell_h, FRAME_REACH * cell_w
     inward_h, inward_w = max(cell_h, (bottom - top) / 4), max(cell_w, (right - left) / 4)
     sides = (
-        (0, left, right, top - cell_h, top + inward_h),
-        (0, left, right, bottom - inward_h, bottom + cell_h),
-        (1, top, bottom, left - cell_w, left + inward_w),
-        (1, top, bottom, right - inward_w, right + cell_w),
+        (0, left, right, top - out_h, top + inward_h),
+        (0, left, right, bottom - inward_h, bottom + out_h),
+        (1, top, bottom, left - out_w, left + inward_w),
+        (1, top, bottom, right - inward_w, right + out_w),
     )
     for axis, start, stop, low, high in sides:
         near = slice(max(0, round(low)), round(high))
@@ -303,7 +309,9 @@ def _line_steps(
     image: FloatImage, valid: npt.NDArray[np.bool_], axis: int, start: int, stop: int
 ) -> npt.NDArray[np.float64]:
     """The mean absolute step between each line of ``image`` and the next (rows for axis 0,
-    columns for 1), over the part ``start:stop`` of the lines; 0 where nothing is valid."""
+    columns for 1), over the part ``start:stop`` of the lines; NaN for a line with less than
+    half of that part (or 8 pixels) inside the overlap, whose few steps say nothing of an
+    edge along it."""
     if axis == 0:
         part, inside = image[:, start:stop], valid[:, start:stop]
     else:
@@ -312,16 +320,21 @@ def _line_steps(
     both = inside[1:, :] & inside[:-1, :]
     counted = both.sum(axis=1)
     total = (steps * both).sum(axis=1, dtype=np.float64)
-    return np.where(counted > 0, total / np.maximum(counted, 1), 0.0)
+    enough = counted >= max(8, (stop - start) / 2)
+    return np.where(enough, total / np.maximum(counted, 1), np.nan)
 
 
 def _edge_lines(steps: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     """Which of these lines' steps are straight edges: :data:`EDGE_RATIO` times the middle
-    step of the lines around them, and half of :data:`CELL_LIMIT`."""
-    if steps.size == 0:
-        return np.zeros(0, dtype=np.bool_)
-    middle = max(float(np.median(steps)), 0.5)
-    return np.asarray((steps >= EDGE_RATIO * middle) & (steps >= CELL_LIMIT / 2), dtype=np.bool_)
+    step of the lines around them, and half of :data:`CELL_LIMIT` (a line without a step,
+    NaN, is none)."""
+    measured = steps[~np.isnan(steps)]
+    if measured.size == 0:
+        return np.zeros(steps.shape, dtype=np.bool_)
+    middle = max(float(np.median(measured)), 0.5)
+    with np.errstate(invalid="ignore"):
+        edges = (steps >= EDGE_RATIO * middle) & (steps >= CELL_LIMIT / 2)
+    return np.asarray(edges, dtype=np.bool_)
 
 
 def _overlay_side(
