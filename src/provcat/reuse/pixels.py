@@ -300,7 +300,10 @@ def _framed(
         edge_a = _edge_lines(_line_steps(a, valid, axis, start, stop)[near])
         edge_b = _edge_lines(_line_steps(b, valid, axis, start, stop)[near])
         # The same edge, a line apart at most (each picture is blurred and warped apart).
-        if not (edge_a & (edge_b | np.roll(edge_b, 1) | np.roll(edge_b, -1))).any():
+        near_b = edge_b.copy()
+        near_b[1:] |= edge_b[:-1]
+        near_b[:-1] |= edge_b[1:]
+        if not (edge_a & near_b).any():
             return False
     return True
 
