@@ -468,12 +468,8 @@ def _second_motion(
     # Many copy keypoints (a banner's lettering) can match one original keypoint: such a
     # many-to-one bundle is no motion. Count distinct keypoints on both sides.
     chosen = a_points[keep]
-    return _distinct(chosen, points), np.unique(chosen, axis=0)
-
-
-def _distinct(a_points: Points, b_points: Points) -> int:
-    """The fewer of the distinct points on either side of a set of matches."""
-    return min(len(np.unique(a_points, axis=0)), len(np.unique(b_points, axis=0)))
+    distinct = min(len(np.unique(chosen, axis=0)), len(np.unique(points, axis=0)))
+    return distinct, np.unique(chosen, axis=0)
 
 
 def apply(matrix: Matrix, points: Points) -> Points:

@@ -174,10 +174,11 @@ def compare(
     side = None
     if judged.overlay_share > 0:
         drawn = _drawn_cells(a_blur, levelled, valid, judged.disagreeing)
-        framed = _framed(a_grey, gain * warped + offset, valid, judged.disagreeing)
+        sharp = gain * warped + offset  # levelled as the copy is, not blurred
+        framed = _framed(a_grey, sharp, valid, judged.disagreeing)
         judged = replace(judged, drawn_cells=drawn, framed=framed)
         if judged.overlaid:
-            side = _overlay_side(a_grey, gain * warped + offset, valid, judged.disagreeing)
+            side = _overlay_side(a_grey, sharp, valid, judged.disagreeing)
     if judged.disagreeing.size == 0:  # no cell took part
         return replace(judged, global_distance=int(a_hash - _phash(warped)))
     b_chroma: FloatImage = np.asarray(
@@ -297,8 +298,8 @@ def _framed(
     )
     for axis, start, stop, low, high in sides:
         near = slice(max(0, round(low)), round(high))
-        edge_a = _edge_lines(_line_steps(a, valid, axis, start, stop)[near])
-        edge_b = _edge_lines(_line_steps(b, valid, axis, start, stop)[near])
+        edge_a = _edge_lines(_line_steps(a, valid, axis, start, stop, near))
+        edge_b = _edge_lines(_line_steps(b, valid, axis, start, stop, near))
         # The same edge, a line apart at most (each picture is blurred and warped apart).
         near_b = edge_b.copy()
         near_b[1:] |= edge_b[:-1]
@@ -309,16 +310,22 @@ def _framed(
 
 
 def _line_steps(
-    image: FloatImage, valid: npt.NDArray[np.bool_], axis: int, start: int, stop: int
+    image: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    axis: int,
+    start: int,
+    stop: int,
+    lines: slice,
 ) -> npt.NDArray[np.float64]:
-    """The mean absolute step between each line of ``image`` and the next (rows for axis 0,
-    columns for 1), over the part ``start:stop`` of the lines; NaN for a line with less than
-    half of that part (or 8 pixels) inside the overlap, whose few steps say nothing of an
-    edge along it."""
+    """The mean absolute step between each of ``lines`` of ``image`` and the next (rows for
+    axis 0, columns for 1), over the part ``start:stop`` of the lines; NaN for a line with
+    less than half of that part (or 8 pixels) inside the overlap, whose few steps say nothing
+    of an edge along it."""
+    span = slice(lines.start, lines.stop + 1)  # each line's step is to the next
     if axis == 0:
-        part, inside = image[:, start:stop], valid[:, start:stop]
+        part, inside = image[span, start:stop], valid[span, start:stop]
     else:
-        part, inside = image[start:stop, :].T, valid[start:stop, :].T
+        part, inside = image[start:stop, span].T, valid[start:stop, span].T
     steps = np.abs(np.diff(part, axis=0))
     both = inside[1:, :] & inside[:-1, :]
     counted = both.sum(axis=1)
