@@ -1427,3 +1427,47 @@ def test_a_frame_is_an_edge_of_both_pictures_on_every_side() -> None:
     ends = valid.copy()
     ends[:, 44:212] = False
     assert not _framed(_inset(60), _inset(150), ends, disagreeing)
+
+
+def _grain_border(inside: np.ndarray) -> np.ndarray:
+    """``inside`` set in a border of grain (the same grain each time), from row 40 to 160 and
+    column 20 to 236 of a 215 x 256 thumbnail: a template whose edge steps no more than the
+    grain within it."""
+    grain = np.random.default_rng(7).uniform(60, 200, (215, 256)).astype(np.float32)
+    grain[40:160, 20:236] = inside
+    return grain
+
+
+def test_a_textured_frame_ends_its_texture_in_both_pictures_on_every_side() -> None:
+    """A textured template (grain around the inset) steps across its edge no more than
+    within itself; its texture ends there, in both pictures, on every side. A box drawn over
+    a copy of a busy picture ends the texture in the copy alone."""
+    from provcat.reuse.pixels import _framed, _texture_bounds
+
+    valid = np.ones((215, 256), dtype=np.bool_)
+    disagreeing = np.zeros((16, 16), dtype=np.bool_)
+    disagreeing[3:12, 2:14] = True
+    rows = np.linspace(0, 30, 120, dtype=np.float32)[:, None]
+    first = _grain_border(np.broadcast_to(80 + rows, (120, 216)))
+    second = _grain_border(np.broadcast_to(170 - rows, (120, 216)))
+    assert _framed(first, second, valid, disagreeing)
+    # The texture ends at row 40 (the busier lines before it) and at row 160 (after it);
+    # each end is found within three lines of it (the medians of four lines each side).
+    top = _texture_bounds(first, valid, 0, 20, 236, slice(27, 70))
+    assert set(np.nonzero(top)[0] + 27) <= set(range(37, 44))
+    assert (top <= 0).all()
+    assert top.any()
+    bottom = _texture_bounds(first, valid, 0, 20, 236, slice(130, 175))
+    assert set(np.nonzero(bottom)[0] + 130) <= set(range(157, 164))
+    assert (bottom >= 0).all()
+    assert bottom.any()
+    # The original is busy all over; the copy has a plain box drawn over it.
+    busy = np.random.default_rng(3).uniform(60, 200, (215, 256)).astype(np.float32)
+    boxed = busy.copy()
+    boxed[40:160, 20:236] = 120.0
+    assert not _framed(busy, boxed, valid, disagreeing)
+    # The texture must end on the same side of the line in both: grain inside one and
+    # around the other is no shared frame.
+    inverse = np.full((215, 256), 120.0, dtype=np.float32)
+    inverse[40:160, 20:236] = busy[40:160, 20:236]
+    assert not _framed(first, inverse, valid, disagreeing)

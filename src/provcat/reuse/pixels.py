@@ -62,6 +62,13 @@ EDGE_RATIO: Final = 4.0
 #: different pictures in one frame may agree by its edge; an overlay's edge is where the
 #: disagreement starts, and further out lie only the picture's own edges.
 FRAME_REACH: Final = 1
+#: A line bounds a texture in a picture where the lines on one side of it are this many times
+#: as busy as those on the other (the mean grey step along a line; the median of
+#: :data:`TEXTURE_LINES` lines each side), and busier by at least half of :data:`CELL_LIMIT`.
+#: A textured template (grain, brick, grass around the inset) steps across its edge no more
+#: than within itself, so it shows no straight edge there; its texture ends there instead.
+TEXTURE_RATIO: Final = 2.0
+TEXTURE_LINES: Final = 4
 
 #: A border strip is uniform when the standard deviation of its grey values is below this.
 BORDER_STD: Final = 10.0
@@ -106,7 +113,8 @@ class Comparison:
     #: (see :func:`_drawn_cells`); 0 when no overlay was found.
     drawn_cells: int = 0
     #: The disagreement is a picture set in a frame both pictures share, a straight edge of
-    #: both on each of its four sides (see :func:`_framed`): two pictures in one template.
+    #: both, or the end of a texture in both, on each of its four sides (see
+    #: :func:`_framed`): two pictures in one template.
     framed: bool = False
 
     @property
@@ -267,11 +275,14 @@ def _framed(
 ) -> bool:
     """Whether two aligned grey pictures disagree inside a frame they share: the disagreeing
     cells keep off every side of the grid, and on each of the four sides of the box around
-    them, near it, one line is a straight edge of both pictures (:data:`EDGE_RATIO`).
+    them, near it, one line is a straight edge of both pictures (:data:`EDGE_RATIO`), or
+    bounds a texture in both, on the same side of it (:data:`TEXTURE_RATIO`).
 
     Two different pictures set in one template (a social-media card's header, caption and
-    buttons; a plain mount; a studio's surround) agree on the template and disagree inside
-    it, and the template's edge around the inset runs through both. Something drawn over a
+    buttons; a plain mount; a studio's surround; a textured border) agree on the template and
+    disagree inside it, and the template's edge around the inset runs through both: a
+    straight step, or, where the template is a texture that steps as much within itself,
+    the line where its texture ends. Something drawn over a
     copy (a logo, a stamp, a caption box) has its edge in the copy alone: the original's
     picture runs on under it. A banner, a ticker or a band of text reaches the picture's
     sides, and so is not asked about.
@@ -301,12 +312,59 @@ def _framed(
         edge_a = _edge_lines(_line_steps(a, valid, axis, start, stop, near))
         edge_b = _edge_lines(_line_steps(b, valid, axis, start, stop, near))
         # The same edge, a line apart at most (each picture is blurred and warped apart).
-        near_b = edge_b.copy()
-        near_b[1:] |= edge_b[:-1]
-        near_b[:-1] |= edge_b[1:]
-        if not (edge_a & near_b).any():
+        if (edge_a & _widened(edge_b)).any():
+            continue
+        bound_a = _texture_bounds(a, valid, axis, start, stop, near)
+        if not bound_a.any():
+            return False
+        bound_b = _texture_bounds(b, valid, axis, start, stop, near)
+        if not any(((bound_a == side) & _widened(bound_b == side)).any() for side in (-1, 1)):
             return False
     return True
+
+
+def _widened(lines: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``lines`` and the lines next to them."""
+    wide = lines.copy()
+    wide[1:] |= lines[:-1]
+    wide[:-1] |= lines[1:]
+    return wide
+
+
+def _texture_bounds(
+    image: FloatImage,
+    valid: npt.NDArray[np.bool_],
+    axis: int,
+    start: int,
+    stop: int,
+    lines: slice,
+) -> npt.NDArray[np.int8]:
+    """For each of ``lines`` of ``image`` (rows for axis 0, columns for 1), whether a texture
+    ends at it (:data:`TEXTURE_RATIO`): 1 where the lines from it on are the busier, -1 where
+    those before it are, 0 where neither is (or a line near it has too little inside the
+    overlap to say); busyness is the mean grey step along a line over ``start:stop``."""
+    extent = image.shape[axis]
+    first, last = max(0, lines.start - TEXTURE_LINES), min(extent, lines.stop + TEXTURE_LINES)
+    busy = _line_steps(image, valid, axis, start, stop, slice(first, last), along=True)
+    bounds = np.zeros(lines.stop - lines.start, dtype=np.int8)
+    if busy.size < 2 * TEXTURE_LINES + 1:
+        return bounds
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(busy, TEXTURE_LINES), axis=1)
+    quiet = np.isnan(windows[:, -1])  # NaN sorts last
+    half = TEXTURE_LINES // 2
+    middles = windows[:, half - 1 : half + 1].mean(axis=1)  # the median of an even count
+    # The texture may end at line k: the window ending at k - 1 against the one from k + 1
+    # (line k itself may be half of either, the pictures being blurred and warped).
+    before, after = middles[: -TEXTURE_LINES - 1], middles[TEXTURE_LINES + 1 :]
+    known = ~(quiet[: -TEXTURE_LINES - 1] | quiet[TEXTURE_LINES + 1 :])
+    floor = CELL_LIMIT / 2
+    rises = np.asarray(known & (after >= TEXTURE_RATIO * before) & (after - before >= floor))
+    falls = np.asarray(known & (before >= TEXTURE_RATIO * after) & (before - after >= floor))
+    # rises[i] is the boundary at line first + TEXTURE_LINES + i.
+    at = np.arange(rises.size) + first + TEXTURE_LINES - lines.start
+    keep = (at >= 0) & (at < bounds.size)
+    bounds[at[keep]] = rises[keep].astype(np.int8) - falls[keep].astype(np.int8)
+    return bounds
 
 
 def _line_steps(
@@ -316,18 +374,24 @@ def _line_steps(
     start: int,
     stop: int,
     lines: slice,
+    *,
+    along: bool = False,
 ) -> npt.NDArray[np.float64]:
     """The mean absolute step between each of ``lines`` of ``image`` and the next (rows for
-    axis 0, columns for 1), over the part ``start:stop`` of the lines; NaN for a line with
-    less than half of that part (or 8 pixels) inside the overlap, whose few steps say nothing
-    of an edge along it."""
-    span = slice(lines.start, lines.stop + 1)  # each line's step is to the next
+    axis 0, columns for 1), over the part ``start:stop`` of the lines; or, ``along``, between
+    neighbouring pixels along each line (how busy it is). NaN for a line with less than half
+    of that part (or 8 pixels) inside the overlap, whose few steps say nothing of it."""
+    span = lines if along else slice(lines.start, lines.stop + 1)  # a step to the next line
     if axis == 0:
         part, inside = image[span, start:stop], valid[span, start:stop]
     else:
         part, inside = image[start:stop, span].T, valid[start:stop, span].T
-    steps = np.abs(np.diff(part, axis=0))
-    both = inside[1:, :] & inside[:-1, :]
+    if along:
+        steps = np.abs(np.diff(part, axis=1))
+        both = inside[:, 1:] & inside[:, :-1]
+    else:
+        steps = np.abs(np.diff(part, axis=0))
+        both = inside[1:, :] & inside[:-1, :]
     counted = both.sum(axis=1)
     total = (steps * both).sum(axis=1, dtype=np.float64)
     enough = counted >= max(8, (stop - start) / 2)

@@ -32,10 +32,10 @@ The rule for "same photo" (docs/reuse.md explains the measurements behind the nu
    (:data:`provcat.reuse.pixels.CHROMA_LIMIT`); a banner covers a fifth. Levelled grey
    cannot tell pink on red from red on purple: two different smooth pictures under one
    watermark agree in grey over most cells, not in colour. Nor may what disagrees be
-   framed by a straight edge of both pictures on all four sides
-   (:attr:`provcat.reuse.pixels.Comparison.framed`): two pictures in one template (a
-   social-media card around a 16:9 picture) disagree inside it; an overlay's edge lies in
-   the copy alone.
+   framed on all four sides by a straight edge of both pictures, or by the end of a
+   texture in both (:attr:`provcat.reuse.pixels.Comparison.framed`): two pictures in one
+   template (a social-media card around a 16:9 picture, a wide textured border) disagree
+   inside it; an overlay's edge lies in the copy alone.
 
 An affine map (a stretched or squashed copy) and then a homography (a photograph of a screen
 or print) are also fitted to the same matches, each bounded by
