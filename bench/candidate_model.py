@@ -4,7 +4,7 @@ catalogue, answered by provcat's own ranking.
 Run from the repository root (not part of the unit tests):
 
     .venv/bin/python bench/candidate_model.py [--sizes 10000,100000,1000000] [--work DIR]
-        [--check SIZE=URL ...] [--photos [--scenes 1500]]
+        [--check SIZE=URL ...] [--photos [--scenes 1500] [--limits 20,40] [--budgets 200000]]
 
 Why: a scale-bench catalogue of 10^6 images with its features and postings would take about
 90 GB and most of five hours to build here (docs/scale.md). A look-up, though, reads only the
@@ -41,7 +41,9 @@ What it does, and what is synthetic:
   ones scikit-image, scikit-learn and matplotlib ship; the ``bench`` extra) instead, with the
   photographs and ``--scenes`` generated scenes (SYNTHETIC hard distractors) stored after the
   distractors, as that bench posts them into a real catalogue: at the same size both give the
-  same recall, family by family.
+  same recall, family by family. ``--limits`` asks for more candidates than the matcher's 20,
+  and ``--budgets`` sets the postings a look-up takes (``postings.POSTINGS_BUDGET``), to see
+  what either would win back; ``--stop-max`` models words that keep more images.
 
 Prints Markdown: per size, recall, the originals' ranks, what a look-up reads (words asked,
 rows found, postings taken against the budget) and how long the model took; with
@@ -229,6 +231,7 @@ def look_up(
     queries: list[np.ndarray],
     size: int,
     session: Any = None,
+    limit: int = CANDIDATES,
 ) -> list[postings.Vote]:
     """``votes`` as a matcher asks (20 candidates, the query and its mirror), through the
     model, a postings file, or (``rows`` None) the catalogue's table."""
@@ -238,7 +241,7 @@ def look_up(
         return postings.votes(
             session,
             queries,
-            limit=CANDIDATES,
+            limit=limit,
             images=size,
             word_file=rows,  # type: ignore[arg-type]  # the model reads as a file does
         )
@@ -358,7 +361,25 @@ def main() -> None:
         "its photographs and scenes stored after the distractors",
     )
     parser.add_argument("--scenes", type=int, default=1500, help="with --photos")
+    parser.add_argument(
+        "--limits",
+        default=str(CANDIDATES),
+        help="with --photos: candidates asked for (the matcher asks for 20), e.g. 20,30,40",
+    )
+    parser.add_argument(
+        "--budgets",
+        default=str(postings.POSTINGS_BUDGET),
+        help="with --photos: postings a look-up takes at most, a row each (e.g. 200000,1000000)",
+    )
+    parser.add_argument(
+        "--stop-max",
+        type=int,
+        help="model a catalogue whose words keep their images up to this many (postings."
+        "STOP_MAX and KEPT_POSTINGS, 200 in provcat), to see what a larger cap would win back",
+    )
     args = parser.parse_args()
+    if args.stop_max:
+        postings.STOP_MAX = postings.KEPT_POSTINGS = args.stop_max  # type: ignore[misc]
     args.work.mkdir(parents=True, exist_ok=True)
     checks = {int(k): v for k, v in (item.split("=", 1) for item in args.check)}
     if checks and args.photos:
@@ -381,24 +402,40 @@ def main() -> None:
             f"scale bench's catalogue, with the photographs and {args.scenes:,} generated "
             f"scenes stored after it ({len(wanted):,} query words)\n"
         )
+        limits = [int(k) for k in args.limits.split(",")]
+        budgets = [int(b) for b in args.budgets.split(",")]
         print(
-            "| scale-bench catalogue | stored with the photographs and scenes | top-20 recall "
-            "| weakest families | model built s |"
+            "| scale-bench catalogue | stored with the photographs and scenes | budget | "
+            + " | ".join(f"original in the {k} candidates" for k in limits)
+            + " | families with copies missed (of the first) | model built s |"
         )
-        print("|---|---|---|---|---|")
-        for size in sizes:
-            rows, built = model(size, pool, originals, wanted, extra)
+        print("|---" * (len(limits) + 5) + "|")
+        for size, budget in ((size, budget) for size in sizes for budget in budgets):
+            if budget == budgets[0]:
+                rows, built = model(size, pool, originals, wanted, extra)
+            postings.POSTINGS_BUDGET = budget  # read by votes at each call
             total = size + len(extra)
-            found: dict[str, list[bool]] = {}
-            for family, number, sides in copies:
-                voted = look_up(rows, sides, total)
-                found.setdefault(family, []).append(
-                    size + 1 + number in {v.image_id for v in voted}
-                )
-            share = sum(map(sum, found.values())) / len(copies)
-            weakest = sorted(found.items(), key=lambda item: sum(item[1]) / len(item[1]))[:4]
-            names = ", ".join(f"{f} {sum(h)} of {len(h)}" for f, h in weakest)
-            print(f"| {size:,} | {total:,} | {share:.3f} | {names} | {built:.0f} |", flush=True)
+            shares = []
+            for number, limit in enumerate(limits):
+                found: dict[str, list[bool]] = {}
+                for family, photo, sides in copies:
+                    voted = look_up(rows, sides, total, limit=limit)
+                    found.setdefault(family, []).append(
+                        size + 1 + photo in {v.image_id for v in voted}
+                    )
+                hits = sum(map(sum, found.values()))
+                shares.append(f"{hits / len(copies):.3f} ({hits})")
+                if number == 0:
+                    missed = sorted(
+                        (item for item in found.items() if not all(item[1])),
+                        key=lambda item: sum(item[1]) / len(item[1]),
+                    )
+                    names = ", ".join(f"{f} {sum(h)} of {len(h)}" for f, h in missed)
+            print(
+                f"| {size:,} | {total:,} | {budget:,} | {' | '.join(shares)} | {names} "
+                f"| {built:.0f} |",
+                flush=True,
+            )
         return
 
     looked = scale_queries(args.work, files, ids)
