@@ -62,12 +62,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import DESCRIPTORS, FLIPPED_BITS, PLANTED, distractor_descriptors, edited, make_files
+from scale import (
+    DESCRIPTORS,
+    FLIPPED_BITS,
+    PLANTED,
+    distractor_descriptors,
+    make_files,
+    planted,
+    write_query,
+)
 
 from provcat import models as m
 from provcat.catalogue import Catalogue
@@ -197,11 +204,16 @@ def model(
     words: list[Ids] = []
     images: list[Ids] = []
 
+    def kept(at: Ids, ids: Ids) -> tuple[Ids, Ids]:
+        """The pairs of words that keep their images (posted by at most KEPT_POSTINGS)."""
+        keep = counts[at] <= postings.KEPT_POSTINGS
+        return at[keep], ids[keep]
+
     def add(at: Ids, ids: Ids) -> None:
         counts[:] += np.bincount(at, minlength=wanted.size)
-        keep = counts[at] <= postings.KEPT_POSTINGS
-        words.append(at[keep])
-        images.append(ids[keep])
+        at, ids = kept(at, ids)
+        words.append(at)
+        images.append(ids)
 
     space = WordSpace(wanted)
     first = max(image_id for image_id, _ in originals) + 1
@@ -214,15 +226,12 @@ def model(
         count = min(CHUNK, total - done)
         add(*space.pairs(first + done, scale_distractors(pool, rng, count)))
         if len(words) > 64:  # drop the images of words no longer kept, now and then
-            joined_words, joined_images = np.concatenate(words), np.concatenate(images)
-            keep = counts[joined_words] <= postings.KEPT_POSTINGS
-            words, images = [joined_words[keep]], [joined_images[keep]]
+            joined = kept(np.concatenate(words), np.concatenate(images))
+            words, images = [joined[0]], [joined[1]]
     for number, descriptors in enumerate(extra or []):
         sampled = postings.sample(descriptors, postings.POSTED_DESCRIPTORS)
         add(*space.pairs(size + 1 + number, sampled[None]))
-    all_words = np.concatenate(words)
-    keep = counts[all_words] <= postings.KEPT_POSTINGS
-    rows = ModelRows(wanted, counts, all_words[keep], np.concatenate(images)[keep])
+    rows = ModelRows(wanted, counts, *kept(np.concatenate(words), np.concatenate(images)))
     return rows, time.perf_counter() - start
 
 
@@ -256,14 +265,8 @@ def stored_originals(
     catalogue): their ids and stored descriptors, and their ids by SHA-256."""
     path = work / "model-originals.db"
     path.unlink(missing_ok=True)
-    folder = work / "model-originals"
-    folder.mkdir(exist_ok=True)
-    for file in files[:PLANTED]:
-        target = folder / file.name
-        if not target.exists():
-            target.symlink_to(file)
     catalogue = Catalogue(f"sqlite:///{path}")
-    catalogue.ingest([folder])
+    catalogue.ingest([planted(work / "model-originals", files)])
     with catalogue.session() as session:
         found = session.execute(
             select(m.Image.id, m.Image.sha256, m.Feature.data).join(
@@ -328,11 +331,8 @@ def scale_queries(
     and its mirror's, and the original's id."""
     looked = []
     for number, path in enumerate(files[:PLANTED]):
-        query = work / "model-queries" / f"query-{number}.jpg"
-        query.parent.mkdir(exist_ok=True)
-        with Image.open(path) as image:
-            edited(image.convert("RGB"), number).save(query, quality=40 if number % 4 == 2 else 85)
-        decoded = open_image(query)
+        (work / "model-queries").mkdir(exist_ok=True)
+        decoded = open_image(write_query(path, number, work / "model-queries" / f"{number}.jpg"))
         features = extract_features(decoded).descriptors
         mirror = mirrored(decoded.pixels).descriptors
         looked.append(([features, mirror], ids[hashlib.sha256(path.read_bytes()).hexdigest()]))

@@ -139,6 +139,23 @@ def edited(image: Image.Image, number: int) -> Image.Image:
     return image.rotate(5, resample=Image.Resampling.BICUBIC, expand=True)
 
 
+def planted(folder: Path, files: list[Path]) -> Path:
+    """``folder``, holding links to the PLANTED originals (the first files), to ingest."""
+    folder.mkdir(exist_ok=True)
+    for path in files[:PLANTED]:
+        target = folder / path.name
+        if not target.exists():
+            target.symlink_to(path)
+    return folder
+
+
+def write_query(source: Path, number: int, query: Path) -> Path:
+    """The edited copy of a planted original that is looked up (``edited``), as ``query``."""
+    with Image.open(source) as image:
+        edited(image.convert("RGB"), number).save(query, quality=40 if number % 4 == 2 else 85)
+    return query
+
+
 # -- ingest speed -------------------------------------------------------------------------------
 
 
@@ -472,13 +489,7 @@ def one_size(
         catalogue = Catalogue(earlier)
     else:
         catalogue = Catalogue(fresh_url(work, postgres, name))
-        originals = work / f"originals-{size}"
-        originals.mkdir(exist_ok=True)
-        for path in files[:PLANTED]:
-            target = originals / path.name
-            if not target.exists():
-                target.symlink_to(path)
-        catalogue.ingest([originals])
+        catalogue.ingest([planted(work / f"originals-{size}", files)])
         pool = np.concatenate(
             [extract_features(open_image(path)).descriptors for path in files[PLANTED:]]
         )
@@ -492,9 +503,7 @@ def one_size(
 
     queries = []
     for number, path in enumerate(files[:PLANTED]):
-        query = work / f"query-{size}-{number}.jpg"
-        with Image.open(path) as image:
-            edited(image.convert("RGB"), number).save(query, quality=40 if number % 4 == 2 else 85)
+        query = write_query(path, number, work / f"query-{size}-{number}.jpg")
         queries.append((query, hashlib.sha256(path.read_bytes()).hexdigest()))
 
     # On SQLite the look-ups are timed twice: reading the postings table (no postings file),
